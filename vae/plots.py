@@ -1,0 +1,398 @@
+"""Figures for the dashboard, built from arrays and metric dicts.
+
+Pure functions: numbers in, a plotly figure or a uint8 image out. No
+streamlit, no TensorFlow, no file formats, so the pages stay thin and every
+figure can be tested alone. The study's own figures (FACTS.md §4) are the
+model: input|reconstruction pairs in 2 columns x 10 rows, transect strips with
+a yellow box on the hole points, a 3-D embedding of black points with the
+transects P1 (blue), P2 (green), P3 (red) as lines with markers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
+SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#e45756", "transects": "#222222"}
+LOSS_TERMS = [("loss", "total"), ("recon", "reconstruction"), ("beta_kl", "β·KL"),
+              ("gamma_entanglement", "γ·entanglement")]
+ENTANGLEMENT_TERMS = [("ent_seed", "seed"), ("ent_covariance", "covariance"), ("ent_dip_i", "dip-i")]
+YELLOW = np.array([255, 215, 0], np.uint8)
+
+
+# ---------------------------------------------------------------- numbers and text
+
+def weight_ladder(top: float = 10.0, bottom: float = 1e-6) -> list[float]:
+    """0 followed by the 1-2-5 ladder from `bottom` to `top`: [0, 1e-6, 2e-6, 5e-6, ..., 10]."""
+    values = [0.0]
+    for exponent in range(round(math.log10(bottom)), round(math.log10(top)) + 1):
+        for mantissa in (1, 2, 5):
+            v = float(f"{mantissa}e{exponent}")
+            if bottom <= v <= top:
+                values.append(v)
+    return values
+
+
+def nearest_on_ladder(value: float, ladder: Sequence[float]) -> float:
+    """The ladder value closest to `value` on a log scale (0 maps to 0)."""
+    if value <= 0:
+        return ladder[0]
+    positive = [v for v in ladder if v > 0]
+    return min(positive, key=lambda v: abs(math.log10(v) - math.log10(value)))
+
+
+def format_weight(value: float) -> str:
+    return "0" if value == 0 else f"{value:g}"
+
+
+def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
+    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg)."""
+    ent = {
+        "seed": r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
+        "covariance": r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
+        "dip-i": r"\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + \sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2",
+    }.get(entanglement, r"L_{\mathrm{entg}}")
+    return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
+            rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")
+
+
+def _tex_number(x: float) -> str:
+    text = f"{x:.3g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return (rf"10^{{{int(exponent)}}}" if mantissa == "1" else rf"{mantissa}\times10^{{{int(exponent)}}}")
+
+
+def progress_summary(status: Mapping, last: Mapping | None = None) -> tuple[float, str]:
+    """(fraction done, one line of text: epoch, batch, images/s, time left) from status.json and the last metrics line."""
+    epochs = int(status.get("epochs") or 0)
+    epoch = int(status.get("epoch") or 0)
+    steps = int(status.get("steps_per_epoch") or 0)
+    step = int(status.get("step") or 0)
+    if last:
+        epoch = int(last.get("epoch", epoch) or epoch)
+        step = int(last.get("step", step) or step)
+    done_epochs = max(epoch - 1, 0) + (step / steps if steps else 0.0)
+    fraction = min(max(done_epochs / epochs, 0.0), 1.0) if epochs else 0.0
+    if status.get("state") == "finished":
+        fraction = 1.0
+    parts = [f"epoch {epoch}/{epochs}" if epochs else f"epoch {epoch}"]
+    if steps:
+        parts.append(f"batch {step}/{steps}")
+    ips = (last or {}).get("images_per_s")
+    if ips:
+        parts.append(f"{ips:.0f} images/s")
+    elapsed = (last or {}).get("time")
+    if elapsed and 0 < fraction < 1:
+        parts.append(f"about {_duration(elapsed * (1 - fraction) / fraction)} left")
+    return fraction, " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+# ---------------------------------------------------------------- loss curves
+
+def _x_of(row: Mapping, steps_per_epoch: int | None) -> float:
+    if row.get("kind") == "epoch":
+        return float(row.get("epoch", 0))
+    if steps_per_epoch and "global_step" in row:
+        return float(row["global_step"]) / steps_per_epoch
+    if steps_per_epoch and "step" in row:
+        return float(row.get("epoch", 1)) - 1 + float(row["step"]) / steps_per_epoch
+    return float(row.get("global_step", row.get("step", 0)))
+
+
+def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, log_y: bool = False,
+                terms: Sequence[tuple[str, str]] = LOSS_TERMS, title: str = "Losses") -> go.Figure:
+    """Training curves (batch lines, solid) and validation curves (epoch lines, dashed with markers).
+
+    x is the epoch (fractional for batch lines when `steps_per_epoch` is known).
+    """
+    batch = [m for m in metrics if m.get("kind", "batch") == "batch"]
+    epoch = [m for m in metrics if m.get("kind") == "epoch"]
+    palette = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"]
+    fig = go.Figure()
+    for colour, (key, label) in zip(palette, terms):
+        rows = [m for m in batch if _finite(m.get(key))]
+        if not rows:  # fall back on epoch lines' training values when no batch lines exist
+            rows = [m for m in epoch if _finite(m.get(key))]
+        if rows:
+            fig.add_trace(go.Scatter(x=[_x_of(m, steps_per_epoch) for m in rows], y=[m[key] for m in rows],
+                                     mode="lines", name=f"{label} (train)", line=dict(color=colour)))
+        vrows = [m for m in epoch if _finite(m.get("val_" + key))]
+        if vrows:
+            fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in vrows], y=[m["val_" + key] for m in vrows],
+                                     mode="lines+markers", name=f"{label} (validation)",
+                                     line=dict(color=colour, dash="dash")))
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss", height=380,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | None = None,
+                             log_y: bool = False) -> go.Figure:
+    """The three entanglement measures (seed, covariance, dip-i), whichever one trains, as diagnostics."""
+    fig = loss_curves(metrics, steps_per_epoch, log_y, ENTANGLEMENT_TERMS, title="Entanglement measures (unweighted)")
+    fig.update_layout(yaxis_title="value", height=300)
+    return fig
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+# ---------------------------------------------------------------- images
+
+def _as_gray(images) -> np.ndarray:
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        a = np.clip(a * (255.0 if a.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if a.ndim == 4 and a.shape[-1] == 1:
+        a = a[..., 0]
+    return a
+
+
+def montage(images, ncols: int, pad: int = 2, value: int = 64) -> np.ndarray:
+    """Tile (n,H,W) uint8 images row by row into one uint8 image with `pad` pixels of grey between tiles."""
+    imgs = _as_gray(images)
+    n, h, w = imgs.shape[:3]
+    ncols = max(1, min(ncols, n)) if n else 1
+    nrows = max(1, math.ceil(n / ncols))
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:], value, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[k]
+    return out
+
+
+def pairs_grid(inputs, recons, columns: int = 2, pad: int = 2) -> np.ndarray:
+    """The study's reconstruction figure: input|reconstruction pairs, `columns` pairs per row (2 x 10 for 20)."""
+    a, b = _as_gray(inputs), _as_gray(recons)
+    n = min(len(a), len(b))
+    tiles = np.empty((2 * n,) + a.shape[1:], np.uint8)
+    tiles[0::2], tiles[1::2] = a[:n], b[:n]
+    return montage(tiles, 2 * columns, pad)
+
+
+def transect_strip(truth, recon, in_hole: Sequence[bool] | None = None, pad: int = 3, box: int = 2) -> np.ndarray:
+    """Ground truth row above reconstruction row (RGB), with a yellow box around the hole points (NB-TR figure)."""
+    t, r = _as_gray(truth), _as_gray(recon)
+    n, h, w = t.shape
+    img = np.stack([montage(np.concatenate([t, r]), n, pad, 40)] * 3, axis=-1)
+    for k, inside in enumerate(in_hole if in_hole is not None else [False] * n):
+        if not inside:
+            continue
+        x0, x1 = pad + k * (w + pad) - box, pad + k * (w + pad) + w + box
+        for row in (0, 1):
+            y0, y1 = pad + row * (h + pad) - box, pad + row * (h + pad) + h + box
+            y0, x0c = max(y0, 0), max(x0, 0)
+            img[y0:y0 + box, x0c:x1] = YELLOW
+            img[y1 - box:y1, x0c:x1] = YELLOW
+            img[y0:y1, x0c:x0c + box] = YELLOW
+            img[y0:y1, x1 - box:x1] = YELLOW
+    return img
+
+
+def image_figure(image: np.ndarray, title: str | None = None, height: int | None = None) -> go.Figure:
+    """A uint8 image (grey or RGB) as a plotly figure without axes."""
+    img = np.asarray(image)
+    fig = go.Figure(go.Image(z=np.stack([img] * 3, -1) if img.ndim == 2 else img))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
+    return fig
+
+
+# ---------------------------------------------------------------- parameter space
+
+def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[str],
+                    hole: tuple[Sequence[float], float] | None = None, max_points: int = 6000) -> go.Figure:
+    """The dataset's factors as the study drew them.
+
+    Two factors (starfish a, b): one scatter per split in the (a, b) plane, the
+    transects as numbered lines, and the hole as a circle. More factors
+    (sprites): a pairwise scatter matrix coloured by split.
+    """
+    split = np.asarray(columns.get("split", np.full(len(columns[factor_names[0]]), "train")), dtype=str)
+    n = len(split)
+    keep = np.arange(n) if n <= max_points else np.random.default_rng(0).choice(n, max_points, replace=False)
+    if len(factor_names) == 2:
+        x_name, y_name = factor_names
+        fig = go.Figure()
+        for s in [s for s in SPLIT_COLOURS if s != "transects"] + sorted(set(split) - set(SPLIT_COLOURS)):
+            idx = keep[split[keep] == s]
+            if len(idx):
+                fig.add_trace(go.Scattergl(x=np.asarray(columns[x_name])[idx], y=np.asarray(columns[y_name])[idx],
+                                           mode="markers", name=f"{s} ({int((split == s).sum())})",
+                                           marker=dict(size=4, color=SPLIT_COLOURS.get(s))))
+        transect = np.asarray(columns.get("transect", np.full(n, "")), dtype=str)
+        for name in sorted(set(transect) - {"", "nan", "None"}):
+            idx = np.flatnonzero(transect == name)
+            if "point" in columns:
+                idx = idx[np.argsort(np.asarray(columns["point"])[idx])]
+            fig.add_trace(go.Scatter(x=np.asarray(columns[x_name])[idx], y=np.asarray(columns[y_name])[idx],
+                                     mode="lines+markers", name=f"transect {name}",
+                                     line=dict(color=TRANSECT_COLOURS.get(name, "black"), width=2),
+                                     marker=dict(size=6)))
+        if hole is not None:
+            (cx, cy), radius = hole
+            fig.add_shape(type="circle", x0=cx - radius, x1=cx + radius, y0=cy - radius, y1=cy + radius,
+                          line=dict(color="#e45756", width=2, dash="dot"))
+        fig.update_layout(xaxis_title=f"{x_name}", yaxis_title=f"{y_name}", height=450,
+                          margin=dict(l=10, r=10, t=30, b=10), title="Parameter space")
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+        return fig
+    dims = [dict(label=f, values=np.asarray(columns[f])[keep]) for f in factor_names]
+    colour_codes = {s: i for i, s in enumerate(sorted(set(split)))}
+    fig = go.Figure(go.Splom(dimensions=dims, showupperhalf=False, diagonal_visible=False,
+                             text=split[keep],
+                             marker=dict(size=3, color=[colour_codes[s] for s in split[keep]],
+                                         colorscale="Viridis", showscale=False)))
+    fig.update_layout(title="Pairwise factors", height=140 * len(factor_names) + 120,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+# ---------------------------------------------------------------- latent space
+
+def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.ndarray | None = None,
+                 colour_name: str = "", transects: Mapping[str, np.ndarray] | None = None,
+                 axis_names: Sequence[str] | None = None, title: str = "", height: int = 600,
+                 categorical: bool | None = None) -> go.Figure:
+    """The study's part-2 figure: latent means as small points (black unless coloured), transects as lines.
+
+    `mu` is (n, d); `dims` picks three columns (fewer than 3 latent dims pad with zeros).
+    `transects` maps a name (P1, P2, P3) to its (L, d) latent means in transect order.
+    """
+    mu = np.asarray(mu, dtype=float)
+    names = list(axis_names) if axis_names else [f"μ{i + 1}" for i in range(mu.shape[1])]
+    cols = [(mu[:, i] if i < mu.shape[1] else np.zeros(len(mu))) for i in list(dims)[:3]]
+    while len(cols) < 3:
+        cols.append(np.zeros(len(mu)))
+    labels = [names[i] if i < len(names) else "0" for i in list(dims)[:3]] + ["0"] * (3 - len(dims))
+    fig = go.Figure()
+    if colour is None:
+        fig.add_trace(go.Scatter3d(x=cols[0], y=cols[1], z=cols[2], mode="markers", name="μ",
+                                   marker=dict(size=1.5, color="black")))
+    else:
+        colour = np.asarray(colour)
+        if categorical is None:
+            categorical = colour.dtype.kind in "OUSb"
+        if categorical:
+            for k, value in enumerate(sorted(set(colour.tolist()), key=str)):
+                m = colour == value
+                fig.add_trace(go.Scatter3d(x=cols[0][m], y=cols[1][m], z=cols[2][m], mode="markers",
+                                           name=str(value), marker=dict(size=2, color=SPLIT_COLOURS.get(str(value)))))
+        else:
+            fig.add_trace(go.Scatter3d(x=cols[0], y=cols[1], z=cols[2], mode="markers", name="μ",
+                                       marker=dict(size=2, color=colour.astype(float), colorscale="Viridis",
+                                                   colorbar=dict(title=colour_name, len=0.6), showscale=True)))
+    for name, points in (transects or {}).items():
+        p = np.asarray(points, dtype=float)
+        pc = [(p[:, i] if i < p.shape[1] else np.zeros(len(p))) for i in list(dims)[:3]]
+        while len(pc) < 3:
+            pc.append(np.zeros(len(p)))
+        colour_t = TRANSECT_COLOURS.get(name, "purple")
+        fig.add_trace(go.Scatter3d(x=pc[0], y=pc[1], z=pc[2], mode="lines+markers", name=name,
+                                   line=dict(color=colour_t, width=4), marker=dict(size=4, color=colour_t)))
+    fig.update_layout(title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+                      scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]),
+                      legend=dict(itemsizing="constant"), uirevision="embedding")
+    return fig
+
+
+def heatmap(matrix: np.ndarray, labels: Sequence[str] | None = None, title: str = "",
+            col_labels: Sequence[str] | None = None, zmid: float | None = 0.0, colorscale: str = "RdBu_r",
+            zmin: float | None = None, zmax: float | None = None) -> go.Figure:
+    """A matrix as an annotated heatmap (covariance, correlation, |cos| of principal vs latent axes)."""
+    m = np.asarray(matrix, dtype=float)
+    rows = list(labels) if labels is not None else [str(i + 1) for i in range(m.shape[0])]
+    cols = list(col_labels) if col_labels is not None else (rows if m.shape[0] == m.shape[1] else
+                                                           [str(j + 1) for j in range(m.shape[1])])
+    fig = go.Figure(go.Heatmap(z=m, x=cols, y=rows, zmid=zmid, zmin=zmin, zmax=zmax, colorscale=colorscale,
+                               text=np.vectorize(lambda v: f"{v:.3g}")(m) if m.size else None,
+                               texttemplate="%{text}", hoverongaps=False))
+    fig.update_layout(title=title or None, height=120 + 45 * len(rows), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def explained_variance(ratios: Sequence[float], title: str = "Explained variance of μ") -> go.Figure:
+    """Bar per principal axis with the cumulative line."""
+    r = np.asarray(ratios, dtype=float)
+    names = [f"PC{i + 1}" for i in range(len(r))]
+    fig = go.Figure([go.Bar(x=names, y=r, name="ratio"),
+                     go.Scatter(x=names, y=np.cumsum(r), name="cumulative", mode="lines+markers")])
+    fig.update_layout(title=title, yaxis_range=[0, 1.05], height=300, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None = None,
+                    log_x: bool = True, hover: str = "name") -> go.Figure:
+    """One point per run: column `y` against `x` (β or γ), log x with 0 drawn at the left edge."""
+    pts = [r for r in rows if _finite(r.get(x)) and _finite(r.get(y))]
+    xs = np.array([float(r[x]) for r in pts])
+    if log_x and len(xs):
+        positive = xs[xs > 0]
+        floor = (positive.min() / 10) if len(positive) else 1e-7
+        xs = np.where(xs > 0, xs, floor)
+    fig = go.Figure()
+    groups = sorted({str(r.get(colour)) for r in pts}) if colour else [None]
+    for g in groups:
+        sel = [i for i, r in enumerate(pts) if colour is None or str(r.get(colour)) == g]
+        fig.add_trace(go.Scatter(x=xs[sel], y=[pts[i][y] for i in sel], mode="markers", name=g or y,
+                                 text=[str(pts[i].get(hover, "")) for i in sel], marker=dict(size=9)))
+    fig.update_layout(xaxis_title=x + (" (0 drawn at the left edge)" if log_x else ""), yaxis_title=y,
+                      height=380, margin=dict(l=10, r=10, t=30, b=10), showlegend=bool(colour))
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def traversal_values(centre: float, spread: float, steps: int = 7, span: float = 2.0) -> np.ndarray:
+    """Evenly spaced values centre ± span·spread for a latent traversal."""
+    return centre + np.linspace(-span, span, steps) * spread
+
+
+def traversal_codes(mean: np.ndarray, direction: np.ndarray, spread: float, steps: int = 7,
+                    span: float = 2.0) -> np.ndarray:
+    """(steps, d) latent codes from `mean` along the unit `direction` by ±span·spread."""
+    direction = np.asarray(direction, dtype=float)
+    direction = direction / (np.linalg.norm(direction) or 1.0)
+    return np.asarray(mean, dtype=float)[None, :] + np.outer(np.linspace(-span, span, steps) * spread, direction)
+
+
+def stack_strips(strips: Iterable[np.ndarray], pad: int = 4) -> np.ndarray:
+    """Stack equally wide uint8 image rows vertically with padding."""
+    strips = list(strips)
+    width = max(s.shape[1] for s in strips)
+    out = []
+    for s in strips:
+        if s.shape[1] < width:
+            s = np.pad(s, ((0, 0), (0, width - s.shape[1])) + ((0, 0),) * (s.ndim - 2), constant_values=64)
+        out.append(s)
+        out.append(np.full((pad, width) + s.shape[2:], 255, np.uint8))
+    return np.concatenate(out[:-1])
