@@ -60,7 +60,8 @@ def fake_run(tmp_workspace):
         (run / "snapshots").mkdir(parents=True)
         cfg = _config(dataset, epochs=epochs, latent_dim=latent_dim, image_size=image_size, seed=seed, **config)
         (run / "config.json").write_text(json.dumps({"format": "vae-lab-run", "format_version": 1, "config": cfg,
-                                                     "versions": {}, "dataset": {}}))
+                                                     "versions": {}, "dataset": {},
+                                                     "created": time.time()}))
         lines, t = [], 0.0
         for epoch in range(1, done + 1):
             for step in range(2, steps + 1, 2):

@@ -55,7 +55,7 @@ def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
     ent = {
         "seed": r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
         "covariance": r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
-        "dip-i": r"\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + \sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2",
+        "dip-i": r"\Big(\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + 10\sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2\Big)",
     }.get(entanglement, r"L_{\mathrm{entg}}")
     return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
             rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")

@@ -1,0 +1,86 @@
+"""Streamlit helpers shared by the pages (the only non-page file that imports streamlit).
+
+Kept tiny: showing a library `UserError`, picking a run, a state badge.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import streamlit as st
+
+from vae.errors import UserError
+
+STATE_ICONS = {"queued": "⏳", "running": "🟢", "finished": "✅", "stopped": "⏹️", "failed": "❌", "diverged": "💥"}
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Show a UserError as st.error (message only, no traceback); anything else propagates."""
+    try:
+        yield
+    except UserError as e:
+        st.error(str(e), icon=":material/error:")
+
+
+def badge(state: str) -> str:
+    return f"{STATE_ICONS.get(state, '•')} {state}"
+
+
+def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | None:
+    """A selectbox over runs (newest first); the choice is shared across pages via session_state['run']."""
+    if not runs:
+        st.info("No runs yet: start one on the Train page.", icon=":material/info:")
+        return None
+    names = [r["name"] for r in runs]
+    current = st.session_state.get("selected_run")
+    index = names.index(current) if current in names else 0
+    name = st.selectbox(label, names, index=index, key=key,
+                        format_func=lambda n: f"{n}  ({badge(next(r['state'] for r in runs if r['name'] == n))})")
+    st.session_state["selected_run"] = name
+    return next(r for r in runs if r["name"] == name)
+
+
+def run_path(run: dict) -> Path:
+    return Path(run["path"])
+
+
+def sort_runs(runs: list[dict]) -> list[dict]:
+    """Active runs first, then the newest."""
+    return sorted(runs, key=lambda r: (r["state"] not in ("queued", "running"), -float(r.get("created") or 0)))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _dataset(path: str, stamp: float):
+    from vae import datasets
+    return datasets.load_dataset(path)
+
+
+def dataset_of(path) -> "object":
+    """The run's dataset (cached; memory-mapped images). Raises UserError if it is gone."""
+    meta = Path(path) / "dataset.json"
+    if not meta.exists():
+        raise UserError(f"the dataset {path} is gone (deleted or moved); regenerate it on the Dataset page")
+    return _dataset(str(path), meta.stat().st_mtime)
+
+
+def rows_of(ds, ids) -> "np.ndarray":
+    """Positions in the dataset of the given image ids (the `id` column)."""
+    import numpy as np
+    id_col = np.asarray(ds.columns["id"])
+    order = np.argsort(id_col)
+    return order[np.searchsorted(id_col, np.asarray(ids), sorter=order)]
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model (the first time also loads TensorFlow)…")
+def _model(run_dir: str, stamp: float):
+    from vae import inference  # lazy: TensorFlow loads only when a page decodes
+    return inference.load_run_model(run_dir)
+
+
+def model_of(run_dir):
+    """The run's best model (cached until model.keras changes)."""
+    path = Path(run_dir) / "model.keras"
+    if not path.exists():
+        raise UserError(f"run {Path(run_dir).name} has no model.keras yet; wait for its first epoch to end")
+    return _model(str(run_dir), path.stat().st_mtime)

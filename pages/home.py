@@ -1,0 +1,65 @@
+"""Home: what the study asked, how to use the lab, what is on disk, and a one-click Quick start."""
+import pandas as pd
+import streamlit as st
+
+from pages._ui import badge, user_errors
+from vae import datasets, jobs
+from vae.config import TrainConfig
+from vae.data import preset_spec
+from vae.paths import datasets_root, runs_root
+from vae.plots import human_bytes
+
+QUICK_PRESET, QUICK_SIZE = "seed-full", 64
+
+st.title("VAE Disentanglement Lab")
+st.markdown(
+    """
+A re-run, in the open, of a small study: a variational autoencoder is trained on **"starfish"** images,
+closed curves $r(\\theta) = b\\cos(5\\theta) + a$ drawn for parameters $(a, b)$, with a **hole** punched in
+the $(a, b)$ plane so that some shapes are never seen in training. The question: does an extra
+**entanglement** term $\\gamma\\sum_{i<j}|\\mu_i\\mu_j|$ in the loss turn the data's principal directions into
+the latent axes, i.e. *disentangle* size $a$ from shape $b$? (The study found a curved 2-D sheet with a hole
+in a 3-D latent space, and concluded that the loss did not disentangle.)
+
+**How to use it.** *Dataset*: generate starfish (or sprites) images, or import your own.
+*Train*: set $\\beta$ and $\\gamma$ and start a run; the losses update live. *Reconstructions*, *Embedding*:
+look at what a run learned, epoch by epoch, and how its latent axes line up with the data's principal axes.
+*Compare*: all runs of a dataset side by side.
+"""
+)
+
+if st.button("Quick start", type="primary", icon=":material/rocket_launch:",
+             help=f"Generate the {QUICK_PRESET} dataset at {QUICK_SIZE}x{QUICK_SIZE} (if missing) and start a default run"):
+    with user_errors():
+        target = datasets_root(create=True) / f"{QUICK_PRESET}-{QUICK_SIZE}"
+        if not (target / "dataset.json").exists():
+            bar = st.progress(0.0, text="Generating the dataset…")
+            datasets.write_dataset(preset_spec(QUICK_PRESET, image_size=QUICK_SIZE), target,
+                                   progress=lambda done, total: bar.progress(done / max(total, 1),
+                                                                             text=f"Generating images {done}/{total}"))
+        run = jobs.start_run(TrainConfig(dataset=str(target), image_size=QUICK_SIZE).validate(),
+                             runs_root=str(runs_root(create=True)))
+        st.session_state["selected_run"] = run.name
+        st.switch_page("pages/train.py")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Datasets")
+    sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
+    if sets:
+        st.dataframe(pd.DataFrame([{"name": d["name"], "family": d.get("family"), "preset": d.get("preset"),
+                                    "images": sum((d.get("counts") or {}).values()),
+                                    "size": f'{d.get("image_size")}px', "on disk": human_bytes(d.get("bytes", 0))}
+                                   for d in sets]), hide_index=True)
+    else:
+        st.caption("None yet: press Quick start, or generate one on the Dataset page.")
+with right:
+    st.subheader("Runs")
+    runs = jobs.list_runs(runs_root()) if runs_root().exists() else []
+    if runs:
+        st.dataframe(pd.DataFrame([{"name": r["name"], "state": badge(r["state"]),
+                                    "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1],
+                                    "β": r["config"].get("beta"), "γ": r["config"].get("gamma")} for r in runs]),
+                     hide_index=True)
+    else:
+        st.caption("None yet.")

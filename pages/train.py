@@ -1,0 +1,127 @@
+"""Train: every setting, the loss formula, Start/Stop, live progress and loss curves, the runs table.
+
+State lives on disk (run folders), not in session_state: a reload, a second tab or a
+server restart finds a running run again. The trainer is its own process (vae.jobs).
+"""
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import badge, pick_run, sort_runs, user_errors
+from vae import datasets, jobs, runs
+from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
+from vae.paths import datasets_root, runs_root
+from vae.plots import (entanglement_diagnostics, format_weight, loss_curves, loss_latex, nearest_on_ladder,
+                       progress_summary, weight_ladder)
+
+LADDER = weight_ladder()
+ACTIVE = ("queued", "running")
+ss = st.session_state
+
+st.title("Train")
+sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
+if not sets:
+    st.info("No dataset yet: generate one on the Dataset page (or press Quick start on Home).")
+    st.stop()
+by_name = {d["name"]: d for d in sets}
+
+
+def sync(name: str, from_slider: bool) -> None:
+    """Keep a weight's log slider and its exact number input in step."""
+    if from_slider:
+        ss[name] = float(ss[name + "_slider"])
+    else:
+        ss[name + "_slider"] = nearest_on_ladder(float(ss[name]), LADDER)
+
+
+def study_settings() -> None:
+    study = TrainConfig.study()
+    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim"):
+        ss[key] = getattr(study, key)
+    ss["beta_slider"], ss["gamma_slider"] = nearest_on_ladder(study.beta, LADDER), nearest_on_ladder(study.gamma, LADDER)
+
+
+defaults = TrainConfig()
+for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim", "epochs", "seed",
+            "sample_weights"):
+    ss.setdefault(key, getattr(defaults, key))
+for key in ("beta", "gamma"):
+    ss.setdefault(key + "_slider", nearest_on_ladder(ss[key], LADDER))
+
+with st.expander("Settings", expanded=True):
+    c = st.columns([2, 1, 1])
+    dataset = c[0].selectbox("Dataset", list(by_name), key="dataset")
+    c[1].number_input("Image size", value=int(by_name[dataset].get("image_size") or 64), disabled=True,
+                      help="Set by the dataset")
+    c[2].button("Study settings", on_click=study_settings, icon=":material/history_edu:",
+                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3")
+    for name, symbol in (("beta", "β (KL weight)"), ("gamma", "γ (entanglement weight)")):
+        left, right = st.columns([3, 1])
+        left.select_slider(symbol, LADDER, key=name + "_slider", format_func=format_weight,
+                           on_change=sync, args=(name, True))
+        right.number_input(f"{symbol.split()[0]} exact", min_value=0.0, format="%g", key=name,
+                           on_change=sync, args=(name, False))
+    c = st.columns(4)
+    c[0].selectbox("Entanglement", ENTANGLEMENT_MODES, key="entanglement")
+    c[1].slider("Latent dimensions", 2, 10, key="latent_dim")
+    c[2].selectbox("Architecture", ARCHS, key="arch")
+    c[3].selectbox("Variance", VARIANCE_MODES, key="variance")
+    c = st.columns(5)
+    c[0].number_input("Epochs", 1, 10_000, key="epochs")
+    c[1].number_input("Batch size", 1, 4096, key="batch_size")
+    c[2].number_input("Learning rate", 1e-6, 1.0, key="lr", format="%g")
+    c[3].number_input("Seed", 0, 2**31 - 1, key="seed")
+    c[4].checkbox("Sample weights", key="sample_weights")
+st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
+
+if st.button("Start", type="primary", icon=":material/play_arrow:"):
+    with user_errors():
+        cfg = TrainConfig(dataset=str(by_name[dataset]["path"]), image_size=int(by_name[dataset]["image_size"]),
+                          **{k: ss[k] for k in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance",
+                                                "epochs", "batch_size", "lr", "seed", "sample_weights")}).validate()
+        ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
+
+all_runs = sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else []
+st.subheader("Run")
+chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab) attaches to a running run
+
+
+@st.fragment(run_every=1.0)
+def live(run_dir: Path) -> None:
+    status = jobs.run_state(run_dir)
+    metrics = runs.read_metrics(run_dir)
+    fraction, text = progress_summary(status, metrics[-1] if metrics else None)
+    st.progress(fraction, text=f"{badge(status['state'])} · {text}")
+    if status["state"] in ACTIVE:
+        if st.button("Stop", icon=":material/stop:", key="stop"):
+            jobs.request_stop(run_dir)
+            st.toast("Stop requested: the trainer stops after the current batch.")
+    else:
+        if status.get("message"):
+            (st.error if status["state"] in ("failed", "diverged") else st.info)(status["message"])
+        if status["state"] in ("failed", "stopped") and (run_dir / "last.keras").exists():
+            if st.button("Resume", icon=":material/resume:", key="resume"):
+                with user_errors():
+                    jobs.resume_run(run_dir)
+    log_y = st.toggle("Log scale", key="log_y")
+    steps = status.get("steps_per_epoch")
+    st.plotly_chart(loss_curves(metrics, steps, log_y), key="loss_chart")
+    st.plotly_chart(entanglement_diagnostics(metrics, steps, log_y), key="ent_chart")
+    if ss.get("_last_state", {}).get(run_dir.name) in ACTIVE and status["state"] not in ACTIVE:
+        ss["_last_state"][run_dir.name] = status["state"]
+        st.rerun()  # the run ended: refresh the whole page (runs table, final losses)
+    ss.setdefault("_last_state", {})[run_dir.name] = status["state"]
+
+
+if chosen:
+    live(Path(chosen["path"]))
+
+st.subheader("All runs")
+if all_runs:
+    keys = ("beta", "gamma", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
+    st.dataframe(pd.DataFrame([{"name": r["name"], "state": badge(r["state"]),
+                                "dataset": Path(r["config"].get("dataset", "")).name,
+                                **{k: r["config"].get(k) for k in keys},
+                                **{k: (r.get("final") or {}).get(k) for k in ("loss", "val_loss", "val_recon")}}
+                               for r in all_runs]), hide_index=True)
