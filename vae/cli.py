@@ -1,0 +1,198 @@
+"""`python -m vae generate | import | train | evaluate | runs`.
+
+A user's mistake (missing folder, bad value, too few images) prints one line
+`error: ...` and exits 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _progress_bar(label: str):
+    state = {"t0": time.time(), "last": 0.0}
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        now = time.time()
+        if done < total and now - state["last"] < 0.2:
+            return
+        state["last"] = now
+        frac = done / max(total, 1)
+        bar = "#" * int(30 * frac)
+        rate = done / max(now - state["t0"], 1e-9)
+        line = f"{label} [{bar:<30}] {done}/{total} ({rate:,.0f}/s)"
+        if tty:
+            sys.stderr.write("\r" + line + ("\n" if done >= total else ""))
+        elif done >= total or int(frac * 10) != int((done - 1) / max(total, 1) * 10):
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return progress
+
+
+def cmd_generate(args) -> int:
+    from . import data, datasets
+
+    overrides = {"image_size": args.size, "seed": args.seed}
+    if args.n is not None:
+        overrides["n"] = args.n
+    if args.fit:
+        overrides["fit"] = args.fit
+    spec = data.preset_spec(args.preset, **overrides)
+    out = datasets.write_dataset(spec, args.out, progress=_progress_bar("generate"), overwrite=args.overwrite)
+    ds = datasets.load_dataset(out)
+    counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())
+    print(f"wrote {out} ({counts})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from . import datasets
+
+    out, report = datasets.import_images(args.path, args.out, size=args.size)
+    skipped = report.get("skipped", []) if isinstance(report, dict) else []
+    for item in skipped:
+        print(f"skipped {item.get('file')}: {item.get('reason')}", file=sys.stderr)
+    print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped)")
+    return 0
+
+
+def _config_from_args(args):
+    from .config import TrainConfig
+
+    base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
+    for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
+                "seed", "precision", "image_size"):
+        value = getattr(args, key)
+        if value is not None:
+            setattr(base, key, value)
+    if args.sample_weights:
+        base.sample_weights = True
+    if args.image_size is None:
+        from .datasets import load_dataset
+
+        base.image_size = load_dataset(args.data).image_size
+    return base
+
+
+def cmd_train(args) -> int:
+    from .train import install_signal_handlers, train_run, write_run_config
+
+    install_signal_handlers()
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+        if not (run_dir / "config.json").exists():
+            raise UserError(f"{run_dir} has no config.json; use --data and --out to start a new run")
+    else:
+        if not args.data or not args.out:
+            raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
+        cfg = _config_from_args(args)
+        from .datasets import load_dataset
+
+        cfg.validate(train_size=len(load_dataset(cfg.dataset).indices("train")))
+        run_dir = Path(args.out)
+        if (run_dir / "config.json").exists() and not args.resume:
+            raise UserError(f"{run_dir} already holds a run; choose another --out or add --resume")
+        if not args.resume:
+            write_run_config(run_dir, cfg)
+    status = train_run(run_dir, resume=args.resume, verbose=not args.quiet)
+    print(f"{status['state']}: {status.get('message', '')}")
+    return 0 if status["state"] in ("finished", "stopped") else 1
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
+    print(json.dumps(result.get("summary", {}), indent=2))
+    print(f"wrote {Path(args.run) / 'evaluation.json'} and {Path(args.run) / 'latents.csv'}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .jobs import list_runs
+
+    runs = list_runs(args.root)
+    if not runs:
+        print(f"no runs under {args.root}")
+        return 0
+    print(f"{'name':<60} {'state':<9} {'epoch':>5} {'val_loss':>10}")
+    for r in runs:
+        vl = r["final"].get("val_loss")
+        print(f"{r['name']:<60} {r['state']:<9} {r.get('epoch') or 0:>5} {vl if vl is None else f'{vl:.5f}':>10}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae", description="VAE Disentanglement Lab: datasets, training, "
+                                                                  "evaluation")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="generate a dataset folder from a preset")
+    g.add_argument("--preset", required=True, help="seed-full, seed-punctured, seed-exact, dsprites, sprites")
+    g.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--n", type=int, default=None, help="number of images (subsamples where the preset allows)")
+    g.add_argument("--fit", choices=("stretch", "pad"), default=None, help="stretch (the study) or pad to square")
+    g.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/seed-full")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("import", help="turn a folder or .zip of images into a dataset")
+    i.add_argument("path")
+    i.add_argument("--out", required=True)
+    i.add_argument("--size", type=int, default=64)
+    i.set_defaults(func=cmd_import)
+
+    t = sub.add_parser("train", help="train a VAE (foreground); writes a run folder")
+    t.add_argument("--data", help="dataset folder")
+    t.add_argument("--out", help="run folder to create")
+    t.add_argument("--run-dir", help="train a prepared run folder (config.json written by the dashboard)")
+    t.add_argument("--resume", action="store_true", help="continue from last.keras")
+    t.add_argument("--study", action="store_true", help="start from the study's settings (seed net, batch 8, ...)")
+    t.add_argument("--arch", choices=("burgess", "seed"))
+    t.add_argument("--image-size", type=int, help="must equal the dataset's image size (default: the dataset's)")
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--beta", type=float)
+    t.add_argument("--gamma", type=float)
+    t.add_argument("--entanglement", choices=("seed", "covariance", "dip-i"))
+    t.add_argument("--variance", choices=("constant", "learned"))
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--precision", choices=("float32", "mixed_bfloat16"))
+    t.add_argument("--sample-weights", action="store_true", help="weight images by the study's (bmax-b)/(bmax-bmin)")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="encode every split of a run's dataset; write evaluation.json, latents.csv")
+    e.add_argument("run")
+    e.add_argument("--max-train", type=int, default=10000, help="training codes used by the metrics (default 10000)")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("runs", help="list run folders with their state")
+    r.add_argument("--root", default=os.environ.get("VAE_LAB_HOME", ".") + "/runs")
+    r.set_defaults(func=cmd_runs)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

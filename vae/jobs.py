@@ -1,0 +1,219 @@
+"""Launching, stopping and watching trainer processes (never imports TensorFlow).
+
+Each run trains in its own OS process (`python -m vae train --run-dir R`,
+`start_new_session=True`), so a Streamlit rerun, a second tab or a server
+restart never touches it. All state lives in the run folder: the UI polls
+`run_state`, which also notices a trainer that died without saying so (its pid
+is gone, or its heartbeat is stale) and reports the run as `failed`.
+
+`start_run` holds a lock on the runs folder while it checks and creates, so two
+clicks, two tabs or two users cannot start duplicates: an identical request
+made within DEDUP_S seconds returns the run already started, and at most
+`max_trainers()` trainers run at once (env VAE_LAB_MAX_TRAINERS, default 1).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import UserError
+from .fileio import atomic_write_json
+from .runs import final_metrics, read_config, read_status
+
+DEDUP_S = 30.0
+STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
+ACTIVE = ("queued", "running")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def max_trainers() -> int:
+    try:
+        return max(1, int(os.environ.get("VAE_LAB_MAX_TRAINERS", "1")))
+    except ValueError:
+        return 1
+
+
+def check_name(name: str, what: str = "run name") -> str:
+    """Refuse names that could escape the data folder or confuse a terminal."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise UserError(f"{what} {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
+                        "starting with a letter or digit, and no '..'")
+    return name
+
+
+@contextmanager
+def _locked(root: Path):
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def run_state(run_dir) -> dict:
+    """status.json, corrected for a trainer that died or hung without saying so."""
+    status = read_status(run_dir)
+    state = status.get("state")
+    if state in ACTIVE:
+        pid = status.get("pid")
+        age = time.time() - float(status.get("heartbeat", 0) or 0)
+        if not _pid_alive(pid):
+            status = {**status, "state": "failed",
+                      "message": f"the trainer process (pid {pid}) ended without finishing "
+                                 f"(last heartbeat {age:.0f} s ago); resume it to continue from its last epoch"}
+        elif state == "running" and age > STALE_S:
+            status = {**status, "state": "failed",
+                      "message": f"the trainer (pid {pid}) has not reported for {age:.0f} s; it looks hung"}
+    return status
+
+
+def list_runs(runs_root) -> list[dict]:
+    """Every run folder under runs_root, newest first, with state, settings and final metrics."""
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        if not d.is_dir() or d.name.startswith(".") or not (d / "config.json").exists():
+            continue
+        try:
+            doc = read_config(d)
+        except UserError as e:
+            out.append({"name": d.name, "path": str(d), "state": "damaged", "message": str(e), "config": {},
+                        "final": {}, "created": d.stat().st_mtime})
+            continue
+        st = run_state(d)
+        out.append({"name": d.name, "path": str(d), "state": st.get("state"), "message": st.get("message", ""),
+                    "epoch": st.get("epoch"), "status": st, "config": doc["config"], "dataset": doc.get("dataset", {}),
+                    "final": final_metrics(d), "created": doc.get("created", d.stat().st_mtime)})
+    return sorted(out, key=lambda r: r["created"], reverse=True)
+
+
+def active_runs(runs_root) -> list[dict]:
+    return [r for r in list_runs(runs_root) if r["state"] in ACTIVE]
+
+
+def _default_name(cfg: TrainConfig) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{Path(cfg.dataset).name}-{cfg.arch}-b{cfg.beta:g}-g{cfg.gamma:g}-s{cfg.seed}-{stamp}"[:100]
+
+
+def _train_command(run_dir: Path, resume: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "vae", "train", "--run-dir", str(run_dir)]
+    return cmd + (["--resume"] if resume else [])
+
+
+def _spawn(run_dir: Path, resume: bool = False) -> int:
+    env = dict(os.environ)
+    pkg_parent = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with open(run_dir / "trainer.log", "ab") as log:
+        proc = subprocess.Popen(_train_command(run_dir, resume), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env, start_new_session=True)
+    return proc.pid
+
+
+def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Path:
+    """Validate, create the run folder and launch its trainer. Returns the run folder.
+
+    An identical config submitted within DEDUP_S seconds of an active run
+    returns that run instead of starting a second one.
+    """
+    from .datasets import load_dataset
+
+    ds = load_dataset(cfg.dataset)
+    cfg.validate(train_size=len(ds.indices("train")))
+    if ds.image_size != cfg.image_size:
+        raise UserError(f"image_size {cfg.image_size} does not match dataset {Path(cfg.dataset).name} "
+                        f"({ds.image_size}x{ds.image_size})")
+    root = Path(runs_root)
+    with _locked(root):
+        active = active_runs(root)
+        for run in active:
+            if run["config"] == cfg.to_dict() and time.time() - float(run["created"]) < DEDUP_S:
+                return Path(run["path"])
+        if len(active) >= max_trainers():
+            names = ", ".join(r["name"] for r in active)
+            raise UserError(f"{len(active)} run(s) already training ({names}); the limit is {max_trainers()} "
+                            "at a time (VAE_LAB_MAX_TRAINERS). Stop one or wait for it to finish")
+        name = check_name(name) if name else _default_name(cfg)
+        run_dir = root / name
+        if run_dir.exists():
+            raise UserError(f"a run named {name!r} already exists; choose another name")
+        from .train import write_run_config
+
+        write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
+                                        "family": ds.meta.get("family")})
+        pid = _spawn(run_dir)
+        atomic_write_json(run_dir / "status.json", {"state": "queued", "message": "starting the trainer",
+                                                     "pid": pid, "heartbeat": time.time(), "epoch": 0,
+                                                     "epochs": cfg.epochs})
+    return run_dir
+
+
+def resume_run(run_dir, runs_root=None) -> Path:
+    """Continue a failed or stopped run from its last completed epoch (last.keras)."""
+    run_dir = Path(run_dir)
+    read_config(run_dir)
+    root = Path(runs_root) if runs_root else run_dir.parent
+    with _locked(root):
+        st = run_state(run_dir)
+        if st.get("state") in ACTIVE:
+            raise UserError(f"run {run_dir.name} is still {st['state']}; it cannot be resumed twice")
+        if not (run_dir / "last.keras").exists():
+            raise UserError(f"run {run_dir.name} has no checkpoint (last.keras) yet: it ended before its first "
+                            "epoch finished; start a new run instead")
+        if len(active_runs(root)) >= max_trainers():
+            raise UserError(f"the limit of {max_trainers()} training run(s) at a time is reached; stop one first")
+        (run_dir / "stop").unlink(missing_ok=True)
+        pid = _spawn(run_dir, resume=True)
+        atomic_write_json(run_dir / "status.json", {**st, "state": "queued", "message": "resuming", "pid": pid,
+                                                     "heartbeat": time.time()})
+    return run_dir
+
+
+def request_stop(run_dir) -> None:
+    """Ask the trainer to stop after its current batch (it keeps the best model)."""
+    run_dir = Path(run_dir)
+    read_config(run_dir)
+    atomic_write_json(run_dir / "stop", {"requested": time.time()})
+
+
+def wait_for(run_dir, states=("finished", "stopped", "failed", "diverged"), timeout: float = 600.0,
+             poll: float = 0.5) -> dict:
+    """Block until the run reaches one of `states` (for scripts and tests)."""
+    deadline = time.time() + timeout
+    while True:
+        st = run_state(run_dir)
+        if st.get("state") in states:
+            return st
+        if time.time() > deadline:
+            raise TimeoutError(f"run {run_dir} still {st.get('state')} after {timeout} s")
+        time.sleep(poll)

@@ -1,0 +1,376 @@
+"""The training loop: Keras `fit` plus callbacks that write the run folder.
+
+`train_run(run_dir)` trains the config in `run_dir/config.json` and writes:
+- status.json   replaced atomically at each change and by a heartbeat thread
+                every HEARTBEAT_S seconds (pid, heartbeat, epoch, step, message)
+- metrics.jsonl a "batch" line every `log_every` batches, an "epoch" line per
+                epoch with validation terms and the cheap analysis numbers
+- model.keras   best by validation loss; last.keras each epoch (for resume)
+- snapshots/epoch_NNNN.npz  reconstructions of the first 20 validation images
+                and latent means of every split
+- tensorboard/  event logs
+
+A `stop` file in the run folder ends training after the current batch; a NaN
+or infinite loss ends it as `diverged`. Training runs in its own process
+(`python -m vae train --run-dir ...`, started by `vae.jobs`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import TrainConfig
+from .errors import UserError
+from .fileio import atomic_save_npz, atomic_save_with, atomic_write_json, read_json
+from .runs import RUN_FORMAT, RUN_FORMAT_VERSION, read_metrics
+
+HEARTBEAT_S = 2.0
+N_RECON = 20
+TERMS = ("loss", "recon", "kl", "beta_kl", "entanglement", "gamma_entanglement", "ent_seed", "ent_covariance",
+         "ent_dip_i")
+
+
+def library_versions() -> dict:
+    import keras
+    import sklearn
+
+    versions = {"vae": __version__, "python": platform.python_version(), "numpy": np.__version__,
+                "keras": keras.__version__, "backend": keras.backend.backend(), "scikit-learn": sklearn.__version__}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions
+
+
+def write_run_config(run_dir, cfg: TrainConfig, dataset_meta: dict | None = None) -> Path:
+    """Create the run folder with its config.json (no TensorFlow needed)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": cfg.to_dict(),
+           "dataset": dataset_meta or {}, "created": time.time()}
+    atomic_write_json(run_dir / "config.json", doc)
+    return run_dir
+
+
+class StatusFile:
+    """status.json, shared by the training thread and the heartbeat thread."""
+
+    def __init__(self, run_dir: Path, **fields):
+        self.path = run_dir / "status.json"
+        self.lock = threading.Lock()
+        self.data = {"pid": os.getpid(), "started": time.time(), **fields}
+        self._stop = threading.Event()
+        self.write()
+
+    def update(self, **fields):
+        with self.lock:
+            self.data.update(fields)
+        self.write()
+
+    def write(self):
+        with self.lock:
+            self.data["heartbeat"] = time.time()
+            data = dict(self.data)
+        try:
+            atomic_write_json(self.path, data)
+        except OSError:
+            pass  # a full disk is reported by the training thread, which fails on its own writes
+
+    def start_heartbeat(self):
+        def beat():
+            while not self._stop.wait(HEARTBEAT_S):
+                self.write()
+
+        threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+    def stop_heartbeat(self):
+        self._stop.set()
+
+
+def _floats(logs: dict, prefix: str = "") -> dict:
+    out = {}
+    for key in TERMS:
+        if prefix + key in logs:
+            out[prefix + key] = float(logs[prefix + key])
+    return out
+
+
+def _cheap_analysis(mu: np.ndarray) -> dict:
+    try:
+        from .analysis import cheap_metrics
+    except ImportError:
+        return {}
+    try:
+        return {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
+                for k, v in cheap_metrics(mu).items()}
+    except Exception as e:  # analysis must never kill a training run
+        return {"analysis_error": str(e)}
+
+
+def _make_callback_class():
+    import keras
+
+    class RunFolderCallback(keras.callbacks.Callback):
+        """Writes metrics, status, checkpoints and snapshots; honours stop requests."""
+
+        def __init__(self, run_dir, cfg, status, data, steps_per_epoch, initial_epoch, metrics_file):
+            super().__init__()
+            self.run_dir, self.cfg, self.status, self.data = run_dir, cfg, status, data
+            self.steps_per_epoch, self.metrics_file = steps_per_epoch, metrics_file
+            self.epoch = initial_epoch
+            self.global_step = initial_epoch * steps_per_epoch
+            self.t0 = time.time()
+            self.time_offset = data.get("time_offset", 0.0)
+            self.last_t, self.last_step = self.t0, self.global_step
+            self.best = data.get("best_val_loss", math.inf)
+            self.outcome = None  # ("stopped"|"diverged", message)
+
+        def _write(self, row):
+            self.metrics_file.write(json.dumps(row) + "\n")
+            self.metrics_file.flush()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.global_step += 1
+            step = batch + 1
+            logs = logs or {}
+            loss = float(logs.get("loss", 0.0))
+            if not math.isfinite(loss):
+                self.outcome = ("diverged", f"loss became {loss} at epoch {self.epoch}, step {step}; "
+                                            "lower the learning rate or beta/gamma. The last good model is kept.")
+                self.model.stop_training = True
+                return
+            if step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
+                now = time.time()
+                ips = (self.global_step - self.last_step) * self.cfg.batch_size / max(now - self.last_t, 1e-9)
+                self.last_t, self.last_step = now, self.global_step
+                self._write({"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
+                             "time": round(now - self.t0 + self.time_offset, 3), "images_per_s": round(ips, 1),
+                             **_floats(logs)})
+                self.status.update(epoch=self.epoch, step=step, images_per_s=round(ips, 1))
+            if (self.run_dir / "stop").exists():
+                self.outcome = ("stopped", f"stopped by request at epoch {self.epoch}, step {step}")
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if self.outcome and self.outcome[0] == "diverged":
+                return
+            val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
+            if not math.isfinite(val_loss):
+                self.outcome = ("diverged", f"validation loss became {val_loss} at epoch {self.epoch}; "
+                                            "the last good model is kept")
+                self.model.stop_training = True
+                return
+            snap = save_snapshot(self.model, self.run_dir, self.epoch, self.data, self.cfg)
+            row = {"kind": "epoch", "epoch": self.epoch, "step": self.steps_per_epoch, "global_step": self.global_step,
+                   "time": round(time.time() - self.t0 + self.time_offset, 3), **_floats(logs), **_floats(logs, "val_")}
+            mu_val = snap.get("mu_validation", snap.get("mu_train"))
+            if mu_val is not None and len(mu_val) >= 3:
+                row.update(_cheap_analysis(mu_val))
+            improved = val_loss < self.best
+            if improved:
+                self.best = val_loss
+                atomic_save_with(self.run_dir / "model.keras", self.model.save, suffix=".keras")
+            atomic_save_with(self.run_dir / "last.keras", self.model.save, suffix=".keras")
+            row["best_val_loss"] = self.best
+            self._write(row)
+            self.status.update(epoch=self.epoch, epochs_completed=self.epoch, step=self.steps_per_epoch,
+                               best_val_loss=self.best)
+
+    return RunFolderCallback
+
+
+def encode_in_batches(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Latent means of uint8 images (N, H, W), float32 (N, d)."""
+    out = []
+    for i in range(0, len(images), batch_size):
+        mu, _ = model.encode(np.asarray(images[i:i + batch_size]))
+        out.append(np.asarray(mu, dtype=np.float32))
+    if not out:
+        return np.zeros((0, model.latent_dim), np.float32)
+    return np.concatenate(out)
+
+
+def reconstruct_in_batches(model, images: np.ndarray, batch_size: int = 200) -> np.ndarray:
+    """Reconstructions (mean decoding, no sampling) of uint8 images, as uint8 (N, H, W)."""
+    out = []
+    for i in range(0, len(images), batch_size):
+        rec = model(np.asarray(images[i:i + batch_size]), training=False)["recon"]
+        out.append(np.clip(np.round(np.asarray(rec, dtype=np.float32)[..., 0] * 255.0), 0, 255).astype(np.uint8))
+    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
+
+
+def save_snapshot(model, run_dir: Path, epoch: int, data: dict, cfg: TrainConfig) -> dict:
+    """snapshots/epoch_NNNN.npz: recon of the first 20 validation images and mu of every split."""
+    arrays = {}
+    recon_split = "validation" if len(data["splits"].get("validation", ())) else "train"
+    idx = data["splits"][recon_split][:N_RECON]
+    arrays["recon_index"] = data["ids"][idx]
+    arrays["recon"] = reconstruct_in_batches(model, data["images"][idx])
+    for split, split_idx in data["splits"].items():
+        if len(split_idx) == 0:
+            continue
+        keep = split_idx[: cfg.snapshot_max_codes]
+        arrays[f"index_{split}"] = data["ids"][keep]
+        arrays[f"mu_{split}"] = encode_in_batches(model, data["images"][keep])
+    if epoch % cfg.snapshot_every == 0 or epoch == cfg.epochs:
+        (run_dir / "snapshots").mkdir(exist_ok=True)
+        atomic_save_npz(run_dir / "snapshots" / f"epoch_{epoch:04d}.npz", **arrays)
+    return arrays
+
+
+def load_training_data(cfg: TrainConfig) -> tuple[dict, dict]:
+    """The dataset as uint8 arrays in memory, split indices, ids and weights."""
+    from .datasets import load_dataset
+
+    ds = load_dataset(cfg.dataset)
+    if ds.image_size != cfg.image_size:
+        raise UserError(f"image_size {cfg.image_size} does not match the dataset's {ds.image_size}; "
+                        f"set image_size to {ds.image_size} or generate the dataset at {cfg.image_size}")
+    images = np.ascontiguousarray(np.asarray(ds.images, dtype=np.uint8))
+    splits = {s: np.asarray(ds.indices(s), dtype=np.int64) for s in ("train", "validation", "hole", "transects")
+              if s in ds.splits}
+    if len(splits.get("train", ())) == 0:
+        raise UserError(f"dataset {cfg.dataset} has no training images")
+    ids = np.asarray(ds.columns["id"]).astype(np.int64)
+    weights = np.asarray(ds.columns.get("weight", np.ones(len(images))), dtype=np.float32)
+    meta = {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
+            "family": ds.meta.get("family"), "counts": {s: int(len(i)) for s, i in splits.items()},
+            "factor_names": list(ds.factor_names)}
+    return {"images": images, "splits": splits, "ids": ids, "weights": weights}, meta
+
+
+def _configure_runtime(cfg: TrainConfig):
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.precision == "mixed_bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.experimental.enable_op_determinism()
+        except Exception:
+            pass
+
+
+def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
+    """Train the run in `run_dir` (its config.json must exist). Returns the final status."""
+    run_dir = Path(run_dir)
+    doc = read_json(run_dir / "config.json")
+    cfg = TrainConfig.from_dict(doc["config"])
+    status = StatusFile(run_dir, state="running", message="loading data", epoch=0, epochs=cfg.epochs, step=0)
+    status.start_heartbeat()
+    try:
+        return _train(run_dir, cfg, doc, status, resume, verbose)
+    except UserError as e:
+        status.update(state="failed", message=str(e))
+        raise
+    except KeyboardInterrupt:
+        status.update(state="stopped", message="interrupted")
+        raise
+    except BaseException as e:
+        msg = f"{type(e).__name__}: {e}"
+        if isinstance(e, OSError) and e.errno == 28:
+            msg = f"the disk is full ({e}); free some space and resume the run"
+        status.update(state="failed", message=msg)
+        raise
+    finally:
+        status.stop_heartbeat()
+
+
+def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resume: bool, verbose: bool) -> dict:
+    data, meta = load_training_data(cfg)
+    n_train = len(data["splits"]["train"])
+    cfg.validate(train_size=n_train)
+    _configure_runtime(cfg)
+
+    import keras
+
+    from .model import build_vae
+
+    versions = library_versions()
+    if doc.get("versions") != versions or not doc.get("dataset"):
+        doc.update(versions=versions, dataset=doc.get("dataset") or meta)
+        atomic_write_json(run_dir / "config.json", doc)
+
+    initial_epoch, extra = 0, {}
+    if resume and (run_dir / "last.keras").exists():
+        model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
+        rows = read_metrics(run_dir, "epoch")
+        initial_epoch = rows[-1]["epoch"] if rows else 0
+        extra = {"time_offset": rows[-1]["time"] if rows else 0.0,
+                 "best_val_loss": min((r.get("val_loss", math.inf) for r in rows), default=math.inf)}
+        _truncate_metrics_after(run_dir, initial_epoch)
+    else:
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        model = build_vae(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance, beta=cfg.beta, gamma=cfg.gamma,
+                          entanglement=cfg.entanglement, seed=cfg.seed)
+        model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
+
+    tr, va = data["splits"]["train"], data["splits"].get("validation", np.zeros(0, np.int64))
+    x_train = data["images"][tr]
+    w_train = data["weights"][tr] if cfg.sample_weights else None
+    validation = None
+    if len(va):
+        x_val = data["images"][va]
+        validation = (x_val, None, data["weights"][va]) if cfg.sample_weights else (x_val,)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    status.update(message="training", steps_per_epoch=steps_per_epoch, epoch=initial_epoch)
+
+    Callback = _make_callback_class()
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as mf:
+        cb = Callback(run_dir, cfg, status, {**data, **extra}, steps_per_epoch, initial_epoch, mf)
+        callbacks = [cb]
+        if keras.backend.backend() == "tensorflow":
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), update_freq="epoch",
+                                                         write_graph=False, profile_batch=0))
+        if initial_epoch < cfg.epochs:
+            model.fit(x_train, sample_weight=w_train, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                      initial_epoch=initial_epoch, validation_data=validation, shuffle=True,
+                      callbacks=callbacks, verbose=2 if verbose else 0)
+
+    if cb.outcome:
+        state, message = cb.outcome
+    else:
+        state, message = "finished", f"finished {cfg.epochs} epochs; best validation loss {cb.best:.5f}"
+    status.update(state=state, message=message, finished=time.time())
+    return dict(status.data)
+
+
+def _truncate_metrics_after(run_dir: Path, epoch: int) -> None:
+    """Drop metrics lines past the last completed epoch (a resumed run re-does them)."""
+    rows = [r for r in read_metrics(run_dir) if r.get("epoch", 0) <= epoch]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    from .fileio import atomic_write_text
+
+    atomic_write_text(run_dir / "metrics.jsonl", text)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM ends training like a stop request (the run is kept as 'stopped')."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    train_run(sys.argv[1])
