@@ -109,7 +109,7 @@ def _floats(logs: dict, prefix: str = "") -> dict:
 
 def _cheap_analysis(mu: np.ndarray) -> dict:
     try:
-        from .analysis import cheap_metrics
+        from .metrics import cheap_metrics
     except ImportError:
         return {}
     try:

@@ -1,0 +1,126 @@
+"""`python -m vae evaluate RUN`: encode every split, then measure (imports Keras).
+
+Writes into the run folder:
+- latents.csv      one row per image: id, split, the factors, transect, point, mu_1..mu_d
+- evaluation.json  the disentanglement metrics (vae.metrics.evaluate_all: training split as
+                   train, validation as test), PCA alignment of the training codes, the
+                   transects' geometry, the hole analysis (punctured datasets) and the
+                   pixel-PCA baseline. The numbers come from vae.analysis / vae.metrics
+                   (numpy + scikit-learn); this module only encodes and wires.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import analysis, metrics
+from .errors import UserError
+from .fileio import atomic_write_json, atomic_write_text
+from .runs import read_config
+
+
+def _latents_csv(ds, mu: np.ndarray) -> str:
+    cols = ["id", "split", *ds.factor_names, "transect", "point"]
+    cols = [c for c in cols if c in ds.columns]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols + [f"mu_{k + 1}" for k in range(mu.shape[1])])
+    columns = [np.asarray(ds.columns[c]) for c in cols]
+    for i in range(mu.shape[0]):
+        w.writerow([_cell(col[i]) for col in columns] + [f"{v:.6g}" for v in mu[i]])
+    return buf.getvalue()
+
+
+def _cell(v):
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{float(v):.6g}"
+    return v
+
+
+def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True) -> dict:
+    """Encode the run's dataset with its best model and write evaluation.json and latents.csv."""
+    from . import data as data_mod
+    from .datasets import load_dataset
+    from .inference import encode, load_run_model, recon_loss_per_image
+
+    run_dir = Path(run_dir)
+    doc = read_config(run_dir)
+    t0 = time.perf_counter()
+    ds = load_dataset(doc["config"]["dataset"])
+    model = load_run_model(run_dir)
+    images = np.asarray(ds.images)
+    mu = encode(model, images)
+    t_encode = time.perf_counter() - t0
+    atomic_write_text(run_dir / "latents.csv", _latents_csv(ds, mu))
+
+    split = np.asarray(ds.columns["split"]).astype(str)
+    tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
+    result: dict = {"format": "vae-lab-evaluation", "format_version": 1, "run": run_dir.name,
+                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)"}
+    result["pca_alignment"] = analysis.pca_alignment(mu[tr])
+    summary = {"alignment_score": result["pca_alignment"]["score"]}
+
+    names = list(ds.factor_names)
+    if names and len(va):
+        factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in names])
+        gt, enc = None, None
+        if generator_metrics:
+            try:
+                spec = data_mod.DatasetSpec.from_dict(ds.meta["spec"])
+                gt = data_mod.ground_truth(spec)
+                enc = lambda imgs: encode(model, imgs)  # noqa: E731
+            except (UserError, KeyError, TypeError):
+                gt = None
+        rng = np.random.default_rng(seed)
+        tr_m = tr if len(tr) <= max_train else np.sort(rng.choice(tr, max_train, replace=False))
+        result["metrics"] = metrics.evaluate_all(mu[tr_m], factors[tr_m], mu[va], factors[va], ground_truth=gt,
+                                                 encode=enc, seed=seed)
+        m = result["metrics"]
+        summary.update({"mig": m.get("mig", {}).get("score"),
+                        "dci_disentanglement": m.get("dci", {}).get("disentanglement"),
+                        "sap": m.get("sap", {}).get("score"),
+                        "total_correlation": m.get("total_correlation"),
+                        "modularity": m.get("modularity", {}).get("score"),
+                        "factor_vae": (m.get("factor_vae") or {}).get("eval_accuracy"),
+                        "beta_vae": (m.get("beta_vae") or {}).get("eval_accuracy")})
+        sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
+        result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
+
+    if "transects" in ds.columns and np.any(split == "transects"):
+        t = np.flatnonzero(split == "transects")
+        geo = analysis.transects_geometry(mu[t], np.asarray(ds.columns["transect"])[t],
+                                          np.asarray(ds.columns["point"])[t])
+        result["transects"] = geo
+        summary["straightness"] = {k: v["straightness"] for k, v in geo.items()}
+
+    hole = np.flatnonzero(split == "hole")
+    if len(hole) and len(va) and {"a", "b"} <= set(names):
+        spec = ds.meta.get("spec", {})
+        centre = tuple(spec.get("hole_center", analysis.HOLE_CENTRE))
+        radius = float(spec.get("hole_radius", analysis.HOLE_RADIUS))
+        a, b = np.asarray(ds.columns["a"], float), np.asarray(ds.columns["b"], float)
+        covered = va[analysis.covered_region_mask(a[va], b[va], centre, radius)]
+        if len(covered):
+            result["hole"] = analysis.hole_analysis(mu[tr], mu[hole], recon_loss_per_image(model, images[hole]),
+                                                    recon_loss_per_image(model, images[covered]),
+                                                    mu_covered=mu[covered])
+            summary["hole_recon_ratio"] = result["hole"]["recon_ratio_mean"]
+
+    recon = {}
+    for s in ("train", "validation", "hole", "transects"):
+        idx = np.flatnonzero(split == s)
+        if len(idx):
+            idx = idx[:2000]
+            recon[s] = float(np.mean(recon_loss_per_image(model, images[idx])))
+    result["recon_loss_per_split"] = recon
+    summary["recon_loss_per_split"] = recon
+    result["seconds"] = {"encode": t_encode, "total": time.perf_counter() - t0}
+    result["summary"] = summary
+    result = analysis.jsonable(result)
+    atomic_write_json(run_dir / "evaluation.json", result)
+    return result
