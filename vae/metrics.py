@@ -245,7 +245,10 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors
     xtr = _as_codes(codes_train, "codes_train")
     xte = _as_codes(codes_test, "codes_test", min_rows=1)
     if continuous_factors:
-        ytr = np.asarray(factors_train, dtype=np.float64).reshape(xtr.shape[0], -1)
+        ytr = np.asarray(factors_train, dtype=np.float64)
+        ytr = ytr[:, None] if ytr.ndim == 1 else ytr
+        if ytr.ndim != 2 or ytr.shape[0] != xtr.shape[0]:
+            raise UserError(f"factors_train must be (N, K) with N = {xtr.shape[0]}; got shape {ytr.shape}.")
         yte = None
     else:
         xtr, ytr, xte, yte = _pair(codes_train, factors_train, codes_test, factors_test)
@@ -321,8 +324,14 @@ def active_units(codes, threshold: float = 0.01) -> dict:
 
 
 def cheap_metrics(codes) -> dict:
-    """Per-epoch numbers for the trainer (milliseconds): alignment score, total correlation, active units."""
-    x = _as_codes(codes)
+    """Per-epoch numbers for the trainer (milliseconds): alignment score, total correlation, active units.
+
+    Codes with NaN/inf (a diverged epoch) give None for each number instead of raising.
+    """
+    x = np.asarray(codes, dtype=np.float64)
+    if x.ndim == 2 and x.shape[0] >= 2 and not np.all(np.isfinite(x)):
+        return {"alignment_score": None, "total_correlation": None, "active_units": None}
+    x = _as_codes(x)
     cov = np.atleast_2d(np.cov(x, rowvar=False))
     var = np.diag(cov)
     return jsonable({"alignment_score": alignment_from_covariance(cov)["score"],
