@@ -86,11 +86,11 @@ if st.toggle("Decode latent codes (loads the model and TensorFlow)", key="decode
         cols = st.columns([1, 2])
         z = np.array([cols[0].slider(names[i], float(lo[i]), float(hi[i]), float(mean[i]), key=f"z{i}")
                       for i in range(d)])
-        cols[1].image(inference.decode(model, z[None])[0], caption=f"decode({np.round(z, 2).tolist()})", width=220)
+        cols[1].image(inference.decode(model, z[None])[0], output_format="PNG", caption=f"decode({np.round(z, 2).tolist()})", width=220)
         along_latent = [montage(inference.decode(model, traversal_codes(mean, np.eye(d)[i], std[i])), 7) for i in range(d)]
         along_pc = [montage(inference.decode(model, traversal_codes(mean, pca["components"][k],
                                                                     np.sqrt(pca["explained_variance"][k]) + 1e-6)), 7)
                     for k in range(d)]
         c1, c2 = st.columns(2)
-        c1.image(stack_strips(along_latent), caption="Along each latent axis (rows μ1…), ±2 sd")
-        c2.image(stack_strips(along_pc), caption="Along each principal axis (rows PC1…), ±2 sd")
+        c1.image(stack_strips(along_latent), output_format="PNG", caption="Along each latent axis (rows μ1…), ±2 sd")
+        c2.image(stack_strips(along_pc), output_format="PNG", caption="Along each principal axis (rows PC1…), ±2 sd")

@@ -31,7 +31,7 @@ with left:
     epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epochs) > 1 else epochs[0]
     snap = runs.load_snapshot(run_dir, epoch)
     grid = pairs_grid(ds.images[rows_of(ds, snap["recon_index"])], snap["recon"], columns=2)
-    st.image(grid, caption=f"First {len(snap['recon'])} validation images: input | reconstruction, epoch {epoch}",
+    st.image(grid, output_format="PNG", caption=f"First {len(snap['recon'])} validation images: input | reconstruction, epoch {epoch}",
              width=min(520, 4 * grid.shape[1]), clamp=True)
 with right:
     st.subheader("Any sample (uses the model)")
@@ -44,7 +44,7 @@ with right:
         with user_errors():
             from vae import inference
             image = ds.images[ids[k]][None]
-            st.image(pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1), width=260,
+            st.image(pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1), width=260, output_format="PNG",
                      caption=f"{split} #{k}: input | reconstruction")
 
 if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
@@ -55,15 +55,15 @@ if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
         with user_errors():
             from vae import inference
             model, cols = model_of(run_dir), ds.columns
-            hole = ds.meta.get("hole") or {}
-            centre, radius = hole.get("centre", analysis.HOLE_CENTRE), hole.get("radius", analysis.HOLE_RADIUS)
+            spec = ds.meta.get("spec") or {}
+            centre, radius = spec.get("hole_center", analysis.HOLE_CENTRE), spec.get("hole_radius", analysis.HOLE_RADIUS)
             strips = []
             for name in sorted(set(cols["transect"][ds.indices("transects")].astype(str)) - {""}):
                 rows = np.flatnonzero(cols["transect"].astype(str) == name)
                 rows = rows[np.argsort(cols["point"][rows])]
                 inside = np.hypot(cols["a"][rows] - centre[0], cols["b"][rows] - centre[1]) <= radius
                 strips.append(transect_strip(ds.images[rows], inference.reconstruct(model, ds.images[rows]), inside))
-            st.image(stack_strips(strips), caption=" / ".join(f"P{i + 1}" for i in range(len(strips))))
+            st.image(stack_strips(strips), output_format="PNG", caption=" / ".join(f"P{i + 1}" for i in range(len(strips))))
             val = ds.indices("validation")
             covered = val[analysis.covered_region_mask(cols["a"][val], cols["b"][val], centre, radius)]
             hole_rows = ds.indices("hole")
@@ -75,6 +75,6 @@ if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
                 c2.metric("Covered ring: mean recon loss", f"{loss_cov.mean():.4f}", f"{len(covered)} images")
                 c3.metric("Ratio hole / covered", f"{loss_hole.mean() / loss_cov.mean():.2f}")
                 show = hole_rows[:12]
-                st.image(pairs_grid(ds.images[show], inference.reconstruct(model, ds.images[show]), columns=6),
+                st.image(pairs_grid(ds.images[show], inference.reconstruct(model, ds.images[show]), columns=6), output_format="PNG",
                          caption="Hole images: input | reconstruction, with their losses: "
                                  + ", ".join(f"{v:.3f}" for v in loss_hole[:12]))

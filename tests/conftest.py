@@ -8,7 +8,6 @@ metrics.jsonl, snapshots/epoch_NNNN.npz) from made-up but well-formed numbers.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -55,6 +54,7 @@ def fake_run(tmp_workspace):
              image_size=32, n_val=24, n_train=60, dataset="datasets/none", message="", pid=None,
              heartbeat=None, seed=0, **config) -> Path:
         rng = np.random.default_rng(seed)
+        ids = _dataset_ids(dataset) or {"train": np.arange(n_train), "validation": np.arange(n_train, n_train + n_val)}
         done = epochs if done_epochs is None else done_epochs
         run = tmp_workspace / "runs" / name
         (run / "snapshots").mkdir(parents=True)
@@ -68,12 +68,12 @@ def fake_run(tmp_workspace):
                 t += 0.1
                 lines.append(_metric_line("batch", epoch, step, steps, rng, cfg["beta"], cfg["gamma"], t))
             lines.append(_metric_line("epoch", epoch, steps, steps, rng, cfg["beta"], cfg["gamma"], t))
-            recon_index = np.arange(n_train, n_train + 20)
+            recon_index = ids["validation"][:20]
             snap = dict(recon_index=recon_index,
-                        recon=rng.integers(0, 255, (20, image_size, image_size), dtype=np.uint8),
-                        index_train=np.arange(n_train), mu_train=rng.normal(size=(n_train, latent_dim)).astype(np.float32),
-                        index_validation=np.arange(n_train, n_train + n_val),
-                        mu_validation=rng.normal(size=(n_val, latent_dim)).astype(np.float32))
+                        recon=rng.integers(0, 255, (len(recon_index), image_size, image_size), dtype=np.uint8))
+            for split, split_ids in ids.items():
+                snap[f"index_{split}"] = split_ids
+                snap[f"mu_{split}"] = rng.normal(size=(len(split_ids), latent_dim)).astype(np.float32)
             np.savez_compressed(run / "snapshots" / f"epoch_{epoch:04d}.npz", **snap)
         (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
         now = time.time()
@@ -86,7 +86,20 @@ def fake_run(tmp_workspace):
     return make
 
 
+def _dataset_ids(dataset: str) -> dict | None:
+    """Image ids per split of a real dataset folder (so fake snapshots point at real images)."""
+    if not (Path(dataset) / "dataset.json").exists():
+        return None
+    from vae.datasets import load_dataset
+
+    ds = load_dataset(dataset)
+    return {s: ds.indices(s) for s in ds.splits}
+
+
 @pytest.fixture
-def env_home(tmp_workspace):
-    """The data root as a string, for AppTest scripts that read VAE_LAB_HOME."""
-    return os.environ["VAE_LAB_HOME"]
+def tiny_dataset(tmp_workspace):
+    """A real 32x32 punctured starfish dataset of 200 draws (+45 transect points) under datasets/tiny."""
+    from vae import data, datasets
+
+    return datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
+                                  tmp_workspace / "datasets" / "tiny")

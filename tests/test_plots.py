@@ -1,4 +1,6 @@
 """vae.plots: figures hold the numbers they were given; images have the study's layout."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,7 @@ def test_paths_follow_vae_lab_home(monkeypatch, tmp_path):
     assert data_root() == tmp_path and datasets_root() == tmp_path / "datasets" and runs_root() == tmp_path / "runs"
     assert not runs_root().exists() and runs_root(create=True).is_dir()
     monkeypatch.delenv("VAE_LAB_HOME")
-    assert str(data_root()) == "."
+    assert data_root() == Path.cwd()
 
 
 def test_weight_ladder_is_zero_then_one_two_five_up_to_ten():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def data_root() -> Path:
-    """The folder that holds datasets/ and runs/."""
-    return Path(os.environ.get("VAE_LAB_HOME") or ".").expanduser()
+    """The folder that holds datasets/ and runs/ (absolute: the trainer process runs elsewhere)."""
+    return Path(os.environ.get("VAE_LAB_HOME") or ".").expanduser().resolve()
 
 
 def datasets_root(create: bool = False) -> Path:

@@ -1,0 +1,109 @@
+"""Dataset: choose a family and preset, set every factor, preview, generate with progress, list/delete, import."""
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import user_errors
+from vae import data, datasets
+from vae.paths import datasets_root
+from vae.plots import human_bytes, montage, parameter_space
+
+st.title("Dataset")
+ss = st.session_state
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def preview_and_plan(spec_json: str):
+    spec = data.DatasetSpec.from_dict(json.loads(spec_json))
+    return data.preview(spec, 16), data.plan(spec)
+
+
+left, right = st.columns([2, 3])
+with left:
+    preset = st.selectbox("Preset", data.PRESETS, key="preset",
+                          help="seed-*: the study's starfish; dsprites: square/ellipse/heart sprites")
+    base = data.preset_spec(preset)
+    k = preset + "_"  # widget keys per preset, so switching presets restores each preset's own defaults
+    st.caption(f"Family: **{base.family}**")
+    c = st.columns(3)
+    size = c[0].selectbox("Image size", [32, 48, 64, 96, 128, 192, 256], index=2, key=k + "size")
+    seed = c[1].number_input("Seed", 0, 2**31 - 1, base.seed, key=k + "seed")
+    fit = c[2].selectbox("Fit", ["stretch", "pad"], key=k + "fit", help="stretch: as the study (4:3 to square)")
+    spec = dict(base.to_dict(), image_size=size, seed=int(seed), fit=fit)
+    if base.family == "starfish":
+        c = st.columns(2)
+        spec["sampling"] = c[0].radio("Sampling", ["uniform", "exact"], ["uniform", "exact"].index(base.sampling),
+                                      key=k + "sampling", horizontal=True, help="exact: the study's own 5000 draws")
+        spec["n"] = int(c[1].number_input("N (a, b) draws", 10, data.MAX_IMAGES, base.n, key=k + "n"))
+        spec["a_range"] = list(st.slider("a (size) range", 0.0, 4.0, tuple(base.a_range), 0.05, key=k + "a"))
+        spec["b_range"] = list(st.slider("b (wave amplitude) range", 0.0, 4.0, tuple(base.b_range), 0.05, key=k + "b"))
+        c = st.columns(4)
+        spec["hole"] = c[0].checkbox("Hole", base.hole, key=k + "hole")
+        spec["hole_center"] = [c[1].number_input("centre a", value=float(base.hole_center[0]), key=k + "ha"),
+                               c[2].number_input("centre b", value=float(base.hole_center[1]), key=k + "hb")]
+        spec["hole_radius"] = c[3].number_input("radius", 0.01, 4.0, float(base.hole_radius), key=k + "hr")
+        spec["transects"] = st.checkbox("Transects P1-P3 (15 points each)", base.transects, key=k + "tr")
+    else:
+        c = st.columns(2)
+        spec["sampling"] = c[0].radio("Sampling", ["grid", "iid"], ["grid", "iid"].index(base.sampling),
+                                      key=k + "sampling", horizontal=True)
+        spec["n"] = int(c[1].number_input("N images", 10, data.MAX_IMAGES, base.n or 10_000, key=k + "n"))
+        spec["shapes"] = st.multiselect("Shapes", [0, 1, 2], list(base.shapes), key=k + "shapes",
+                                        format_func=lambda s: data.SHAPES[s])
+        for f, top in (("scale", 2.0), ("rotation", 6.2832), ("x", 1.0), ("y", 1.0)):
+            lo, hi, count = getattr(base, f)
+            c = st.columns([3, 1])
+            rng = c[0].slider(f"{f} range", 0.0, top, (float(lo), float(hi)), key=k + f)
+            spec[f] = [rng[0], rng[1], int(c[1].number_input(f"{f} count", 1, 256, int(count), key=k + f + "n"))]
+    spec["validation_fraction"] = st.slider("Validation fraction", 0.0, 0.5, float(base.validation_fraction),
+                                            key=k + "val")
+    name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
+
+with right:
+    with user_errors():
+        spec_obj = data.DatasetSpec.from_dict(spec).validate()
+        images, columns = preview_and_plan(json.dumps(spec_obj.to_dict()))
+        st.image(montage(images, 8), output_format="PNG", caption=f"Preview: 16 of the {len(columns['id']):,} images", width="stretch")
+        counts = pd.Series(columns["split"]).value_counts()
+        st.caption(" · ".join(f"{s}: {n:,}" for s, n in counts.items()))
+        hole = (spec_obj.hole_center, spec_obj.hole_radius) if base.family == "starfish" and spec_obj.hole else None
+        st.plotly_chart(parameter_space(columns, spec_obj.factor_names, hole))
+        if st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
+            bar = st.progress(0.0, text="Generating…")
+            out = datasets.write_dataset(spec_obj, datasets_root(create=True) / name, progress=lambda done, total:
+                                         bar.progress(done / max(total, 1), text=f"Rendering {done:,}/{total:,} images"))
+            st.success(f"Saved {out.name}: {len(columns['id']):,} images.")
+
+st.subheader("Datasets on disk")
+for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() else []:
+    c = st.columns([3, 2, 3, 1, 1])
+    c[0].markdown(f"**{d['name']}**  \n{d.get('family')} / {d.get('preset') or '-'}")
+    c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
+    c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
+    c[3].write(human_bytes(d.get("bytes", 0)))
+    with c[4].popover("Delete", icon=":material/delete:"):
+        st.write(f"Delete **{d['name']}** and its {sum((d.get('counts') or {}).values()):,} images?")
+        if st.button("Yes, delete", key="del_" + d["name"], type="primary"):
+            with user_errors():
+                datasets.delete_dataset(d["path"], root=datasets_root())
+                st.rerun()
+
+with st.expander("Import images (a zip, or a folder on this machine)"):
+    c = st.columns(2)
+    upload = c[0].file_uploader("Zip of images", type=["zip"])
+    folder = c[1].text_input("…or a folder path")
+    c = st.columns(2)
+    import_name = c[0].text_input("Dataset name", "imported", key="import_name")
+    import_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="import_size")
+    if st.button("Import", disabled=not (upload or folder)):
+        with user_errors(), tempfile.TemporaryDirectory() as tmp:
+            src = folder
+            if upload:
+                src = Path(tmp) / upload.name
+                src.write_bytes(upload.getvalue())
+            out, report = datasets.import_images(src, datasets_root(create=True) / import_name, size=import_size)
+            st.success(f"Imported {out.name}.")
+            st.json(report, expanded=False)
