@@ -98,7 +98,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
         result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
 
-    if "transects" in ds.columns and np.any(split == "transects"):
+    if "transect" in ds.columns and np.any(split == "transects"):
         t = np.flatnonzero(split == "transects")
         geo = analysis.transects_geometry(mu[t], np.asarray(ds.columns["transect"])[t],
                                           np.asarray(ds.columns["point"])[t])

@@ -159,8 +159,11 @@ class VAE(keras.Model):
         terms = losses.vae_loss_terms(
             self.normalise(x), y_pred["logits"], y_pred["mu"], y_pred.get("logvar"),
             beta=self.beta, gamma=self.gamma, mode=self.entanglement_mode, sample_weight=sample_weight)
+        # Weighted by batch size, as Keras weights its own loss tracker, so the logged
+        # terms add up to the logged loss also when the last batch is smaller.
+        n = ops.cast(ops.shape(y_pred["mu"])[0], "float32")
         for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name])
+            tracker.update_state(terms[name], sample_weight=n)
         return terms["loss"]
 
     def get_config(self):

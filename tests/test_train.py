@@ -1,0 +1,109 @@
+"""Training runs: the run folder, reproducibility, stop requests, evaluation."""
+import json
+
+import numpy as np
+import pytest
+
+from vae import datasets, runs
+from vae.config import TrainConfig
+from vae.data import preset_spec
+from vae.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    spec = preset_spec("seed-punctured", n=400, image_size=32, seed=1)
+    return datasets.write_dataset(spec, root / "tiny")
+
+
+def _train(tmp_path, dataset, name="run", **overrides):
+    from vae.train import train_run, write_run_config
+
+    cfg = TrainConfig(dataset=str(dataset), image_size=32, epochs=2, batch_size=32, log_every=2, **overrides)
+    run_dir = write_run_config(tmp_path / name, cfg)
+    return run_dir, train_run(run_dir)
+
+
+def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
+    run_dir, status = _train(tmp_path, tiny_dataset)
+    assert status["state"] == "finished"
+    for name in ("config.json", "status.json", "metrics.jsonl", "model.keras", "last.keras"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents*"))
+    doc = runs.read_config(run_dir)
+    assert doc["versions"]["keras"] and doc["config"]["epochs"] == 2
+    epochs = runs.read_metrics(run_dir, "epoch")
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    for key in ("loss", "recon", "beta_kl", "gamma_entanglement", "ent_seed", "ent_covariance", "ent_dip_i",
+                "val_loss", "val_recon", "alignment_score", "time"):
+        assert key in epochs[-1], key
+    batches = runs.read_metrics(run_dir, "batch")
+    assert len(batches) >= 4 and all(r["images_per_s"] > 0 for r in batches)
+    # total = recon + beta*KL + gamma*entanglement, as logged
+    last = epochs[-1]
+    assert last["val_loss"] == pytest.approx(last["val_recon"] + last["val_beta_kl"] + last["val_gamma_entanglement"],
+                                             rel=1e-4)
+    assert runs.list_snapshots(run_dir) == [1, 2]
+    snap = runs.load_snapshot(run_dir, 2)
+    assert snap["recon"].shape == (20, 32, 32) and snap["recon"].dtype == np.uint8
+    for split in ("train", "validation", "hole", "transects"):
+        assert snap[f"mu_{split}"].shape == (len(snap[f"index_{split}"]), 3)
+    assert len(snap["mu_transects"]) == 45
+
+
+def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
+    a, _ = _train(tmp_path, tiny_dataset, "a", seed=7)
+    b, _ = _train(tmp_path, tiny_dataset, "b", seed=7)
+    c, _ = _train(tmp_path, tiny_dataset, "c", seed=8)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "images_per_s")} for r in rows]  # noqa
+    assert strip(runs.read_metrics(a)) == strip(runs.read_metrics(b))
+    assert strip(runs.read_metrics(a)) != strip(runs.read_metrics(c))
+
+
+def test_stop_request_ends_training_within_one_batch(tmp_path, tiny_dataset):
+    from vae.train import train_run, write_run_config
+
+    cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=5, batch_size=16, log_every=1)
+    run_dir = write_run_config(tmp_path / "stopme", cfg)
+    (run_dir / "stop").write_text("{}")
+    status = train_run(run_dir)
+    assert status["state"] == "stopped"
+    assert "epoch 1, step 1" in status["message"]
+    assert len(runs.read_metrics(run_dir, "batch")) == 1
+
+
+def test_config_validation_names_the_setting():
+    with pytest.raises(UserError, match="beta"):
+        TrainConfig(dataset="x", beta=-1).validate()
+    with pytest.raises(UserError, match="latent_dim"):
+        TrainConfig(dataset="x", latent_dim=11).validate()
+    with pytest.raises(UserError, match="image_size"):
+        TrainConfig(dataset="x", image_size=36).validate()
+    with pytest.raises(UserError, match="batch_size"):
+        TrainConfig(dataset="x", batch_size=500).validate(train_size=100)
+
+
+def test_study_settings_are_the_studys():
+    cfg = TrainConfig.study("d")
+    assert (cfg.arch, cfg.beta, cfg.gamma, cfg.batch_size, cfg.lr, cfg.latent_dim, cfg.variance,
+            cfg.entanglement) == ("seed", 0.001, 0.0001, 8, 1e-4, 3, "constant", "seed")
+
+
+def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypatch):
+    from vae import evaluate
+
+    monkeypatch.setattr(evaluate, "GENERATOR_SETTINGS", {"factor_vae": {"num_train": 20, "num_eval": 10,
+                                                                        "num_variance_estimate": 200},
+                                                         "beta_vae": {"num_train": 20, "num_eval": 10}})
+    run_dir, _ = _train(tmp_path, tiny_dataset, "ev")
+    result = evaluate.evaluate_run(run_dir)
+    saved = json.loads((run_dir / "evaluation.json").read_text())
+    assert saved["summary"]["alignment_score"] == pytest.approx(result["summary"]["alignment_score"])
+    assert set(saved["transects"]) == {"P1", "P2", "P3"}
+    assert 0 < saved["transects"]["P1"]["straightness"] <= 1
+    assert "hole" in saved and saved["hole"]["n_hole"] > 0
+    assert 0 <= saved["metrics"]["mig"]["score"] <= 1
+    lines = (run_dir / "latents.csv").read_text().splitlines()
+    assert lines[0].split(",")[-3:] == ["mu_1", "mu_2", "mu_3"]
+    assert len(lines) == 1 + len(datasets.load_dataset(tiny_dataset).columns["id"])
