@@ -51,17 +51,19 @@ def decode(model, z) -> np.ndarray:
     if z.shape[1] != model.latent_dim:
         raise UserError(f"latent points have {z.shape[1]} dimensions; this model has {model.latent_dim}")
     logits = model.decoder(z, training=False)
-    img = np.asarray(ops.sigmoid(logits), dtype=np.float32)[..., 0]
+    img = ops.convert_to_numpy(ops.sigmoid(logits)).astype(np.float32)[..., 0]
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
 
 def recon_loss_per_image(model, images: np.ndarray, batch_size: int = 200) -> np.ndarray:
     """Per-image reconstruction BCE (mean over pixels), the loss's own term."""
+    from keras import ops
+
     from . import losses
 
     out = []
     for i in range(0, len(images), batch_size):
         x = np.asarray(images[i:i + batch_size])
         y = model(x, training=False)
-        out.append(np.asarray(losses.reconstruction_bce(model.normalise(x), y["logits"]), dtype=np.float64))
+        out.append(ops.convert_to_numpy(losses.reconstruction_bce(model.normalise(x), y["logits"])).astype(np.float64))
     return np.concatenate(out) if out else np.zeros(0)

@@ -197,10 +197,12 @@ def _make_callback_class():
 
 def encode_in_batches(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Latent means of uint8 images (N, H, W), float32 (N, d)."""
+    from keras import ops
+
     out = []
     for i in range(0, len(images), batch_size):
         mu, _ = model.encode(np.asarray(images[i:i + batch_size]))
-        out.append(np.asarray(mu, dtype=np.float32))
+        out.append(ops.convert_to_numpy(mu).astype(np.float32))
     if not out:
         return np.zeros((0, model.latent_dim), np.float32)
     return np.concatenate(out)
@@ -208,10 +210,12 @@ def encode_in_batches(model, images: np.ndarray, batch_size: int = 500) -> np.nd
 
 def reconstruct_in_batches(model, images: np.ndarray, batch_size: int = 200) -> np.ndarray:
     """Reconstructions (mean decoding, no sampling) of uint8 images, as uint8 (N, H, W)."""
+    from keras import ops
+
     out = []
     for i in range(0, len(images), batch_size):
         rec = model(np.asarray(images[i:i + batch_size]), training=False)["recon"]
-        out.append(np.clip(np.round(np.asarray(rec, dtype=np.float32)[..., 0] * 255.0), 0, 255).astype(np.uint8))
+        out.append(np.clip(np.round(ops.convert_to_numpy(rec).astype(np.float32)[..., 0] * 255.0), 0, 255).astype(np.uint8))
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
 
 
