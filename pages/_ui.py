@@ -1,6 +1,6 @@
 """Streamlit helpers shared by the pages (the only non-page file that imports streamlit).
 
-Kept tiny: showing a library `UserError`, picking a run, a state badge.
+Kept tiny: showing a library `UserError`, picking and ordering runs, cached datasets and models.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import streamlit as st
 
 from vae.errors import UserError
 
-STATE_ICONS = {"queued": "⏳", "running": "🟢", "finished": "✅", "stopped": "⏹️", "failed": "❌", "diverged": "💥"}
 
 
 @contextlib.contextmanager
@@ -23,26 +22,21 @@ def user_errors():
         st.error(str(e), icon=":material/error:")
 
 
-def badge(state: str) -> str:
-    return f"{STATE_ICONS.get(state, '•')} {state}"
-
-
 def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | None:
-    """A selectbox over runs (newest first); the choice is shared across pages via session_state['run']."""
+    """A selectbox over runs; the choice is shared across pages (and set by Start) via session_state['selected_run']."""
     if not runs:
         st.info("No runs yet: start one on the Train page.", icon=":material/info:")
         return None
     names = [r["name"] for r in runs]
-    current = st.session_state.get("selected_run")
-    index = names.index(current) if current in names else 0
-    name = st.selectbox(label, names, index=index, key=key,
-                        format_func=lambda n: f"{n}  ({badge(next(r['state'] for r in runs if r['name'] == n))})")
-    st.session_state["selected_run"] = name
-    return next(r for r in runs if r["name"] == name)
-
-
-def run_path(run: dict) -> Path:
-    return Path(run["path"])
+    states = {r["name"]: r["state"] for r in runs}
+    ss = st.session_state
+    if ss.get("selected_run") not in names:
+        ss["selected_run"] = names[0]
+    if ss.get(key) != ss["selected_run"]:
+        ss[key] = ss["selected_run"]  # a run started or picked elsewhere becomes this widget's value
+    name = st.selectbox(label, names, key=key, format_func=lambda n: f"{n}  ({states[n]})",
+                        on_change=lambda: ss.update(selected_run=ss[key]))
+    return runs[names.index(name)]
 
 
 def sort_runs(runs: list[dict]) -> list[dict]:

@@ -4,7 +4,6 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import badge
 from vae import jobs, runs
 from vae.paths import runs_root
 from vae.plots import scatter_against
@@ -22,15 +21,16 @@ dataset = st.selectbox("Dataset", sorted(by_dataset))
 
 def row(r: dict) -> dict:
     cfg, final = r["config"], r.get("final") or {}
-    evaluation = runs.read_evaluation(r["path"]) or {}
-    alignment = evaluation.get("alignment_score", (evaluation.get("pca_alignment") or {}).get("score"))
-    out = {"name": r["name"], "state": badge(r["state"]), "beta": cfg.get("beta"), "gamma": cfg.get("gamma"),
+    summary = (runs.read_evaluation(r["path"]) or {}).get("summary") or {}
+    alignment = summary.get("alignment_score")
+    out = {"name": r["name"], "state": r["state"], "beta": cfg.get("beta"), "gamma": cfg.get("gamma"),
            "entanglement": cfg.get("entanglement"), "latent_dim": cfg.get("latent_dim"), "arch": cfg.get("arch"),
            "seed": cfg.get("seed"), "epochs": final.get("epoch")}
     out.update({k: final.get(k) for k in ("loss", "val_loss", "val_recon", "val_kl", "val_entanglement",
                                           "total_correlation", "active_units")})
     out["alignment_score"] = alignment if alignment is not None else final.get("alignment_score")
     out["alignment from"] = "evaluation.json" if alignment is not None else "last epoch"
+    out.update({k: v for k, v in summary.items() if k != "alignment_score" and isinstance(v, (int, float))})
     return out
 
 

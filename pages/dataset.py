@@ -79,7 +79,7 @@ with right:
 
 st.subheader("Datasets on disk")
 for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() else []:
-    c = st.columns([3, 2, 3, 1, 1])
+    c = st.columns([3, 2, 3, 1, 1.4])
     c[0].markdown(f"**{d['name']}**  \n{d.get('family')} / {d.get('preset') or '-'}")
     c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
     c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))

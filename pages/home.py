@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import badge, user_errors
+from pages._ui import user_errors
 from vae import datasets, jobs
 from vae.config import TrainConfig
 from vae.data import preset_spec
@@ -61,7 +61,7 @@ with right:
     st.subheader("Runs")
     runs = jobs.list_runs(runs_root()) if runs_root().exists() else []
     if runs:
-        st.dataframe(pd.DataFrame([{"name": r["name"], "state": badge(r["state"]),
+        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
                                     "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1],
                                     "β": r["config"].get("beta"), "γ": r["config"].get("gamma")} for r in runs]),
                      hide_index=True)

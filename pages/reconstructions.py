@@ -32,7 +32,7 @@ with left:
     snap = runs.load_snapshot(run_dir, epoch)
     grid = pairs_grid(ds.images[rows_of(ds, snap["recon_index"])], snap["recon"], columns=2)
     st.image(grid, output_format="PNG", caption=f"First {len(snap['recon'])} validation images: input | reconstruction, epoch {epoch}",
-             width=min(520, 4 * grid.shape[1]), clamp=True)
+             width="stretch")
 with right:
     st.subheader("Any sample (uses the model)")
     split = st.selectbox("Split", ds.splits, index=ds.splits.index("validation") if "validation" in ds.splits else 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import badge, pick_run, sort_runs, user_errors
+from pages._ui import pick_run, sort_runs, user_errors
 from vae import datasets, jobs, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
@@ -92,7 +92,7 @@ def live(run_dir: Path) -> None:
     status = jobs.run_state(run_dir)
     metrics = runs.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
-    st.progress(fraction, text=f"{badge(status['state'])} · {text}")
+    st.progress(fraction, text=f"**{status['state']}** · {text}")
     if status["state"] in ACTIVE:
         if st.button("Stop", icon=":material/stop:", key="stop"):
             jobs.request_stop(run_dir)
@@ -107,11 +107,12 @@ def live(run_dir: Path) -> None:
     log_y = st.toggle("Log scale", key="log_y")
     steps = status.get("steps_per_epoch")
     st.plotly_chart(loss_curves(metrics, steps, log_y), key="loss_chart")
-    st.plotly_chart(entanglement_diagnostics(metrics, steps, log_y), key="ent_chart")
-    if ss.get("_last_state", {}).get(run_dir.name) in ACTIVE and status["state"] not in ACTIVE:
-        ss["_last_state"][run_dir.name] = status["state"]
-        st.rerun()  # the run ended: refresh the whole page (runs table, final losses)
-    ss.setdefault("_last_state", {})[run_dir.name] = status["state"]
+    st.plotly_chart(entanglement_diagnostics(metrics, steps, log_y=True), key="ent_chart")
+    seen = ss.setdefault("_last_state", {})
+    changed = seen.get(run_dir.name, status["state"]) != status["state"]
+    seen[run_dir.name] = status["state"]
+    if changed:
+        st.rerun()  # queued -> running -> ended: refresh the whole page (run picker, runs table, final losses)
 
 
 if chosen:
@@ -120,7 +121,7 @@ if chosen:
 st.subheader("All runs")
 if all_runs:
     keys = ("beta", "gamma", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
-    st.dataframe(pd.DataFrame([{"name": r["name"], "state": badge(r["state"]),
+    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
                                 "dataset": Path(r["config"].get("dataset", "")).name,
                                 **{k: r["config"].get(k) for k in keys},
                                 **{k: (r.get("final") or {}).get(k) for k in ("loss", "val_loss", "val_recon")}}
