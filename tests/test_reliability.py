@@ -5,7 +5,6 @@ cost is the TensorFlow import in each trainer process. Only liveness deadlines a
 """
 from __future__ import annotations
 
-import csv
 import errno
 import io
 import json
@@ -98,7 +97,9 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
     assert not at.exception and any("failed" in t for t in progress_texts(at))
     assert any("ended without finishing" in e.value for e in at.error)
     at.button(key="resume").click().run()
-    assert not at.exception and not at.error
+    assert not at.exception and not [e for e in at.error if "ended without finishing" not in e.value]
+    at.run()
+    assert any("queued" in t or "running" in t for t in progress_texts(at))
     with pytest.raises(UserError, match="cannot be resumed twice|still"):
         jobs.resume_run(run)  # a second click while it runs starts nothing
     st = jobs.wait_for(run, timeout=240)
@@ -122,38 +123,39 @@ def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_da
     assert st["state"] == "stopped" and "stopped by request" in st["message"]
 
 
-def _nan_weights(dataset: Path) -> None:
-    """Hand-edit the dataset so every image's weight is NaN (a fault that makes the loss NaN)."""
-    path = dataset / "factors.csv"
-    rows = list(csv.reader(io.StringIO(path.read_text())))
-    w = rows[0].index("weight")
-    for row in rows[1:]:
-        row[w] = "nan"
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    path.write_text(out.getvalue())
+NAN_AT_EPOCH_2 = """
+import math, sys
+import vae.train
+make = vae.train._make_callback_class
+def poisoned():
+    base = make()
+    class Poisoned(base):  # the loss of epoch 2's first batch comes out NaN, as with a huge learning rate
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2 and batch == 0:
+                logs = {**(logs or {}), "loss": math.nan}
+            return super().on_train_batch_end(batch, logs)
+    return Poisoned
+vae.train._make_callback_class = poisoned
+from vae.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def test_nan_loss_stops_the_run_as_diverged_at_its_epoch_and_step_keeping_the_last_good_model(
         tiny_dataset, tmp_workspace):
     run = tmp_workspace / "runs" / "nan"
-    args = ["--quiet", "--batch-size", "16"]
-    out = python("-m", "vae", "train", "--data", str(tiny_dataset), "--out", str(run), "--epochs", "1", *args)
-    assert out.returncode == 0, out.stderr
-    good = (run / "model.keras").read_bytes()
-    # epoch 2 sees NaN sample weights, so its very first batch has a NaN loss
-    _nan_weights(tiny_dataset)
-    doc = json.loads((run / "config.json").read_text())
-    doc["config"].update(epochs=2, sample_weights=True)
-    (run / "config.json").write_text(json.dumps(doc))
-    out = python("-m", "vae", "train", "--run-dir", str(run), "--resume", "--quiet")
-    assert out.returncode == 1 and "Traceback" not in out.stderr
+    out = python("-c", NAN_AT_EPOCH_2, "train", "--data", str(tiny_dataset), "--out", str(run), "--epochs", "3",
+                 "--batch-size", "32", "--quiet")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert "diverged: loss became nan at epoch 2, step 1" in out.stdout
     st = jobs.run_state(run)
-    assert st["state"] == "diverged" and "epoch 2, step 1" in st["message"] and "kept" in st["message"]
-    assert (run / "model.keras").read_bytes() == good  # the last good model is untouched
-    assert [r["epoch"] for r in runs.read_metrics(run, "epoch")] == [1]
-    assert all(np.isfinite(r["loss"]) for r in runs.read_metrics(run))  # no NaN line was logged
+    assert st["state"] == "diverged" and "epoch 2, step 1" in st["message"] and "model.keras) is kept" in st["message"]
+    assert [r["epoch"] for r in runs.read_metrics(run, "epoch")] == [1]  # nothing of the bad epoch is logged
+    assert all(np.isfinite(r["loss"]) for r in runs.read_metrics(run))
+    assert runs.list_snapshots(run) == [1]
+    from vae import inference
+
+    inference.load_run_model(run)  # the last good model (epoch 1) loads
 
 
 DISK_FULL = """
@@ -177,7 +179,7 @@ def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_le
     out = python("-c", DISK_FULL, "train", "--data", str(tiny_dataset), "--out", str(run), "--epochs", "2",
                  "--batch-size", "32", "--quiet")
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
-    assert out.stderr.strip().startswith("error:") and "disk is full" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
     st = jobs.run_state(run)
     assert st["state"] == "failed" and "disk is full" in st["message"]
     assert not (run / "model.keras").exists() and not (run / "last.keras").exists()

@@ -7,6 +7,7 @@ A user's mistake (missing folder, bad value, too few images) prints one line
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -126,15 +127,26 @@ def cmd_runs(args) -> int:
         return 0
     print(f"{'name':<60} {'state':<9} {'epoch':>5} {'val_loss':>10}")
     for r in runs:
-        vl = r["final"].get("val_loss")
-        print(f"{r['name']:<60} {r['state']:<9} {r.get('epoch') or 0:>5} {vl if vl is None else f'{vl:.5f}':>10}")
+        vl = (r.get("final") or {}).get("val_loss")
+        vl = f"{vl:.5f}" if isinstance(vl, (int, float)) else "-"
+        line = f"{r['name']:<60} {str(r.get('state')):<9} {r.get('epoch') or 0:>5} {vl:>10}"
+        if r.get("state") in ("damaged", "unknown"):
+            line += f"  ({r.get('message', '')})"
+        print(line)
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line `error: ...` (exit 2) like every other mistake."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae", description="VAE Disentanglement Lab: datasets, training, "
+    p = _Parser(prog="python -m vae", description="VAE Disentanglement Lab: datasets, training, "
                                                                   "evaluation")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate a dataset folder from a preset")
     g.add_argument("--preset", required=True, help="seed-full, seed-punctured, seed-exact, dsprites, sprites")
@@ -196,3 +208,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk, a read-only folder, a missing permission: say so, no traceback
+        reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        print(f"error: {reason}" + (f": {e.filename}" if e.filename else f" ({e})"), file=sys.stderr)
+        return 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,10 @@ def load_snapshot(run_dir, epoch: int | None = None) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise UserError(f"run {Path(run_dir).name} has no snapshot for epoch {epoch}; "
                         f"available: {', '.join(map(str, epochs))}") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        if "allow_pickle" in str(e):
+            raise UserError(f"snapshot {path} holds Python objects (pickle), which the lab never loads; "
+                            "it was not written by the lab") from None
         raise UserError(f"snapshot {path} is damaged ({e})") from None
 
 

@@ -150,8 +150,10 @@ def _make_callback_class():
             logs = logs or {}
             loss = float(logs.get("loss", 0.0))
             if not math.isfinite(loss):
+                kept = ("the last good model (model.keras) is kept" if (self.run_dir / "model.keras").exists()
+                        else "no model was saved: it diverged before its first epoch ended")
                 self.outcome = ("diverged", f"loss became {loss} at epoch {self.epoch}, step {step}; "
-                                            "lower the learning rate or beta/gamma. The last good model is kept.")
+                                            f"lower the learning rate or beta/gamma; {kept}")
                 self.model.stop_training = True
                 return
             if step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
@@ -279,6 +281,7 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     run_dir = Path(run_dir)
     doc = read_json(run_dir / "config.json")
     cfg = TrainConfig.from_dict(doc["config"])
+    _refuse_if_trained_elsewhere(run_dir)
     status = StatusFile(run_dir, state="running", message="loading data", epoch=0, epochs=cfg.epochs, step=0)
     status.start_heartbeat()
     try:
@@ -297,6 +300,16 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
         raise
     finally:
         status.stop_heartbeat()
+
+
+def _refuse_if_trained_elsewhere(run_dir: Path) -> None:
+    """Two trainers on one run folder would interleave its files: refuse the second one."""
+    from .jobs import ACTIVE, run_state
+
+    st = run_state(run_dir)
+    if st.get("state") in ACTIVE and st.get("pid") not in (None, os.getpid()):
+        raise UserError(f"run {run_dir.name} is already {st['state']} in another trainer (pid {st['pid']}); "
+                        "stop it first or wait for it to end")
 
 
 def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resume: bool, verbose: bool) -> dict:
