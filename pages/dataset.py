@@ -73,7 +73,7 @@ with right:
         st.plotly_chart(parameter_space(columns, spec_obj.factor_names, hole))
         if st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
             bar = st.progress(0.0, text="Generating…")
-            out = datasets.write_dataset(spec_obj, datasets_root(create=True) / name, progress=lambda done, total:
+            out = datasets.write_dataset(spec_obj, datasets_root(create=True) / datasets.safe_name(name), progress=lambda done, total:
                                          bar.progress(done / max(total, 1), text=f"Rendering {done:,}/{total:,} images"))
             st.success(f"Saved {out.name}: {len(columns['id']):,} images.")
 
@@ -104,6 +104,6 @@ with st.expander("Import images (a zip, or a folder on this machine)"):
             if upload:
                 src = Path(tmp) / upload.name
                 src.write_bytes(upload.getvalue())
-            out, report = datasets.import_images(src, datasets_root(create=True) / import_name, size=import_size)
+            out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
             st.success(f"Imported {out.name}.")
             st.json(report, expanded=False)
