@@ -148,12 +148,13 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
     """
     from .datasets import load_dataset
 
+    cfg.dataset = str(Path(cfg.dataset).resolve())  # the trainer runs in another working directory
     ds = load_dataset(cfg.dataset)
     cfg.validate(train_size=len(ds.indices("train")))
     if ds.image_size != cfg.image_size:
         raise UserError(f"image_size {cfg.image_size} does not match dataset {Path(cfg.dataset).name} "
                         f"({ds.image_size}x{ds.image_size})")
-    root = Path(runs_root)
+    root = Path(runs_root).resolve()
     with _locked(root):
         active = active_runs(root)
         for run in active:

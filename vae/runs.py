@@ -119,9 +119,29 @@ def load_snapshot(run_dir, epoch: int | None = None) -> dict[str, np.ndarray]:
 
 
 def final_metrics(run_dir) -> dict:
-    """The last epoch line of metrics.jsonl ({} if none)."""
-    rows = read_metrics(run_dir, "epoch")
-    return rows[-1] if rows else {}
+    """The last epoch line of metrics.jsonl ({} if none); reads only the file's tail."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            tail = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    for line in reversed(tail.splitlines()):
+        if '"epoch"' not in line:
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("kind") == "epoch":
+            return row
+    if size > 65536:  # no epoch line in the tail: fall back to the whole file
+        rows = read_metrics(run_dir, "epoch")
+        return rows[-1] if rows else {}
+    return {}
 
 
 def read_evaluation(run_dir) -> dict | None:
