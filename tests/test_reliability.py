@@ -471,3 +471,110 @@ def test_a_model_file_with_code_in_it_is_refused_by_safe_mode(tmp_workspace, fak
     model.save(run / "model.keras")
     with pytest.raises(UserError, match="safe"):
         inference.load_run_model(run)
+
+
+# ================================================================== under load (real server, real browser)
+
+def _serve(home: Path, port: int) -> subprocess.Popen:
+    import urllib.request
+
+    env = {**os.environ, "VAE_LAB_HOME": str(home), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def healthy():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok"
+        except OSError:
+            return False
+
+    wait_until(healthy, 60, "the streamlit server answers", poll=0.3)
+    return proc
+
+
+def _stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _refresh_until(pg, run: Path, states, timeout=240) -> dict:
+    """Keep the Train page open and reloading (as a user would) until the run reaches a state."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = jobs.run_state(run)
+        if st["state"] in states:
+            return st
+        pg.reload()
+        pg.get_by_text("All runs").first.wait_for()
+        time.sleep(2)
+    raise AssertionError(f"{run.name} still {jobs.run_state(run)['state']}")
+
+
+def _assert_complete(run: Path, state: str, epochs: int | None) -> None:
+    json.loads((run / "config.json").read_text())
+    assert json.loads((run / "status.json").read_text())["state"] == state
+    assert not [p.name for p in run.rglob("*") if ".tmp" in p.name]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    if epochs:
+        assert [r["epoch"] for r in rows if r["kind"] == "epoch"] == list(range(1, epochs + 1))
+        assert runs.list_snapshots(run) == list(range(1, epochs + 1))
+        assert (run / "model.keras").stat().st_size > 0 and (run / "last.keras").stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_flat(tmp_path):
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    from vae.data import preset_spec
+
+    datasets.write_dataset(preset_spec("seed-full", n=200, image_size=32), tmp_path / "datasets" / "soak")
+    (tmp_path / "runs").mkdir()
+    sock = __import__("socket").socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = _serve(tmp_path, port)
+    done = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                        args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+            pg = browser.new_page()
+            pg.set_default_timeout(60_000)
+            pg.goto(f"http://127.0.0.1:{port}/train")
+            pg.get_by_text("All runs").first.wait_for()
+            rss_before = psutil.Process(server.pid).memory_info().rss
+            for seed in range(3):
+                cfg = tiny_cfg(tmp_path / "datasets" / "soak", seed=seed, epochs=2, batch_size=32)
+                run = jobs.start_run(cfg, runs_root=tmp_path / "runs", name=f"soak-{seed}")
+                assert _refresh_until(pg, run, ("finished", "failed", "diverged"))["state"] == "finished"
+                done.append((run, "finished", 2))
+            # the fourth run is stopped midway, and the server restarts under it
+            run = jobs.start_run(tiny_cfg(tmp_path / "datasets" / "soak", epochs=200, batch_size=32),
+                                 runs_root=tmp_path / "runs", name="soak-stopped")
+            wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 120, "the fourth run trains")
+            rss_after = psutil.Process(server.pid).memory_info().rss
+            _stop_server(server)
+            server = _serve(tmp_path, port)
+            pg.goto(f"http://127.0.0.1:{port}/train")
+            pg.get_by_text("running").first.wait_for()  # the new server shows the run it did not start
+            pg.get_by_role("button", name="Stop").click()
+            assert _refresh_until(pg, run, ("stopped", "finished", "failed"), timeout=60)["state"] == "stopped"
+            done.append((run, "stopped", None))
+            browser.close()
+    finally:
+        _stop_server(server)
+        for r in jobs.list_runs(tmp_path / "runs"):
+            if r["state"] in ("queued", "running"):
+                jobs.request_stop(r["path"])
+    print(f"server RSS before {rss_before / 2**20:.0f} MiB, after 3 runs {rss_after / 2**20:.0f} MiB")
+    assert rss_after < rss_before * 1.5 + 150 * 2**20, (rss_before, rss_after)
+    for run, state, epochs in done:
+        _assert_complete(run, state, epochs)
