@@ -36,7 +36,7 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     epochs = runs.read_metrics(run_dir, "epoch")
     assert [r["epoch"] for r in epochs] == [1, 2]
     for key in ("loss", "recon", "beta_kl", "gamma_entanglement", "ent_seed", "ent_covariance", "ent_dip_i",
-                "val_loss", "val_recon", "alignment_score", "time"):
+                "val_loss", "val_recon", "alignment_score", "straightness_P1", "straightness_P3", "time"):
         assert key in epochs[-1], key
     batches = runs.read_metrics(run_dir, "batch")
     assert len(batches) >= 4 and all(r["images_per_s"] > 0 for r in batches)

@@ -107,14 +107,20 @@ def _floats(logs: dict, prefix: str = "") -> dict:
     return out
 
 
-def _cheap_analysis(mu: np.ndarray) -> dict:
+def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None = None) -> dict:
+    """Per-epoch numbers for the live charts: alignment score, total correlation, active units,
+    and each transect's straightness (chord / path length of its latent path)."""
+    from .analysis import transects_geometry
+    from .metrics import cheap_metrics
+
     try:
-        from .metrics import cheap_metrics
-    except ImportError:
-        return {}
-    try:
-        return {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
-                for k, v in cheap_metrics(mu).items()}
+        out = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
+               for k, v in cheap_metrics(mu).items()}
+        if snap is not None and data is not None and "mu_transects" in snap and "transect" in data:
+            rows = data["splits"]["transects"][: len(snap["mu_transects"])]
+            geo = transects_geometry(snap["mu_transects"], data["transect"][rows], data["point"][rows])
+            out.update({f"straightness_{name}": float(g["straightness"]) for name, g in geo.items()})
+        return out
     except Exception as e:  # analysis must never kill a training run
         return {"analysis_error": str(e)}
 
@@ -183,7 +189,7 @@ def _make_callback_class():
                    "time": round(time.time() - self.t0 + self.time_offset, 3), **_floats(logs), **_floats(logs, "val_")}
             mu_val = snap.get("mu_validation", snap.get("mu_train"))
             if mu_val is not None and len(mu_val) >= 3:
-                row.update(_cheap_analysis(mu_val))
+                row.update(_cheap_analysis(mu_val, snap, self.data))
             improved = val_loss < self.best
             if improved:
                 self.best = val_loss
@@ -258,7 +264,11 @@ def load_training_data(cfg: TrainConfig) -> tuple[dict, dict]:
     meta = {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
             "family": ds.meta.get("family"), "counts": {s: int(len(i)) for s, i in splits.items()},
             "factor_names": list(ds.factor_names)}
-    return {"images": images, "splits": splits, "ids": ids, "weights": weights}, meta
+    data = {"images": images, "splits": splits, "ids": ids, "weights": weights}
+    if "transect" in ds.columns and "transects" in splits:
+        data["transect"] = np.asarray(ds.columns["transect"]).astype(str)
+        data["point"] = np.asarray(ds.columns["point"])
+    return data, meta
 
 
 def _configure_runtime(cfg: TrainConfig):
