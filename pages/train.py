@@ -12,7 +12,7 @@ from pages._ui import pick_run, sort_runs, user_errors
 from vae import datasets, jobs, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
-from vae.plots import (entanglement_diagnostics, format_weight, loss_curves, loss_latex, nearest_on_ladder,
+from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex, nearest_on_ladder,
                        progress_summary, weight_ladder)
 
 LADDER = weight_ladder()
@@ -107,7 +107,9 @@ def live(run_dir: Path) -> None:
     log_y = st.toggle("Log scale", key="log_y")
     steps = status.get("steps_per_epoch")
     st.plotly_chart(loss_curves(metrics, steps, log_y), key="loss_chart")
-    st.plotly_chart(entanglement_diagnostics(metrics, steps, log_y=True), key="ent_chart")
+    left, right = st.columns(2)
+    left.plotly_chart(entanglement_diagnostics(metrics, steps, log_y=True), key="ent_chart")
+    right.plotly_chart(analysis_curves(metrics), key="analysis_chart")
     seen = ss.setdefault("_last_state", {})
     changed = seen.get(run_dir.name, status["state"]) != status["state"]
     seen[run_dir.name] = status["state"]

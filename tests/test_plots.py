@@ -154,3 +154,15 @@ def test_montage_and_stack_strips_shapes():
     assert m.shape == (3 * 5 + 1, 3 * 5 + 1)
     s = plots.stack_strips([np.zeros((4, 10), np.uint8), np.zeros((4, 6), np.uint8)], pad=2)
     assert s.shape == (10, 10)
+
+
+def test_analysis_curves_chart_alignment_and_each_transects_straightness():
+    from vae.plots import analysis_curves
+
+    rows = [{"kind": "batch", "epoch": 1, "step": 5}] + [
+        {"kind": "epoch", "epoch": e, "alignment_score": 0.1 * e, "straightness_P1": 0.9, "straightness_P2": 0.8}
+        for e in (1, 2, 3)]
+    fig = analysis_curves(rows)
+    names = [t.name for t in fig.data]
+    assert names == ["alignment score", "straightness P1", "straightness P2"]
+    assert list(fig.data[0].y) == [0.1, 0.2, 0.30000000000000004]

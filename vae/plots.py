@@ -160,6 +160,24 @@ def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | 
     return fig
 
 
+def analysis_curves(metrics: Sequence[Mapping]) -> go.Figure:
+    """Per-epoch geometry of the latent means: axis-alignment score and each transect's straightness."""
+    epoch = [m for m in metrics if m.get("kind") == "epoch"]
+    keys = [("alignment_score", "alignment score")] + [
+        (k, "straightness " + k.split("_", 1)[1]) for k in sorted({k for m in epoch for k in m
+                                                                    if k.startswith("straightness_")})]
+    fig = go.Figure()
+    for key, label in keys:
+        rows = [m for m in epoch if _finite(m.get(key))]
+        if rows:
+            fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in rows], y=[m[key] for m in rows],
+                                     mode="lines+markers", name=label))
+    fig.update_layout(title="Latent geometry per epoch (1 = aligned with the axes / straight)",
+                      xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05], height=300,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
