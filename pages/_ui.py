@@ -13,6 +13,11 @@ from vae.errors import UserError
 
 
 
+def md_escape(text: str) -> str:
+    """A user-chosen name shown literally in markdown (no bold, links or HTML from it)."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#!|<>~$" else ch for ch in str(text))
+
+
 @contextlib.contextmanager
 def user_errors():
     """Show a UserError as st.error (message only, no traceback); anything else propagates."""

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import user_errors
+from pages._ui import md_escape, user_errors
 from vae import data, datasets
 from vae.paths import datasets_root
 from vae.plots import human_bytes, montage, parameter_space
@@ -80,12 +80,12 @@ with right:
 st.subheader("Datasets on disk")
 for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() else []:
     c = st.columns([3, 2, 3, 1, 1.4])
-    c[0].markdown(f"**{d['name']}**  \n{d.get('family')} / {d.get('preset') or '-'}")
+    c[0].markdown(f"**{md_escape(d['name'])}**  \n{d.get('family')} / {d.get('preset') or '-'}")
     c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
     c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
     c[3].write(human_bytes(d.get("bytes", 0)))
     with c[4].popover("Delete", icon=":material/delete:"):
-        st.write(f"Delete **{d['name']}** and its {sum((d.get('counts') or {}).values()):,} images?")
+        st.write(f"Delete **{md_escape(d['name'])}** and its {sum((d.get('counts') or {}).values()):,} images?")
         if st.button("Yes, delete", key="del_" + d["name"], type="primary"):
             with user_errors():
                 datasets.delete_dataset(d["path"], root=datasets_root())
@@ -105,5 +105,7 @@ with st.expander("Import images (a zip, or a folder on this machine)"):
                 src = Path(tmp) / upload.name
                 src.write_bytes(upload.getvalue())
             out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
-            st.success(f"Imported {out.name}.")
-            st.json(report, expanded=False)
+            st.success(f"Imported {report.get('imported', 0)} images into {out.name}.")
+            if report.get("skipped"):
+                st.warning(f"Skipped {len(report['skipped'])} file(s):")
+                st.dataframe(report["skipped"], hide_index=True)

@@ -194,7 +194,7 @@ def test_dataset_page_imports_a_folder_of_images(tmp_workspace, tmp_path_factory
     at.text_input[1].input(str(src)).run()
     at.text_input(key="import_name").input("mine").run()
     next(b for b in at.button if b.label == "Import").click().run()
-    assert not at.exception and any("Imported mine" in s.value for s in at.success)
+    assert not at.exception and any("into mine" in s.value for s in at.success)
     assert (tmp_workspace / "datasets" / "mine" / "dataset.json").exists()
 
 
@@ -349,3 +349,10 @@ def test_embedding_decodes_with_a_trained_model(tiny_dataset, tmp_workspace):
     shown = captions(at)
     assert any(c.startswith("decode(") for c in shown)
     assert any("latent axis" in c for c in shown) and any("principal axis" in c for c in shown)
+
+
+def test_user_chosen_names_are_shown_literally_in_markdown():
+    from pages._ui import md_escape
+
+    assert md_escape("**bold** [x](http://y)") == r"\*\*bold\*\* \[x\]\(http://y\)"
+    assert md_escape("plain_name-1.2") == r"plain\_name-1.2"
