@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import UserError
+from .fileio import dataclass_from_dict
 
 ARCHS = ("burgess", "seed")
 ENTANGLEMENT_MODES = ("seed", "covariance", "dip-i")
@@ -70,11 +71,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"config has unknown setting(s) {', '.join(unknown)}; remove them or upgrade the lab")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "training")
 
     # ---- validation ----------------------------------------------------
     def validate(self, train_size: int | None = None) -> "TrainConfig":

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from vae.errors import UserError
+from vae.fileio import dataclass_from_dict
 
 # ---------------------------------------------------------------- study geometry
 STUDY_H, STUDY_W = 172, 229          # rows, cols of the study's processed images
@@ -299,11 +300,7 @@ class DatasetSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DatasetSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"unknown dataset setting(s): {', '.join(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "dataset")
 
     @property
     def factor_names(self) -> list[str]:

@@ -77,3 +77,17 @@ def atomic_save_with(path: str | os.PathLike, save_fn, suffix: str = "") -> None
 def read_json(path: str | os.PathLike):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def dataclass_from_dict(cls, d: dict, what: str):
+    """Build dataclass `cls` from a JSON dict, refusing unknown keys with a UserError."""
+    import dataclasses
+
+    from .errors import UserError
+
+    if not isinstance(d, dict):
+        raise UserError(f"{what} must be a JSON object, got {type(d).__name__}")
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise UserError(f"unknown {what} setting(s): {', '.join(unknown)}; remove them or upgrade the lab")
+    return cls(**d)
