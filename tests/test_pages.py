@@ -5,9 +5,7 @@ import base64
 import json
 import os
 import subprocess
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
