@@ -40,7 +40,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     sample_weights: bool = False
-    precision: str = "float32"
+    precision: str = "mixed_bfloat16"  # bf16 compute, float32 weights and loss: faster on CPU (bench/RESULTS.md)
     log_every: int = 5  # batches between live metric lines
     snapshot_every: int = 1  # epochs between snapshots
     snapshot_max_codes: int = 5000  # latent means kept per split in a snapshot

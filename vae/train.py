@@ -275,8 +275,8 @@ def _configure_runtime(cfg: TrainConfig):
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.precision == "mixed_bfloat16":
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    # Always set the policy: it is process-global, and one process may train several runs.
+    keras.mixed_precision.set_global_policy(cfg.precision)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
