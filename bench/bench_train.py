@@ -183,6 +183,32 @@ def machine() -> dict:
             "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "load_avg_at_start": os.getloadavg()}
 
+NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
+
+- Library defaults: `precision` is now `mixed_bfloat16` (bf16 compute, float32 weights and loss;
+  tests/test_precision.py checks its losses stay within 5% of float32's). The `seed` decoder's
+  stride-1 Conv2DTranspose layers run as the equivalent Conv2D, and its BatchNormalization uses
+  TensorFlow's fused kernel in training: Keras 3's BatchNormalization on TensorFlow is an unfused
+  moments + normalise graph, several passes over the 64x64x256 activations. Same variables, same
+  parameter counts, `.keras` round trip unchanged. In a per-process CPU-time ablation (seed net, 64x64,
+  float32) fused BN gave about +25%, the Conv2D form a few per cent; the wall-clock figures swung 3x
+  between repeats on the shared machine.
+- Batch size and per-image speed: measured as images per CPU-second, the seed net at batch 64 was not
+  slower per image than at batch 8 (15.7 vs 15.5 img/s unfused, 21.2 vs 19.7 fused) and burgess fp32 at
+  batch 256 not slower than at 64 (626 vs 575). We could not reproduce the 37 -> 25 img/s slowdown
+  reliably under the current load, so its cause is not established; unresolved.
+- burgess 64x64 per-layer profile (forward + backward, batch 64): conv1 (1-channel input), conv2,
+  deconv3 and the logits deconvolution take about three quarters of the step. 2,500 img/s would need
+  about 180 GFLOP/s sustained on 2 cores in float32; mixed bfloat16 gave about 1.2x. `steps_per_execution`
+  8 gave no gain. Not tried for lack of time: space-to-depth rewriting of the 4x4 stride-2 convolutions
+  (dense GEMMs instead of 1- and 32-channel convolutions), thread settings, TF_ENABLE_ONEDNN_OPTS=0.
+- Start to first live line: imports (TensorFlow alone 3-5 s), data, model build and the first
+  tf.function trace, then 5 batches before the first line; not yet reduced.
+- The study-pipeline ratio compares the study's tf.data-from-PNG pipeline and add_loss model (float32)
+  with our trainer (`--study`: seed net, batch 8, Adam 1e-4; in-memory uint8, compute_loss), at the
+  library default precision unless the row says float32.
+"""
+
 
 def render_markdown(o: dict) -> str:
     """bench/RESULTS.md from the figures dict."""
@@ -224,7 +250,7 @@ def render_markdown(o: dict) -> str:
     lines += ["", "Raw repeats (images/s):", ""]
     for key in ("study_64", "study_128"):
         lines.append(f"- {key}: " + "; ".join(f"{k} {[round(v, 1) for v in vs]}" for k, vs in o[key]["runs"].items()))
-    lines.append("")
+    lines += ["", NOTES]
     return "\n".join(lines)
 
 
