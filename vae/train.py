@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -203,13 +204,32 @@ def _make_callback_class():
     return RunFolderCallback
 
 
+_ENCODERS = weakref.WeakKeyDictionary()
+
+
+def _compiled_encoder(model):
+    """model.encode's means as a tf.function: half the time of eager calls in the per-epoch snapshot."""
+    fn = _ENCODERS.get(model)
+    if fn is None:
+        import keras
+
+        fn = lambda x: model.encode(x)[0]  # noqa: E731
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            fn = tf.function(fn, reduce_retracing=True)
+        _ENCODERS[model] = fn
+    return fn
+
+
 def encode_in_batches(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Latent means of uint8 images (N, H, W), float32 (N, d)."""
     from keras import ops
 
     out = []
+    encode = _compiled_encoder(model)
     for i in range(0, len(images), batch_size):
-        mu, _ = model.encode(np.asarray(images[i:i + batch_size]))
+        mu = encode(np.asarray(images[i:i + batch_size]))
         out.append(ops.convert_to_numpy(mu).astype(np.float32))
     if not out:
         return np.zeros((0, model.latent_dim), np.float32)
