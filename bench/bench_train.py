@@ -204,6 +204,9 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   (dense GEMMs instead of 1- and 32-channel convolutions), thread settings, TF_ENABLE_ONEDNN_OPTS=0.
 - Start to first live line: imports (TensorFlow alone 3-5 s), data, model build and the first
   tf.function trace, then 5 batches before the first line; not yet reduced.
+- Duration: every arm is a fresh subprocess (imports + first trace cost 10-25 s each under load). The
+  run recorded here used 3 repeats at 64x64 and took about 12 minutes on the loaded machine; the
+  defaults were then cut to 2 repeats and 20 steps to fit the 10-minute budget (not yet re-run).
 - The study-pipeline ratio compares the study's tf.data-from-PNG pipeline and add_loss model (float32)
   with our trainer (`--study`: seed net, batch 8, Adam 1e-4; in-memory uint8, compute_loss), at the
   library default precision unless the row says float32.
@@ -256,7 +259,7 @@ def render_markdown(o: dict) -> str:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description="training benchmark; writes bench/RESULTS.md")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke run)")
     ap.add_argument("--workdir", default=None, help="where to generate the datasets (default: a temp folder)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.json"))
@@ -281,7 +284,7 @@ def main(argv=None) -> dict:
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(["python"] + sys.argv),
            "machine": machine()}
     print("study vs ours at 64x64 ...", flush=True)
-    out["study_64"] = compare_study(data[64], 64, repeats, 10 if a.quick else 30,
+    out["study_64"] = compare_study(data[64], 64, repeats, 10 if a.quick else 20,
                                     {"ours": [], "ours_float32": ["--precision", "float32"]})
     print(json.dumps(out["study_64"]["median"]), flush=True)
     print("study vs ours at 128x128 ...", flush=True)
