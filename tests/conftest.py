@@ -103,3 +103,16 @@ def tiny_dataset(tmp_workspace):
 
     return datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
                                   tmp_workspace / "datasets" / "tiny")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the whole session (Playwright's sync API allows one at a time)."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        yield b
+        b.close()

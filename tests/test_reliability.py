@@ -528,9 +528,8 @@ def _assert_complete(run: Path, state: str, epochs: int | None) -> None:
 
 
 @pytest.mark.e2e
-def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_flat(tmp_path):
+def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_flat(tmp_path, browser):
     import psutil
-    from playwright.sync_api import sync_playwright
 
     from vae.data import preset_spec
 
@@ -543,10 +542,9 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
     server = _serve(tmp_path, port)
     done = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                        args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-            pg = browser.new_page()
+        context = browser.new_context()
+        try:
+            pg = context.new_page()
             pg.set_default_timeout(60_000)
             pg.goto(f"http://127.0.0.1:{port}/train")
             pg.get_by_text("All runs").first.wait_for()
@@ -568,7 +566,8 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
             pg.get_by_role("button", name="Stop").click()
             assert _refresh_until(pg, run, ("stopped", "finished", "failed"), timeout=60)["state"] == "stopped"
             done.append((run, "stopped", None))
-            browser.close()
+        finally:
+            context.close()
     finally:
         _stop_server(server)
         for r in jobs.list_runs(tmp_path / "runs"):
