@@ -425,7 +425,8 @@ def _fit_data(cfg: TrainConfig, x_train, w_train, validation, steps_per_epoch: i
     val = None
     if validation is not None:
         val = pipeline(validation[0], validation[2] if len(validation) == 3 else None, False)
-    return dict(x=pipeline(x_train, w_train, True), steps_per_epoch=steps_per_epoch, validation_data=val)
+    return dict(x=pipeline(x_train, w_train, True), steps_per_epoch=steps_per_epoch, validation_data=val,
+                shuffle=False)  # the pipeline reshuffles itself
 
 
 def _truncate_metrics_after(run_dir: Path, epoch: int) -> None:
