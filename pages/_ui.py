@@ -13,6 +13,22 @@ from vae.errors import UserError
 
 
 
+def ensure_app_navigation() -> None:
+    """Run every page under app.py's st.navigation, also for a deep link on a fresh server.
+
+    Streamlit treats the first request of a fresh server for /train (say) as a legacy `pages/`
+    app and runs pages/train.py alone (no menu, no wide layout) until someone opens '/'. That is
+    what a user's open tab gets after a server restart. Leave that mode and rerun through app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the legacy mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def md_escape(text: str) -> str:
     """A user-chosen name shown literally in markdown (no bold, links or HTML from it)."""
     return "".join("\\" + ch if ch in "\\`*_{}[]()#!|<>~$" else ch for ch in str(text))

@@ -4,9 +4,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from pages._ui import ensure_app_navigation
 from vae import jobs, runs
 from vae.paths import runs_root
 from vae.plots import scatter_against
+
+ensure_app_navigation()
 
 st.title("Compare runs")
 all_runs = jobs.list_runs(runs_root()) if runs_root().exists() else []

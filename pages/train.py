@@ -8,12 +8,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import pick_run, sort_runs, user_errors
+from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors
 from vae import datasets, jobs, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
-from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex, nearest_on_ladder,
-                       progress_summary, weight_ladder)
+from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
+                       nearest_on_ladder, progress_summary, weight_ladder)
+
+ensure_app_navigation()
 
 LADDER = weight_ladder()
 ACTIVE = ("queued", "running")
