@@ -107,3 +107,29 @@ def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypa
     lines = (run_dir / "latents.csv").read_text().splitlines()
     assert lines[0].split(",")[-3:] == ["mu_1", "mu_2", "mu_3"]
     assert len(lines) == 1 + len(datasets.load_dataset(tiny_dataset).columns["id"])
+
+
+def test_final_status_is_never_overwritten_by_a_late_heartbeat(tmp_path, monkeypatch):
+    """The heartbeat thread and the training thread write status.json; the last update must win."""
+    import threading
+    import time as _time
+
+    from vae import fileio, train
+
+    status = train.StatusFile(tmp_path, state="running")
+    real = fileio.atomic_write_json
+    gate = threading.Event()
+
+    def slow_write(path, obj):
+        if obj.get("state") == "running" and threading.current_thread().name == "late-heartbeat":
+            gate.set()
+            _time.sleep(0.3)  # the heartbeat is preempted between snapshot and write
+        real(path, obj)
+
+    monkeypatch.setattr(train, "atomic_write_json", slow_write)
+    beat = threading.Thread(target=status.write, name="late-heartbeat")
+    beat.start()
+    gate.wait(2)
+    status.update(state="finished")
+    beat.join()
+    assert json.loads((tmp_path / "status.json").read_text())["state"] == "finished"

@@ -78,14 +78,18 @@ class StatusFile:
     def update(self, **fields):
         with self.lock:
             self.data.update(fields)
-        self.write()
+            self._write_locked()
 
     def write(self):
         with self.lock:
-            self.data["heartbeat"] = time.time()
-            data = dict(self.data)
+            self._write_locked()
+
+    def _write_locked(self):
+        # The file is written while the lock is held: otherwise a heartbeat holding an older
+        # snapshot ("running") could replace the final "finished" written just before it.
+        self.data["heartbeat"] = time.time()
         try:
-            atomic_write_json(self.path, data)
+            atomic_write_json(self.path, self.data)
         except OSError:
             pass  # a full disk is reported by the training thread, which fails on its own writes
 
