@@ -565,7 +565,7 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
             pg.get_by_text("running").first.wait_for()  # the new server shows the run it did not start
             # ...inside app.py's navigation (a fresh server's first deep link once ran the page alone)
             pg.get_by_role("link", name="Reconstructions", exact=True).wait_for()
-            pg.get_by_role("button", name="Stop").click()
+            pg.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
             assert _refresh_until(pg, run, ("stopped", "finished", "failed"), timeout=60)["state"] == "stopped"
             done.append((run, "stopped", None))
         finally:
