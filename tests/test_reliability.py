@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
 from vae import datasets, fileio, jobs, runs
 from vae.config import TrainConfig
 from vae.errors import UserError
@@ -475,34 +476,6 @@ def test_a_model_file_with_code_in_it_is_refused_by_safe_mode(tmp_workspace, fak
 
 # ================================================================== under load (real server, real browser)
 
-def _serve(home: Path, port: int) -> subprocess.Popen:
-    import urllib.request
-
-    env = {**os.environ, "VAE_LAB_HOME": str(home), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def healthy():
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok"
-        except OSError:
-            return False
-
-    wait_until(healthy, 60, "the streamlit server answers", poll=0.3)
-    return proc
-
-
-def _stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _refresh_until(pg, run: Path, states, timeout=240) -> dict:
     """Keep the Train page open and reloading (as a user would) until the run reaches a state."""
     deadline = time.time() + timeout
@@ -535,11 +508,8 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
 
     datasets.write_dataset(preset_spec("seed-full", n=200, image_size=32), tmp_path / "datasets" / "soak")
     (tmp_path / "runs").mkdir()
-    sock = __import__("socket").socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = _serve(tmp_path, port)
+    port = free_port()
+    server = start_streamlit(tmp_path, port)
     done = []
     try:
         context = browser.new_context()
@@ -559,19 +529,17 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
                                  runs_root=tmp_path / "runs", name="soak-stopped")
             wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 120, "the fourth run trains")
             rss_after = psutil.Process(server.pid).memory_info().rss
-            _stop_server(server)
-            server = _serve(tmp_path, port)
+            stop_streamlit(server)
+            server = start_streamlit(tmp_path, port)
             pg.goto(f"http://127.0.0.1:{port}/train")
             pg.get_by_text("running").first.wait_for()  # the new server shows the run it did not start
-            # ...inside app.py's navigation (a fresh server's first deep link once ran the page alone)
-            pg.get_by_role("link", name="Reconstructions", exact=True).wait_for()
             pg.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
             assert _refresh_until(pg, run, ("stopped", "finished", "failed"), timeout=60)["state"] == "stopped"
             done.append((run, "stopped", None))
         finally:
             context.close()
     finally:
-        _stop_server(server)
+        stop_streamlit(server)
         for r in jobs.list_runs(tmp_path / "runs"):
             if r["state"] in ("queued", "running"):
                 jobs.request_stop(r["path"])
