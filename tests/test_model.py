@@ -48,3 +48,36 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch():
     last = m.evaluate(x, verbose=0, return_dict=True)["loss"]
     assert last < 0.5 * first
     assert np.abs(np.asarray(m(x)["recon"])[..., 0] - x / 255).mean() < 0.1
+
+
+def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
+    """The seed net's speed rewrites (vae.model) are exact: same variables, same outputs."""
+    from keras import layers
+
+    from vae.model import BatchNorm, ConvTranspose, UpConvTranspose
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 6, 5, 4)).astype("float32")  # non-square, to catch swapped axes
+    pairs = [
+        (UpConvTranspose(7, 3, padding="same", activation="relu"),
+         lambda w: keras.Sequential([layers.UpSampling2D(2), layers.Conv2DTranspose(7, 3, padding="same",
+                                                                                  activation="relu")])),
+        (ConvTranspose(7, 3, padding="same"), lambda w: layers.Conv2DTranspose(7, 3, padding="same")),
+        (ConvTranspose(7, 1, padding="same"), lambda w: layers.Conv2DTranspose(7, 1, padding="same")),
+    ]
+    for fast, make_stock in pairs:
+        y = np.asarray(fast(x))
+        fast.set_weights([rng.normal(size=w.shape).astype("float32") for w in fast.get_weights()])
+        y = np.asarray(fast(x))
+        stock = make_stock(None)
+        stock(x)
+        stock.set_weights(fast.get_weights())
+        np.testing.assert_allclose(y, np.asarray(stock(x)), rtol=1e-5, atol=1e-5, err_msg=type(fast).__name__)
+    assert UpConvTranspose(7, 3, padding="same")(x).shape == (2, 12, 10, 7)
+
+    bn, ref = BatchNorm(momentum=0.9, epsilon=1e-3), layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    bn(x), ref(x)
+    ref.set_weights(bn.get_weights())
+    np.testing.assert_allclose(np.asarray(bn(x, training=True)), np.asarray(ref(x, training=True)), atol=1e-4)
+    for a, b in zip(bn.get_weights(), ref.get_weights()):  # moving mean and (biased) variance updates
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
