@@ -54,12 +54,12 @@ def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
     """The seed net's speed rewrites (vae.model) are exact: same variables, same outputs."""
     from keras import layers
 
-    from vae.model import BatchNorm, ConvTranspose, UpConvTranspose
+    from vae.model import BatchNorm, ConvTranspose
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 5, 4)).astype("float32")  # non-square, to catch swapped axes
     pairs = [
-        (UpConvTranspose(7, 3, padding="same", activation="relu"),
+        (ConvTranspose(7, 3, padding="same", activation="relu", upsample=True),
          lambda w: keras.Sequential([layers.UpSampling2D(2), layers.Conv2DTranspose(7, 3, padding="same",
                                                                                   activation="relu")])),
         (ConvTranspose(7, 3, padding="same"), lambda w: layers.Conv2DTranspose(7, 3, padding="same")),
@@ -73,7 +73,7 @@ def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
         stock(x)
         stock.set_weights(fast.get_weights())
         np.testing.assert_allclose(y, np.asarray(stock(x)), rtol=1e-5, atol=1e-5, err_msg=type(fast).__name__)
-    assert UpConvTranspose(7, 3, padding="same")(x).shape == (2, 12, 10, 7)
+    assert ConvTranspose(7, 3, padding="same", upsample=True)(x).shape == (2, 12, 10, 7)
 
     bn, ref = BatchNorm(momentum=0.9, epsilon=1e-3), layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
     bn(x), ref(x)

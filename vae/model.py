@@ -21,7 +21,7 @@ parameter counts and saved weights are unchanged), and its BatchNormalization
 uses TensorFlow's fused kernel in training (one pass instead of Keras'
 moments + normalise graph, which dominated at 64x64 with 256 channels). Each
 "Up, ConvT 3x3" pair runs as one stride-2 4x4 transposed convolution with merged
-taps (`UpConvTranspose`: exact, 2.25x fewer multiply-adds; +20% images/s for the
+taps (`ConvTranspose(upsample=True)`: exact, 2.25x fewer multiply-adds; +20% images/s for the
 seed net at batch 8), so the saved model has no separate UpSampling2D layers.
 tests/test_model.py checks each rewrite against the stock Keras layers.
 """
@@ -55,26 +55,6 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-@keras.saving.register_keras_serializable(package="vae")
-class ConvTranspose(layers.Conv2DTranspose):
-    """Conv2DTranspose whose stride-1 'same' case runs as the equivalent Conv2D.
-
-    For stride 1 and odd kernels, conv_transpose(x, W) == conv(x, W') with W'
-    the spatially flipped kernel with its in/out axes swapped. The variables are
-    Conv2DTranspose's own, so weights and parameter counts are unchanged.
-    """
-
-    def call(self, inputs):
-        if tuple(self.strides) != (1, 1) or self.padding != "same" or any(k % 2 == 0 for k in self.kernel_size) \
-                or tuple(self.dilation_rate) != (1, 1) or self.data_format != "channels_last":
-            return super().call(inputs)
-        kernel = ops.transpose(ops.flip(ops.flip(self.kernel, 0), 1), (0, 1, 3, 2))
-        y = ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=1, padding="same")
-        if self.use_bias:
-            y = y + ops.cast(self.bias, y.dtype)
-        return self.activation(y) if self.activation is not None else y
-
-
 # Per spatial axis, nearest 2x upsampling followed by a 3-tap 'same' convolution w equals a stride-2
 # transposed convolution with the 4 taps (w[2], w[1] + w[2], w[0] + w[1], w[0]): even outputs see
 # x[i-1] and x[i], odd outputs x[i] and x[i+1], and the upsampled copies' taps add up.
@@ -82,27 +62,51 @@ _UP_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 
 
 @keras.saving.register_keras_serializable(package="vae")
-class UpConvTranspose(ConvTranspose):
-    """UpSampling2D(2, nearest) then a stride-1 3x3 'same' Conv2DTranspose, as one stride-2 4x4
-    transposed convolution whose taps are sums of the 3x3 kernel's (exact; 2.25x fewer multiply-adds
-    than convolving the upsampled image). The variables are the 3x3 layer's own.
+class ConvTranspose(layers.Conv2DTranspose):
+    """Conv2DTranspose whose stride-1 'same' case runs as the equivalent Conv2D.
+
+    For stride 1 and odd kernels, conv_transpose(x, W) == conv(x, W') with W'
+    the spatially flipped kernel with its in/out axes swapped. The variables are
+    Conv2DTranspose's own, so weights and parameter counts are unchanged.
+
+    `upsample=True` puts an UpSampling2D(2, nearest) in front of a 3x3 layer and
+    computes both as one stride-2 4x4 transposed convolution whose taps are sums
+    of the 3x3 kernel's (exact; 2.25x fewer multiply-adds than convolving the
+    upsampled image). Same variables, and the same weight paths in a saved model.
     """
 
+    def __init__(self, *args, upsample=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.upsample = bool(upsample)
+        if self.upsample and (tuple(self.kernel_size) != (3, 3) or tuple(self.strides) != (1, 1)
+                              or self.padding != "same" or tuple(self.dilation_rate) != (1, 1)
+                              or self.data_format != "channels_last"):
+            raise ValueError("upsample=True needs a 3x3 kernel, stride 1, 'same' padding and channels_last")
+
     def call(self, inputs):
-        if tuple(self.kernel_size) != (3, 3) or tuple(self.strides) != (1, 1) or self.padding != "same" \
+        if self.upsample:
+            taps = ops.convert_to_tensor(_UP_TAPS, dtype="float32")
+            conv_kernel = ops.flip(ops.flip(ops.cast(self.kernel, "float32"), 0), 1)  # (3, 3, out, in)
+            kernel = ops.einsum("ak,bl,kloi->aboi", taps, taps, conv_kernel)  # (4, 4, out, in)
+            y = ops.conv_transpose(inputs, ops.cast(kernel, inputs.dtype), strides=2, padding="same")
+        elif tuple(self.strides) != (1, 1) or self.padding != "same" or any(k % 2 == 0 for k in self.kernel_size) \
                 or tuple(self.dilation_rate) != (1, 1) or self.data_format != "channels_last":
-            raise ValueError("UpConvTranspose needs a 3x3 kernel, stride 1, 'same' padding, channels_last")
-        taps = ops.convert_to_tensor(_UP_TAPS, dtype="float32")
-        conv_kernel = ops.flip(ops.flip(ops.cast(self.kernel, "float32"), 0), 1)  # (3, 3, out, in)
-        kernel = ops.einsum("ak,bl,kloi->aboi", taps, taps, conv_kernel)  # (4, 4, out, in)
-        y = ops.conv_transpose(inputs, ops.cast(kernel, inputs.dtype), strides=2, padding="same")
+            return super().call(inputs)
+        else:
+            kernel = ops.transpose(ops.flip(ops.flip(self.kernel, 0), 1), (0, 1, 3, 2))
+            y = ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=1, padding="same")
         if self.use_bias:
             y = y + ops.cast(self.bias, y.dtype)
         return self.activation(y) if self.activation is not None else y
 
     def compute_output_shape(self, input_shape):
+        if not self.upsample:
+            return super().compute_output_shape(input_shape)
         b, h, w, _ = input_shape
         return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "upsample": self.upsample}
 
 
 @keras.saving.register_keras_serializable(package="vae")
@@ -148,8 +152,8 @@ def _seed_decoder(image_size, latent_dim):
     h = layers.Dense(s * s * 16, activation="relu", use_bias=False, kernel_initializer=init, name="dense")(z_in)
     h = layers.Reshape((s, s, 16))(h)
     for i, (filters, k, up) in enumerate(((64, 3, True), (64, 3, True), (128, 3, True), (256, 1, False))):
-        conv = UpConvTranspose if up else ConvTranspose  # UpConvTranspose includes the 2x upsampling
-        h = conv(filters, k, padding="same", activation="relu", kernel_initializer=init, name=f"deconv{i + 1}")(h)
+        h = ConvTranspose(filters, k, padding="same", activation="relu", kernel_initializer=init, upsample=up,
+                          name=f"deconv{i + 1}")(h)  # upsample: the study's UpSampling2D(2) before this layer
         h = BatchNorm(momentum=0.99, epsilon=1e-3, name=f"bn{i + 1}")(h)
     logits = ConvTranspose(1, 1, padding="same", kernel_initializer=init, name="logits", dtype="float32")(h)
     return keras.Model(z_in, logits, name="decoder")
