@@ -3,7 +3,7 @@
 `train_run(run_dir)` trains the config in `run_dir/config.json` and writes:
 - status.json   replaced atomically at each change and by a heartbeat thread
                 every HEARTBEAT_S seconds (pid, heartbeat, epoch, step, message)
-- metrics.jsonl a "batch" line every `log_every` batches, an "epoch" line per
+- metrics.jsonl a "batch" line after the first batch and every `log_every` batches, an "epoch" line per
                 epoch with validation terms and the cheap analysis numbers
 - model.keras   best by validation loss; last.keras each epoch (for resume)
 - snapshots/epoch_NNNN.npz  reconstructions of the first 20 validation images
@@ -147,6 +147,8 @@ def _make_callback_class():
             self.last_t, self.last_step = self.t0, self.global_step
             self.best = data.get("best_val_loss", math.inf)
             self.outcome = None  # ("stopped"|"diverged", message)
+            self.logged_any = False
+            self.tb = None  # TensorBoard writers, opened at the first epoch end
 
         def _write(self, row):
             self.metrics_file.write(json.dumps(row) + "\n")
@@ -167,14 +169,17 @@ def _make_callback_class():
                                             f"lower the learning rate or beta/gamma; {kept}")
                 self.model.stop_training = True
                 return
-            if step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
+            first = not self.logged_any  # the first batch is logged at once: the earliest live point
+            if first or step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
                 now = time.time()
-                ips = (self.global_step - self.last_step) * self.cfg.batch_size / max(now - self.last_t, 1e-9)
-                self.last_t, self.last_step = now, self.global_step
-                self._write({"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
-                             "time": round(now - self.t0 + self.time_offset, 3), "images_per_s": round(ips, 1),
-                             **_floats(logs)})
-                self.status.update(epoch=self.epoch, step=step, images_per_s=round(ips, 1))
+                row = {"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
+                       "time": round(now - self.t0 + self.time_offset, 3)}
+                if not first:  # the first interval includes building the training graph: no speed for it
+                    ips = (self.global_step - self.last_step) * self.cfg.batch_size / max(now - self.last_t, 1e-9)
+                    row["images_per_s"] = round(ips, 1)
+                self.last_t, self.last_step, self.logged_any = now, self.global_step, True
+                self._write({**row, **_floats(logs)})
+                self.status.update(epoch=self.epoch, step=step, **{k: row[k] for k in ("images_per_s",) if k in row})
             if (self.run_dir / "stop").exists():
                 self.outcome = ("stopped", f"stopped by request at epoch {self.epoch}, step {step}")
                 self.model.stop_training = True
@@ -202,8 +207,34 @@ def _make_callback_class():
             atomic_save_with(self.run_dir / "last.keras", self.model.save, suffix=".keras")
             row["best_val_loss"] = self.best
             self._write(row)
+            self._tensorboard(row)
             self.status.update(epoch=self.epoch, epochs_completed=self.epoch, step=self.steps_per_epoch,
                                best_val_loss=self.best)
+
+        def _tensorboard(self, row):
+            """Epoch scalars in tensorboard/train and tensorboard/validation (tags epoch_<term>), as
+            Keras' TensorBoard callback writes them; written here because that callback adds about 1 s
+            to the first batch (bench/RESULTS.md)."""
+            if keras.backend.backend() != "tensorflow":
+                return
+            import tensorflow as tf
+
+            if self.tb is None:
+                self.tb = {s: tf.summary.create_file_writer(str(self.run_dir / "tensorboard" / s))
+                           for s in ("train", "validation")}
+            values = {"train": {k: v for k, v in row.items() if not k.startswith("val_")},
+                      "validation": {k[4:]: v for k, v in row.items() if k.startswith("val_")}}
+            for split, writer in self.tb.items():
+                with writer.as_default():
+                    for key, value in values[split].items():
+                        if key not in ("kind", "epoch", "step", "global_step") and isinstance(value, (int, float)):
+                            tf.summary.scalar(f"epoch_{key}", value, step=self.epoch)
+                writer.flush()
+
+        def close(self):
+            for writer in (self.tb or {}).values():
+                writer.close()
+            self.tb = None
 
     return RunFolderCallback
 
@@ -388,13 +419,12 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     Callback = _make_callback_class()
     with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as mf:
         cb = Callback(run_dir, cfg, status, {**data, **extra}, steps_per_epoch, initial_epoch, mf)
-        callbacks = [cb]
-        if keras.backend.backend() == "tensorflow":
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), update_freq="epoch",
-                                                         write_graph=False, profile_batch=0))
-        if initial_epoch < cfg.epochs:
-            model.fit(**_fit_data(cfg, x_train, w_train, validation, steps_per_epoch), epochs=cfg.epochs,
-                      initial_epoch=initial_epoch, callbacks=callbacks, verbose=2 if verbose else 0)
+        try:
+            if initial_epoch < cfg.epochs:
+                model.fit(**_fit_data(cfg, x_train, w_train, validation, steps_per_epoch), epochs=cfg.epochs,
+                          initial_epoch=initial_epoch, callbacks=[cb], verbose=2 if verbose else 0)
+        finally:
+            cb.close()
 
     if cb.outcome:
         state, message = cb.outcome
