@@ -137,6 +137,46 @@ def bench_defaults(data: str) -> dict:
             "peak_rss_mb": r["peak_rss"] / 2**20, "final_val_loss": epochs[-1].get("val_loss") if epochs else None}
 
 
+def bench_first_point(data: str, repeats: int = 3) -> dict:
+    """Seconds from Start (jobs.start_run, as the dashboard calls it) to the first live metrics line,
+    with a warm standby trainer (vae.standby) and without (a new process), alternating; default settings."""
+    from vae import jobs, standby
+    from vae.config import TrainConfig
+
+    root = Path(tempfile.mkdtemp(prefix="bench-runs-"))
+    os.environ.update(TF_CPP_MIN_LOG_LEVEL="2", VAE_LAB_STANDBY_IDLE_S="600")
+    res = {"cold": [], "warm": []}
+    standby_rss = []
+    try:
+        for i in range(repeats):
+            for mode in ("cold", "warm"):
+                os.environ["VAE_LAB_STANDBY"] = "1" if mode == "warm" else "0"
+                if mode == "warm":
+                    jobs.ensure_standby(root)
+                    deadline = time.time() + 120
+                    while not any(sb["ready"] for sb in standby.standbys(root)) and time.time() < deadline:
+                        time.sleep(0.05)
+                    time.sleep(1.0)
+                    standby_rss += [psutil.Process(sb["pid"]).memory_info().rss for sb in standby.standbys(root)]
+                t0 = time.perf_counter()
+                run = jobs.start_run(TrainConfig(dataset=data), runs_root=root, name=f"{mode}-{i}")
+                while not _metrics(run) and time.perf_counter() - t0 < 120:
+                    time.sleep(0.02)
+                res[mode].append(time.perf_counter() - t0)
+                jobs.request_stop(run)
+                jobs.wait_for(run, timeout=120, poll=0.1)
+    finally:
+        os.environ["VAE_LAB_STANDBY"] = "0"
+        for sb in standby.standbys(root):
+            try:
+                os.kill(sb["pid"], 15)
+            except OSError:
+                pass
+        shutil.rmtree(root, ignore_errors=True)
+    return {"runs": res, "median": {k: statistics.median(v) for k, v in res.items()},
+            "standby_idle_rss_mb": max(standby_rss) / 2**20 if standby_rss else None}
+
+
 def bench_dashboard() -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,6 +29,17 @@ def ensure_app_navigation() -> None:
         st.rerun()
 
 
+def warm_trainer() -> None:
+    """Keep a warm trainer waiting while none trains (vae.standby): Start then skips the 4-5 s imports."""
+    from vae import jobs
+    from vae.paths import runs_root
+
+    try:
+        jobs.ensure_standby(runs_root(create=True))
+    except OSError:
+        pass  # a read-only or full data folder: trainers start cold, as before
+
+
 def md_escape(text: str) -> str:
     """A user-chosen name shown literally in markdown (no bold, links or HTML from it)."""
     return "".join("\\" + ch if ch in "\\`*_{}[]()#!|<>~$" else ch for ch in str(text))

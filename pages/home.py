@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, user_errors
+from pages._ui import ensure_app_navigation, user_errors, warm_trainer
 from vae import datasets, jobs
 from vae.config import TrainConfig
 from vae.data import preset_spec
@@ -11,6 +11,7 @@ from vae.paths import datasets_root, runs_root
 from vae.plots import human_bytes
 
 ensure_app_navigation()
+warm_trainer()
 
 QUICK_PRESET, QUICK_SIZE = "seed-full", 64
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors
+from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer
 from vae import datasets, jobs, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
@@ -27,6 +27,7 @@ if not sets:
     st.info("No dataset yet: generate one on the Dataset page (or press Quick start on Home).")
     st.stop()
 by_name = {d["name"]: d for d in sets}
+warm_trainer()
 
 
 def sync(name: str, from_slider: bool) -> None:

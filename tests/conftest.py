@@ -11,8 +11,14 @@ import json
 import time
 from pathlib import Path
 
+import os
+
 import numpy as np
 import pytest
+
+# No warm standby trainers (vae.standby) in tests unless a test asks for them: AppTest runs pages in
+# this process, and a standby per page run would be a TensorFlow process each.
+os.environ["VAE_LAB_STANDBY"] = "0"
 
 
 @pytest.fixture

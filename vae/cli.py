@@ -109,6 +109,12 @@ def cmd_train(args) -> int:
     return 0 if status["state"] in ("finished", "stopped") else 1
 
 
+def cmd_standby(args) -> int:
+    from .standby import serve
+
+    return serve(args.runs_root, args.launcher_pid)
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_run
 
@@ -191,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-train", type=int, default=10000, help="training codes used by the metrics (default 10000)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=cmd_evaluate)
+
+    sb = sub.add_parser("standby", help="(started by the dashboard) a warm trainer waiting for a run")
+    sb.add_argument("--runs-root", required=True)
+    sb.add_argument("--launcher-pid", type=int, help="leave when this process ends (the dashboard server)")
+    sb.set_defaults(func=cmd_standby)
 
     r = sub.add_parser("runs", help="list run folders with their state")
     r.add_argument("--root", default=os.environ.get("VAE_LAB_HOME", ".") + "/runs")

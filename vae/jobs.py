@@ -129,15 +129,57 @@ def _train_command(run_dir: Path, resume: bool = False) -> list[str]:
     return cmd + (["--resume"] if resume else [])
 
 
-def _spawn(run_dir: Path, resume: bool = False) -> int:
+def _trainer_env() -> tuple[dict, str]:
     env = dict(os.environ)
     pkg_parent = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env, pkg_parent
+
+
+def _spawn(run_dir: Path, resume: bool = False) -> int:
+    env, cwd = _trainer_env()
     with open(run_dir / "trainer.log", "ab") as log:
         proc = subprocess.Popen(_train_command(run_dir, resume), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env, start_new_session=True)
+                                stdin=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
     return proc.pid
+
+
+def _launch_trainer(root: Path, run_dir: Path, status: dict, resume: bool = False) -> int:
+    """Start the run's trainer and write its `queued` status; returns the trainer's pid.
+
+    A warm standby (vae.standby) is used when one is ready; its status is written before it gets
+    the job, since it starts at once and a later `queued` would replace its `running`.
+    """
+    from . import standby
+
+    sb = standby.claim(root) if standby.enabled() else None
+    if sb is not None:
+        atomic_write_json(run_dir / "status.json", {**status, "pid": sb["pid"], "heartbeat": time.time()})
+        standby.assign(sb, run_dir, resume)
+        return sb["pid"]
+    pid = _spawn(run_dir, resume)
+    atomic_write_json(run_dir / "status.json", {**status, "pid": pid, "heartbeat": time.time()})
+    return pid
+
+
+def ensure_standby(runs_root) -> int | None:
+    """Keep one warm trainer waiting while no run trains (the dashboard calls this on each page run).
+
+    Nothing is started when standbys are off (VAE_LAB_STANDBY=0), when one exists already, or when
+    the trainer limit is reached (a standby could not be used, and its imports would slow the run).
+    Returns the pid of the standby started, or None.
+    """
+    from . import standby
+
+    if not standby.enabled():
+        return None
+    root = Path(runs_root).resolve()
+    with _locked(root):
+        if standby.standbys(root) or len(active_runs(root)) >= max_trainers():
+            return None
+        env, cwd = _trainer_env()
+        return standby.launch(root, env, cwd)
 
 
 def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Path:
@@ -172,10 +214,8 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
 
         write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
                                         "family": ds.meta.get("family")})
-        pid = _spawn(run_dir)
-        atomic_write_json(run_dir / "status.json", {"state": "queued", "message": "starting the trainer",
-                                                     "pid": pid, "heartbeat": time.time(), "epoch": 0,
-                                                     "epochs": cfg.epochs})
+        _launch_trainer(root, run_dir, {"state": "queued", "message": "starting the trainer", "epoch": 0,
+                                        "epochs": cfg.epochs})
     return run_dir
 
 
@@ -194,9 +234,7 @@ def resume_run(run_dir, runs_root=None) -> Path:
         if len(active_runs(root)) >= max_trainers():
             raise UserError(f"the limit of {max_trainers()} training run(s) at a time is reached; stop one first")
         (run_dir / "stop").unlink(missing_ok=True)
-        pid = _spawn(run_dir, resume=True)
-        atomic_write_json(run_dir / "status.json", {**st, "state": "queued", "message": "resuming", "pid": pid,
-                                                     "heartbeat": time.time()})
+        _launch_trainer(root, run_dir, {**st, "state": "queued", "message": "resuming"}, resume=True)
     return run_dir
 
 

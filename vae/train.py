@@ -405,6 +405,9 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
         model = build_vae(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance, beta=cfg.beta, gamma=cfg.gamma,
                           entanglement=cfg.entanglement, seed=cfg.seed)
         model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
+        # Create Adam's slot variables now, eagerly: created inside the first traced step they cost
+        # about 2 s more before the first batch (bench/RESULTS.md); same variables, same values.
+        model.optimizer.build(model.trainable_variables)
 
     tr, va = data["splits"]["train"], data["splits"].get("validation", np.zeros(0, np.int64))
     x_train = data["images"][tr]

@@ -19,7 +19,7 @@ def server(lab_home):
     port = free_port()
     log = open(lab_home / "streamlit.log", "wb")
     try:
-        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2"})
+        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1"})
     except RuntimeError as err:
         raise RuntimeError(f"{err}: " + (lab_home / "streamlit.log").read_text()[-2000:]) from None
     url = f"http://127.0.0.1:{port}"

@@ -1,0 +1,132 @@
+"""Warm standby trainers (vae.standby): a run handed to one trains as usual; standbys never leak."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vae import jobs, runs, standby
+from vae.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def standby_on(monkeypatch):
+    monkeypatch.setenv("VAE_LAB_STANDBY", "1")
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    pids = []
+    yield pids
+    for pid in pids:
+        try:
+            os.killpg(pid, 9)
+        except OSError:
+            pass
+
+
+def _wait(cond, timeout=90.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _sleeper():
+    return subprocess.Popen(["sleep", "120"], start_new_session=True)
+
+
+def _fake_standby(root: Path, pid: int, backend="tensorflow", ready=True) -> Path:
+    d = standby.standby_root(root) / str(pid)
+    d.mkdir(parents=True)
+    (d / "state.json").write_text(json.dumps({"pid": pid, "backend": backend}))
+    if ready:
+        (d / "ready.json").write_text("{}")
+    return d
+
+
+def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch):
+    root = tmp_path / "runs"
+    pid = jobs.ensure_standby(root)
+    standby_on.append(pid)
+    assert pid and jobs.ensure_standby(root) is None  # one standby at a time
+    _wait(lambda: any(s["ready"] for s in standby.standbys(root)), what="the standby's imports")
+
+    def no_cold_start(*a, **k):
+        raise AssertionError("a ready standby was there: no new trainer process should start")
+
+    monkeypatch.setattr(jobs, "_spawn", no_cold_start)
+    cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=16)
+    run_dir = jobs.start_run(cfg, runs_root=root)
+    assert runs.read_status(run_dir)["pid"] == pid
+    st = jobs.wait_for(run_dir, timeout=180)
+    assert st["state"] == "finished", st
+    assert st["pid"] == pid and (run_dir / "model.keras").exists()
+    assert len(runs.read_metrics(run_dir, "epoch")) == 1
+    assert (run_dir / "trainer.log").exists()
+    _wait(lambda: not jobs._pid_alive(pid), 30, "the standby to exit after its run")
+    assert standby.standbys(root) == [] and not (standby.standby_root(root) / str(pid)).exists()
+
+
+def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standby_on):
+    root = tmp_path / "runs"
+    code = ("import sys, vae.jobs as j; print(j.ensure_standby(sys.argv[1]))")
+    out = subprocess.run([sys.executable, "-c", code, str(root)], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    pid = int(out.stdout.strip())
+    standby_on.append(pid)
+    _wait(lambda: not jobs._pid_alive(pid), 90, "the orphaned standby to leave")
+    assert not (standby.standby_root(root) / str(pid)).exists()
+
+
+def test_a_standby_leaves_after_its_idle_limit(tmp_path, standby_on, monkeypatch):
+    monkeypatch.setenv("VAE_LAB_STANDBY_IDLE_S", "0.5")
+    root = tmp_path / "runs"
+    pid = jobs.ensure_standby(root)
+    standby_on.append(pid)
+    _wait(lambda: not jobs._pid_alive(pid), 90, "the idle standby to leave")
+    assert standby.standbys(root) == []
+
+
+def test_claims_are_exclusive_and_skip_dead_leaving_and_foreign_standbys(tmp_path, standby_on):
+    root = tmp_path / "runs"
+    live = [_sleeper() for _ in range(3)]
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        _fake_standby(root, dead.pid)  # its process is gone: folder removed, never claimed
+        _fake_standby(root, live[0].pid, backend="jax")  # another backend than this environment's
+        leaving = _fake_standby(root, live[1].pid)
+        os.rename(leaving / "ready.json", leaving / "leaving.json")  # it is exiting: cannot be claimed
+        good = _fake_standby(root, live[2].pid)
+        first = standby.claim(root)
+        assert first is not None and first["pid"] == live[2].pid
+        assert standby.claim(root) is None  # nobody claims the same standby twice
+        standby.assign(first, tmp_path / "some-run")
+        assert json.loads((good / "job.json").read_text())["run_dir"] == str((tmp_path / "some-run").resolve())
+        assert not (standby.standby_root(root) / str(dead.pid)).exists()
+    finally:
+        for p in live:
+            p.kill()
+
+
+def test_no_standby_while_the_trainer_limit_is_reached_or_when_turned_off(tmp_path, fake_run, standby_on,
+                                                                         monkeypatch):
+    sleeper = _sleeper()
+    try:
+        fake_run("busy", state="running", pid=sleeper.pid, heartbeat=time.time() + 3600)
+        root = Path(os.environ["VAE_LAB_HOME"]) / "runs"
+        assert jobs.ensure_standby(root) is None  # a standby could not be used, and would slow the run
+        sleeper.kill()
+        sleeper.wait()
+        monkeypatch.setenv("VAE_LAB_STANDBY", "0")
+        assert jobs.ensure_standby(root) is None
+        assert standby.standbys(root) == []
+    finally:
+        sleeper.kill()

@@ -1,0 +1,182 @@
+"""Warm trainers: a trainer process started ahead of time, so Start shows its first point sooner.
+
+Importing TensorFlow and Keras takes 4-5 s on a 2-core machine, most of the time between Start and
+the first live metrics line (bench/RESULTS.md). When the dashboard is idle (no trainer running), it
+keeps one standby process that has done those imports and waits; `jobs.start_run` hands the new
+run to it instead of starting a fresh process. Nothing else changes: the standby becomes the run's
+trainer (its pid is in status.json, its output goes to trainer.log) and exits when the run ends.
+
+Files, in `<runs root>/.standby/<pid>/` (this module never imports TensorFlow):
+- `state.json`   written by the launcher: pid, backend, started (the standby is warming up)
+- `ready.json`   written by the standby once its imports are done
+- `claimed.json` `ready.json` renamed by the one caller that claims the standby (an atomic
+                 rename, so two callers, or a caller and a standby that is leaving, cannot both win)
+- `job.json`     written by that caller: {"run_dir": ..., "resume": ...}
+
+A standby leaves (and removes its folder) when the process that launched it ends, after
+VAE_LAB_STANDBY_IDLE_S seconds unused (default 600), or when its folder is removed.
+VAE_LAB_STANDBY=0 turns standbys off (trainers then start cold, as from the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .fileio import atomic_write_json
+
+POLL_S = 0.05
+CLAIM_WAIT_S = 10.0  # a claimed standby waits this long for its job.json
+
+
+def enabled() -> bool:
+    return os.environ.get("VAE_LAB_STANDBY", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def idle_limit() -> float:
+    try:
+        return float(os.environ.get("VAE_LAB_STANDBY_IDLE_S", "600"))
+    except ValueError:
+        return 600.0
+
+
+def backend() -> str:
+    """The Keras backend a trainer started from this environment uses."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def standby_root(runs_root) -> Path:
+    return Path(runs_root) / ".standby"
+
+
+def _pid_alive(pid) -> bool:
+    from .jobs import _pid_alive as alive
+
+    return alive(pid)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def standbys(runs_root) -> list[dict]:
+    """The live standbys: pid, folder, ready (imports done) and claimed flags. Removes dead ones' folders."""
+    root = standby_root(runs_root)
+    out = []
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or not d.name.isdigit():
+            continue
+        pid = int(d.name)
+        if not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            continue
+        state = _read(d / "state.json") or {}
+        out.append({"pid": pid, "dir": d, "backend": state.get("backend"), "ready": (d / "ready.json").exists(),
+                    "claimed": (d / "claimed.json").exists(), "started": state.get("started")})
+    return out
+
+
+def launch(runs_root, env: dict, cwd: str) -> int:
+    """Start a standby process (the caller holds the runs lock). Returns its pid."""
+    root = standby_root(runs_root)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "standby.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "vae", "standby", "--runs-root", str(Path(runs_root)),
+                                 "--launcher-pid", str(os.getpid())],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
+                                start_new_session=True)
+    d = root / str(proc.pid)
+    d.mkdir(exist_ok=True)
+    atomic_write_json(d / "state.json", {"pid": proc.pid, "backend": env.get("KERAS_BACKEND", "tensorflow"),
+                                         "started": time.time(), "launcher_pid": os.getpid()})
+    return proc.pid
+
+
+def claim(runs_root) -> dict | None:
+    """Reserve a ready standby of this environment's backend for one run; None if there is none.
+
+    The caller then writes the run's status and calls `assign` (the standby waits CLAIM_WAIT_S).
+    """
+    for sb in standbys(runs_root):
+        if not sb["ready"] or sb["backend"] != backend():
+            continue
+        try:
+            os.rename(sb["dir"] / "ready.json", sb["dir"] / "claimed.json")
+        except OSError:
+            continue  # claimed by someone else, or the standby is leaving
+        if not _pid_alive(sb["pid"]):
+            shutil.rmtree(sb["dir"], ignore_errors=True)
+            continue
+        return sb
+    return None
+
+
+def assign(sb: dict, run_dir, resume: bool = False) -> None:
+    """Give a claimed standby its run."""
+    atomic_write_json(sb["dir"] / "job.json", {"run_dir": str(Path(run_dir).resolve()), "resume": bool(resume)})
+
+
+# -- the standby process ----------------------------------------------------------------------------
+
+def serve(runs_root, launcher_pid: int | None = None) -> int:
+    """Body of `python -m vae standby`: import, say ready, wait for a job, train it, exit."""
+    me = standby_root(runs_root) / str(os.getpid())
+    launcher = launcher_pid or os.getppid()
+    me.mkdir(parents=True, exist_ok=True)
+    if not (me / "state.json").exists():
+        atomic_write_json(me / "state.json", {"pid": os.getpid(), "backend": backend(), "started": time.time()})
+
+    import keras  # noqa: F401  (the slow part: TensorFlow, Keras)
+
+    from . import model, train  # noqa: F401
+
+    atomic_write_json(me / "ready.json", {"pid": os.getpid(), "ready": time.time()})
+    since = time.time()
+    job = None
+    while job is None:
+        time.sleep(POLL_S)
+        if (me / "claimed.json").exists():
+            deadline = time.time() + CLAIM_WAIT_S
+            while job is None and time.time() < deadline:
+                job = _read(me / "job.json")
+                if job is None:
+                    time.sleep(POLL_S)
+            if job is None:
+                break  # the claimer went away between its claim and its job
+            continue
+        if not me.is_dir():
+            return 0  # removed: leave quietly
+        if not _pid_alive(launcher) or time.time() - since > idle_limit():
+            try:
+                os.rename(me / "ready.json", me / "leaving.json")
+            except OSError:
+                continue  # claimed just now: take the job
+            break
+    if job is None:
+        shutil.rmtree(me, ignore_errors=True)
+        return 0
+    shutil.rmtree(me, ignore_errors=True)
+    return _run_job(Path(job["run_dir"]), bool(job.get("resume")))
+
+
+def _run_job(run_dir: Path, resume: bool) -> int:
+    """Train like `python -m vae train --run-dir`, with output in the run's trainer.log."""
+    log = os.open(run_dir / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    from .cli import main
+
+    return main(["train", "--run-dir", str(run_dir), "--quiet"] + (["--resume"] if resume else []))
