@@ -51,12 +51,17 @@ def _fake_standby(root: Path, pid: int, backend="tensorflow", ready=True) -> Pat
     return d
 
 
-def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch):
+@pytest.mark.parametrize("when", ["ready", "warming"])
+def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch,
+                                                               when):
     root = tmp_path / "runs"
     pid = jobs.ensure_standby(root)
     standby_on.append(pid)
     assert pid and jobs.ensure_standby(root) is None  # one standby at a time
-    _wait(lambda: any(s["ready"] for s in standby.standbys(root)), what="the standby's imports")
+    if when == "ready":
+        _wait(lambda: any(s["ready"] for s in standby.standbys(root)), what="the standby's imports")
+    else:  # Start pressed while it still imports: the run waits for it rather than start a second process
+        assert not standby.standbys(root)[0]["ready"]
 
     def no_cold_start(*a, **k):
         raise AssertionError("a ready standby was there: no new trainer process should start")
@@ -103,8 +108,9 @@ def test_claims_are_exclusive_and_skip_dead_leaving_and_foreign_standbys(tmp_pat
         _fake_standby(root, dead.pid)  # its process is gone: folder removed, never claimed
         _fake_standby(root, live[0].pid, backend="jax")  # another backend than this environment's
         leaving = _fake_standby(root, live[1].pid)
-        os.rename(leaving / "ready.json", leaving / "leaving.json")  # it is exiting: cannot be claimed
-        good = _fake_standby(root, live[2].pid)
+        assert standby._take(leaving, "standby")  # it is leaving: cannot be claimed
+        assert not standby._take(leaving, "run")
+        good = _fake_standby(root, live[2].pid, ready=False)  # still importing: a run may wait for it
         first = standby.claim(root)
         assert first is not None and first["pid"] == live[2].pid
         assert standby.claim(root) is None  # nobody claims the same standby twice

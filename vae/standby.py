@@ -9,9 +9,11 @@ trainer (its pid is in status.json, its output goes to trainer.log) and exits wh
 Files, in `<runs root>/.standby/<pid>/` (this module never imports TensorFlow):
 - `state.json`   written by the launcher: pid, backend, started (the standby is warming up)
 - `ready.json`   written by the standby once its imports are done
-- `claimed.json` `ready.json` renamed by the one caller that claims the standby (an atomic
-                 rename, so two callers, or a caller and a standby that is leaving, cannot both win)
-- `job.json`     written by that caller: {"run_dir": ..., "resume": ...}
+- `claimed.json` created with O_EXCL by whoever takes the standby: a caller with a run (also while
+                 the standby still warms up: that run waits for the rest of the imports instead of
+                 starting a new process beside it), or the standby itself when it leaves. Exclusive
+                 creation means exactly one of them wins.
+- `job.json`     written by the caller that won: {"run_dir": ..., "resume": ...}
 
 A standby leaves (and removes its folder) when the process that launched it ends, after
 VAE_LAB_STANDBY_IDLE_S seconds unused (default 600), or when its folder is removed.
@@ -102,22 +104,27 @@ def launch(runs_root, env: dict, cwd: str) -> int:
     return proc.pid
 
 
-def claim(runs_root) -> dict | None:
-    """Reserve a ready standby of this environment's backend for one run; None if there is none.
+def _take(d: Path, who: str) -> bool:
+    """Create d/claimed.json exclusively; True for the one caller that did."""
+    try:
+        fd = os.open(d / "claimed.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        json.dump({"by": who, "pid": os.getpid(), "time": time.time()}, f)
+    return True
 
-    The caller then writes the run's status and calls `assign` (the standby waits CLAIM_WAIT_S).
+
+def claim(runs_root) -> dict | None:
+    """Reserve a live standby of this environment's backend (ready, or still warming up) for one run.
+
+    Returns it, or None. The caller then writes the run's status and calls `assign`.
     """
-    for sb in standbys(runs_root):
-        if not sb["ready"] or sb["backend"] != backend():
+    for sb in sorted(standbys(runs_root), key=lambda sb: not sb["ready"]):
+        if sb["claimed"] or sb["backend"] != backend():
             continue
-        try:
-            os.rename(sb["dir"] / "ready.json", sb["dir"] / "claimed.json")
-        except OSError:
-            continue  # claimed by someone else, or the standby is leaving
-        if not _pid_alive(sb["pid"]):
-            shutil.rmtree(sb["dir"], ignore_errors=True)
-            continue
-        return sb
+        if _take(sb["dir"], "run"):
+            return sb
     return None
 
 
@@ -144,8 +151,10 @@ def serve(runs_root, launcher_pid: int | None = None) -> int:
     since = time.time()
     job = None
     while job is None:
-        time.sleep(POLL_S)
         if (me / "claimed.json").exists():
+            claimed = _read(me / "claimed.json") or {}
+            if claimed.get("by") == "standby":
+                break
             deadline = time.time() + CLAIM_WAIT_S
             while job is None and time.time() < deadline:
                 job = _read(me / "job.json")
@@ -156,12 +165,9 @@ def serve(runs_root, launcher_pid: int | None = None) -> int:
             continue
         if not me.is_dir():
             return 0  # removed: leave quietly
-        if not _pid_alive(launcher) or time.time() - since > idle_limit():
-            try:
-                os.rename(me / "ready.json", me / "leaving.json")
-            except OSError:
-                continue  # claimed just now: take the job
-            break
+        if (not _pid_alive(launcher) or time.time() - since > idle_limit()) and _take(me, "standby"):
+            break  # leaving; a caller that claimed first wins instead, and the loop takes its job
+        time.sleep(POLL_S)
     if job is None:
         shutil.rmtree(me, ignore_errors=True)
         return 0
