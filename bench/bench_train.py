@@ -252,13 +252,14 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   memory bandwidth that could make large batches slower; we could not show it here.
 - `burgess` at 64x64 is compute-bound: 12.3 M multiply-adds per image forward, about 74 MFLOP per image
   for a training step, so 2,500 img/s needs about 185 GFLOP/s sustained. A TensorFlow profile of the
-  step (batch 128, bf16) shows the large convolutions (conv2, deconv3) already at about 190 GFLOP/s in
+  step (`python bench/profile_step.py`: batch 128, bf16) shows the large convolutions (conv2, deconv3) already at about 190 GFLOP/s in
   oneDNN's bf16 kernels (this CPU has AVX512-BF16, no AMX), so the target is at the machine's practical
   peak for this network. What is not efficient: the 1-output-channel logits transposed conv (its forward
-  runs at about 9 GFLOP/s, 14.6 ms of the ~76 ms step) and conv1 (1 input channel). Tried and measured
-  slower: space-to-depth rewriting of the stride-2 convs (conv2 17.7 -> 21.8 ms), sub-pixel (depth-to-space)
-  forms of the transposed convs (deconv3 17.5 -> 33.6 ms, logits 15.5 -> 14.9 ms), a gather + matmul
-  logits (171 ms); thread settings (inter-op 1: 1,600 -> 1,280 img/s); disabling Grappler (-5%);
+  runs at about 9 GFLOP/s, 14.6 ms of the ~76 ms step) and conv1 (1 input channel). Exact rewrites
+  timed against the native kernels (`python bench/conv_variants.py`, forward + backward): space-to-depth
+  for the stride-2 convs (conv2 17.7 -> 21.8 ms: slower), sub-pixel (depth-to-space) forms of the
+  transposed convs (deconv3 17.5 -> 33.6 ms: slower; logits 15.5 -> 14.9 ms: within noise), a gather +
+  matmul logits (171 ms). Also tried: thread settings (inter-op 1: 1,600 -> 1,280 img/s); disabling Grappler (-5%);
   op determinism on/off (no difference); batch 256 (above). Not done: a TensorFlow-only custom
   gradient for the logits layer (sub-pixel forward, native backward), estimated +6%.
 - Start to first live point: TensorFlow + Keras import 4-5 s, the first traced step 3-4 s. Done: Adam's
@@ -266,6 +267,7 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   first batch is logged at once instead of after 5; TensorBoard scalars are written by our callback at
   epoch end (Keras' TensorBoard callback added about 1 s before the first batch); and the dashboard keeps
   a warm standby trainer with the imports done (README, vae/standby.py), which Start hands the run to.
+  Without it (CLI, VAE_LAB_STANDBY=0) the first point is borderline: its repeats spread around 8 s.
 - Every arm is a fresh subprocess; arms that are compared alternate in one script and medians are
   reported. The study-pipeline ratio compares the study's tf.data-from-PNG pipeline and add_loss model
   (float32) with our trainer (`--study`: seed net, batch 8, Adam 1e-4; in-memory uint8, compute_loss),

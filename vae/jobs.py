@@ -2,7 +2,9 @@
 
 Each run trains in its own OS process (`python -m vae train --run-dir R`,
 `start_new_session=True`), so a Streamlit rerun, a second tab or a server
-restart never touches it. All state lives in the run folder: the UI polls
+restart never touches it (with the dashboard, often a warm standby process that
+has already imported TensorFlow: `ensure_standby`, vae.standby). All state lives
+in the run folder: the UI polls
 `run_state`, which also notices a trainer that died without saying so (its pid
 is gone, or its heartbeat is stale) and reports the run as `failed`.
 
@@ -148,8 +150,9 @@ def _spawn(run_dir: Path, resume: bool = False) -> int:
 def _launch_trainer(root: Path, run_dir: Path, status: dict, resume: bool = False) -> int:
     """Start the run's trainer and write its `queued` status; returns the trainer's pid.
 
-    A warm standby (vae.standby) is used when one is ready; its status is written before it gets
-    the job, since it starts at once and a later `queued` would replace its `running`.
+    A warm standby (vae.standby) is used when there is one (ready, or still importing: the run then
+    waits for the rest of its imports); its status is written before it gets the job, since it
+    starts at once and a later `queued` would replace its `running`.
     """
     from . import standby
 
