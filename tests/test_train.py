@@ -137,3 +137,28 @@ def test_final_status_is_never_overwritten_by_a_late_heartbeat(tmp_path, monkeyp
     status.update(state="finished")
     beat.join()
     assert json.loads((tmp_path / "status.json").read_text())["state"] == "finished"
+
+
+def test_images_per_second_counts_the_smaller_last_batch_of_an_epoch(tmp_path, monkeypatch):
+    """70 training images in batches of 32: the epoch's third batch holds 6 images, not 32."""
+    import io
+    import json as _json
+
+    from vae import train
+
+    clock = iter(float(t) for t in range(100, 200))
+    monkeypatch.setattr(train.time, "time", lambda: next(clock))
+
+    class Status:
+        def update(self, **fields):
+            pass
+
+    cfg = TrainConfig(dataset="unused", image_size=32, epochs=1, batch_size=32, log_every=3)
+    out = io.StringIO()
+    cb = train._make_callback_class()(tmp_path, cfg, Status(), {"splits": {"train": np.arange(70)}}, 3, 0, out)
+    for batch in range(3):
+        cb.on_train_batch_end(batch, {"loss": 0.5})
+    rows = [_json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["step"] for r in rows] == [1, 3]
+    assert "images_per_s" not in rows[0]
+    assert rows[1]["images_per_s"] == pytest.approx(32 + 6)  # batches 2 and 3, one clock second apart

@@ -144,7 +144,9 @@ def _make_callback_class():
             self.global_step = initial_epoch * steps_per_epoch
             self.t0 = time.time()
             self.time_offset = data.get("time_offset", 0.0)
-            self.last_t, self.last_step = self.t0, self.global_step
+            self.last_t = self.t0
+            self.n_train = len(data["splits"]["train"])
+            self.images, self.last_images = 0, 0  # images trained on by this process (the last batch is smaller)
             self.best = data.get("best_val_loss", math.inf)
             self.outcome = None  # ("stopped"|"diverged", message)
             self.logged_any = False
@@ -160,6 +162,7 @@ def _make_callback_class():
         def on_train_batch_end(self, batch, logs=None):
             self.global_step += 1
             step = batch + 1
+            self.images += min(self.cfg.batch_size, self.n_train - batch * self.cfg.batch_size)
             logs = logs or {}
             loss = float(logs.get("loss", 0.0))
             if not math.isfinite(loss):
@@ -175,9 +178,9 @@ def _make_callback_class():
                 row = {"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
                        "time": round(now - self.t0 + self.time_offset, 3)}
                 if not first:  # the first interval includes building the training graph: no speed for it
-                    ips = (self.global_step - self.last_step) * self.cfg.batch_size / max(now - self.last_t, 1e-9)
+                    ips = (self.images - self.last_images) / max(now - self.last_t, 1e-9)
                     row["images_per_s"] = round(ips, 1)
-                self.last_t, self.last_step, self.logged_any = now, self.global_step, True
+                self.last_t, self.last_images, self.logged_any = now, self.images, True
                 self._write({**row, **_floats(logs)})
                 self.status.update(epoch=self.epoch, step=step, **{k: row[k] for k in ("images_per_s",) if k in row})
             if (self.run_dir / "stop").exists():
