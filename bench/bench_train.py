@@ -88,10 +88,13 @@ def run_trainer(data: str, args: list[str], stop_after_lines: int | None = None,
     return {"rows": rows, "first_line_s": first, "peak_rss": peak, "wall_s": wall, "status": status}
 
 
-def steady_rate(rows: list[dict], batch_size: int, skip: int = 1) -> float:
-    """Images/s between the (skip+1)-th batch line and the last batch line of epoch 1."""
+def steady_rate(rows: list[dict], batch_size: int, skip: int = 1, n_train: int | None = None) -> float:
+    """Images/s between the (skip+1)-th batch line and the last batch line of the first epoch in `rows`
+    (with n_train, the epoch's smaller last batch counts its real size)."""
     b = [r for r in rows if r["kind"] == "batch" and r["epoch"] == rows[0]["epoch"]][skip:]
-    return (b[-1]["global_step"] - b[0]["global_step"]) * batch_size / (b[-1]["time"] - b[0]["time"])
+    size = (lambda s: min(batch_size, n_train - (s - 1) * batch_size)) if n_train else (lambda s: batch_size)
+    images = sum(size(s) for s in range(b[0]["step"] + 1, b[-1]["step"] + 1))
+    return images / (b[-1]["time"] - b[0]["time"])
 
 
 def run_study(data: str, size: int, steps: int) -> float:
@@ -128,7 +131,10 @@ def bench_defaults(data: str) -> dict:
     for e in epochs:  # epoch line time minus the epoch's last batch line: validation + snapshot + checkpoints
         last = [b for b in rows if b["kind"] == "batch" and b["epoch"] == e["epoch"]][-1]
         overhead.append(e["time"] - last["time"])
-    rates = [steady_rate([x for x in rows if x.get("epoch") == e["epoch"]], cfg.batch_size, skip=0)
+    from vae.datasets import load_dataset
+
+    n_train = len(load_dataset(data).indices("train"))
+    rates = [steady_rate([x for x in rows if x.get("epoch") == e["epoch"]], cfg.batch_size, skip=0, n_train=n_train)
              for e in epochs[1:]] or [steady_rate(rows, cfg.batch_size)]
     return {"batch_size": cfg.batch_size, "precision": cfg.precision, "epochs": len(epochs),
             "images_per_s": statistics.median(rates), "first_line_s": r["first_line_s"],
