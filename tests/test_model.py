@@ -81,3 +81,29 @@ def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
     np.testing.assert_allclose(np.asarray(bn(x, training=True)), np.asarray(ref(x, training=True)), atol=1e-4)
     for a, b in zip(bn.get_weights(), ref.get_weights()):  # moving mean and (biased) variance updates
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("filters", [1, 3])
+def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
+    """burgess' logits layer (vae.model.Conv2DTranspose): its TensorFlow forward and custom gradient."""
+    import tensorflow as tf
+    from keras import layers
+
+    from vae.model import Conv2DTranspose
+
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(2, 5, 6, 4)).astype("float32"))
+    fast, stock = Conv2DTranspose(filters, 4, strides=2, padding="same"), layers.Conv2DTranspose(
+        filters, 4, strides=2, padding="same")
+    fast(x), stock(x)
+    fast.set_weights([rng.normal(size=w.shape).astype("float32") for w in stock.get_weights()])
+    stock.set_weights(fast.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outs = [fast(x), stock(x)]
+        losses = [tf.reduce_sum(tf.sin(y)) for y in outs]  # a non-uniform upstream gradient
+    assert outs[0].shape == (2, 10, 12, filters)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    for a, b in zip(tape.gradient(losses[0], [x, *fast.trainable_weights]),
+                    tape.gradient(losses[1], [x, *stock.trainable_weights])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -109,6 +109,67 @@ class ConvTranspose(layers.Conv2DTranspose):
         return {**super().get_config(), "upsample": self.upsample}
 
 
+def _subpixel_kernel_selector():
+    """sel[s, d, k] = 1 where sub-pixel s of a stride-2 4x4 'same' transposed conv takes tap k from
+    input offset d - 1: even outputs use taps 3 (offset -1) and 1 (offset 0), odd ones 2 (0) and 0 (+1)."""
+    import numpy as np
+
+    sel = np.zeros((2, 3, 4), np.float32)
+    for s, pairs in enumerate((((0, 3), (1, 1)), ((1, 2), (2, 0)))):
+        for d, k in pairs:
+            sel[s, d, k] = 1.0
+    return sel
+
+
+def _tf_subpixel_conv_transpose(x, kernel):
+    """TensorFlow: conv_transpose(x, kernel, stride 2, 'same') for a 4x4 kernel (4, 4, out, in), computed
+    as a 3x3 'same' convolution to 4*out channels followed by depth-to-space; gradients are TensorFlow's
+    own kernels for the transposed convolution (a stride-2 conv for dx, Conv2DBackpropFilter for dk)."""
+    import tensorflow as tf
+
+    n, m, c = x.shape[1], x.shape[2], x.shape[3]
+    o = kernel.shape[2]
+    sel = tf.constant(_subpixel_kernel_selector())
+
+    @tf.custom_gradient
+    def forward(x, k):
+        big = tf.einsum("adk,bel,klco->decabo", sel, sel, tf.cast(tf.transpose(k, (0, 1, 3, 2)), "float32"))
+        y = tf.nn.conv2d(x, tf.cast(tf.reshape(big, (3, 3, c, 4 * o)), x.dtype), 1, "SAME")
+        y = tf.reshape(tf.transpose(tf.reshape(y, (-1, n, m, 2, 2, o)), (0, 1, 3, 2, 4, 5)), (-1, 2 * n, 2 * m, o))
+
+        def grad(dy):
+            dx = tf.nn.conv2d(dy, tf.cast(k, dy.dtype), 2, "SAME")
+            dk = tf.raw_ops.Conv2DBackpropFilter(input=dy, filter_sizes=tf.shape(k), out_backprop=x,
+                                                 strides=[1, 2, 2, 1], padding="SAME")
+            return dx, tf.cast(dk, k.dtype)
+
+        return y, grad
+
+    return forward(x, tf.cast(kernel, x.dtype))
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class Conv2DTranspose(layers.Conv2DTranspose):
+    """Keras' Conv2DTranspose (same class name, variables and weight paths in a saved model).
+
+    On TensorFlow, a stride-2 4x4 'same' layer with at most 4 output channels (burgess' logits layer)
+    runs its forward pass as a 3x3 convolution to 4x the channels + depth-to-space, which is exact:
+    oneDNN's transposed-convolution kernel runs at about 9 GFLOP/s with one output channel, and this
+    made the whole default training step 9-17% faster (bench/RESULTS.md). Other backends and shapes:
+    Keras' own computation.
+    """
+
+    def call(self, inputs):
+        if keras.backend.backend() != "tensorflow" or self.filters > 4 or tuple(self.kernel_size) != (4, 4) \
+                or tuple(self.strides) != (2, 2) or self.padding != "same" or self.data_format != "channels_last" \
+                or tuple(self.dilation_rate) != (1, 1):
+            return super().call(inputs)
+        y = _tf_subpixel_conv_transpose(inputs, self.kernel)
+        if self.use_bias:
+            y = y + ops.cast(self.bias, y.dtype)
+        return self.activation(y) if self.activation is not None else y
+
+
 @keras.saving.register_keras_serializable(package="vae")
 class BatchNorm(layers.BatchNormalization):
     """BatchNormalization that trains with TensorFlow's fused kernel (same variables and update rule)."""
@@ -182,7 +243,7 @@ def _burgess_decoder(image_size, latent_dim):
     h = layers.Reshape((s, s, 32))(h)
     for i in range(3):
         h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name=f"deconv{i + 1}")(h)
-    logits = layers.Conv2DTranspose(1, 4, strides=2, padding="same", name="logits", dtype="float32")(h)
+    logits = Conv2DTranspose(1, 4, strides=2, padding="same", name="logits", dtype="float32")(h)
     return keras.Model(z_in, logits, name="decoder")
 
 
