@@ -321,7 +321,8 @@ def render_markdown(o: dict) -> str:
         ("standby trainer RSS while it waits (TensorFlow imported)", f"{fp['standby_idle_rss_mb']:.0f} MB", "", ""),
         *[(f"{b['arch']} {b['size']}x{b['size']} {b['precision']}: images/s at batch "
            + " / ".join(b["images_per_s"]), " / ".join(f"{v:.0f}" for v in b["images_per_s"].values()),
-           "not slower as the batch grows", ok(_non_decreasing(list(b["images_per_s"].values()))))
+           *(("(the study's model: the issue's setting)", "") if b["arch"] == "study" else
+             ("not slower as the batch grows", ok(_non_decreasing(list(b["images_per_s"].values()))))))
           for b in o["batch_scaling"]],
         ("dashboard server RSS idle / after GET /", f"{dash['idle_rss_mb']:.0f} / {dash['after_page_load_rss_mb']:.0f} MB",
          "< 500 MB", ok(dash["after_page_load_rss_mb"] < 500)),
