@@ -198,7 +198,9 @@ def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_le
     lambda p: fileio.atomic_write_text(p, "new,csv\n" * 1000),
     lambda p: fileio.atomic_save_npz(p, a=np.arange(1000)),
     lambda p: fileio.atomic_save_with(p, lambda tmp: Path(tmp).write_bytes(b"\x89PNG half")),
-], ids=["json", "csv", "npz", "png-or-keras"])
+    lambda p: (p.parent.parent / "best.keras").write_bytes(b"PK" * 1000) and fileio.atomic_copy(
+        p.parent.parent / "best.keras", p),
+], ids=["json", "csv", "npz", "png-or-keras", "copy"])
 def test_a_write_that_hits_a_full_disk_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, monkeypatch, write):
     target = tmp_path / "file"
     target.write_text("old")

@@ -74,6 +74,13 @@ def atomic_save_with(path: str | os.PathLike, save_fn, suffix: str = "") -> None
         raise
 
 
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a file's bytes to `dst` atomically (a reader sees the old or the new file, never a part)."""
+    import shutil
+
+    atomic_save_with(dst, lambda tmp: shutil.copyfile(src, tmp), suffix=Path(dst).suffix)
+
+
 def read_json(path: str | os.PathLike):
     with open(path, encoding="utf-8") as f:
         return json.load(f)

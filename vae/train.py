@@ -33,7 +33,7 @@ import numpy as np
 from . import __version__
 from .config import TrainConfig
 from .errors import UserError
-from .fileio import atomic_save_npz, atomic_save_with, atomic_write_json, read_json
+from .fileio import atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json, read_json
 from .runs import RUN_FORMAT, RUN_FORMAT_VERSION, read_metrics
 
 HEARTBEAT_S = 2.0
@@ -203,11 +203,11 @@ def _make_callback_class():
             mu_val = snap.get("mu_validation", snap.get("mu_train"))
             if mu_val is not None and len(mu_val) >= 3:
                 row.update(_cheap_analysis(mu_val, snap, self.data))
-            improved = val_loss < self.best
-            if improved:
-                self.best = val_loss
-                atomic_save_with(self.run_dir / "model.keras", self.model.save, suffix=".keras")
+            # One Keras save per epoch (~0.1 s); the best model is a byte copy of it.
             atomic_save_with(self.run_dir / "last.keras", self.model.save, suffix=".keras")
+            if val_loss < self.best:
+                self.best = val_loss
+                atomic_copy(self.run_dir / "last.keras", self.run_dir / "model.keras")
             row["best_val_loss"] = self.best
             self._write(row)
             self._tensorboard(row)
