@@ -549,3 +549,16 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
     assert rss_after < rss_before * 1.5 + 150 * 2**20, (rss_before, rss_after)
     for run, state, epochs in done:
         _assert_complete(run, state, epochs)
+
+
+def test_a_hung_trainer_and_one_that_never_starts_are_reported_failed(fake_run):
+    sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # alive, but silent
+    try:
+        hung = fake_run("hung", state="running", pid=sleeper.pid, heartbeat=time.time() - jobs.STALE_S - 5)
+        stuck = fake_run("stuck", state="queued", pid=sleeper.pid, heartbeat=time.time() - jobs.QUEUED_S - 5)
+        fresh = fake_run("fresh", state="queued", pid=sleeper.pid, heartbeat=time.time() - 30)
+        assert jobs.run_state(hung)["state"] == "failed" and "looks hung" in jobs.run_state(hung)["message"]
+        assert jobs.run_state(stuck)["state"] == "failed" and "not started" in jobs.run_state(stuck)["message"]
+        assert jobs.run_state(fresh)["state"] == "queued"  # still importing TensorFlow, say
+    finally:
+        sleeper.kill()

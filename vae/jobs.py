@@ -32,6 +32,7 @@ from .runs import final_metrics, read_config, read_status
 
 DEDUP_S = 30.0
 STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
+QUEUED_S = 120.0  # a trainer says `running` within seconds of its start; still `queued` after this: it never started
 ACTIVE = ("queued", "running")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -92,6 +93,10 @@ def run_state(run_dir) -> dict:
         elif state == "running" and age > STALE_S:
             status = {**status, "state": "failed",
                       "message": f"the trainer (pid {pid}) has not reported for {age:.0f} s; it looks hung"}
+        elif state == "queued" and age > QUEUED_S:
+            status = {**status, "state": "failed",
+                      "message": f"the trainer (pid {pid}) has not started in {age:.0f} s; see trainer.log in the "
+                                 "run folder, then resume or start the run again"}
     return status
 
 
