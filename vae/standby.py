@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from .fileio import atomic_write_json
+from .jobs import _pid_alive  # jobs imports this module only inside its functions
 
 POLL_S = 0.05
 CLAIM_WAIT_S = 10.0  # a claimed standby waits this long for its job.json
@@ -54,12 +55,6 @@ def backend() -> str:
 
 def standby_root(runs_root) -> Path:
     return Path(runs_root) / ".standby"
-
-
-def _pid_alive(pid) -> bool:
-    from .jobs import _pid_alive as alive
-
-    return alive(pid)
 
 
 def _read(path: Path) -> dict | None:
@@ -100,7 +95,7 @@ def launch(runs_root, env: dict, cwd: str) -> int:
     d = root / str(proc.pid)
     d.mkdir(exist_ok=True)
     atomic_write_json(d / "state.json", {"pid": proc.pid, "backend": env.get("KERAS_BACKEND", "tensorflow"),
-                                         "started": time.time(), "launcher_pid": os.getpid()})
+                                         "started": time.time()})
     return proc.pid
 
 
@@ -149,30 +144,28 @@ def serve(runs_root, launcher_pid: int | None = None) -> int:
 
     atomic_write_json(me / "ready.json", {"pid": os.getpid(), "ready": time.time()})
     since = time.time()
-    job = None
-    while job is None:
-        if (me / "claimed.json").exists():
-            claimed = _read(me / "claimed.json") or {}
-            if claimed.get("by") == "standby":
-                break
-            deadline = time.time() + CLAIM_WAIT_S
-            while job is None and time.time() < deadline:
-                job = _read(me / "job.json")
-                if job is None:
-                    time.sleep(POLL_S)
-            if job is None:
-                break  # the claimer went away between its claim and its job
-            continue
+    while not (me / "claimed.json").exists():
         if not me.is_dir():
             return 0  # removed: leave quietly
         if (not _pid_alive(launcher) or time.time() - since > idle_limit()) and _take(me, "standby"):
-            break  # leaving; a caller that claimed first wins instead, and the loop takes its job
+            shutil.rmtree(me, ignore_errors=True)  # leaving (a caller that claimed first wins instead)
+            return 0
         time.sleep(POLL_S)
-    if job is None:
-        shutil.rmtree(me, ignore_errors=True)
-        return 0
+    job = _wait_for_job(me)  # claimed by a caller with a run
     shutil.rmtree(me, ignore_errors=True)
+    if job is None:
+        return 0  # the caller went away between its claim and its job
     return _run_job(Path(job["run_dir"]), bool(job.get("resume")))
+
+
+def _wait_for_job(me: Path) -> dict | None:
+    deadline = time.time() + CLAIM_WAIT_S
+    while time.time() < deadline:
+        job = _read(me / "job.json")
+        if job is not None:
+            return job
+        time.sleep(POLL_S)
+    return None
 
 
 def _run_job(run_dir: Path, resume: bool) -> int:
