@@ -100,8 +100,12 @@ def run_state(run_dir) -> dict:
     return status
 
 
-def list_runs(runs_root) -> list[dict]:
-    """Every run folder under runs_root, newest first, with state, settings and final metrics."""
+def list_runs(runs_root, states: tuple[str, ...] | None = None) -> list[dict]:
+    """Every run folder under runs_root, newest first, with state, settings and final metrics.
+
+    With `states`, only the runs in those states; the others cost one status read, not a config
+    and metrics read (the dashboard asks for the active runs on every page run).
+    """
     root = Path(runs_root)
     if not root.is_dir():
         return []
@@ -109,13 +113,16 @@ def list_runs(runs_root) -> list[dict]:
     for d in root.iterdir():
         if not d.is_dir() or d.name.startswith(".") or not (d / "config.json").exists():
             continue
+        st = run_state(d)
+        if states is not None and st.get("state") not in states:
+            continue
         try:
             doc = read_config(d)
         except UserError as e:
-            out.append({"name": d.name, "path": str(d), "state": "damaged", "message": str(e), "config": {},
-                        "final": {}, "created": d.stat().st_mtime})
+            if states is None:  # a damaged folder is in no run state
+                out.append({"name": d.name, "path": str(d), "state": "damaged", "message": str(e), "config": {},
+                            "final": {}, "created": d.stat().st_mtime})
             continue
-        st = run_state(d)
         out.append({"name": d.name, "path": str(d), "state": st.get("state"), "message": st.get("message", ""),
                     "epoch": st.get("epoch"), "status": st, "config": doc["config"], "dataset": doc.get("dataset", {}),
                     "final": final_metrics(d), "created": doc.get("created", d.stat().st_mtime)})
@@ -123,7 +130,7 @@ def list_runs(runs_root) -> list[dict]:
 
 
 def active_runs(runs_root) -> list[dict]:
-    return [r for r in list_runs(runs_root) if r["state"] in ACTIVE]
+    return list_runs(runs_root, states=ACTIVE)
 
 
 def _default_name(cfg: TrainConfig) -> str:
@@ -161,14 +168,16 @@ def _launch_trainer(root: Path, run_dir: Path, status: dict, resume: bool = Fals
     """
     from . import standby
 
+    def queued(pid: int) -> int:
+        atomic_write_json(run_dir / "status.json", {**status, "pid": pid, "heartbeat": time.time()})
+        return pid
+
     sb = standby.claim(root) if standby.enabled() else None
-    if sb is not None:
-        atomic_write_json(run_dir / "status.json", {**status, "pid": sb["pid"], "heartbeat": time.time()})
-        standby.assign(sb, run_dir, resume)
-        return sb["pid"]
-    pid = _spawn(run_dir, resume)
-    atomic_write_json(run_dir / "status.json", {**status, "pid": pid, "heartbeat": time.time()})
-    return pid
+    if sb is None:
+        return queued(_spawn(run_dir, resume))
+    queued(sb["pid"])
+    standby.assign(sb, run_dir, resume)
+    return sb["pid"]
 
 
 def ensure_standby(runs_root) -> int | None:
