@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import time
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vae.model import _subpixel_kernel_selector  # noqa: E402  (the library's tap map, used by its logits layer)
 
 B = 128
 _SUB = np.array([[3, 1], [2, 0]])  # transposed conv k4 s2 'same': sub-pixel s, tap t -> kernel index
@@ -52,10 +58,7 @@ def deconv_2x2(x, k):
 def deconv_3x3(x, k):
     n, m, c = x.shape[1:]
     o = k.shape[2]
-    sel = np.zeros((2, 3, 4), np.float32)
-    for s, pairs in enumerate(([(0, 3), (1, 1)], [(1, 2), (2, 0)])):
-        for d, kk in pairs:
-            sel[s, d, kk] = 1.0
+    sel = _subpixel_kernel_selector()
     big = tf.reshape(tf.einsum("adk,bel,klco->decabo", sel, sel, tf.transpose(k, (0, 1, 3, 2))), (3, 3, c, 4 * o))
     y = tf.nn.conv2d(x, tf.cast(big, x.dtype), 1, "SAME")
     y = tf.transpose(tf.reshape(y, (-1, n, m, 2, 2, o)), (0, 1, 3, 2, 4, 5))

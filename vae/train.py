@@ -175,14 +175,13 @@ def _make_callback_class():
             first = not self.logged_any  # the first batch is logged at once: the earliest live point
             if first or step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
                 now = time.time()
-                row = {"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
-                       "time": round(now - self.t0 + self.time_offset, 3)}
-                if not first:  # the first interval includes building the training graph: no speed for it
-                    ips = (self.images - self.last_images) / max(now - self.last_t, 1e-9)
-                    row["images_per_s"] = round(ips, 1)
+                # No speed on the first line: its interval includes building the training graph.
+                speed = {} if first else {
+                    "images_per_s": round((self.images - self.last_images) / max(now - self.last_t, 1e-9), 1)}
                 self.last_t, self.last_images, self.logged_any = now, self.images, True
-                self._write({**row, **_floats(logs)})
-                self.status.update(epoch=self.epoch, step=step, **{k: row[k] for k in ("images_per_s",) if k in row})
+                self._write({"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
+                             "time": round(now - self.t0 + self.time_offset, 3), **speed, **_floats(logs)})
+                self.status.update(epoch=self.epoch, step=step, **speed)
             if (self.run_dir / "stop").exists():
                 self.outcome = ("stopped", f"stopped by request at epoch {self.epoch}, step {step}")
                 self.model.stop_training = True
