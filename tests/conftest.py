@@ -122,3 +122,10 @@ def browser():
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """End-to-end tests (marker e2e) are slow tests too: `-m "not slow"` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -51,6 +51,7 @@ def _fake_standby(root: Path, pid: int, backend="tensorflow", ready=True) -> Pat
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["ready", "warming"])
 def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch,
                                                                when):
@@ -79,6 +80,7 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     assert standby.standbys(root) == [] and not (standby.standby_root(root) / str(pid)).exists()
 
 
+@pytest.mark.slow
 def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standby_on):
     root = tmp_path / "runs"
     code = ("import sys, vae.jobs as j; print(j.ensure_standby(sys.argv[1]))")
@@ -90,6 +92,7 @@ def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standb
     assert not (standby.standby_root(root) / str(pid)).exists()
 
 
+@pytest.mark.slow
 def test_a_standby_leaves_after_its_idle_limit(tmp_path, standby_on, monkeypatch):
     monkeypatch.setenv("VAE_LAB_STANDBY_IDLE_S", "0.5")
     root = tmp_path / "runs"
