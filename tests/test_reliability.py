@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import wait_until
 from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
 from vae import datasets, fileio, jobs, runs
 from vae.config import TrainConfig
@@ -37,16 +38,6 @@ def tiny_cfg(dataset, **overrides) -> TrainConfig:
 
 def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
-
-
-def wait_until(check, timeout: float, what: str, poll: float = 0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def python(*args, env=None, timeout=300) -> subprocess.CompletedProcess:

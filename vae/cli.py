@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate a dataset folder from a preset")
-    g.add_argument("--preset", required=True, help="seed-full, seed-punctured, seed-exact, dsprites, sprites")
+    g.add_argument("--preset", required=True, help=", ".join(data.PRESETS))
     g.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--n", type=int, default=None, help="number of images (subsamples where the preset allows)")
