@@ -50,8 +50,10 @@ def cmd_generate(args) -> int:
     if args.fit:
         overrides["fit"] = args.fit
     spec = data.preset_spec(args.preset, **overrides)
+    # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
+    # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
     out = datasets.write_dataset(spec, args.out, progress=None if args.quiet else _progress_bar("generate"),
-                                 overwrite=args.overwrite)
+                                 overwrite=args.overwrite, workers=min(2, os.cpu_count() or 1))
     if not args.quiet:
         ds = datasets.load_dataset(out)
         counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())

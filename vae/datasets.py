@@ -156,8 +156,9 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
     """Generate `spec` and write it as a dataset folder at `out_dir` (atomically). Returns the path.
 
     `progress(done, total)` is called after each chunk of images. `workers`: processes to render
-    and encode with (None: 1, which measured as fast as 2 on a 2-core machine and never forks);
-    the files are the same either way.
+    and encode with (None: 1, which never forks, as a multi-threaded caller such as the dashboard's
+    server needs; `python -m vae generate` uses 2, 1.24x faster on 2 cores: bench/RESULTS.md); the
+    files are the same either way.
     """
     spec.validate()
     columns = plan(spec)

@@ -14,6 +14,7 @@ import math
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 
 from . import registry
@@ -169,16 +170,6 @@ def transect_strip(truth, recon, in_hole: Sequence[bool] | None = None, pad: int
     return img
 
 
-def image_figure(image: np.ndarray, title: str | None = None, height: int | None = None) -> go.Figure:
-    """A uint8 image (grey or RGB) as a plotly figure without axes."""
-    img = np.asarray(image)
-    fig = go.Figure(go.Image(z=np.stack([img] * 3, -1) if img.ndim == 2 else img))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
-    return fig
-
-
 # ---------------------------------------------------------------- parameter space
 
 def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[str],
@@ -218,14 +209,12 @@ def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[st
                           margin=dict(l=10, r=10, t=30, b=10), title="Parameter space")
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         return fig
-    dims = [dict(label=f, values=np.asarray(columns[f])[keep]) for f in factor_names]
-    colour_codes = {s: i for i, s in enumerate(sorted(set(split)))}
-    fig = go.Figure(go.Splom(dimensions=dims, showupperhalf=False, diagonal_visible=False,
-                             text=split[keep],
-                             marker=dict(size=3, color=[colour_codes[s] for s in split[keep]],
-                                         colorscale="Viridis", showscale=False)))
-    fig.update_layout(title="Pairwise factors", height=140 * len(factor_names) + 120,
-                      margin=dict(l=10, r=10, t=40, b=10))
+    frame = {f: np.asarray(columns[f])[keep] for f in factor_names}
+    fig = px.scatter_matrix({**frame, "split": split[keep]}, dimensions=list(factor_names), color="split",
+                            color_discrete_map=SPLIT_COLOURS, title="Pairwise factors",
+                            height=140 * len(factor_names) + 120)
+    fig.update_traces(showupperhalf=False, diagonal_visible=False, marker=dict(size=3))
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
@@ -323,11 +312,6 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     if log_x:
         fig.update_xaxes(type="log")
     return fig
-
-
-def traversal_values(centre: float, spread: float, steps: int = 7, span: float = 2.0) -> np.ndarray:
-    """Evenly spaced values centre ± span·spread for a latent traversal."""
-    return centre + np.linspace(-span, span, steps) * spread
 
 
 def traversal_codes(mean: np.ndarray, direction: np.ndarray, spread: float, steps: int = 7,
