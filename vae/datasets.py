@@ -15,11 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing as mp
 import os
 import shutil
 import tempfile
 import unicodedata
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from vae import __version__
 from vae.data import CHUNK, DatasetSpec, _split_train_validation, plan, render_rows
 from vae.errors import UserError
+from vae.render import to_training_size
 
 FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1
@@ -181,8 +184,6 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
                 progress(start + len(imgs), n)
 
         if workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 futures = [pool.submit(_render_chunk, spec.to_dict(), columns, s, e) for s, e in chunks]
@@ -385,7 +386,6 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
         raise UserError(f"{src.name} is neither a folder nor a .zip file")
     else:
         raise UserError(f"{src} does not exist")
-    from vae.render import to_training_size
 
     images, skipped = [], []
     for name, data, reason in members:
