@@ -17,7 +17,7 @@ from . import data, datasets, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from .runs import list_runs, write_run_config
+from .runs import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
 from .runtime import load_keras
 
 
@@ -90,6 +90,7 @@ def cmd_train(args) -> int:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
             raise UserError(f"{run_dir} has no config.json; use --data and --out to start a new run")
+        refuse_if_trained_elsewhere(run_dir)  # before TensorFlow's seconds of imports
     else:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
@@ -111,6 +112,7 @@ def cmd_standby(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
     from .evaluate import evaluate_run
 

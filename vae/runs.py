@@ -15,6 +15,7 @@ trainer (vae.train) and the pages call it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import zipfile
@@ -167,6 +168,15 @@ def list_runs(runs_root, states: tuple[str, ...] | None = None) -> list[dict]:
 
 def active_runs(runs_root) -> list[dict]:
     return list_runs(runs_root, states=ACTIVE)
+
+
+def refuse_if_trained_elsewhere(run_dir, pid: int | None = None) -> None:
+    """Two trainers on one run folder would interleave its files: refuse a second one (`pid`: the caller's
+    trainer process, default this one)."""
+    st = run_state(run_dir)
+    if st.get("state") in ACTIVE and st.get("pid") not in (None, pid or os.getpid()):
+        raise UserError(f"run {Path(run_dir).name} is already {st['state']} in another trainer "
+                        f"(pid {st['pid']}); stop it first or wait for it to end")
 
 
 def read_metrics(run_dir, kind: str | None = None) -> list[dict]:
