@@ -14,7 +14,7 @@ from vae import datasets, jobs, runs
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs import ACTIVE
+from vae.runs import ACTIVE, ERRORS, RESUMABLE
 from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex
 
 ensure_app_navigation()
@@ -103,8 +103,8 @@ def live(run_dir: Path) -> None:
             st.toast("Stop requested: the trainer stops after the current batch.")
     else:
         if status.get("message"):
-            (st.error if status["state"] in ("failed", "diverged") else st.info)(status["message"])
-        if status["state"] in ("failed", "stopped") and (run_dir / "last.keras").exists():
+            (st.error if status["state"] in ERRORS else st.info)(status["message"])
+        if status["state"] in RESUMABLE and (run_dir / "last.keras").exists():
             if st.button("Resume", icon=":material/resume:", key="resume"):
                 with user_errors():
                     jobs.resume_run(run_dir)

@@ -39,7 +39,7 @@ from .inference import encode, reconstruct
 from .metrics import cheap_metrics
 from .model import build_vae
 from .registry import logged_terms
-from .runs import read_metrics, refuse_if_trained_elsewhere
+from .runs import ERRORS, read_metrics, refuse_if_trained_elsewhere
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
@@ -409,7 +409,7 @@ def run_trainer(run_dir, resume: bool = False, verbose: bool = False, quiet: boo
     (0 finished or stopped, 1 otherwise)."""
     install_signal_handlers()
     status = train_run(run_dir, resume=resume, verbose=verbose)
-    ok = status["state"] in ("finished", "stopped")
+    ok = status["state"] not in ERRORS
     if not (quiet and ok):
         print(f"{status['state']}: {status.get('message', '')}")
     return 0 if ok else 1
