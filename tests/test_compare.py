@@ -78,7 +78,7 @@ def test_the_setting_that_varies_becomes_against():
 
 
 def test_among_equal_groups_one_where_the_setting_takes_more_values_wins():
-    # gamma: {a, b} (2 values); entanglement: {a, c} (2 values); lat: {b?} ... tie on size, order breaks it
+    # gamma groups {a, b}, entanglement groups {a, c}: equal size and values, the candidate order breaks the tie
     rows = [row("a"), row("b", gamma=0.1), row("c", entanglement="covariance")]
     setting, group = compare.default_group(rows)
     assert setting == "gamma" and sorted(r["name"] for r in group) == ["a", "b"]

@@ -116,9 +116,9 @@ def cmd_standby(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_run
+    from .evaluation_jobs import evaluate_with_progress
 
-    result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
+    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed)
     print(json.dumps(result.get("summary", {}), indent=2))
     print(f"wrote {Path(args.run) / 'evaluation.json'} and {Path(args.run) / 'latents.csv'}")
     return 0

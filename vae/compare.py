@@ -77,6 +77,7 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     row["alignment from"] = "evaluation.json" if alignment is not None else "last epoch"
     row.update({k: v for k, v in summary.items() if k != "alignment_score" and isinstance(v, (int, float))
                 and not isinstance(v, bool)})
+    row["flag"] = marker_of(row)
     return row
 
 

@@ -367,26 +367,66 @@ def explained_variance(ratios: Sequence[float], title: str = "Explained variance
     return fig
 
 
+LOG_AXIS = dict(type="log", exponentformat="e", dtick=1, minorloglabels="none")  # 1e-4 style, one label a decade
+MARKERS = {"finished, converged": "circle", "finished, not converged": "circle-open",
+           "stopped / not finished": "x"}
+
+
 def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None = None,
-                    log_x: bool = True, hover: str = "name") -> go.Figure:
-    """One point per run: column `y` against `x` (β or γ), log x with 0 drawn at the left edge."""
-    pts = [r for r in rows if _finite(r.get(x)) and _finite(r.get(y))]
-    xs = np.array([float(r[x]) for r in pts])
-    if log_x and len(xs):
-        positive = xs[xs > 0]
-        floor = (positive.min() / 10) if len(positive) else 1e-7
-        xs = np.where(xs > 0, xs, floor)
-    fig = go.Figure()
-    groups = sorted({str(r.get(colour)) for r in pts}) if colour else [None]
-    for g in groups:
-        sel = [i for i, r in enumerate(pts) if colour is None or str(r.get(colour)) == g]
-        fig.add_trace(go.Scatter(x=xs[sel], y=[pts[i][y] for i in sel], mode="markers", name=g or y,
-                                 text=[str(pts[i].get(hover, "")) for i in sel], marker=dict(size=9)))
-    fig.update_layout(xaxis_title=x + (" (0 drawn at the left edge)" if log_x else ""), yaxis_title=y,
-                      height=380, margin=dict(l=10, r=10, t=30, b=10), showlegend=bool(colour))
+                    log_x: bool = True, hover: str = "name", facet: str | None = None,
+                    symbol: str | None = None) -> go.Figure:
+    """One point per run: column `y` against setting `x`; log x with 0 drawn at the left edge.
+
+    `colour` and `facet` (one panel per value) may be any column; `symbol` a column whose values are
+    keys of MARKERS (the Compare page's convergence flag). A non-numeric `x` is drawn as categories.
+    """
+    from plotly.subplots import make_subplots
+
+    pts = [r for r in rows if r.get(x) is not None and _finite(r.get(y))]
+    numeric = all(_finite(r.get(x)) for r in pts)
+    log_x = log_x and numeric
+    xs = [float(r[x]) if numeric else str(r[x]) for r in pts]
+    if log_x and xs:
+        positive = [v for v in xs if v > 0]
+        floor = (min(positive) / 10) if positive else 1e-7
+        xs = [v if v > 0 else floor for v in xs]
+    panels = sorted({str(r.get(facet)) for r in pts}, key=_natural) if facet else [None]
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"{facet} = {p}" for p in panels] if facet else None)
+    groups = sorted({str(r.get(colour)) for r in pts}, key=_natural) if colour else [None]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+    shown = set()
+    for k, g in enumerate(groups):
+        for col, panel in enumerate(panels, start=1):
+            for mark in (sorted({str(r.get(symbol)) for r in pts}) if symbol else [None]):
+                sel = [i for i, r in enumerate(pts) if (colour is None or str(r.get(colour)) == g)
+                       and (facet is None or str(r.get(facet)) == panel)
+                       and (symbol is None or str(r.get(symbol)) == mark)]
+                if not sel:
+                    continue
+                name = " · ".join(v for v in ((f"{colour}={g}" if colour else None), mark) if v) or y
+                fig.add_trace(go.Scatter(x=[xs[i] for i in sel], y=[pts[i][y] for i in sel], mode="markers",
+                                         name=name, legendgroup=name, showlegend=name not in shown,
+                                         text=[str(pts[i].get(hover, "")) for i in sel],
+                                         hovertemplate="%{text}<br>" + x + "=%{x}<br>" + y + "=%{y}<extra></extra>",
+                                         marker=dict(size=10, color=palette[k % len(palette)],
+                                                     symbol=MARKERS.get(mark, "circle"),
+                                                     line=dict(width=2, color=palette[k % len(palette)]))),
+                              row=1, col=col)
+                shown.add(name)
+    fig.update_layout(yaxis_title=y, height=400, margin=dict(l=10, r=10, t=40 if facet else 30, b=10),
+                      showlegend=bool(colour or symbol), legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title_text=x + (" (0 drawn at the left edge)" if log_x else ""))
     if log_x:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(**LOG_AXIS)
     return fig
+
+
+def _natural(text: str):
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
 
 
 def traversal_values(centre: float, spread: float, steps: int = 7, span: float = 2.0) -> np.ndarray:
