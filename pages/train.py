@@ -12,7 +12,9 @@ from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, w
 from vae import datasets, jobs, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
-from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
+from vae.estimate import estimate_duration
+from vae.labels import curves_caption
+from vae.plots import (analysis_curves, entanglement_diagnostics, format_duration, format_weight, loss_curves, loss_latex,
                        nearest_on_ladder, progress_summary, weight_ladder)
 
 ensure_app_navigation()
@@ -40,7 +42,7 @@ def sync(name: str, from_slider: bool) -> None:
 
 def study_settings() -> None:
     study = TrainConfig.study()
-    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim"):
+    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim", "epochs"):
         ss[key] = getattr(study, key)
     ss["beta_slider"], ss["gamma_slider"] = nearest_on_ladder(study.beta, LADDER), nearest_on_ladder(study.gamma, LADDER)
 
@@ -58,7 +60,7 @@ with st.expander("Settings", expanded=True):
     c[1].number_input("Image size", value=int(by_name[dataset].get("image_size") or 64), disabled=True,
                       help="Set by the dataset")
     c[2].button("Study settings", on_click=study_settings, icon=":material/history_edu:",
-                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3")
+                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3, 10 epochs")
     for name, symbol in (("beta", "β (KL weight)"), ("gamma", "γ (entanglement weight)")):
         left, right = st.columns([3, 1])
         left.select_slider(symbol, LADDER, key=name + "_slider", format_func=format_weight,
@@ -77,6 +79,16 @@ with st.expander("Settings", expanded=True):
     c[3].number_input("Seed", 0, 2**31 - 1, key="seed")
     c[4].checkbox("Sample weights", key="sample_weights")
 st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
+counts = by_name[dataset].get("counts") or {}
+guess = estimate_duration({**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs")},
+                           "image_size": int(by_name[dataset].get("image_size") or 64)},
+                          counts.get("train", 0), counts.get("validation", 0),
+                          jobs.list_runs(runs_root()) if runs_root().exists() else [])
+st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
+           f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
+           + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
+              if guess["source"] == "measured" else
+              "a default speed for this network from the development machine: no earlier run with these settings here)"))
 
 if st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():
@@ -122,6 +134,7 @@ def live(run_dir: Path) -> None:
 
 if chosen:
     live(Path(chosen["path"]))
+    st.caption(curves_caption(chosen["config"].get("gamma")))
 
 st.subheader("All runs")
 if all_runs:

@@ -22,6 +22,7 @@ LOSS_TERMS = [("loss", "total"), ("recon", "reconstruction"), ("beta_kl", "β·K
               ("gamma_entanglement", "γ·entanglement")]
 ENTANGLEMENT_TERMS = [("ent_seed", "seed"), ("ent_covariance", "covariance"), ("ent_dip_i", "dip-i")]
 YELLOW = np.array([255, 215, 0], np.uint8)
+LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
 
 
 # ---------------------------------------------------------------- numbers and text
@@ -102,6 +103,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+format_duration = _duration  # "3 min 26 s": for the pages
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -144,10 +148,10 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in vrows], y=[m["val_" + key] for m in vrows],
                                      mode="lines+markers", name=f"{label} (validation)",
                                      line=dict(color=colour, dash="dash")))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss", height=380,
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=LOSS_UNIT, height=380,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", exponentformat="e")  # 1e-4, never the SI "100μ" (μ is a latent mean here)
     return fig
 
 
@@ -155,7 +159,7 @@ def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | 
                              log_y: bool = False) -> go.Figure:
     """The three entanglement measures (seed, covariance, dip-i), whichever one trains, as diagnostics."""
     fig = loss_curves(metrics, steps_per_epoch, log_y, ENTANGLEMENT_TERMS, title="Entanglement measures (unweighted)")
-    fig.update_layout(yaxis_title="value", height=300)
+    fig.update_layout(yaxis_title="value (unweighted)", height=300)
     return fig
 
 
