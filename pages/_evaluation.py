@@ -46,6 +46,7 @@ def evaluation_panel(run: dict, key: str) -> None:
         with user_errors():
             evaluation_jobs.start_evaluation(run_dir)
             st.session_state.setdefault("_evaluation_state", {})[key] = ACTIVE
+            st.rerun()  # draw the button disabled and the progress bar at once
     c[1].caption(f"Run **{run['name']}**. Factor-based scores of its best model (model.keras): the metrics are "
                  "fitted on the training split's latent means and tested on the validation split's.")
     _progress(str(run_dir), key)

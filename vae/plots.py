@@ -17,7 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
-SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#e45756", "transects": "#222222"}
+# The hole in dark gold (the study's yellow box), never red: transect P3 is red.
+SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#d4a000", "transects": "#222222"}
 LOSS_TERMS = [("loss", "total"), ("recon", "reconstruction"), ("beta_kl", "β·KL"),
               ("gamma_entanglement", "γ·entanglement")]
 ENTANGLEMENT_TERMS = [("ent_seed", "seed"), ("ent_covariance", "covariance"), ("ent_dip_i", "dip-i")]
@@ -281,7 +282,7 @@ def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[st
         if hole is not None:
             (cx, cy), radius = hole
             fig.add_shape(type="circle", x0=cx - radius, x1=cx + radius, y0=cy - radius, y1=cy + radius,
-                          line=dict(color="#e45756", width=2, dash="dot"))
+                          line=dict(color=SPLIT_COLOURS["hole"], width=2, dash="dot"))
         fig.update_layout(xaxis_title=f"{x_name}", yaxis_title=f"{y_name}", height=450,
                           margin=dict(l=10, r=10, t=30, b=10), title="Parameter space")
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
