@@ -25,7 +25,8 @@ default_of = {k: compare.options(group or rows, k) for k in compare.FILTERS}
 
 st.caption("Shown by default: the largest group of finished runs whose settings are equal except "
            f"**{against or 'one'}** (replicates by seed included). Widen the filters to see the others.")
-c = st.columns(len(compare.FILTERS))
+# Two rows of filters, so no chip (a long dataset name, "finished") is clipped at 1280 px.
+c = [*st.columns([2, 1]), *st.columns(3)]
 chosen = {k: c[i].multiselect(k.capitalize(), compare.options(rows, k), default=default_of[k], key=f"filter_{k}")
           for i, k in enumerate(compare.FILTERS)}
 shown = compare.filter_rows(rows, **chosen)

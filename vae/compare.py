@@ -24,7 +24,7 @@ import numpy as np
 from . import runs
 
 DEFAULT_METHOD = "beta-vae"  # a run config without a `method` field trained the β-VAE family's loss
-FILTERS = ("dataset", "arch", "method", "epochs", "state")
+FILTERS = ("dataset", "state", "arch", "method", "epochs")
 # Settings that define a run (seed is a replicate, not a setting to compare across).
 SETTINGS = ("dataset", "arch", "method", "epochs", "latent_dim", "entanglement", "variance", "batch_size",
             "lr", "beta", "gamma", "image_size", "sample_weights", "precision")

@@ -98,6 +98,7 @@ def start_evaluation(run_dir) -> int:
     pkg_parent = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a new evaluation: its own start time
     with open(run_dir / LOG_FILE, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env,
