@@ -8,6 +8,7 @@ import streamlit as st
 from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation
 from vae import compare, jobs
+from vae.labels import RUN_COLUMNS
 from vae.paths import runs_root
 from vae.plots import scatter_against
 
@@ -56,19 +57,12 @@ table = pd.DataFrame(shown)
 first = ["beta", "gamma", "val_loss", "loss", "val_recon", "alignment_score", "converged", "state", "epochs",
          "epochs_done", "arch", "method", "name"]
 table = table[[k for k in first if k in table] + [k for k in table if k not in first]]
-unit = "mean binary cross-entropy per pixel, plus the weighted KL and entanglement terms"
 st.dataframe(table.drop(columns=["flag"]), hide_index=True, column_config={
-    "beta": st.column_config.NumberColumn("β", format="%g", width="small"),
-    "gamma": st.column_config.NumberColumn("γ", format="%g", width="small"),
-    "val_loss": st.column_config.NumberColumn("val loss", format="%.4f", width="small", help=f"Validation loss: {unit}"),
-    "loss": st.column_config.NumberColumn("train loss", format="%.4f", width="small", help=f"Training loss: {unit}"),
-    "val_recon": st.column_config.NumberColumn("val recon", format="%.4f", width="small",
-                                               help="Validation reconstruction loss: mean binary cross-entropy per pixel"),
+    **RUN_COLUMNS,
     "alignment_score": st.column_config.NumberColumn("alignment", format="%.3f", width="small"),
     "converged": st.column_config.TextColumn("converged", width="small"),
     "epochs": st.column_config.NumberColumn("epochs", width="small"),
     "epochs_done": st.column_config.NumberColumn("done", width="small", help="Epochs completed"),
-    "name": st.column_config.TextColumn("name", width="medium"),
 })
 
 settings = [k for k in compare.SETTINGS if k in table] + ["seed", "state", "converged"]

@@ -13,7 +13,7 @@ from vae import datasets, jobs, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.estimate import estimate_duration
-from vae.labels import curves_caption
+from vae.labels import RUN_COLUMNS, curves_caption
 from vae.plots import (analysis_curves, entanglement_diagnostics, format_duration, format_weight, loss_curves, loss_latex,
                        nearest_on_ladder, progress_summary, weight_ladder)
 
@@ -138,9 +138,11 @@ if chosen:
 
 st.subheader("All runs")
 if all_runs:
-    keys = ("beta", "gamma", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
-    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
+    keys = ("entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
+    # β, γ and the final losses first, the name narrow: all visible at 1280 px without scrolling sideways
+    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "beta": r["config"].get("beta"),
+                                "gamma": r["config"].get("gamma"),
+                                **{k: (r.get("final") or {}).get(k) for k in ("val_loss", "loss", "val_recon")},
                                 "dataset": Path(r["config"].get("dataset", "")).name,
-                                **{k: r["config"].get(k) for k in keys},
-                                **{k: (r.get("final") or {}).get(k) for k in ("loss", "val_loss", "val_recon")}}
-                               for r in all_runs]), hide_index=True)
+                                **{k: r["config"].get(k) for k in keys}}
+                               for r in all_runs]), hide_index=True, column_config=RUN_COLUMNS)

@@ -111,3 +111,11 @@ def test_at_gamma_zero_the_page_says_why_gamma_entanglement_has_no_curve(tiny_da
     fake_run("g0", dataset=str(tiny_dataset), gamma=0.0)
     text = " ".join(c.value for c in page("train").run().caption)
     assert "γ = 0 for this run" in text and "running mean" in text and "mean binary cross-entropy per pixel" in text
+
+
+def test_run_tables_on_train_and_home_put_beta_gamma_and_final_losses_before_the_rest(tiny_dataset, fake_run):
+    fake_run("r1", dataset=str(tiny_dataset))
+    train = page("train").run().dataframe[-1].value
+    assert list(train.columns)[:7] == ["name", "state", "beta", "gamma", "val_loss", "loss", "val_recon"]
+    home = page("home").run().dataframe[1].value
+    assert list(home.columns)[:4] == ["name", "state", "β", "γ"]

@@ -23,3 +23,18 @@ def curves_caption(gamma) -> str:
         parts.append("γ = 0 for this run, so γ·entanglement is 0 throughout: a flat line at 0, and no curve at all on "
                      "a log axis (which cannot draw 0); the unweighted entanglement measures are drawn below.")
     return " ".join(parts)
+
+
+UNIT = "nats; reconstruction = mean binary cross-entropy per pixel"
+# Streamlit column_config as plain dicts (vae never imports streamlit): β, γ, final losses narrow and labelled.
+RUN_COLUMNS = {
+    "name": {"label": "name", "width": "medium"},
+    "beta": {"label": "β", "width": "small", "type_config": {"type": "number", "format": "%g"}},
+    "gamma": {"label": "γ", "width": "small", "type_config": {"type": "number", "format": "%g"}},
+    "val_loss": {"label": "val loss", "width": "small", "help": f"Final validation loss ({UNIT})",
+                 "type_config": {"type": "number", "format": "%.4f"}},
+    "loss": {"label": "train loss", "width": "small", "help": f"Final training loss ({UNIT})",
+             "type_config": {"type": "number", "format": "%.4f"}},
+    "val_recon": {"label": "val recon", "width": "small", "help": f"Final validation reconstruction loss ({UNIT})",
+                  "type_config": {"type": "number", "format": "%.4f"}},
+}

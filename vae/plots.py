@@ -176,8 +176,8 @@ def analysis_curves(metrics: Sequence[Mapping]) -> go.Figure:
         if rows:
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in rows], y=[m[key] for m in rows],
                                      mode="lines+markers", name=label))
-    fig.update_layout(title="Latent geometry per epoch (1 = aligned with the axes / straight)",
-                      xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05], height=300,
+    fig.update_layout(title="Latent geometry per epoch",
+                      xaxis_title="epoch", yaxis_title="score (1 = aligned / straight)", yaxis_range=[0, 1.05], height=300,
                       margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
