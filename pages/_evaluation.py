@@ -57,6 +57,17 @@ def evaluation_panel(run: dict, key: str) -> None:
         return
     if views["summary"]:
         st.dataframe(pd.DataFrame([views["summary"]]), hide_index=True)
+    if "factor_alignment" in views:
+        fa = views["factor_alignment"]
+        left, right = st.columns(2)
+        score = f" (score {fa['score']:.3f})" if isinstance(fa["score"], (int, float)) else ""
+        left.markdown(f"**Factor alignment{score}**: the latent each factor is assigned to, and how closely the "
+                      "codes move along it when the factor changes")
+        left.dataframe(pd.DataFrame(fa["rows"]), hide_index=True)
+        left.caption(f"Settings: {fa['settings']}")
+        right.plotly_chart(heatmap(fa["abs_cos"], fa["factors"], "|cos(factor direction, latent axis)|",
+                                   col_labels=fa["latents"], zmid=None, colorscale="Blues", zmin=0, zmax=1),
+                           key=f"{key}_factor_alignment")
     for title, rows in views["tables"].items():
         st.markdown(f"**{title.replace('_', ' ').capitalize()}**")
         st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -26,8 +26,11 @@ def evaluation(k=2, d=3):
                                 "num_bins": 20, "n_train": 400, "sklearn_version": "1.x"},
                         "dci": {"disentanglement": 0.7, "completeness": 0.8, "importance_matrix": importance.tolist(),
                                 "n_train": 400, "n_estimators": 20}},
-            "factor_alignment": [{"factor": "a", "latent": "μ1", "score": 0.9},
-                                 {"factor": "b", "latent": "μ2", "score": 0.8}]}
+            "factor_alignment": {"abs_cos": [[0.99, 0.1, 0.05], [0.2, 0.95, 0.1]], "assigned_axis": [0, 1],
+                                 "angles_deg": [8.1, 18.2], "r2": [0.9, 0.8], "per_factor": [0.97, 0.83],
+                                 "score": 0.9, "score_uses": "global linear directions", "n": 400, "min_r2": 0.1,
+                                 "note": ""},
+            "active_units": {"active": [True, True, False], "variances": [0.5, 0.4, 0.001], "threshold": 0.01}}
 
 
 # ---------------------------------------------------------------- the library
@@ -41,18 +44,23 @@ def test_views_name_each_factors_most_informative_latent_and_keep_the_settings()
     dci = views["dci_importance"]
     assert dci["latents"] == ["μ1", "μ2", "μ3"] and dci["factors"] == ["a", "b"] and dci["matrix"].shape == (3, 2)
     assert "n_estimators 20" in views["dci_settings"] and views["dci_scores"]["completeness"] == 0.8
-    assert views["tables"]["factor_alignment"][1] == {"factor": "b", "latent": "μ2", "score": 0.8}
+    fa = views["factor_alignment"]
+    assert [(r["factor"], r["its latent"], r["|cos| to it"]) for r in fa["rows"]] == [("a", "μ1", 0.99), ("b", "μ2", 0.95)]
+    assert fa["abs_cos"].shape == (2, 3) and fa["latents"] == ["μ1", "μ2", "μ3"] and "min_r2 0.1" in fa["settings"]
+    assert views["tables"]["active_units"][2] == {"active": False, "variances": 0.001}
+    assert "threshold 0.01" in views["settings"]["active_units"]
     assert views["summary"]["mig"] == 0.5
 
 
 def test_views_render_any_table_shaped_entry_and_name_unknown_factors():
     doc = evaluation()
     del doc["factor_names"]
-    doc["factor_alignment"] = {"factor": ["f1", "f2"], "best latent": ["μ2", "μ1"], "r2": [0.5, 0.6],
-                               "settings": "not a column"}
+    doc["per_split_table"] = {"split": ["train", "validation"], "n": [400, 100], "settings": "not a column"}
+    doc["nested"] = {"rows": [[1, 2], [3, 4]], "other": [1]}  # not table-shaped: left out
     views = evaluation_jobs.evaluation_views(doc)
-    assert views["tables"]["factor_alignment"] == [{"factor": "f1", "best latent": "μ2", "r2": 0.5},
-                                                   {"factor": "f2", "best latent": "μ1", "r2": 0.6}]
+    assert views["tables"]["per_split_table"] == [{"split": "train", "n": 400}, {"split": "validation", "n": 100}]
+    assert "nested" not in views["tables"]
+    assert [r["factor"] for r in views["factor_alignment"]["rows"]] == ["factor 1", "factor 2"]
     assert views["dci_importance"]["factors"] == ["factor 1", "factor 2"]
     assert evaluation_jobs.evaluation_views(None) == {}
 
@@ -135,7 +143,8 @@ def test_after_evaluation_the_pages_show_mig_per_factor_and_the_dci_heatmap(fake
         frames = [df.value for df in at.dataframe]
         mig = next(f for f in frames if "MIG (normalised gap)" in f.columns)
         assert list(mig["most informative latent"]) == ["μ1", "μ2"]
-        assert any("latent" in f.columns and "score" in f.columns for f in frames)  # the factor-alignment table
+        fa = next(f for f in frames if "its latent" in f.columns)  # the factor-alignment table
+        assert list(fa["its latent"]) == ["μ1", "μ2"]
         heat = [figure(at, k) for k in range(len(at.get("plotly_chart")))]
         dci = next(f for f in heat if "DCI importance" in str(f["layout"].get("title")))
         assert dci["data"][0]["x"] == ["a", "b"] and dci["data"][0]["y"] == ["μ1", "μ2", "μ3"]

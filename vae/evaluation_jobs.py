@@ -146,6 +146,28 @@ def settings_text(result: dict, skip: tuple = ()) -> str:
     return " · ".join(parts)
 
 
+def factor_alignment_view(fa: dict, evaluation: dict) -> dict:
+    """Rows per factor (its own latent, |cos| to it, angle, R², score) and the |cos| matrix, from
+    evaluation.json's `factor_alignment` (vae.analysis.factor_alignment)."""
+    cos = np.asarray(fa["abs_cos"], dtype=float)  # (K factors, d latents)
+    k, d = cos.shape
+    names = _factor_names(evaluation, k)
+
+    def col(key, default=None):
+        v = fa.get(key)
+        return list(v) if isinstance(v, list) and len(v) == k else [default] * k
+
+    nearest = [int(np.argmax(cos[j])) for j in range(k)]
+    assigned = [a if isinstance(a, int) and 0 <= a < d else nearest[j] for j, a in enumerate(col("assigned_axis"))]
+    rows = [{"factor": names[j], "its latent": f"μ{assigned[j] + 1}", "|cos| to it": float(cos[j, assigned[j]]),
+             "angle to the nearest axis (°)": col("angles_deg")[j], "R² (codes hold the factor)": col("r2")[j],
+             "alignment (1 = on its own axis)": col("per_factor")[j]} for j in range(k)]
+    settings = " · ".join(f"{key} {fa[key]}" for key in ("score_uses", "n", "min_r2", "note")
+                          if fa.get(key) not in (None, ""))
+    return {"rows": rows, "abs_cos": cos, "factors": names, "latents": [f"μ{i + 1}" for i in range(d)],
+            "score": fa.get("score"), "settings": settings}
+
+
 def _table(value) -> list[dict] | None:
     """A list of row dicts from a JSON value shaped like a table (list of dicts, or dict of equal lists)."""
     if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
@@ -192,10 +214,13 @@ def evaluation_views(evaluation: dict | None) -> dict:
         out["dci_settings"] = settings_text(dci)
         out["dci_scores"] = {k: dci.get(k) for k in ("disentanglement", "completeness", "informativeness_test")
                              if isinstance(dci.get(k), (int, float))}
+    fa = evaluation.get("factor_alignment")
+    if isinstance(fa, dict) and np.asarray(fa.get("abs_cos") or [], dtype=float).ndim == 2:
+        out["factor_alignment"] = factor_alignment_view(fa, evaluation)
     tables = {}
     for source in (evaluation, m):
         for key, value in source.items():
-            if key in ("metrics", "summary", "pca_alignment", "mig", "dci") or key in tables:
+            if key in ("metrics", "summary", "pca_alignment", "mig", "dci") or key in tables or key in out:
                 continue
             rows = _table(value) if key != "recon_loss_per_split" else None
             if rows is None and isinstance(value, dict) and key == "factor_alignment":
