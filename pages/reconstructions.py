@@ -62,10 +62,10 @@ with right:
     ids = ds.indices(split)
     if ss.get("sample_k", 0) > len(ids) - 1:
         ss["sample_k"] = 0
-    c = st.columns([2, 1, 1.3], vertical_alignment="bottom")
-    k = c[0].number_input(f"Image (0–{len(ids) - 1})", 0, max(len(ids) - 1, 0), key="sample_k")
-    c[1].button("Random", icon=":material/casino:", on_click=pick_random, args=(len(ids), split))
-    run_model = c[2].button("Reconstruct", icon=":material/auto_fix_high:")
+    k = st.number_input(f"Image (0–{len(ids) - 1})", 0, max(len(ids) - 1, 0), key="sample_k")
+    c = st.columns(2)  # buttons on their own row: full labels at 1280 px
+    c[0].button("Random", icon=":material/casino:", on_click=pick_random, args=(len(ids), split), width="stretch")
+    run_model = c[1].button("Reconstruct", icon=":material/auto_fix_high:", width="stretch")
     if ss.get("sample_random") is not None:
         st.caption("Random picked image {1} of {0}.".format(*ss["sample_random"]))
     if run_model:
@@ -99,11 +99,13 @@ if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
                        + "; ".join(f"{n} points {', '.join(map(str, p))}" for n, p in block["in_region"].items() if p))
         if "hole_loss" in block:
             c1, c2, c3 = st.columns(3)
-            c1.metric(f"Hole: mean recon loss ({block['n_hole']} images)", f"{block['hole_loss']:.4f}")
-            c2.metric(f"Covered ring: mean recon loss ({block['n_covered']} images)", f"{block['covered_loss']:.4f}",
+            c1.metric(f"Hole, {block['n_hole']} images", f"{block['hole_loss']:.4f}",
+                      help="Mean reconstruction loss (binary cross-entropy per pixel) of the hole images")
+            c2.metric(f"Covered ring, {block['n_covered']} images", f"{block['covered_loss']:.4f}",
                       help=covered_ring(block["hole"]["radius"]))
             c3.metric("Ratio hole / covered ring", f"{block['hole_loss'] / block['covered_loss']:.2f}")
-            st.caption("Losses are mean binary cross-entropy per pixel. " + covered_ring(block["hole"]["radius"]))
+            st.caption("Mean reconstruction loss per image (binary cross-entropy per pixel). "
+                       + covered_ring(block["hole"]["radius"]))
             inputs, recons = block["hole_pairs"]
             st.image(pairs_grid(inputs, recons, columns=6), output_format="PNG",
                      caption="Hole images: input | reconstruction, with their losses: "
