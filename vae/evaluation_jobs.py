@@ -25,26 +25,10 @@ import numpy as np
 
 from .errors import UserError
 from .fileio import atomic_write_json, read_json
-from .runs import read_config
+from .runs import pid_alive, read_config
 
 PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def write_progress(run_dir, stage: str, fraction: float, state: str = "running", message: str = "",
@@ -75,7 +59,7 @@ def evaluation_state(run_dir) -> dict:
         return {"state": "failed", "fraction": 0.0, "stage": "", "message": f"{PROGRESS_FILE} unreadable: {e}"}
     if not isinstance(status, dict):
         return {"state": "failed", "fraction": 0.0, "stage": "", "message": f"{PROGRESS_FILE} is not an object"}
-    if status.get("state") == "running" and not _pid_alive(status.get("pid")):
+    if status.get("state") == "running" and not pid_alive(status.get("pid")):
         status = {**status, "state": "failed",
                   "message": f"the evaluation process (pid {status.get('pid')}) ended during "
                              f"'{status.get('stage')}'; see {LOG_FILE} in the run folder"}
