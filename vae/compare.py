@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -52,6 +53,20 @@ def convergence(val_losses: Sequence[float], window: int = WINDOW, tolerance: fl
     return FALLING if -slope * window / scale > tolerance else CONVERGED
 
 
+@lru_cache(maxsize=2048)
+def _validation_curve(path: str, stamp: tuple) -> tuple:
+    return tuple(m.get("val_loss") for m in runs.read_metrics(path, "epoch"))
+
+
+def validation_curve(run_dir) -> list:
+    """Per-epoch validation losses of a run (cached until its metrics.jsonl changes)."""
+    try:
+        st = (Path(run_dir) / "metrics.jsonl").stat()
+    except FileNotFoundError:
+        return []
+    return list(_validation_curve(str(run_dir), (st.st_mtime_ns, st.st_size)))
+
+
 def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     """One run as a flat row: name, state, flags, settings, final losses, evaluation numbers.
 
@@ -59,7 +74,7 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     """
     cfg, final = run.get("config") or {}, run.get("final") or {}
     if val_losses is None:
-        val_losses = [m.get("val_loss") for m in runs.read_metrics(run["path"], "epoch")] if run.get("path") else []
+        val_losses = validation_curve(run["path"]) if run.get("path") else []
     summary = ((runs.read_evaluation(run["path"]) if run.get("path") else None) or {}).get("summary") or {}
     state = run.get("state")
     row = {"name": run.get("name"), "state": state,
