@@ -124,3 +124,15 @@ def test_run_row_reads_the_validation_curve_and_says_the_method(fake_run):
     assert r["val_loss"] == listed["final"]["val_loss"]
     stopped = compare.run_row({**listed, "state": "stopped"})
     assert stopped["stopped"] and stopped["converged"] == "-"
+
+
+def test_the_validation_curve_is_read_again_when_metrics_change(fake_run):
+    import json
+
+    run = fake_run("r1", epochs=2)
+    before = compare.validation_curve(run)
+    assert len(before) == 2
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"kind": "epoch", "epoch": 3, "val_loss": 0.01}) + "\n")
+    assert compare.validation_curve(run) == before + [0.01]
+    assert compare.validation_curve(run.parent / "missing") == []
