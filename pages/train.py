@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer
+from pages._ui import (ensure_app_navigation, format_duration, format_weight, nearest_on_ladder, pick_run,
+                       progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder)
 from vae import datasets, jobs, runs
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
@@ -16,8 +17,7 @@ from vae.estimate import estimate_duration
 from vae.labels import RUN_COLUMNS, curves_caption
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.runs import ACTIVE
-from vae.plots import (analysis_curves, entanglement_diagnostics, format_duration, format_weight, loss_curves, loss_latex,
-                       nearest_on_ladder, progress_summary, weight_ladder)
+from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex
 
 ensure_app_navigation()
 

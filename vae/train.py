@@ -411,10 +411,13 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_trainer(run_dir, resume: bool = False, verbose: bool = False) -> int:
+def run_trainer(run_dir, resume: bool = False, verbose: bool = False, quiet: bool = False) -> int:
     """Body of a trainer process (`python -m vae train`, or a standby given a run): train the run folder,
-    print its final state, and return the exit code (0 finished or stopped, 1 otherwise)."""
+    print its final state (with `quiet`, only when it did not finish or stop), and return the exit code
+    (0 finished or stopped, 1 otherwise)."""
     install_signal_handlers()
     status = train_run(run_dir, resume=resume, verbose=verbose)
-    print(f"{status['state']}: {status.get('message', '')}")
-    return 0 if status["state"] in ("finished", "stopped") else 1
+    ok = status["state"] in ("finished", "stopped")
+    if not (quiet and ok):
+        print(f"{status['state']}: {status.get('message', '')}")
+    return 0 if ok else 1
