@@ -97,12 +97,31 @@ def test_start_refuses_a_run_without_a_model_and_a_second_evaluation(fake_run):
         evaluation_jobs.start_evaluation(run.parent)
 
 
-def test_a_failing_evaluation_records_its_message(fake_run):
-    run = fake_run("r1", dataset="/nowhere/gone")
+def test_an_evaluation_records_its_stages_its_end_and_its_failure(fake_run, monkeypatch):
+    from vae import evaluate
+
+    run = fake_run("r1")
+    stages = []
+
+    def fake_evaluate(run_dir, progress, **kwargs):  # the real one loads TensorFlow: its stages only
+        for stage, fraction in (("encoding every split", 0.1), ("disentanglement metrics", 0.3)):
+            progress(stage, fraction)
+            stages.append(evaluation_jobs.evaluation_state(run_dir)["stage"])
+        if kwargs.get("seed") == 1:
+            raise UserError("the dataset /nowhere is gone")
+        return {"summary": {}}
+
+    monkeypatch.setattr(evaluate, "evaluate_run", fake_evaluate)
+    evaluation_jobs.evaluate_with_progress(run, seed=0)
+    assert stages == ["encoding every split", "disentanglement metrics"]
+    assert evaluation_jobs.evaluation_state(run)["state"] == "finished"
     with pytest.raises(UserError):
-        evaluation_jobs.evaluate_with_progress(run)
+        evaluation_jobs.evaluate_with_progress(run, seed=1)
     state = evaluation_jobs.evaluation_state(run)
-    assert state["state"] == "failed" and state["message"]
+    assert state["state"] == "failed" and "/nowhere is gone" in state["message"]
+    with pytest.raises(UserError, match="not a run folder"):  # before any progress file is written
+        evaluation_jobs.evaluate_with_progress(run.parent)
+    assert not (run.parent / evaluation_jobs.PROGRESS_FILE).exists()
 
 
 # ---------------------------------------------------------------- the pages
