@@ -114,9 +114,9 @@ def cmd_standby(args) -> int:
 def cmd_evaluate(args) -> int:
     read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
-    from .evaluate import evaluate_run
+    from .evaluation_jobs import evaluate_with_progress
 
-    result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
+    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed)
     if args.quiet:
         return 0
     print(json.dumps(result.get("summary", {}), indent=2))
