@@ -41,6 +41,7 @@ A_RANGE = (0.5, 2.0)
 HOLE_CENTER = (1.25, 1.0)
 HOLE_RADIUS = 0.3
 STUDY_VALIDATION_FRACTION = 501 / 5000   # the study's full set: 4499 train, 501 validation
+STUDY_PUNCTURED_VALIDATION_FRACTION = 211 / 4510   # the study's punctured set: 4299 train, 211 validation
 TRANSECT_POINTS = 15
 
 SHAPES = ("square", "ellipse", "heart")
@@ -263,7 +264,8 @@ class DatasetSpec:
     image_size: int = 64
     fit: str = "stretch"
     sampling: str | None = None              # starfish: uniform|exact; sprites: grid|iid
-    validation_fraction: float | None = None  # last fraction of rows; default 501/5000 (starfish), 0.1
+    validation_fraction: float | None = None  # last fraction of rows; default 501/5000 (starfish),
+    #                                           211/4510 of the covered draws (starfish with a hole), 0.1
     noise_std: float = 0.0                   # Gaussian pixel noise, intensity units (0..255)
     # starfish
     a_range: tuple = A_RANGE
@@ -285,7 +287,11 @@ class DatasetSpec:
         if self.sampling is None:
             self.sampling = "grid" if self.family == "sprites" else "uniform"
         if self.validation_fraction is None:
-            self.validation_fraction = STUDY_VALIDATION_FRACTION if self.family == "starfish" else 0.1
+            if self.family == "starfish":
+                self.validation_fraction = (STUDY_PUNCTURED_VALIDATION_FRACTION if self.hole
+                                            else STUDY_VALIDATION_FRACTION)
+            else:
+                self.validation_fraction = 0.1
         for key in ("a_range", "b_range", "hole_center", "shapes", "scale", "rotation", "x", "y"):
             value = getattr(self, key)
             if isinstance(value, list):
