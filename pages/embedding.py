@@ -1,5 +1,6 @@
 """Embedding: the latent means of a snapshot in 3-D with the transects P1-P3 (the study's part-2 figure),
-the PCA of those means against the latent axes, their covariance, and decoding / traversals."""
+drawn to scale with the factors' directions and the principal axes as arrows; the factor alignment beside
+the PCA alignment (each naming the codes it used); the epochs as a film; decoding / traversals."""
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,26 @@ from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, row
 from vae import analysis, jobs, runs
 from vae.errors import UserError
 from vae.paths import runs_root
-from vae.plots import embedding_3d, explained_variance, heatmap, montage, stack_strips, traversal_codes
+from vae.plots import (alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage,
+                       scale_note, stack_strips, traversal_codes)
 
 ensure_app_navigation()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, dataset_path: str):
+    """Factor alignment (with the local version) and PCA alignment of one snapshot's training codes."""
+    snap = runs.load_snapshot(run_path, epoch)
+    codes = snap["mu_train"]
+    pca = analysis.pca_alignment(codes)
+    fa, factors = None, None
+    if factor_names and codes.shape[1] >= 2:
+        ds = dataset_of(dataset_path)
+        rows = rows_of(ds, snap["index_train"])
+        factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64)[rows] for f in factor_names])
+        fa = analysis.factor_alignment(codes, factors)
+    return fa, pca, factors
+
 
 st.title("Embedding")
 run = pick_run(sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else [])
@@ -32,7 +50,7 @@ epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epoc
 snap = runs.load_snapshot(run_dir, epoch)
 d = snap["mu_train"].shape[1]
 names = [f"μ{i + 1}" for i in range(d)]
-c = st.columns(5)
+c = st.columns([2, 1, 1, 1, 2])
 splits = c[0].multiselect("Splits", [s for s in ("train", "validation", "hole") if f"mu_{s}" in snap], ["train"])
 dims = [c[k + 1].selectbox(f"Axis {k + 1}", range(d), index=min(k, d - 1), format_func=lambda i: names[i],
                            key=f"dim{k}") for k in range(3)]
@@ -53,31 +71,98 @@ if "mu_transects" in snap:
         sel = np.flatnonzero(ds.columns["transect"][rows].astype(str) == name)
         transects[name] = snap["mu_transects"][sel[np.argsort(ds.columns["point"][rows][sel])]]
 
-pca = analysis.pca_alignment(snap["mu_train"])
-pcs = (mu - snap["mu_train"].mean(0)) @ pca["components"].T
+snap_path = runs.snapshot_path(run_dir, epoch)
+fa, pca, factors = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime, tuple(ds.factor_names),
+                               str(run["config"]["dataset"]))
+n_codes = len(snap["mu_train"])
+codes_label = f"training codes of epoch {epoch} (N = {n_codes})"
+centre = snap["mu_train"].mean(0)
+pcs = (mu - centre) @ pca["components"].T
+pc_names = [f"PC{i + 1}" for i in range(d)]
+show_arrows = st.toggle("Arrows: factor directions (solid) and principal axes (dashed; dotted when undefined)",
+                        value=True, key="arrows")
 left, right = st.columns(2)
-left.plotly_chart(embedding_3d(mu, dims, colour, colour_by, transects, names, f"Latent means, epoch {epoch}"))
-right.plotly_chart(embedding_3d(pcs, dims, colour, colour_by,
-                                {k: (v - snap["mu_train"].mean(0)) @ pca["components"].T for k, v in transects.items()},
-                                [f"PC{i + 1}" for i in range(d)], "The same points in principal-axis coordinates"))
+left.plotly_chart(embedding_3d(mu, dims, colour, colour_by, transects, names, f"Latent means, epoch {epoch}",
+                               height=520,
+                               arrows=alignment_arrows(snap["mu_train"], factors, fa, pca, ds.factor_names)
+                               if show_arrows else None), use_container_width=True)
+left.caption(scale_note(mu, dims, names))
+right.plotly_chart(embedding_3d(pcs, dims, colour, colour_by, {k: (v - centre) @ pca["components"].T
+                                                                for k, v in transects.items()},
+                                pc_names, "The same points in principal-axis coordinates", height=520),
+                   use_container_width=True)
+right.caption(scale_note(pcs, dims, pc_names))
 
-st.subheader("Principal axes of μ (train) against the latent axes")
+if len(epochs) > 1 and st.toggle("Play the epochs as a film (loads every snapshot)", key="film"):
+    step = max(1, len(snap["mu_train"]) // 1500)
+    frames = [(e, runs.load_snapshot(run_dir, e)["mu_train"][::step]) for e in epochs]
+    st.plotly_chart(embedding_film(frames, dims, names, f"Training codes, epochs {epochs[0]}–{epochs[-1]} "
+                                                        f"(every {step}th code, fixed scale)", height=560),
+                    use_container_width=True)
+
+st.subheader("Do the factors lie on the latent axes?")
+st.caption(f"Every number in this section uses the {codes_label}: the same codes as the Train page's per-epoch "
+           "chart and evaluation.json's summary.")
+fcol, pcol = st.columns(2)
+with fcol:
+    st.markdown("**Factor alignment** (ground truth)")
+    if fa is None:
+        st.info("This dataset has no ground-truth factors: only the PCA alignment (right) is defined.")
+    else:
+        m = st.columns(2)
+        m[0].metric("Factor alignment", f"{fa['score']:.3f}",
+                    help="1: each factor changes the codes along its own latent axis; 0: at 45° between two axes "
+                         "(or two factors sharing one axis, 0.5). Global linear directions.")
+        m[1].metric("Local (along the sheet)", f"{fa['local']['score']:.3f}",
+                    help=f"The same from local Jacobians on {fa['local']['neighbours']} neighbours around "
+                         f"{fa['local']['centres']} points: low when a factor turns along a curved sheet. "
+                         "Reported, not the headline.")
+        st.plotly_chart(heatmap(fa["abs_cos"], list(ds.factor_names), "|cos(factor direction, latent axis)|",
+                                names, zmid=None, colorscale="Oranges", zmin=0, zmax=1), use_container_width=True)
+        st.dataframe(pd.DataFrame({"factor": list(ds.factor_names),
+                                   "nearest latent axis": [names[i] for i in fa["nearest_axis"]],
+                                   "angle to it (°)": np.round(fa["angles_deg"], 1),
+                                   "own axis (distinct)": [names[i] if i >= 0 else "–" for i in fa["assigned_axis"]],
+                                   "score": np.round(fa["per_factor"], 3),
+                                   "R² from the codes": np.round(fa["r2"], 3)}), hide_index=True)
+        if fa["note"]:
+            st.caption(fa["note"])
+with pcol:
+    st.markdown("**PCA alignment** (no ground truth)")
+    m = st.columns(2)
+    if pca["score"] is None:
+        m[0].metric("PCA alignment", "undefined", help=pca["reason"])
+        st.warning(f"PCA alignment undefined, {pca['reason']}: the principal axes can turn freely inside the "
+                   "tied pair, so their angles to the latent axes mean nothing.", icon=":material/warning:")
+    else:
+        m[0].metric("PCA alignment", f"{pca['score']:.3f}",
+                    help="1: every principal axis lies on a latent axis; 0: the worst tilt. Defined only when the "
+                         "leading principal variances are well apart.")
+    m[1].metric("Smallest variance ratio λk/λk+1", f"{pca['eigengap']:.3g}",
+                help="Among the leading principal variances (each ≥ 1% of the total); below 1.11 the axes are "
+                     "not defined")
+    st.plotly_chart(heatmap(pca["abs_cos"], pc_names, "|cos(principal axis, latent axis)|", names, zmid=None,
+                            colorscale="Blues", zmin=0, zmax=1), use_container_width=True)
+    st.dataframe(pd.DataFrame({"principal axis": pc_names,
+                               "explained variance": np.round(pca["explained_variance_ratio"], 4),
+                               "nearest latent axis": [names[i] for i in pca["nearest_axis"]],
+                               "angle to it (°)": np.round(pca["angles_deg"], 1), "near-tied": pca["degenerate"]}),
+                 hide_index=True)
+
+st.subheader("Spread of the training codes")
+st.caption(f"From the {codes_label}: the variances are what the plots above draw to scale.")
+var = snap["mu_train"].var(0)
 m = st.columns(3)
-m[0].metric("Axis-alignment score", f"{pca['score']:.3f}", help="1: every principal axis lies on a latent axis; 0: worst tilt")
-m[1].metric("Variance in near-tied axes", f"{pca['degenerate_variance_fraction']:.0%}",
-            help="Principal axes whose variances nearly tie have no well-defined direction")
-m[2].metric("Active units (var > 0.01)", int((snap["mu_train"].var(0) > 0.01).sum()))
-c1, c2 = st.columns(2)
-c1.plotly_chart(explained_variance(pca["explained_variance_ratio"]))
-c2.plotly_chart(heatmap(pca["abs_cos"], [f"PC{i + 1}" for i in range(d)], "|cos(principal axis, latent axis)|",
-                        names, zmid=None, colorscale="Blues", zmin=0, zmax=1))
-st.dataframe(pd.DataFrame({"principal axis": [f"PC{i + 1}" for i in range(d)],
-                           "explained variance": pca["explained_variance_ratio"],
-                           "nearest latent axis": [names[i] for i in pca["nearest_axis"]],
-                           "angle to it (°)": pca["angles_deg"], "near-tied": pca["degenerate"]}), hide_index=True)
-c1, c2 = st.columns(2)
-c1.plotly_chart(heatmap(np.cov(snap["mu_train"], rowvar=False), names, "Covariance of μ"))
-c2.plotly_chart(heatmap(np.corrcoef(snap["mu_train"], rowvar=False), names, "Correlation of μ", zmin=-1, zmax=1))
+m[0].metric("Active units (var > 0.01)", int((var > 0.01).sum()),
+            help="Latent dims whose mean varies over the images (Burda et al. 2016)")
+m[1].metric("Variance per latent axis", ", ".join(f"{v:.2g}" for v in var))
+m[2].metric("Principal variances", ", ".join(f"{v:.2g}" for v in pca["explained_variance"]))
+c1, c2, c3 = st.columns(3)
+c1.plotly_chart(explained_variance(pca["explained_variance_ratio"]), use_container_width=True)
+c2.plotly_chart(heatmap(np.cov(snap["mu_train"], rowvar=False), names, "Covariance of μ"), use_container_width=True)
+with np.errstate(invalid="ignore", divide="ignore"):  # a dead dim has no correlation: shown blank
+    corr = np.corrcoef(snap["mu_train"], rowvar=False)
+c3.plotly_chart(heatmap(corr, names, "Correlation of μ", zmin=-1, zmax=1), use_container_width=True)
 
 st.subheader("Decoding")
 if st.toggle("Decode latent codes (loads the model and TensorFlow)", key="decode"):

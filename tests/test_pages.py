@@ -313,13 +313,14 @@ def test_embedding_draws_latent_means_and_transects_with_the_pca_comparison(tiny
     snap = runs.load_snapshot(run, 2)
     first = figure(at)["data"]
     assert first[0]["x"] == pytest.approx(snap["mu_train"][:, 0].tolist(), rel=1e-5)
-    assert [t["name"] for t in first[1:]] == ["P1", "P2", "P3"]
-    assert [t["line"]["color"] for t in first[1:]] == ["blue", "green", "red"]
+    assert [t["name"] for t in first[1:4]] == ["P1", "P2", "P3"]
+    assert [t["line"]["color"] for t in first[1:4]] == ["blue", "green", "red"]
     score = analysis.pca_alignment(snap["mu_train"])["score"]
-    assert any(m.value == f"{score:.3f}" for m in at.metric)
-    table = at.dataframe[0].value
+    assert any(m.value == (f"{score:.3f}" if score is not None else "undefined") for m in at.metric)
+    table = at.dataframe[1].value
     assert list(table["principal axis"]) == ["PC1", "PC2", "PC3", "PC4"]
-    assert len(at.get("plotly_chart")) == 6  # latent, principal, variance, |cos|, covariance, correlation
+    # latent, principal, factor |cos|, PC |cos|, variance, covariance, correlation
+    assert len(at.get("plotly_chart")) == 7
     at.selectbox(key="dim2").set_value(3).run()
     assert figure(at)["layout"]["scene"]["zaxis"]["title"]["text"] == "μ4"
 

@@ -555,11 +555,12 @@ def metric_notes(results: dict, num_factors: int) -> dict:
     """{metric: why its number carries little information here} for an evaluate_all result."""
     notes = {}
     if num_factors <= 2:
-        for key, name in (("factor_vae", "FactorVAE"), ("beta_vae", "BetaVAE")):
+        for key, name, how in (("factor_vae", "FactorVAE", "a majority vote over"),
+                               ("beta_vae", "BetaVAE", "a linear classifier choosing between")):
             if key in results:
-                notes[key] = (f"{name} score saturates near 1.0 with {num_factors} factor(s): "
-                              f"a majority vote over {num_factors} classes (chance {1 / max(num_factors, 1):.2f}) "
-                              "is easy; it hardly separates good codes from poor ones here")
+                notes[key] = (f"{name} saturates near 1.0 with {num_factors} factor(s): {how} {num_factors} "
+                              f"factors (chance {1 / max(num_factors, 1):.2f}) is easy even for entangled codes; "
+                              "it hardly separates good codes from poor ones here")
     au = results.get("active_units") or {}
     mod = results.get("modularity") or {}
     if au and mod and "per_code" in mod:
