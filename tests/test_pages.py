@@ -75,16 +75,19 @@ def test_compare_tabulates_every_run_of_a_dataset(fake_run):
     table = at.dataframe[0].value
     assert sorted(table["name"]) == ["r1", "r2"]
     assert set(table["beta"]) == {0.0, 0.01}
-    assert table["alignment_score"].notna().all()
+    assert table["alignment_score (old: PCA, validation codes)"].notna().all()  # fake runs log the old key
     assert len(at.get("plotly_chart")) == 1
 
 
 def test_compare_prefers_evaluation_json_and_adds_its_metrics(fake_run):
     run = fake_run("r1")
-    (run / "evaluation.json").write_text(json.dumps({"summary": {"alignment_score": 0.91, "mig": 0.4}}))
+    (run / "evaluation.json").write_text(json.dumps({"summary": {
+        "factor_alignment": 0.91, "pca_alignment": None, "mig": 0.4,
+        "pca_alignment_reason": "principal axes not defined: two principal variances within 2%"}}))
     table = page("compare").run().dataframe[0].value
-    assert table["alignment_score"][0] == 0.91 and table["mig"][0] == 0.4
-    assert table["alignment from"][0] == "evaluation.json"
+    assert table["factor_alignment"][0] == 0.91 and table["mig"][0] == 0.4
+    assert table["pca_reason"][0].startswith("principal axes not defined")
+    assert table["alignment from"][0] == "evaluation.json (best model)"
 
 
 def test_compare_with_no_runs_says_so(tmp_workspace):
