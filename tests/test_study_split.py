@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vae.data import plan, preset_spec
 
@@ -41,3 +42,28 @@ def test_seed_punctured_uses_the_studys_proportions():
 def test_full_set_keeps_its_own_split():
     c = plan(preset_spec("seed-exact"))
     assert (c["split"][:5000] == "validation").sum() == 501
+
+
+def test_the_cli_generates_the_studys_punctured_split(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "exact-hole"
+    proc = subprocess.run([sys.executable, "-m", "vae", "generate", "--preset", "seed-exact", "--hole",
+                           "--size", "32", "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    assert "hole 490" in proc.stdout and "train 4299" in proc.stdout and "validation 211" in proc.stdout
+
+
+def test_the_dataset_page_uses_the_punctured_proportions_when_the_hole_is_ticked(tmp_workspace):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "dataset.py"),
+                           default_timeout=120).run()
+    preset = next(s for s in at.selectbox if s.label.lower().startswith("preset"))
+    preset.set_value("seed-exact").run()
+    assert next(s for s in at.slider if s.label == "Validation fraction").value == pytest.approx(501 / 5000)
+    next(c for c in at.checkbox if c.label == "Hole").check().run()
+    assert not at.exception
+    assert next(s for s in at.slider if s.label == "Validation fraction").value == pytest.approx(211 / 4510)

@@ -47,6 +47,8 @@ def cmd_generate(args) -> int:
         overrides["n"] = args.n
     if args.fit:
         overrides["fit"] = args.fit
+    if args.hole:
+        overrides["hole"] = True
     spec = data.preset_spec(args.preset, **overrides)
     out = datasets.write_dataset(spec, args.out, progress=_progress_bar("generate"), overwrite=args.overwrite)
     ds = datasets.load_dataset(out)
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fit", choices=("stretch", "pad"), default=None, help="stretch (the study) or pad to square")
     g.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/seed-full")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    g.add_argument("--hole", action="store_true", help="hold out the study's hole (starfish presets; "
+                                                       "seed-exact --hole is the study's punctured split)")
     g.set_defaults(func=cmd_generate)
 
     i = sub.add_parser("import", help="turn a folder or .zip of images into a dataset")

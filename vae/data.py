@@ -287,11 +287,7 @@ class DatasetSpec:
         if self.sampling is None:
             self.sampling = "grid" if self.family == "sprites" else "uniform"
         if self.validation_fraction is None:
-            if self.family == "starfish":
-                self.validation_fraction = (STUDY_PUNCTURED_VALIDATION_FRACTION if self.hole
-                                            else STUDY_VALIDATION_FRACTION)
-            else:
-                self.validation_fraction = 0.1
+            self.validation_fraction = default_validation_fraction(self.family, self.hole)
         for key in ("a_range", "b_range", "hole_center", "shapes", "scale", "rotation", "x", "y"):
             value = getattr(self, key)
             if isinstance(value, list):
@@ -410,6 +406,13 @@ class DatasetSpec:
 
     def grid_size(self) -> int:
         return int(np.prod(self.grid_shape()))
+
+
+def default_validation_fraction(family: str, hole: bool = False) -> float:
+    """The study's proportions: 501/5000 of the full set; 211/4510 of the covered draws with the hole."""
+    if family == "starfish":
+        return STUDY_PUNCTURED_VALIDATION_FRACTION if hole else STUDY_VALIDATION_FRACTION
+    return 0.1
 
 
 def _is_number(x) -> bool:
