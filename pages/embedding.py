@@ -120,11 +120,13 @@ with fcol:
         st.plotly_chart(heatmap(fa["abs_cos"], list(ds.factor_names), "|cos(factor direction, latent axis)|",
                                 names, zmid=None, colorscale="Oranges", zmin=0, zmax=1), use_container_width=True)
         st.dataframe(pd.DataFrame({"factor": list(ds.factor_names),
-                                   "nearest latent axis": [names[i] for i in fa["nearest_axis"]],
-                                   "angle to it (°)": np.round(fa["angles_deg"], 1),
-                                   "own axis (distinct)": [names[i] if i >= 0 else "–" for i in fa["assigned_axis"]],
+                                   "nearest axis": [names[i] for i in fa["nearest_axis"]],
+                                   "angle (°)": np.round(fa["angles_deg"], 1),
+                                   "own axis": [names[i] if i >= 0 else "–" for i in fa["assigned_axis"]],
                                    "score": np.round(fa["per_factor"], 3),
-                                   "R² from the codes": np.round(fa["r2"], 3)}), hide_index=True)
+                                   "R²": np.round(fa["r2"], 3)}), hide_index=True, use_container_width=True)
+        st.caption("own axis: factors put on distinct axes (a shared axis goes to one factor only); "
+                   "R²: how much of the factor the codes hold (held-out additive spline fit).")
         if fa["note"]:
             st.caption(fa["note"])
 with pcol:
@@ -138,16 +140,17 @@ with pcol:
         m[0].metric("PCA alignment", f"{pca['score']:.3f}",
                     help="1: every principal axis lies on a latent axis; 0: the worst tilt. Defined only when the "
                          "leading principal variances are well apart.")
-    m[1].metric("Smallest variance ratio λk/λk+1", f"{pca['eigengap']:.3g}",
-                help="Among the leading principal variances (each ≥ 1% of the total); below 1.11 the axes are "
-                     "not defined")
+    m[1].metric("Eigengap λk/λk+1", f"{pca['eigengap']:.3g}",
+                help="The smallest ratio between consecutive leading principal variances (each ≥ 1% of the "
+                     "total); below 1.11 the principal axes are not defined")
     st.plotly_chart(heatmap(pca["abs_cos"], pc_names, "|cos(principal axis, latent axis)|", names, zmid=None,
                             colorscale="Blues", zmin=0, zmax=1), use_container_width=True)
     st.dataframe(pd.DataFrame({"principal axis": pc_names,
-                               "explained variance": np.round(pca["explained_variance_ratio"], 4),
-                               "nearest latent axis": [names[i] for i in pca["nearest_axis"]],
-                               "angle to it (°)": np.round(pca["angles_deg"], 1), "near-tied": pca["degenerate"]}),
-                 hide_index=True)
+                               "variance": np.round(pca["explained_variance_ratio"], 4),
+                               "nearest axis": [names[i] for i in pca["nearest_axis"]],
+                               "angle (°)": np.round(pca["angles_deg"], 1), "near-tied": pca["degenerate"]}),
+                 hide_index=True, use_container_width=True)
+    st.caption("variance: fraction of the total; near-tied: within 10% of a neighbour's variance.")
 
 st.subheader("Spread of the training codes")
 st.caption(f"From the {codes_label}: the variances are what the plots above draw to scale.")

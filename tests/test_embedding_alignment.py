@@ -70,7 +70,7 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
     texts = " ".join(str(c.value) for c in at.caption)
     assert f"training codes of epoch 2 (N = {len(snap['mu_train'])})" in texts
     factor_table = at.dataframe[0].value
-    assert list(factor_table["factor"]) == ["a", "b"] and list(factor_table["own axis (distinct)"]) == ["μ1", "μ2"]
+    assert list(factor_table["factor"]) == ["a", "b"] and list(factor_table["own axis"]) == ["μ1", "μ2"]
 
 
 def test_a_flat_sheet_is_drawn_flat_and_said_to_be(fake_run, tiny_dataset):

@@ -369,10 +369,12 @@ def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.nda
                                   sizemode="absolute", sizeref=0.12 * float(np.linalg.norm(tip)), anchor="tip",
                                   showscale=False, colorscale=[[0, colour_a], [1, colour_a]],
                                   name=arrow["name"], legendgroup=arrow["name"], showlegend=False))
-    fig.update_layout(title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=30 if title else 0, b=0),
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2],
-                                 aspectmode="data" if equal_scale else "cube"),
-                      legend=dict(itemsizing="constant"), uirevision="embedding")
+                                 aspectmode="data" if equal_scale else "cube",
+                                 camera=dict(eye=dict(x=1.55, y=1.55, z=1.1))),  # room for the tick labels
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=0.0, x=0.0),
+                      uirevision="embedding")
     return fig
 
 
@@ -520,7 +522,7 @@ def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align
                      pca: Mapping | None, factor_names: Sequence[str] = ()) -> list[dict]:
     """Arrows for embedding_3d from the codes' mean: each factor's direction (its change in code
     space over +-1 std of the factor, solid, coloured) and each principal axis (+-1 sd long from
-    the mean outwards, 2 sd in all; dashed grey, or dotted when the axes are not defined)."""
+    the mean outwards, 2 sd in all; dashed cyan, or dotted when the axes are not defined)."""
     x = np.asarray(codes, dtype=float)
     centre = x.mean(axis=0)
     out = []
@@ -540,5 +542,5 @@ def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align
                 continue
             sd = float(np.sqrt(max(var, 0.0)))
             out.append({"name": f"PC{k + 1}", "origin": centre - axis * sd, "vector": 2 * axis * sd,
-                        "colour": "#7f7f7f", "dash": dash})
+                        "colour": "#17becf", "dash": dash})
     return out
