@@ -97,7 +97,7 @@ if len(epochs) > 1 and st.toggle("Play the epochs as a film (loads every snapsho
     step = max(1, len(snap["mu_train"]) // 1500)
     frames = [(e, runs.load_snapshot(run_dir, e)["mu_train"][::step]) for e in epochs]
     st.plotly_chart(embedding_film(frames, dims, names, f"Training codes, epochs {epochs[0]}–{epochs[-1]} "
-                                                        f"(every {step}th code, fixed scale)", height=560),
+                                                        f"(1 in {step} codes, fixed scale)", height=560),
                     use_container_width=True)
 
 st.subheader("Do the factors lie on the latent axes?")

@@ -177,16 +177,20 @@ def analysis_curves(metrics: Sequence[Mapping]) -> go.Figure:
     for key, label in keys:
         rows = [m for m in epoch if key in m]
         if any(_finite(m.get(key)) for m in rows):
+            colour = {"factor_alignment": "#e67e22", "pca_alignment": "#17becf",
+                      "alignment_score": "#17becf"}.get(key, TRANSECT_COLOURS.get(key.split("_", 1)[-1]))
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in rows],
                                      y=[m[key] if _finite(m.get(key)) else None for m in rows],
                                      mode="lines+markers", name=label, connectgaps=False,
-                                     line=dict(width=3 if key == "factor_alignment" else 2)))
+                                     line=dict(width=4 if key == "factor_alignment" else 1.5, color=colour,
+                                               dash="dot" if key.startswith("straightness") else "solid")))
     undefined = [m["epoch"] for m in epoch if "pca_alignment" in m and m["pca_alignment"] is None]
-    title = "Latent geometry per epoch (1 = aligned with the axes / straight)"
+    title = "Latent geometry per epoch<br><sup>1 = aligned with the latent axes / a straight transect</sup>"
     if undefined:
         title += f"<br><sup>PCA alignment undefined (tied principal variances) at epoch(s) {undefined[:8]}</sup>"
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05], height=320,
-                      margin=dict(l=10, r=10, t=60 if undefined else 40, b=10))
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05],
+                      height=380 if undefined else 360, margin=dict(l=10, r=10, t=80 if undefined else 60, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0.0))
     return fig
 
 
@@ -372,7 +376,7 @@ def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.nda
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=30 if title else 0, b=0),
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2],
                                  aspectmode="data" if equal_scale else "cube",
-                                 camera=dict(eye=dict(x=1.55, y=1.55, z=1.1))),  # room for the tick labels
+                                 camera=dict(eye=dict(x=1.7, y=1.7, z=1.2))),  # room for the tick labels
                       legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=0.0, x=0.0),
                       uirevision="embedding")
     return fig
