@@ -29,9 +29,9 @@ def row(r: dict) -> dict:
     out = {"name": r["name"], "state": r["state"], "beta": cfg.get("beta"), "gamma": cfg.get("gamma"),
            "entanglement": cfg.get("entanglement"), "latent_dim": cfg.get("latent_dim"), "arch": cfg.get("arch"),
            "seed": cfg.get("seed"), "epochs": final.get("epoch")}
+    out.update(alignment_columns(summary, final))  # the headline, before the losses: visible without scrolling
     out.update({k: final.get(k) for k in ("loss", "val_loss", "val_recon", "val_kl", "val_entanglement",
                                           "total_correlation", "active_units")})
-    out.update(alignment_columns(summary, final))
     out.update({k: v for k, v in summary.items() if k not in out and isinstance(v, (int, float))})
     return out
 
