@@ -33,7 +33,17 @@ def row(r: dict) -> dict:
     out.update({k: final.get(k) for k in ("loss", "val_loss", "val_recon", "val_kl", "val_entanglement",
                                           "total_correlation", "active_units")})
     out.update({k: v for k, v in summary.items() if k not in out and isinstance(v, (int, float))})
+    if summary.get("dci_setting"):
+        out["dci setting"] = summary["dci_setting"]
     return out
+
+
+def notes_of(rs: list) -> dict:
+    """evaluation.json's notes (why a number carries little information), one per metric."""
+    notes = {}
+    for r in rs:
+        notes.update((runs.read_evaluation(r["path"]) or {}).get("notes") or {})
+    return notes
 
 
 table = pd.DataFrame([row(r) for r in by_dataset[dataset]])
@@ -42,6 +52,8 @@ st.caption("factor_alignment: does each ground-truth factor move the codes along
            "defined (see pca_reason). Both from the training codes; 'alignment from' says whether of the "
            "evaluated best model (evaluation.json) or of the last epoch's snapshot.")
 st.dataframe(table, hide_index=True)
+for metric, note in sorted(notes_of(by_dataset[dataset]).items()):
+    st.caption(f"**{metric}**: {note}")
 numeric = [c for c in table.columns if c not in ("beta", "gamma") and pd.api.types.is_numeric_dtype(table[c])]
 if numeric:
     c = st.columns(3)

@@ -19,7 +19,8 @@ ensure_app_navigation()
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, dataset_path: str):
-    """Factor alignment (with the local version) and PCA alignment of one snapshot's training codes."""
+    """Factor alignment (with the local version) and PCA alignment of one snapshot's training codes, and
+    the hole as a zero-shot test (punctured datasets)."""
     snap = runs.load_snapshot(run_path, epoch)
     codes = snap["mu_train"]
     pca = analysis.pca_alignment(codes)
@@ -29,7 +30,22 @@ def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, da
         rows = rows_of(ds, snap["index_train"])
         factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64)[rows] for f in factor_names])
         fa = analysis.factor_alignment(codes, factors)
-    return fa, pca, factors
+    hole = None
+    if {"a", "b"} <= set(factor_names) and "mu_hole" in snap and "mu_validation" in snap:
+        ds = dataset_of(dataset_path)
+        spec = ds.meta.get("spec", {})
+        col = {f: np.asarray(ds.columns[f], dtype=np.float64) for f in ("a", "b")}
+
+        def ab(ids):
+            r = rows_of(ds, ids)
+            return np.column_stack([col["a"][r], col["b"][r]])
+
+        hole = analysis.hole_interpolation(
+            codes, ab(snap["index_train"]), np.concatenate([snap["mu_hole"], snap["mu_validation"]]),
+            np.concatenate([ab(snap["index_hole"]), ab(snap["index_validation"])]),
+            center=tuple(spec.get("hole_center", analysis.HOLE_CENTRE)),
+            radius=float(spec.get("hole_radius", analysis.HOLE_RADIUS)))
+    return fa, pca, factors, hole
 
 
 st.title("Embedding")
@@ -72,7 +88,7 @@ if "mu_transects" in snap:
         transects[name] = snap["mu_transects"][sel[np.argsort(ds.columns["point"][rows][sel])]]
 
 snap_path = runs.snapshot_path(run_dir, epoch)
-fa, pca, factors = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime, tuple(ds.factor_names),
+fa, pca, factors, hole = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime, tuple(ds.factor_names),
                                str(run["config"]["dataset"]))
 n_codes = len(snap["mu_train"])
 codes_label = f"training codes of epoch {epoch} (N = {n_codes})"
@@ -151,6 +167,25 @@ with pcol:
                                "angle (°)": np.round(pca["angles_deg"], 1), "near-tied": pca["degenerate"]}),
                  hide_index=True, use_container_width=True)
     st.caption("variance: fraction of the total; near-tied: within 10% of a neighbour's variance.")
+
+if hole is not None:
+    st.subheader("The hole as a zero-shot test")
+    st.caption(f"A thin-plate spline fitted on the {codes_label} maps (a, b) to codes; the hole images' codes "
+               f"({hole['n_hole']}) and the validation images' in the covered ring ({hole['n_ring']}, "
+               f"{hole['radius']:g} < distance ≤ {hole['radius'] + hole['margin']:g} from the centre) are compared "
+               "with its prediction. Errors are medians of the systematic error (averaged over "
+               f"{hole['settings']['average']} neighbours in (a, b)) as a fraction of the hole's diameter in code "
+               f"space ({hole['diameter']:.3g}). Perfect interpolation: about 0; snapping to seen shapes: ≥ 0.12; "
+               "all hole images on one code: ≥ 1.")
+    m = st.columns(4)
+    m[0].metric("Hole error", f"{hole['hole_error']:.3f}")
+    m[1].metric("Covered-ring error", f"{hole['ring_error']:.3f}")
+    m[2].metric("Ratio hole / ring", f"{hole['ratio']:.2f}")
+    recon_ratio = ((runs.read_evaluation(run_dir) or {}).get("summary") or {}).get("hole_recon_ratio")
+    m[3].metric("Recon loss hole / ring", f"{recon_ratio:.2f}" if recon_ratio is not None else "–",
+                help="From evaluation.json (best model); also on the Reconstructions page")
+    if hole["note"]:
+        st.caption(hole["note"])
 
 st.subheader("Spread of the training codes")
 st.caption(f"From the {codes_label}: the variances are what the plots above draw to scale.")

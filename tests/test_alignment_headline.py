@@ -54,3 +54,15 @@ def test_compare_shows_factor_alignment_with_pca_beside_it(fake_run):
     column = next(s for s in at.selectbox if s.label == "Column")
     assert column.value == "factor_alignment"
     assert any("training codes" in str(c.value) for c in at.caption)
+
+
+def test_compare_puts_notes_and_the_dci_setting_next_to_the_numbers(fake_run):
+    run = fake_run("evaluated")
+    (run / "evaluation.json").write_text(json.dumps({
+        "summary": {"factor_alignment": 0.5, "pca_alignment": 0.7, "factor_vae": 1.0, "dci_disentanglement": 0.3,
+                    "dci_setting": "fast"},
+        "notes": {"factor_vae": "FactorVAE saturates near 1.0 with 2 factor(s)"}}))
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    table = at.dataframe[0].value
+    assert table["dci setting"][0] == "fast" and table["factor_vae"][0] == 1.0
+    assert any("FactorVAE saturates" in str(c.value) for c in at.caption)

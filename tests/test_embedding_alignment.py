@@ -107,3 +107,20 @@ def test_undefined_pca_is_said_in_words(fake_run, tiny_dataset):
     at = AppTest.from_file(str(ROOT / "pages" / "embedding.py"), default_timeout=90).run()
     assert {m.label: m.value for m in at.metric}["PCA alignment"] == "undefined"
     assert any("principal axes not defined: two principal variances within" in w.value for w in at.warning)
+
+
+def test_the_hole_zero_shot_numbers_are_shown_for_a_punctured_dataset(fake_run, tiny_dataset):
+    run = _aligned_run(fake_run, tiny_dataset, epochs=1)
+    path = runs.snapshot_path(run, 1)
+    snap = dict(np.load(path))
+    ds = datasets.load_dataset(tiny_dataset)
+    for split in ("hole", "validation"):  # codes on the same plane as the training codes
+        rows = np.searchsorted(np.asarray(ds.columns["id"]), snap[f"index_{split}"])
+        a, b = (np.asarray(ds.columns[f], float)[rows] for f in ("a", "b"))
+        snap[f"mu_{split}"] = np.column_stack([(a - 1.25) * 4, (b - 1.0) * 0.5, np.zeros(len(a))]).astype(np.float32)
+    np.savez_compressed(path, **snap)
+    at = AppTest.from_file(str(ROOT / "pages" / "embedding.py"), default_timeout=90).run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert float(values["Hole error"]) < 0.1
+    assert "Ratio hole / ring" in values and "Recon loss hole / ring" in values

@@ -157,6 +157,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     summary["recon_loss_per_split"] = recon
     result["seconds"] = {"encode": t_encode, "total": time.perf_counter() - t0}
     summary["seconds"] = result["seconds"]["total"]
+    summary["dci_setting"] = dci_setting
     result["summary"] = summary
     result["settings"] = settings
     result["notes"] = notes
