@@ -175,8 +175,10 @@ if hole is not None:
                f"{hole['radius']:g} < distance ≤ {hole['radius'] + hole['margin']:g} from the centre) are compared "
                "with its prediction. Errors are medians of the systematic error (averaged over "
                f"{hole['settings']['average']} neighbours in (a, b)) as a fraction of the hole's diameter in code "
-               f"space ({hole['diameter']:.3g}). Perfect interpolation: about 0; snapping to seen shapes: ≥ 0.12; "
-               "all hole images on one code: ≥ 1.")
+               f"space ({hole['diameter']:.3g}). Known answers: a smooth sheet ≤ 0.1; snapping hole images to seen "
+               "shapes' codes ≥ 0.12; all hole images on one code ≥ 1. Read the hole error against these: the "
+               "ratio grows large when the ring error is near 0, since the spline's own error across the hole "
+               "is about 0.02 on a gently curved sheet.")
     m = st.columns(4)
     m[0].metric("Hole error", f"{hole['hole_error']:.3f}")
     m[1].metric("Covered-ring error", f"{hole['ring_error']:.3f}")

@@ -189,8 +189,8 @@ def analysis_curves(metrics: Sequence[Mapping]) -> go.Figure:
     if undefined:
         title += f"<br><sup>PCA alignment undefined (tied principal variances) at epoch(s) {undefined[:8]}</sup>"
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05],
-                      height=380 if undefined else 360, margin=dict(l=10, r=10, t=80 if undefined else 60, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0.0))
+                      height=400 if undefined else 380, margin=dict(l=10, r=10, t=80 if undefined else 60, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.32, x=0.0))
     return fig
 
 
