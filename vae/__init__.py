@@ -9,7 +9,7 @@ Modules (each importable alone; none imports streamlit):
   train     -- the training loop and the files it writes into a run folder
   runs      -- reading run folders (no TensorFlow)
   jobs      -- launching, stopping and watching trainer processes (no TensorFlow)
-  analysis  -- PCA alignment, curvature of transects, the hole (numpy, scikit-learn)
+  analysis  -- factor and PCA alignment, curvature of transects, the hole (numpy, SciPy, scikit-learn)
   metrics   -- disentanglement metrics (numpy, scikit-learn)
   cli       -- `python -m vae ...`
 """
