@@ -8,8 +8,9 @@ Writes into the run folder:
                    transects' geometry, the hole as a zero-shot test (hole_interpolation) and
                    its reconstruction loss against the covered ring (punctured datasets), and
                    the pixel-PCA baseline. `summary` holds the headline numbers, `settings`
-                   how they were computed, `notes` why some carry little information. The numbers come from vae.analysis / vae.metrics
-                   (numpy + scikit-learn); this module only encodes and wires.
+                   how they were computed, `notes` why some carry little information. The
+                   numbers come from vae.analysis / vae.metrics (numpy, SciPy, scikit-learn);
+                   this module only encodes and wires.
 """
 
 from __future__ import annotations
