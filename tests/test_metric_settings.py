@@ -64,3 +64,12 @@ def test_evaluate_all_records_dci_settings_and_notes_beside_uninformative_number
     assert out["factor_alignment"]["score"] >= 0.95
     with pytest.raises(Exception, match="dci_setting"):
         evaluate_all(codes[:700], f[:700], codes[700:], f[700:], dci_setting="slow")
+
+
+def test_generator_scores_are_flagged_as_saturating_with_two_factors_only():
+    from vae.metrics import metric_notes
+
+    two = metric_notes({"factor_vae": {"eval_accuracy": 1.0}, "beta_vae": {"eval_accuracy": 1.0}}, 2)
+    assert "saturates" in two["factor_vae"] and "saturates" in two["beta_vae"]
+    five = metric_notes({"factor_vae": {"eval_accuracy": 0.8}, "beta_vae": {"eval_accuracy": 0.8}}, 5)
+    assert "factor_vae" not in five and "beta_vae" not in five
