@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages._ui import ensure_app_navigation
 from vae import jobs, runs
-from vae.evaluate import alignment_columns
+from vae.metrics import alignment_columns
 from vae.paths import runs_root
 from vae.plots import scatter_against
 

@@ -3,12 +3,11 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, user_errors, warm_trainer
+from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer
 from vae import datasets, jobs
 from vae.config import TrainConfig
 from vae.data import preset_spec
 from vae.paths import datasets_root, runs_root
-from vae.plots import human_bytes
 
 ensure_app_navigation()
 warm_trainer()

@@ -166,18 +166,3 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     atomic_write_json(run_dir / "evaluation.json", result)
     return result
 
-
-def alignment_columns(summary: dict, final: dict) -> dict:
-    """The headline alignment of a run for tables: from evaluation.json's summary if there is one,
-    else from the last epoch's metrics; both of the training codes. Runs logged before the factor
-    alignment carry `alignment_score` (PCA of the validation codes): it stays under that name."""
-    if summary.get("factor_alignment") is not None or "pca_alignment" in summary:
-        src, source = summary, "evaluation.json (best model)"
-    elif "factor_alignment" in final or "pca_alignment" in final:
-        src, source = final, "last epoch"
-    else:
-        return {"factor_alignment": None, "pca_alignment": None, "alignment from": "",
-                "alignment_score (old: PCA, validation codes)": summary.get("alignment_score",
-                                                                             final.get("alignment_score"))}
-    return {"factor_alignment": src.get("factor_alignment"), "pca_alignment": src.get("pca_alignment"),
-            "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source}
