@@ -32,6 +32,7 @@ def _library_dci(xtr, ytr, xte, yte):
     return (np.sum(per_code * imp.sum(1) / imp.sum()), np.sum(per_factor * imp.sum(0) / imp.sum()))
 
 
+@pytest.mark.slow  # 2 x 200 boosted trees per factor (~10 s on the shared machine): out of the fast lane
 def test_dci_defaults_are_disentanglement_libs():
     sig = inspect.signature(dci).parameters
     assert sig["n_estimators"].default == 100 and sig["max_train"].default == 10_000

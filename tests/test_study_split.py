@@ -44,6 +44,7 @@ def test_full_set_keeps_its_own_split():
     assert (c["split"][:5000] == "validation").sum() == 501
 
 
+@pytest.mark.slow  # renders 5,045 images in a subprocess (~10 s on the shared machine): out of the fast lane
 def test_the_cli_generates_the_studys_punctured_split(tmp_path):
     import subprocess
     import sys
