@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from vae.metrics import alignment_columns
+from vae.compare import alignment_columns
 from vae.plots import analysis_curves
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -54,10 +54,13 @@ GENERATOR_SETTINGS = {"factor_vae": {"num_train": 300, "num_eval": 150, "num_var
 
 
 def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True,
-                 dci_setting: str = "reference") -> dict:
+                 dci_setting: str = "reference", progress=None) -> dict:
     """Encode the run's dataset with its best model and write evaluation.json and latents.csv.
 
-    `dci_setting`: "reference" (disentanglement_lib's settings, the default) or "fast"."""
+    `dci_setting`: "reference" (disentanglement_lib's settings, the default) or "fast".
+    `progress(stage, fraction)`, if given, hears each stage as it starts (vae.evaluation_jobs).
+    """
+    say = progress or (lambda stage, fraction: None)
     from . import data as data_mod
     from .datasets import load_dataset
     from .inference import encode, load_run_model, recon_loss_per_image
@@ -65,9 +68,11 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     run_dir = Path(run_dir)
     doc = read_config(run_dir)
     t0 = time.perf_counter()
+    say("loading the dataset and the model", 0.02)
     ds = load_dataset(doc["config"]["dataset"])
     model = load_run_model(run_dir)
     images = np.asarray(ds.images)
+    say("encoding every split", 0.1)
     mu = encode(model, images)
     t_encode = time.perf_counter() - t0
     atomic_write_text(run_dir / "latents.csv", _latents_csv(ds, mu))
@@ -75,7 +80,8 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     split = np.asarray(ds.columns["split"]).astype(str)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
     result: dict = {"format": "vae-lab-evaluation", "format_version": 1, "run": run_dir.name,
-                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)"}
+                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)",
+                    "factor_names": list(ds.factor_names)}
     if dci_setting not in metrics.DCI_SETTINGS:
         raise UserError(f"dci_setting must be one of {', '.join(metrics.DCI_SETTINGS)}, not {dci_setting!r}")
     rng = np.random.default_rng(seed)
@@ -102,6 +108,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         result["factor_alignment"] = analysis.factor_alignment(mu[tr_m], factors[tr_m])
         summary["factor_alignment"] = result["factor_alignment"]["score"]
         summary["factor_alignment_local"] = result["factor_alignment"]["local"]["score"]
+        say("disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)", 0.3)
         result["metrics"] = metrics.evaluate_all(mu[tr_m], factors[tr_m], mu[va], factors[va], ground_truth=gt,
                                                  encode=enc, seed=seed, generator_settings=GENERATOR_SETTINGS,
                                                  dci_setting=dci_setting)
@@ -122,6 +129,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
         result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
 
+    say("transects, hole and reconstruction losses", 0.85)
     if "transect" in ds.columns and np.any(split == "transects"):
         t = np.flatnonzero(split == "transects")
         geo = analysis.transects_geometry(mu[t], np.asarray(ds.columns["transect"])[t],

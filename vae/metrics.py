@@ -575,19 +575,3 @@ def metric_notes(results: dict, num_factors: int) -> dict:
     if dci_r.get("setting") not in (None, "reference"):
         notes["dci"] = dci_r.get("note", "not at disentanglement_lib's settings")
     return notes
-
-
-def alignment_columns(summary: dict, final: dict) -> dict:
-    """The headline alignment of a run for tables: from evaluation.json's summary if there is one,
-    else from the last epoch's metrics; both of the training codes. Runs logged before the factor
-    alignment carry `alignment_score` (PCA of the validation codes): it stays under that name."""
-    if summary.get("factor_alignment") is not None or "pca_alignment" in summary:
-        src, source = summary, "evaluation.json (best model)"
-    elif "factor_alignment" in final or "pca_alignment" in final:
-        src, source = final, "last epoch"
-    else:
-        return {"factor_alignment": None, "pca_alignment": None, "alignment from": "",
-                "alignment_score (old: PCA, validation codes)": summary.get("alignment_score",
-                                                                             final.get("alignment_score"))}
-    return {"factor_alignment": src.get("factor_alignment"), "pca_alignment": src.get("pca_alignment"),
-            "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source}
