@@ -63,8 +63,12 @@ st.caption("factor alignment: does each ground-truth factor move the codes along
            "best model (evaluation.json) or of the last epoch's snapshot.")
 st.dataframe(table.drop(columns=["flag"]), hide_index=True, column_config={
     **RUN_COLUMNS,
-    "factor_alignment": st.column_config.NumberColumn("factor alignment", format="%.3f", width="small"),
-    "pca_alignment": st.column_config.NumberColumn("PCA alignment", format="%.3f", width="small"),
+    "factor_alignment": st.column_config.NumberColumn("factor alignment", format="%.3f", width="small",
+                                                      help="Factor alignment of the training codes (1: each factor "
+                                                           "on its own latent axis)"),
+    "pca_alignment": st.column_config.NumberColumn("PCA alignment", format="%.3f", width="small",
+                                                   help="PCA alignment of the training codes; empty where the "
+                                                        "principal axes are not defined"),
     "alignment_score": st.column_config.NumberColumn("alignment (old: PCA, validation codes)", format="%.3f",
                                                      width="small"),
     "converged": st.column_config.TextColumn("converged", width="small"),
