@@ -193,7 +193,7 @@ def permute_dims(z, seed=None):
 def discriminator_logits(weights, z, alpha: float = 0.2):
     """FactorVAE's discriminator, an MLP with leaky ReLUs and 2 logits ("from q(z)", "permuted");
     `weights` is the list [W1, b1, ..., Wk, bk]."""
-    h = ops.cast(z, "float32")
+    h = ops.cast(z, keras.backend.standardize_dtype(weights[0].dtype))
     n = len(weights) // 2
     for k in range(n):
         h = ops.matmul(h, weights[2 * k]) + weights[2 * k + 1]

@@ -256,7 +256,6 @@ class Discriminator(layers.Layer):
     they travel in the trainer's state; `train_on` takes one step of its own optimizer."""
 
     def __init__(self, latent_dim=3, units=1000, hidden_layers=6, lr=1e-4, seed=None, **kwargs):
-        kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.latent_dim, self.units, self.hidden_layers, self.lr, self.seed = (
             int(latent_dim), int(units), int(hidden_layers), float(lr), seed)
@@ -274,19 +273,19 @@ class Discriminator(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
+    def _logits(self, values, z):
+        # float32 weights, computed in the layer's compute dtype (bfloat16 under mixed precision), float32 logits
+        values = [ops.cast(v, self.compute_dtype) for v in values]
+        return ops.cast(losses.discriminator_logits(values, ops.cast(z, self.compute_dtype)), "float32")
+
     def logits(self, z):
-        return losses.discriminator_logits(self.params, z)
+        return self._logits(self.params, z)
 
-    def train_on(self, z):
-        """One step of the discriminator's own optimizer on codes z (class 0) against z with each dimension
-        permuted across the batch (class 1). Returns (loss, accuracy) before the step."""
-        z = ops.stop_gradient(ops.cast(z, "float32"))
-        z_perm = losses.permute_dims(z, seed=self.seed_generator)
-
-        def loss_fn(values):
-            real, perm = losses.discriminator_logits(values, z), losses.discriminator_logits(values, z_perm)
-            return losses.discriminator_loss(real, perm), losses.discriminator_accuracy(real, perm)
-
+    def logits_and_train(self, z):
+        """The logits of z (for the VAE's TC estimate, with gradients to z), then one step of the
+        discriminator's own optimizer on z (class 0) against z with each dimension permuted across the
+        batch (class 1). Returns (logits of z, loss, accuracy), the last two before the step."""
+        z_perm = losses.permute_dims(ops.stop_gradient(z), seed=self.seed_generator)
         backend = keras.backend.backend()
         if backend == "tensorflow":
             import tensorflow as tf
@@ -294,19 +293,28 @@ class Discriminator(layers.Layer):
             tf_vars = [v.value for v in self.params]  # the tf.Variables under Keras' wrappers
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(tf_vars)
-                loss, accuracy = loss_fn(tf_vars)
+                real = self._logits(tf_vars, z)  # one forward pass serves the VAE's TC and this step
+                perm = self._logits(tf_vars, z_perm)
+                loss = losses.discriminator_loss(real, perm)
             self.adam.apply(tape.gradient(loss, tf_vars), self.params)
         elif backend == "jax":
             import jax
 
+            real = self.logits(z)
+            z_fixed = ops.stop_gradient(z)
+
+            def loss_fn(values):
+                return losses.discriminator_loss(self._logits(values, z_fixed), self._logits(values, z_perm))
+
             values = [v.value for v in self.params]
-            (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(values)
+            loss, grads = jax.value_and_grad(loss_fn)(values)
             new_values, new_state = self.adam.stateless_apply([v.value for v in self.adam_state], grads, values)
             for v, new in zip(self.params + self.adam_state, list(new_values) + list(new_state)):
                 v.assign(new)
+            perm = self.logits(z_perm)  # (after the step: only for the logged accuracy)
         else:
             raise NotImplementedError(f"FactorVAE's discriminator step is written for tensorflow and jax, not {backend}")
-        return loss, accuracy
+        return real, loss, losses.discriminator_accuracy(ops.stop_gradient(real), ops.stop_gradient(perm))
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "units": self.units,
@@ -389,7 +397,16 @@ class VAE(keras.Model):
         step = 0.0
         if self.train_steps is not None:
             step = ops.convert_to_tensor(self.train_steps)  # read now: the step of this batch, before the update
-        disc_logits = self.discriminator.logits(z) if self.discriminator is not None else None
+        disc_logits = None
+        if self.discriminator is not None:
+            if training:  # one step of the discriminator's own optimizer on this batch's codes
+                disc_logits, disc_loss, disc_accuracy = self.discriminator.logits_and_train(z)
+            else:
+                disc_logits = self.discriminator.logits(z)
+                perm = self.discriminator.logits(losses.permute_dims(ops.stop_gradient(z),
+                                                                     seed=self.discriminator.seed_generator))
+                disc_loss = losses.discriminator_loss(ops.stop_gradient(disc_logits), perm)
+                disc_accuracy = losses.discriminator_accuracy(ops.stop_gradient(disc_logits), perm)
         terms = losses.vae_loss_terms(
             self.normalise(x), y_pred["logits"], y_pred["mu"], y_pred.get("logvar"),
             beta=self.beta, gamma=self.gamma, mode=self.entanglement_mode, sample_weight=sample_weight,
@@ -398,14 +415,7 @@ class VAE(keras.Model):
         if self.train_steps is not None and training:
             self.train_steps.assign(step + 1.0)
         if self.discriminator is not None:
-            if training:  # one step of the discriminator's own optimizer on this batch's codes
-                terms["disc_loss"], terms["disc_accuracy"] = self.discriminator.train_on(z)
-            else:
-                real = ops.stop_gradient(disc_logits)
-                perm = self.discriminator.logits(losses.permute_dims(ops.stop_gradient(z),
-                                                                     seed=self.discriminator.seed_generator))
-                terms["disc_loss"] = losses.discriminator_loss(real, perm)
-                terms["disc_accuracy"] = losses.discriminator_accuracy(real, perm)
+            terms["disc_loss"], terms["disc_accuracy"] = disc_loss, disc_accuracy
         # Weighted by batch size, as Keras weights its own loss tracker, so the logged
         # terms add up to the logged loss also when the last batch is smaller.
         n = ops.cast(ops.shape(y_pred["mu"])[0], "float32")
