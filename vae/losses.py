@@ -96,10 +96,7 @@ def kl(mu, logvar=None, reduction: str = "study"):
     return ops.sum(per_latent, axis=1)
 
 
-def equivalent_paper_beta(beta: float, image_pixels: int, latent_dim: int) -> float:
-    """The beta of the beta-VAE papers (sum over pixels and latents, textbook KL) that gives the same
-    optimum as `beta` under the study's reduction: 2 * P * beta / d."""
-    return 2.0 * image_pixels * beta / latent_dim
+equivalent_paper_beta = methods.equivalent_paper_beta
 
 
 # ---------------------------------------------------------------- method regularisers

@@ -69,6 +69,7 @@ class Method:
     paper: str = ""
     params: tuple[Param, ...] = ()
     terms: dict = field(default_factory=dict)  # logged term -> label, besides loss, recon, kl, entanglement
+    loss_parts: tuple = ("beta_kl",)  # the logged terms that add up to R (the others are diagnostics)
     uses_beta: bool = True  # the KL weight beta (1 in the papers except the beta-VAE)
     needs_step: bool = False  # keeps a training-step counter in the model
     discriminator: bool = False  # trains a discriminator with its own optimizer each step
@@ -182,7 +183,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
         Param("gamma_c", S_GAMMA_C, 1000.0, "weight of |KL - C|", 0.0, 1e7),
         Param("c_max", r"C_{max}", 25.0, "final capacity C (nats, papers' reduction)", 0.0, 1e4),
         Param("c_steps", r"T_C", 100000, "training steps over which C rises from 0 to C_max", 0, 10**9, kind=int),
-    ), terms={"capacity": "capacity C", "capacity_term": "γ·|KL−C|"}, uses_beta=False, needs_step=True),
+    ), terms={"capacity": "capacity C", "capacity_term": "γ·|KL−C|"}, loss_parts=("capacity_term",), uses_beta=False,
+        needs_step=True),
     FactorVAE("factor-vae", "FactorVAE", "Kim & Mnih 2018, eq. 2", params=(
         Param("gamma_tc", S_GAMMA_TC, 10.0, "weight of the discriminator's total correlation estimate", 0.0, 1e5),
         Param("disc_units", "units", 1000, "hidden units per discriminator layer (the paper: 1000)", 8, 4096,
@@ -192,18 +194,20 @@ METHODS: dict[str, Method] = {m.name: m for m in (
         Param("disc_lr", r"\eta_D", 1e-4, "discriminator learning rate (Adam, beta1 0.5, beta2 0.9)", 1e-7, 1.0,
               in_loss=False),
     ), terms={**_KL_TERMS, "tc": "TC (discriminator)", "tc_term": "γ·TC", "disc_loss": "discriminator loss",
-              "disc_accuracy": "discriminator accuracy"}, discriminator=True),
+              "disc_accuracy": "discriminator accuracy"}, loss_parts=("beta_kl", "tc_term"), discriminator=True),
     BetaTCVAE("beta-tcvae", "β-TCVAE", "Chen et al. 2018, eq. 4 (α = γ = 1)", params=(
         Param("beta_tc", r"\beta_{TC}", 6.0, "weight of the total correlation (the paper's β)", 0.0, 1e5),
         Param("tc_estimator", "estimator", "mws", "minibatch-weighted (mws) or stratified (mss) sampling",
               kind=str, choices=("mws", "mss")),
-    ), terms={**_KL_TERMS, "tc": "TC (minibatch)", "tc_term": "(β_TC−1)·TC"}),
+    ), terms={**_KL_TERMS, "tc": "TC (minibatch)", "tc_term": "(β_TC−1)·TC"}, loss_parts=("beta_kl", "tc_term")),
     DIPVAE("dip-vae-i", "DIP-VAE-I", "Kumar et al. 2018, eq. 6", params=(
         _LAMBDA_OD, Param("lambda_d_factor", r"\lambda_d/\lambda_{od}", 10.0, "λ_d = factor · λ_od", 0.0, 1e4),
-    ), terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"}),
+    ), terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"},
+        loss_parts=("beta_kl", "dip")),
     DIPVAEII("dip-vae-ii", "DIP-VAE-II", "Kumar et al. 2018, eq. 7", params=(
         _LAMBDA_OD, Param("lambda_d_factor", r"\lambda_d/\lambda_{od}", 1.0, "λ_d = factor · λ_od", 0.0, 1e4),
-    ), terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"}),
+    ), terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"},
+        loss_parts=("beta_kl", "dip")),
 )}
 METHOD_NAMES = tuple(METHODS)
 REDUCTIONS = {"study": "the study's: per-pixel mean reconstruction, KL mean over latents (no 1/2)",
@@ -245,6 +249,25 @@ def loss_latex(method: str, params: dict, beta: float, gamma: float, entanglemen
     m = get(method)
     p = resolve_params(method, params)
     return (rf"L = L_{{\mathrm{{recon}}}} + {m.formula(p, beta)} + {_w(gamma, S_GAMMA)}\,{entanglement_tex}")
+
+
+def equivalent_paper_beta(beta: float, image_pixels: int, latent_dim: int) -> float:
+    """The beta of the beta-VAE papers (sum over pixels and latents, textbook KL) with the same optimum as
+    `beta` under the study's reduction (mean over pixels, mean over latents of twice the KL): 2 P beta / d."""
+    return 2.0 * image_pixels * beta / latent_dim
+
+
+def loss_chart_terms(method: str) -> list[tuple[str, str]]:
+    """(term, label) of the loss chart: total, reconstruction, the parts of R, the study's term."""
+    m = get(method)
+    return ([("loss", "total"), ("recon", "reconstruction")] + [(t, m.terms[t]) for t in m.loss_parts]
+            + [("gamma_entanglement", "γ·entanglement")])
+
+
+def diagnostic_terms(method: str) -> list[tuple[str, str]]:
+    """(term, label) of what a method logs besides its loss parts (TC estimate, capacity, discriminator...)."""
+    m = get(method)
+    return [(t, label) for t, label in m.terms.items() if t not in m.loss_parts]
 
 
 def logged_terms(method: str) -> dict:

@@ -16,6 +16,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from . import methods
+
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#e45756", "transects": "#222222"}
 LOSS_TERMS = [("loss", "total"), ("recon", "reconstruction"), ("beta_kl", "β·KL"),
@@ -45,19 +47,27 @@ def nearest_on_ladder(value: float, ladder: Sequence[float]) -> float:
     return min(positive, key=lambda v: abs(math.log10(v) - math.log10(value)))
 
 
+def method_param_ladder(default: float, top: float | None = None) -> list[float]:
+    """Slider values for a method's weight: the 1-2-5 ladder from 1e-3 to 100x its papers' value, with that value."""
+    hi = 10 ** math.ceil(math.log10(max(default, 1.0)) + 2)
+    values = set(weight_ladder(top=min(hi, top or hi), bottom=1e-3)) | {float(default)}
+    return sorted(values)
+
+
 def format_weight(value: float) -> str:
     return "0" if value == 0 else f"{value:g}"
 
 
-def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
-    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg)."""
+def loss_latex(beta: float, gamma: float, entanglement: str = "seed", method: str = "beta-vae",
+               method_params: Mapping | None = None) -> str:
+    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg; the
+    other methods' regularisers from vae.methods)."""
     ent = {
         "seed": r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
         "covariance": r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
         "dip-i": r"\Big(\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + 10\sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2\Big)",
     }.get(entanglement, r"L_{\mathrm{entg}}")
-    return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
-            rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")
+    return methods.loss_latex(method, dict(method_params or {}), beta, gamma, ent)
 
 
 def _tex_number(x: float) -> str:
@@ -148,6 +158,15 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
     if log_y:
         fig.update_yaxes(type="log")
+    return fig
+
+
+def method_curves(metrics: Sequence[Mapping], method: str, steps_per_epoch: int | None = None,
+                  log_y: bool = False) -> go.Figure:
+    """A method's own diagnostics (TC estimate, capacity C, discriminator loss and accuracy, DIP parts)."""
+    fig = loss_curves(metrics, steps_per_epoch, log_y, methods.diagnostic_terms(method),
+                      title=f"{methods.get(method).label}: its own terms")
+    fig.update_layout(yaxis_title="value", height=300)
     return fig
 
 
