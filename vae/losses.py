@@ -41,10 +41,10 @@ import keras
 from keras import ops
 
 from . import methods
+from .registry import ENTANGLEMENT_TERMS
 
 SIGMA_CONSTANT = 0.1
 DIP_LAMBDA_D = 10.0
-ENTANGLEMENT_MODES = ("seed", "covariance", "dip-i")
 REDUCTIONS = tuple(methods.REDUCTIONS)
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -246,7 +246,7 @@ def entanglement(mu, mode: str = "seed"):
         diag = ops.diagonal(cov)
         off = cov * (1.0 - ops.eye(d, dtype="float32"))
         return ops.sum(ops.square(off)) + DIP_LAMBDA_D * ops.sum(ops.square(diag - 1.0))
-    raise ValueError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_MODES)}")
+    raise ValueError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_TERMS)}")
 
 
 def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", sample_weight=None,
@@ -277,7 +277,7 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
     batch = methods.Batch(kl=kl_bar, mu=mu, logvar=full_logvar, z=mu if z is None else ops.cast(z, "float32"),
                           step=step, disc_logits=disc_logits, dataset_size=dataset_size)
     reg = m.regularizer(batch, p, float(beta))
-    ents = {e: entanglement(mu, e) for e in ENTANGLEMENT_MODES}
+    ents = {e: entanglement(mu, e) for e in ENTANGLEMENT_TERMS}
     ent = ents[mode]
     return {
         "loss": recon_bar + reg.pop("regularizer") + gamma * ent,
@@ -286,7 +286,5 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
         **reg,
         "entanglement": ent,
         "gamma_entanglement": gamma * ent,
-        "ent_seed": ents["seed"],
-        "ent_covariance": ents["covariance"],
-        "ent_dip_i": ents["dip-i"],
+        **{term.log_key: ents[e] for e, term in ENTANGLEMENT_TERMS.items()},
     }

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import registry
+
 
 @dataclass(frozen=True)
 class Param:
@@ -213,7 +215,7 @@ METHOD_NAMES = tuple(METHODS)
 REDUCTIONS = {"study": "the study's: per-pixel mean reconstruction, KL mean over latents (no 1/2)",
               "papers": "the papers': sum over pixels, textbook KL summed over latents (disentanglement_lib)"}
 # Logged by every method, besides its own terms.
-COMMON_TERMS = {"loss": "total", "recon": "reconstruction", "kl": "KL", "gamma_entanglement": "γ·entanglement"}
+COMMON_TERMS = {k: registry.LOSS_TERMS[k] for k in ("loss", "recon", "kl", "gamma_entanglement")}
 
 
 def get(name: str) -> Method:
@@ -260,8 +262,8 @@ def equivalent_paper_beta(beta: float, image_pixels: int, latent_dim: int) -> fl
 def loss_chart_terms(method: str) -> list[tuple[str, str]]:
     """(term, label) of the loss chart: total, reconstruction, the parts of R, the study's term."""
     m = get(method)
-    return ([("loss", "total"), ("recon", "reconstruction")] + [(t, m.terms[t]) for t in m.loss_parts]
-            + [("gamma_entanglement", "γ·entanglement")])
+    return ([(t, COMMON_TERMS[t]) for t in ("loss", "recon")] + [(t, m.terms[t]) for t in m.loss_parts]
+            + [("gamma_entanglement", COMMON_TERMS["gamma_entanglement"])])
 
 
 def diagnostic_terms(method: str) -> list[tuple[str, str]]:
