@@ -93,7 +93,8 @@ with st.expander("Settings", expanded=True):
     if spec.params:
         cols = st.columns(len(spec.params))
         for col, p in zip(cols, spec.params):
-            key, label = param_key(spec.name, p.name), f"{p.name} (${p.symbol}$)"
+            key = param_key(spec.name, p.name)
+            label = f"{p.name} (${p.symbol}$)" if p.symbol.startswith("\\") or "_" in p.symbol else p.name
             if p.kind is str:
                 col.selectbox(label, p.choices, key=key, help=p.help)
             elif p.kind is int:
