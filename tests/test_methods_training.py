@@ -28,12 +28,13 @@ def run_script(backend: str, script: str, tmp_path: Path) -> str:
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=tmp_path)
+                          timeout=1700, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 12 short trainings with graph builds: ~4 min on a quiet 2-core machine, ~20 loaded
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path, backend):
     out = run_script(backend, f"""
@@ -44,7 +45,8 @@ def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path, backen
         from vae.config import TrainConfig
         from vae.data import preset_spec
         from vae.fileio import atomic_write_json, read_json
-        from vae.train import train_run, write_run_config
+        from vae.runs import write_run_config
+        from vae.train import train_run
 
         data = datasets.write_dataset(preset_spec("seed-punctured", n=300, image_size=32, seed=1), "tiny")
         for method, params, reduction, beta in {CASES!r}:
