@@ -152,6 +152,10 @@ def train_one(root: Path, ds_name: str, ds_path: Path, method: str, seed: int, b
 
 
 def report(rows: list[dict], costs: dict | None) -> str:
+    first = {}
+    for r in rows:  # one row per (dataset, method, seed): the first one written
+        first.setdefault((r["dataset"], r["method"], r["seed"]), r)
+    rows = list(first.values())
     lines = []
     if costs:
         lines += ["| method | median step (ms) | x beta-VAE step |", "|---|---:|---:|"]
@@ -185,6 +189,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--datasets", nargs="*", default=list(DATASETS), help="a subset of the datasets")
     a = ap.parse_args()
     costs_path = HERE / "methods_step_costs.json"
     if a.report:
@@ -198,7 +203,7 @@ def main() -> None:
         costs_path.write_text(json.dumps(costs, indent=1))
         print(json.dumps(costs, indent=1), flush=True)
     root = Path(a.out)
-    paths = make_datasets(root)
+    paths = {k: v for k, v in make_datasets(root).items() if k in a.datasets}
     done = set()
     if RESULTS.exists():
         done = {(r["dataset"], r["method"], r["seed"]) for r in map(json.loads, RESULTS.read_text().splitlines())}
