@@ -48,7 +48,7 @@ SETTINGS = {
 DATASETS = {"dsprites": dict(n=10_000, latent_dim=10), "seed-punctured": dict(n=6_000, latent_dim=3)}
 
 
-def step_costs(repeats: int = 2, steps: int = 12) -> dict:
+def step_costs(repeats: int = 2, steps: int = 12, only: tuple | None = None) -> dict:
     import keras
 
     from vae.model import build_vae
@@ -58,6 +58,8 @@ def step_costs(repeats: int = 2, steps: int = 12) -> dict:
     x = (np.random.default_rng(0).random((64 * steps, 64, 64)) > 0.7).astype(np.uint8) * 255
     variants = [(m, SETTINGS[m]["method_params"]) for m in SETTINGS] + [("factor-vae", {"gamma_tc": 10.0,
                                                                                      "disc_units": 256})]
+    if only:
+        variants = [v for v in variants if v[0] in only]
     times: dict[str, list] = {}
 
     class Clock(keras.callbacks.Callback):
@@ -189,6 +191,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--speed-only", nargs="*", help="only the step costs of these methods (3 interleaved repeats)")
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS), help="a subset of the datasets")
     a = ap.parse_args()
     costs_path = HERE / "methods_step_costs.json"
@@ -198,6 +201,11 @@ def main() -> None:
         print(report(rows, costs))
         return
     print("load:", os.getloadavg(), flush=True)
+    if a.speed_only:
+        costs = step_costs(repeats=3, only=tuple(a.speed_only))
+        (HERE / "methods_step_costs_factor.json").write_text(json.dumps({"load": os.getloadavg(), **costs}, indent=1))
+        print(json.dumps(costs, indent=1), flush=True)
+        return
     if not a.skip_speed:
         costs = step_costs()
         costs_path.write_text(json.dumps(costs, indent=1))

@@ -234,3 +234,20 @@ def test_every_method_has_a_formula_and_logs_its_own_terms():
         assert "loss" in methods.logged_terms(name)
     assert "disc_accuracy" in methods.logged_terms("factor-vae")
     assert "capacity" in methods.logged_terms("annealed")
+
+
+@pytest.mark.parametrize("arch", ["seed", "burgess"])
+def test_latent_mean_and_log_variance_are_float32_under_mixed_precision(arch):
+    import keras
+
+    from vae.model import build_vae
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        m = build_vae(arch, 32, 3, "learned")
+        mu, logvar = m.encode(np.zeros((2, 32, 32), np.uint8))
+        assert keras.backend.standardize_dtype(mu.dtype) == "float32"
+        assert keras.backend.standardize_dtype(logvar.dtype) == "float32"
+        assert m.encoder.get_layer("conv1").compute_dtype == "bfloat16"  # the rest still computes in bfloat16
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
