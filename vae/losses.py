@@ -36,6 +36,7 @@ scalar, so tests can compare each against numpy.
 from __future__ import annotations
 
 import math
+import sys
 
 import keras
 from keras import ops
@@ -276,7 +277,7 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
                    else ops.cast(logvar, "float32"))
     batch = methods.Batch(kl=kl_bar, mu=mu, logvar=full_logvar, z=mu if z is None else ops.cast(z, "float32"),
                           step=step, disc_logits=disc_logits, dataset_size=dataset_size)
-    reg = m.regularizer(batch, p, float(beta))
+    reg = m.regularizer(batch, p, float(beta), sys.modules[__name__])  # methods never imports this module
     ents = {e: entanglement(mu, e) for e in ENTANGLEMENT_TERMS}
     ent = ents[mode]
     return {

@@ -9,7 +9,7 @@ loss of every method is
 
 where L_entg is the study's entanglement term (any of its modes; gamma = 0 leaves it out).
 Config validation, the CLI flags, the Train page and the loss charts all read this registry.
-Nothing here imports TensorFlow: the regularisers import vae.losses (keras) only when they run.
+Nothing here imports TensorFlow: a regulariser is given the vae.losses module (`L`) by its caller.
 """
 
 from __future__ import annotations
@@ -79,19 +79,13 @@ class Method:
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
 
-    def regularizer(self, b: Batch, p: dict, beta: float) -> dict:
-        """{"regularizer": R, **logged terms}."""
+    def regularizer(self, b: Batch, p: dict, beta: float, L) -> dict:
+        """{"regularizer": R, **logged terms}; L is vae.losses."""
         raise NotImplementedError
 
     def formula(self, p: dict, beta: float) -> str:
         """LaTeX of R with the current values."""
         raise NotImplementedError
-
-
-def _losses():
-    from . import losses  # keras: imported when a loss is computed, not when config or the CLI load
-
-    return losses
 
 
 def tex_number(x) -> str:
@@ -114,7 +108,7 @@ def _w(value, symbol: str) -> str:
 
 
 class BetaVAE(Method):
-    def regularizer(self, b, p, beta):
+    def regularizer(self, b, p, beta, L):
         return {"regularizer": beta * b.kl, "beta_kl": beta * b.kl}
 
     def formula(self, p, beta):
@@ -122,10 +116,9 @@ class BetaVAE(Method):
 
 
 class AnnealedVAE(Method):
-    def regularizer(self, b, p, beta):
-        losses = _losses()
-        c = losses.capacity(b.step, p["c_max"], p["c_steps"])
-        term = p["gamma_c"] * losses.ops.abs(b.kl - c)
+    def regularizer(self, b, p, beta, L):
+        c = L.capacity(b.step, p["c_max"], p["c_steps"])
+        term = p["gamma_c"] * L.ops.abs(b.kl - c)
         return {"regularizer": term, "capacity": c, "capacity_term": term}
 
     def formula(self, p, beta):
@@ -134,8 +127,8 @@ class AnnealedVAE(Method):
 
 
 class FactorVAE(Method):
-    def regularizer(self, b, p, beta):
-        tc = _losses().factor_tc(b.disc_logits)
+    def regularizer(self, b, p, beta, L):
+        tc = L.factor_tc(b.disc_logits)
         return {"regularizer": beta * b.kl + p["gamma_tc"] * tc, "beta_kl": beta * b.kl, "tc": tc,
                 "tc_term": p["gamma_tc"] * tc}
 
@@ -145,8 +138,8 @@ class FactorVAE(Method):
 
 
 class BetaTCVAE(Method):
-    def regularizer(self, b, p, beta):
-        tc = _losses().total_correlation(b.z, b.mu, b.logvar, p["tc_estimator"], b.dataset_size)
+    def regularizer(self, b, p, beta, L):
+        tc = L.total_correlation(b.z, b.mu, b.logvar, p["tc_estimator"], b.dataset_size)
         return {"regularizer": beta * b.kl + (p["beta_tc"] - 1.0) * tc, "beta_kl": beta * b.kl, "tc": tc,
                 "tc_term": (p["beta_tc"] - 1.0) * tc}
 
@@ -158,8 +151,8 @@ class BetaTCVAE(Method):
 class DIPVAE(Method):
     kind: str = "i"
 
-    def regularizer(self, b, p, beta):
-        od, d = _losses().dip_parts(b.mu, b.logvar, self.kind)
+    def regularizer(self, b, p, beta, L):
+        od, d = L.dip_parts(b.mu, b.logvar, self.kind)
         dip = p["lambda_od"] * od + p["lambda_d_factor"] * p["lambda_od"] * d
         return {"regularizer": beta * b.kl + dip, "beta_kl": beta * b.kl, "dip": dip, "dip_offdiag": od,
                 "dip_diag": d}
