@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, datasets, standby
+from . import data, datasets, methods, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
@@ -76,10 +76,12 @@ def cmd_import(args) -> int:
 def _config_from_args(args):
     base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
     for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
-                "seed", "precision", "image_size"):
+                "seed", "precision", "image_size", "method", "reduction"):
         value = getattr(args, key)
         if value is not None:
             setattr(base, key, value)
+    given = {name: getattr(args, name) for name in methods.all_params() if getattr(args, name) is not None}
+    base.method_params = {**base.method_params, **given}  # validate() names a flag the method does not take
     if args.sample_weights:
         base.sample_weights = True
     if args.image_size is None:
@@ -190,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--entanglement", choices=tuple(ENTANGLEMENT_TERMS),
                    help="; ".join(f"{name}: {e.help}" for name, e in ENTANGLEMENT_TERMS.items()))
     t.add_argument("--variance", choices=VARIANCE_MODES)
+    t.add_argument("--method", choices=methods.METHOD_NAMES,
+                   help="disentanglement method (default beta-vae); its parameters are the flags below")
+    t.add_argument("--reduction", choices=tuple(methods.REDUCTIONS),
+                   help="; ".join(f"{k}: {v}" for k, v in methods.REDUCTIONS.items()) + " (default study)")
+    for name, param in methods.all_params().items():
+        users = {m.name: p.default for m in methods.METHODS.values() for p in m.params if p.name == name}
+        papers = (", ".join(f"{m} {v}" for m, v in users.items()) if len(set(users.values())) > 1
+                  else str(param.default))
+        t.add_argument("--" + name.replace("_", "-"), dest=name, type=param.kind, choices=param.choices or None,
+                       help=f"{', '.join(users)}: {param.help} (papers: {papers})")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)

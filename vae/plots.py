@@ -17,7 +17,7 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from . import registry
+from . import methods, registry
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 # The hole in dark gold (the study's yellow box), never red: transect P3 is red.
@@ -29,12 +29,13 @@ LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
 
 # ---------------------------------------------------------------- the loss formula
 
-def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
-    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg)."""
+def loss_latex(beta: float, gamma: float, entanglement: str = "seed", method: str = "beta-vae",
+               method_params: Mapping | None = None) -> str:
+    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg; the
+    other methods' regularisers from vae.methods)."""
     term = registry.ENTANGLEMENT_TERMS.get(entanglement)
     ent = term.latex if term else r"L_{\mathrm{entg}}"
-    return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
-            rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")
+    return methods.loss_latex(method, dict(method_params or {}), beta, gamma, ent)
 
 
 def _tex_number(x: float) -> str:
@@ -86,6 +87,15 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
     if log_y:
         fig.update_yaxes(type="log", exponentformat="e")  # 1e-4, never the SI "100μ" (μ is a latent mean here)
+    return fig
+
+
+def method_curves(metrics: Sequence[Mapping], method: str, steps_per_epoch: int | None = None,
+                  log_y: bool = False) -> go.Figure:
+    """A method's own diagnostics (TC estimate, capacity C, discriminator loss and accuracy, DIP parts)."""
+    fig = loss_curves(metrics, steps_per_epoch, log_y, methods.diagnostic_terms(method),
+                      title=f"{methods.get(method).label}: its own terms")
+    fig.update_layout(yaxis_title="value", height=300)
     return fig
 
 

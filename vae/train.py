@@ -97,11 +97,9 @@ class StatusFile:
 
 
 def _floats(logs: dict, prefix: str = "") -> dict:
-    out = {}
-    for key in logged_terms():
-        if prefix + key in logs:
-            out[prefix + key] = float(logs[prefix + key])
-    return out
+    """The model's loss terms in Keras' logs (vae.registry's and the method's own), training or `val_` ones."""
+    return {key: float(value) for key, value in logs.items()
+            if (key.startswith("val_") == (prefix == "val_")) and np.ndim(value) == 0}
 
 
 def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None = None) -> dict:
@@ -336,7 +334,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     else:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         model = build_vae(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance, beta=cfg.beta, gamma=cfg.gamma,
-                          entanglement=cfg.entanglement, seed=cfg.seed)
+                          entanglement=cfg.entanglement, seed=cfg.seed, method=cfg.method,
+                          method_params=cfg.method_params, reduction=cfg.reduction, dataset_size=n_train)
         model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
         # Create Adam's slot variables now, eagerly: created inside the first traced step they cost
         # about 2 s more before the first batch (bench/RESULTS.md); same variables, same values.
