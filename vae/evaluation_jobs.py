@@ -66,9 +66,10 @@ def evaluation_state(run_dir) -> dict:
     return status
 
 
-def start_evaluation(run_dir) -> int:
-    """Launch `python -m vae evaluate RUN` in its own session; returns its pid.
+def start_evaluation(run_dir, fast: bool = False) -> int:
+    """Launch `python -m vae evaluate RUN` (with `--fast`: DCI's fast, labelled setting) in its own session.
 
+    Returns its pid.
     Refuses (UserError) a folder that is not a run, a run without a model yet, and a second
     evaluation of a run that is being evaluated.
     """
@@ -84,7 +85,8 @@ def start_evaluation(run_dir) -> int:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a new evaluation: its own start time
     with open(run_dir / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)], stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []),
+                                stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env,
                                 start_new_session=True)
     write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=proc.pid)
