@@ -54,6 +54,52 @@ def user_errors():
         st.error(str(e), icon=":material/error:")
 
 
+CONFIRM_DELETE = "_confirm_delete"  # the identity of the one item whose delete confirmation is open
+
+
+def close_delete_confirmation() -> None:
+    st.session_state[CONFIRM_DELETE] = None
+
+
+def delete_button(container, item_id: str, help: str | None = None) -> None:
+    """A row's Delete button: opens the confirmation of this item, named by its identity (not its row)."""
+    container.button("Delete", key=f"ask_delete::{item_id}", icon=":material/delete:", help=help,
+                     on_click=st.session_state.update, kwargs={CONFIRM_DELETE: item_id, "_deleted": None})
+
+
+def delete_confirmation(item_id: str, name: str, question: str, consequence: str, blocked: str | None,
+                        delete) -> None:
+    """The confirmation of `item_id`, drawn only while it is the open one.
+
+    `delete()` runs on "Yes, delete <name>"; whatever happens, no confirmation stays open after it,
+    so a second click on the same spot cannot confirm the next item's delete. `blocked`: why the
+    item cannot be deleted now (the Yes button is then disabled).
+    """
+    if st.session_state.get(CONFIRM_DELETE) != item_id:
+        return
+    with st.container(border=True):
+        st.warning(f"{question}  \n{consequence}", icon=":material/warning:")
+        if blocked:
+            st.error(f"Cannot delete now: {blocked}.", icon=":material/block:")
+        c = st.columns([2, 1, 3])
+        yes = c[0].button(f"Yes, delete {md_escape(name)}", key=f"confirm_delete::{item_id}", type="primary",
+                          disabled=bool(blocked))
+        c[1].button("Cancel", key=f"cancel_delete::{item_id}", on_click=close_delete_confirmation)
+    if yes:
+        close_delete_confirmation()
+        with user_errors():
+            delete()
+            st.session_state["_deleted"] = name
+            st.rerun()
+
+
+def deleted_notice() -> None:
+    """Say what the last delete removed (until the next Delete click)."""
+    name = st.session_state.get("_deleted")
+    if name:
+        st.success(f"Deleted {md_escape(name)}.", icon=":material/delete:")
+
+
 def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | None:
     """A selectbox over runs; the choice is shared across pages (and set by Start) via session_state['selected_run']."""
     if not runs:

@@ -6,9 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, md_escape, user_errors
-from vae import data, datasets
-from vae.paths import datasets_root
+from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
+                       md_escape, user_errors)
+from vae import data, datasets, deletes
+from vae.paths import datasets_root, runs_root
 from vae.plots import human_bytes, montage, parameter_space
 
 ensure_app_navigation()
@@ -80,18 +81,22 @@ with right:
             st.success(f"Saved {out.name}: {len(columns['id']):,} images.")
 
 st.subheader("Datasets on disk")
+deleted_notice()
 for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() else []:
     c = st.columns([3, 2, 3, 1, 1.4])
     c[0].markdown(f"**{md_escape(d['name'])}**  \n{d.get('family')} / {d.get('preset') or '-'}")
     c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
     c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
     c[3].write(human_bytes(d.get("bytes", 0)))
-    with c[4].popover("Delete", icon=":material/delete:"):
-        st.write(f"Delete **{md_escape(d['name'])}** and its {sum((d.get('counts') or {}).values()):,} images?")
-        if st.button("Yes, delete", key="del_" + d["name"], type="primary"):
-            with user_errors():
-                datasets.delete_dataset(d["path"], root=datasets_root())
-                st.rerun()
+    item = "dataset:" + d["name"]
+    delete_button(c[4], item)
+    if ss.get(CONFIRM_DELETE) == item:
+        usage = deletes.dataset_usage(d["path"], runs_root())
+        delete_confirmation(item, d["name"],
+                            f"Delete **{md_escape(d['name'])}** and its "
+                            f"{sum((d.get('counts') or {}).values()):,} images?",
+                            deletes.describe_dataset_usage(usage), deletes.active_block(usage),
+                            lambda path=d["path"]: deletes.delete_dataset(path, datasets_root(), runs_root()))
 
 with st.expander("Import images (a zip, or a folder on this machine)"):
     c = st.columns(2)

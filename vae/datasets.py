@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from vae import __version__
 from vae.data import CHUNK, DatasetSpec, _split_train_validation, plan, render_rows
 from vae.errors import UserError
+from vae.safety import require_writable
 
 FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1
@@ -159,6 +160,7 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
     and encode with (None: 1, which measured as fast as 2 on a 2-core machine and never forks);
     the files are the same either way.
     """
+    require_writable(f"write dataset {Path(out_dir).name}")
     spec.validate()
     columns = plan(spec)
     n = len(columns["id"])
@@ -373,6 +375,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
     (`fit` as in vae.data.to_training_size). The last 10% are validation. Returns (path, report)
     where report = {"imported": n, "skipped": [{"file", "reason"}, ...]}.
     """
+    require_writable(f"import images into {Path(out_dir).name}")
     src = Path(src)
     spec = DatasetSpec(family="imported", n=None, image_size=size, fit=fit, seed=0, transects=False)
     spec.validate()
@@ -464,6 +467,7 @@ def delete_dataset(path, root=None) -> None:
     """Delete a dataset folder. Refuses anything without a dataset.json, symbolic links, and (when
     `root` is given) anything that is not a folder inside `root`."""
     path = Path(path)
+    require_writable(f"delete dataset {path.name}")
     if path.is_symlink():
         raise UserError(f"{path} is a symbolic link; not deleting it")
     if not (path / "dataset.json").is_file():
