@@ -98,11 +98,16 @@ def cmd_train(args) -> int:
         cfg = _config_from_args(args)
         from .datasets import load_dataset
 
-        cfg.validate(train_size=len(load_dataset(cfg.dataset).indices("train")))
+        ds = load_dataset(cfg.dataset)
+        cfg.validate(train_size=len(ds.indices("train")))
         run_dir = Path(args.out)
         if (run_dir / "config.json").exists() and not args.resume:
             raise UserError(f"{run_dir} already holds a run; choose another --out or add --resume")
         if not args.resume:
+            from .safety import require_run_space, require_writable
+
+            require_writable(f"train into {run_dir}")
+            require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)  # before the run folder exists
             write_run_config(run_dir, cfg)
     status = train_run(run_dir, resume=args.resume, verbose=not args.quiet)
     print(f"{status['state']}: {status.get('message', '')}")

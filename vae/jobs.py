@@ -29,6 +29,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .fileio import atomic_write_json
 from .runs import final_metrics, read_config, read_status
+from .safety import readonly, require_run_space, require_writable
 
 DEDUP_S = 30.0
 STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
@@ -189,7 +190,7 @@ def ensure_standby(runs_root) -> int | None:
     """
     from . import standby
 
-    if not standby.enabled():
+    if not standby.enabled() or readonly():
         return None
     root = Path(runs_root).resolve()
     with _locked(root):
@@ -207,6 +208,7 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
     """
     from .datasets import load_dataset
 
+    require_writable("start a training run")
     cfg.dataset = str(Path(cfg.dataset).resolve())  # the trainer runs in another working directory
     ds = load_dataset(cfg.dataset)
     cfg.validate(train_size=len(ds.indices("train")))
@@ -227,6 +229,7 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
         run_dir = root / name
         if run_dir.exists():
             raise UserError(f"a run named {name!r} already exists; choose another name")
+        require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)
         from .train import write_run_config
 
         write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
@@ -236,10 +239,21 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
     return run_dir
 
 
+def _dataset_counts(path) -> dict:
+    """Images per split of a dataset ({} when it cannot be read: the trainer then says why)."""
+    from .datasets import load_dataset
+
+    try:
+        return dict(load_dataset(path).meta.get("counts") or {})
+    except UserError:
+        return {}
+
+
 def resume_run(run_dir, runs_root=None) -> Path:
     """Continue a failed or stopped run from its last completed epoch (last.keras)."""
     run_dir = Path(run_dir)
-    read_config(run_dir)
+    require_writable(f"resume run {run_dir.name}")
+    doc = read_config(run_dir)
     root = Path(runs_root) if runs_root else run_dir.parent
     with _locked(root):
         st = run_state(run_dir)
@@ -250,6 +264,8 @@ def resume_run(run_dir, runs_root=None) -> Path:
                             "epoch finished; start a new run instead")
         if len(active_runs(root)) >= max_trainers():
             raise UserError(f"the limit of {max_trainers()} training run(s) at a time is reached; stop one first")
+        cfg = TrainConfig.from_dict(doc["config"])
+        require_run_space(cfg, _dataset_counts(cfg.dataset), run_dir, epochs=cfg.epochs - int(st.get("epoch") or 0))
         (run_dir / "stop").unlink(missing_ok=True)
         _launch_trainer(root, run_dir, {**st, "state": "queued", "message": "resuming"}, resume=True)
     return run_dir
@@ -258,6 +274,7 @@ def resume_run(run_dir, runs_root=None) -> Path:
 def request_stop(run_dir) -> None:
     """Ask the trainer to stop after its current batch (it keeps the best model)."""
     run_dir = Path(run_dir)
+    require_writable(f"stop run {run_dir.name}")
     read_config(run_dir)
     atomic_write_json(run_dir / "stop", {"requested": time.time()})
 

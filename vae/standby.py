@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .fileio import atomic_write_json
 from .jobs import _pid_alive  # jobs imports this module only inside its functions
+from .safety import require_writable
 
 POLL_S = 0.05
 CLAIM_WAIT_S = 10.0  # a claimed standby waits this long for its job.json
@@ -85,6 +86,7 @@ def standbys(runs_root) -> list[dict]:
 
 def launch(runs_root, env: dict, cwd: str) -> int:
     """Start a standby process (the caller holds the runs lock). Returns its pid."""
+    require_writable("start a standby trainer")
     root = standby_root(runs_root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "standby.log", "ab") as log:

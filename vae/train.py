@@ -35,6 +35,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .fileio import atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json, read_json
 from .runs import RUN_FORMAT, RUN_FORMAT_VERSION, read_metrics
+from .safety import require_run_space, require_writable
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
@@ -58,6 +59,7 @@ def library_versions() -> dict:
 def write_run_config(run_dir, cfg: TrainConfig, dataset_meta: dict | None = None) -> Path:
     """Create the run folder with its config.json (no TensorFlow needed)."""
     run_dir = Path(run_dir)
+    require_writable(f"create run {run_dir.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": cfg.to_dict(),
            "dataset": dataset_meta or {}, "created": time.time()}
@@ -346,6 +348,7 @@ def _configure_runtime(cfg: TrainConfig):
 def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     """Train the run in `run_dir` (its config.json must exist). Returns the final status."""
     run_dir = Path(run_dir)
+    require_writable(f"train run {run_dir.name}")
     doc = read_json(run_dir / "config.json")
     cfg = TrainConfig.from_dict(doc["config"])
     _refuse_if_trained_elsewhere(run_dir)
@@ -383,6 +386,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     data, meta = load_training_data(cfg)
     n_train = len(data["splits"]["train"])
     cfg.validate(train_size=n_train)
+    done = (read_metrics(run_dir, "epoch") or [{}])[-1].get("epoch", 0) if resume else 0
+    require_run_space(cfg, meta["counts"], run_dir, epochs=cfg.epochs - int(done or 0))  # before any file
     _configure_runtime(cfg)
 
     import keras
