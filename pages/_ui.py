@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from vae import safety
 from vae.errors import UserError
 
 
@@ -27,6 +28,28 @@ def ensure_app_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def writable() -> bool:
+    """False in read-only mode (VAE_LAB_READONLY=1): pages then offer no widget that changes data."""
+    return not safety.readonly()
+
+
+def safety_banner() -> None:
+    """On every page (called by app.py): the read-only notice, or a warning when anyone on the network can
+    reach this server and change data (bound to a non-loopback address, read-only off)."""
+    if safety.readonly():
+        st.info("**Read-only viewer** (`VAE_LAB_READONLY=1`): runs, curves, reconstructions and embeddings can be "
+                "looked at; nothing can be generated, imported, trained, stopped or deleted.",
+                icon=":material/visibility:")
+        return
+    address = st.get_option("server.address")
+    if not safety.is_loopback_address(address):
+        where = f"address {address}" if address else "every network interface"
+        st.warning(f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
+                   "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
+                   "serve it on 127.0.0.1 and use an SSH port forward (README: Sharing the lab).",
+                   icon=":material/public:")
 
 
 def warm_trainer() -> None:

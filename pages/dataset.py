@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
-                       md_escape, user_errors)
-from vae import data, datasets, deletes
+                       md_escape, user_errors, writable)
+from vae import data, datasets, deletes, safety
 from vae.paths import datasets_root, runs_root
 from vae.plots import human_bytes, montage, parameter_space
 
@@ -22,6 +22,11 @@ ss = st.session_state
 def preview_and_plan(spec_json: str):
     spec = data.DatasetSpec.from_dict(json.loads(spec_json))
     return data.preview(spec, 16), data.plan(spec)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def size_on_disk(spec_json: str) -> int:
+    return datasets.estimate_dataset_bytes(data.DatasetSpec.from_dict(json.loads(spec_json)))
 
 
 left, right = st.columns([2, 3])
@@ -63,7 +68,8 @@ with left:
             spec[f] = [rng[0], rng[1], int(c[1].number_input(f"{f} count", 1, 256, int(count), key=k + f + "n"))]
     spec["validation_fraction"] = st.slider("Validation fraction", 0.0, 0.5, float(base.validation_fraction),
                                             key=k + "val")
-    name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
+    if writable():
+        name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
 
 with right:
     with user_errors():
@@ -74,7 +80,14 @@ with right:
         st.caption(" · ".join(f"{s}: {n:,}" for s, n in counts.items()))
         hole = (spec_obj.hole_center, spec_obj.hole_radius) if base.family == "starfish" and spec_obj.hole else None
         st.plotly_chart(parameter_space(columns, spec_obj.factor_names, hole))
-        if st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
+        if writable():
+            need, free = size_on_disk(json.dumps(spec_obj.to_dict())), safety.free_bytes(datasets_root())
+            st.caption(f"About **{human_bytes(need)}** on disk (images.npy, one PNG per image, factors.csv); "
+                       f"{human_bytes(free)} free on this disk.")
+            if need + safety.margin_bytes() > free:
+                st.warning("Not enough free disk space for this dataset (plus the safety margin): Generate will "
+                           "refuse. Lower N or the image size, or free some space.", icon=":material/storage:")
+        if writable() and st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
             bar = st.progress(0.0, text="Generating…")
             out = datasets.write_dataset(spec_obj, datasets_root(create=True) / datasets.safe_name(name), progress=lambda done, total:
                                          bar.progress(done / max(total, 1), text=f"Rendering {done:,}/{total:,} images"))
@@ -89,8 +102,9 @@ for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() els
     c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
     c[3].write(human_bytes(d.get("bytes", 0)))
     item = "dataset:" + d["name"]
-    delete_button(c[4], item)
-    if ss.get(CONFIRM_DELETE) == item:
+    if writable():
+        delete_button(c[4], item)
+    if writable() and ss.get(CONFIRM_DELETE) == item:
         usage = deletes.dataset_usage(d["path"], runs_root())
         delete_confirmation(item, d["name"],
                             f"Delete **{md_escape(d['name'])}** and its "
@@ -98,21 +112,22 @@ for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() els
                             deletes.describe_dataset_usage(usage), deletes.active_block(usage),
                             lambda path=d["path"]: deletes.delete_dataset(path, datasets_root(), runs_root()))
 
-with st.expander("Import images (a zip, or a folder on this machine)"):
-    c = st.columns(2)
-    upload = c[0].file_uploader("Zip of images", type=["zip"])
-    folder = c[1].text_input("…or a folder path")
-    c = st.columns(2)
-    import_name = c[0].text_input("Dataset name", "imported", key="import_name")
-    import_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="import_size")
-    if st.button("Import", disabled=not (upload or folder)):
-        with user_errors(), tempfile.TemporaryDirectory() as tmp:
-            src = folder
-            if upload:
-                src = Path(tmp) / upload.name
-                src.write_bytes(upload.getvalue())
-            out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
-            st.success(f"Imported {report.get('imported', 0)} images into {out.name}.")
-            if report.get("skipped"):
-                st.warning(f"Skipped {len(report['skipped'])} file(s):")
-                st.dataframe(report["skipped"], hide_index=True)
+if writable():
+    with st.expander("Import images (a zip, or a folder on this machine)"):
+        c = st.columns(2)
+        upload = c[0].file_uploader("Zip of images", type=["zip"])
+        folder = c[1].text_input("…or a folder path")
+        c = st.columns(2)
+        import_name = c[0].text_input("Dataset name", "imported", key="import_name")
+        import_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="import_size")
+        if st.button("Import", disabled=not (upload or folder)):
+            with user_errors(), tempfile.TemporaryDirectory() as tmp:
+                src = folder
+                if upload:
+                    src = Path(tmp) / upload.name
+                    src.write_bytes(upload.getvalue())
+                out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
+                st.success(f"Imported {report.get('imported', 0)} images into {out.name}.")
+                if report.get("skipped"):
+                    st.warning(f"Skipped {len(report['skipped'])} file(s):")
+                    st.dataframe(report["skipped"], hide_index=True)

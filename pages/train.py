@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer
-from vae import datasets, jobs, runs
+from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer, writable
+from vae import datasets, jobs, runs, safety
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
@@ -52,7 +52,7 @@ for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entangleme
 for key in ("beta", "gamma"):
     ss.setdefault(key + "_slider", nearest_on_ladder(ss[key], LADDER))
 
-with st.expander("Settings", expanded=True):
+with st.expander("Settings", expanded=writable()):
     c = st.columns([2, 1, 1])
     dataset = c[0].selectbox("Dataset", list(by_name), key="dataset")
     c[1].number_input("Image size", value=int(by_name[dataset].get("image_size") or 64), disabled=True,
@@ -78,7 +78,13 @@ with st.expander("Settings", expanded=True):
     c[4].checkbox("Sample weights", key="sample_weights")
 st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
 
-if st.button("Start", type="primary", icon=":material/play_arrow:"):
+if writable():
+    need = safety.estimate_run_bytes(TrainConfig(image_size=int(by_name[dataset].get("image_size") or 64), **{
+        k: ss[k] for k in ("arch", "latent_dim", "variance", "epochs", "batch_size")}), by_name[dataset].get("counts") or {})
+    st.caption(f"On disk: about {safety.human_bytes(need['total'])} for this run (checkpoints "
+               f"{safety.human_bytes(need['checkpoints'])}, snapshots {safety.human_bytes(need['snapshots'])}); "
+               f"{safety.human_bytes(safety.free_bytes(runs_root()))} free.")
+if writable() and st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():
         cfg = TrainConfig(dataset=str(by_name[dataset]["path"]), image_size=int(by_name[dataset]["image_size"]),
                           **{k: ss[k] for k in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance",
@@ -96,14 +102,14 @@ def live(run_dir: Path) -> None:
     metrics = runs.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
     st.progress(fraction, text=f"**{status['state']}** · {text}")
-    if status["state"] in ACTIVE:
+    if status["state"] in ACTIVE and writable():
         if st.button("Stop", icon=":material/stop:", key="stop"):
             jobs.request_stop(run_dir)
             st.toast("Stop requested: the trainer stops after the current batch.")
     else:
         if status.get("message"):
             (st.error if status["state"] in ("failed", "diverged") else st.info)(status["message"])
-        if status["state"] in ("failed", "stopped") and (run_dir / "last.keras").exists():
+        if status["state"] in ("failed", "stopped") and (run_dir / "last.keras").exists() and writable():
             if st.button("Resume", icon=":material/resume:", key="resume"):
                 with user_errors():
                     jobs.resume_run(run_dir)

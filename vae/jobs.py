@@ -216,6 +216,8 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
         raise UserError(f"image_size {cfg.image_size} does not match dataset {Path(cfg.dataset).name} "
                         f"({ds.image_size}x{ds.image_size})")
     root = Path(runs_root).resolve()
+    name = check_name(name) if name else _default_name(cfg)
+    require_run_space(cfg, ds.meta.get("counts") or {}, root / name)
     with _locked(root):
         active = active_runs(root)
         for run in active:
@@ -225,11 +227,9 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
             names = ", ".join(r["name"] for r in active)
             raise UserError(f"{len(active)} run(s) already training ({names}); the limit is {max_trainers()} "
                             "at a time (VAE_LAB_MAX_TRAINERS). Stop one or wait for it to finish")
-        name = check_name(name) if name else _default_name(cfg)
         run_dir = root / name
         if run_dir.exists():
             raise UserError(f"a run named {name!r} already exists; choose another name")
-        require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)
         from .train import write_run_config
 
         write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,

@@ -11,8 +11,11 @@ fit on the data folder's disk, before anything is written.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import shutil
+import socket
 from pathlib import Path
 
 from .errors import UserError
@@ -135,3 +138,27 @@ def require_run_space(cfg, counts: dict, run_dir, epochs: int | None = None) -> 
     epochs = cfg.epochs if epochs is None else epochs
     need = estimate_run_bytes(cfg, counts, epochs)["total"]
     require_free_space(run_dir, need, f"train run {Path(run_dir).name} ({epochs} epoch{'s' if epochs != 1 else ''})")
+
+
+# ------------------------------------------------------------------ where the dashboard listens
+@functools.lru_cache(maxsize=32)
+def is_loopback_address(address: str | None) -> bool:
+    """True if a server bound to `address` is reachable from this machine only.
+
+    An empty address means every interface (Streamlit's default without .streamlit/config.toml).
+    A host name counts as loopback only if every address it resolves to is one.
+    """
+    a = (address or "").strip().strip("[]")
+    if not a:
+        return False
+    if a.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(a).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(a, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
