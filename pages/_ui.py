@@ -11,6 +11,7 @@ import streamlit as st
 
 from vae import safety
 from vae.errors import UserError
+from vae.runs import ACTIVE
 
 
 
@@ -142,7 +143,7 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
 
 def sort_runs(runs: list[dict]) -> list[dict]:
     """Active runs first, then the newest."""
-    return sorted(runs, key=lambda r: (r["state"] not in ("queued", "running"), -float(r.get("created") or 0)))
+    return sorted(runs, key=lambda r: (r["state"] not in ACTIVE, -float(r.get("created") or 0)))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -20,6 +20,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from vae import cli, data, datasets, deletes, jobs, safety, standby
+from vae import runs as runs_mod
 from vae.config import TrainConfig
 from vae.errors import UserError
 
@@ -128,7 +129,16 @@ def lab(tiny_dataset, fake_run, tmp_workspace):
 def _mutations(home: Path):
     ds, runs = home / "datasets" / "tiny", home / "runs"
     cfg = lambda: TrainConfig(dataset=str(ds), image_size=32, epochs=1, batch_size=16)  # noqa: E731
-    from vae import evaluate, train
+
+    def train_run():
+        from vae import train  # imports TensorFlow
+
+        train.train_run(runs / "done")
+
+    def evaluate_run():
+        from vae import evaluate
+
+        evaluate.evaluate_run(runs / "done")
 
     return {
         "generate": lambda: datasets.write_dataset(data.preset_spec("seed-full", n=12, image_size=32),
@@ -139,15 +149,16 @@ def _mutations(home: Path):
         "start run": lambda: jobs.start_run(cfg(), runs_root=runs),
         "resume run": lambda: jobs.resume_run(runs / "stopped"),
         "stop run": lambda: jobs.request_stop(runs / "live"),
-        "create run": lambda: train.write_run_config(runs / "new-run", cfg()),
-        "train run": lambda: train.train_run(runs / "done"),
-        "evaluate run": lambda: evaluate.evaluate_run(runs / "done"),
+        "create run": lambda: runs_mod.write_run_config(runs / "new-run", cfg()),
+        "train run": train_run,
+        "evaluate run": evaluate_run,
         "standby launch": lambda: standby.launch(runs, dict(os.environ), str(ROOT)),
     }
 
 
 MUTATIONS = ["generate", "import", "delete dataset", "delete dataset (checked)", "start run", "resume run",
-             "stop run", "create run", "train run", "evaluate run", "standby launch"]
+             "stop run", "create run", "evaluate run", "standby launch",
+             pytest.param("train run", marks=pytest.mark.slow)]  # vae.train imports TensorFlow
 
 
 @pytest.mark.parametrize("action", MUTATIONS)
@@ -312,13 +323,14 @@ def test_cli_train_refuses_before_creating_the_run_folder(lab, small_disk, capsy
     assert "not enough free disk space" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.slow  # vae.train imports TensorFlow
 def test_a_trainer_that_finds_the_disk_full_fails_the_run_before_writing_a_checkpoint(lab, small_disk):
     """A queued or resumed run is checked again when its trainer starts (space may be gone by then)."""
     from vae import train
     from vae.runs import read_status
 
     run = lab / "runs" / "prepared"
-    train.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,
+    runs_mod.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,
                                             batch_size=16))
     with pytest.raises(UserError, match="not enough free disk space"):
         train.train_run(run)

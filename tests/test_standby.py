@@ -75,7 +75,7 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     assert st["pid"] == pid and (run_dir / "model.keras").exists()
     assert len(runs.read_metrics(run_dir, "epoch")) == 1
     assert (run_dir / "trainer.log").exists()
-    _wait(lambda: not jobs._pid_alive(pid), 30, "the standby to exit after its run")
+    _wait(lambda: not runs.pid_alive(pid), 30, "the standby to exit after its run")
     assert standby.standbys(root) == [] and not (standby.standby_root(root) / str(pid)).exists()
 
 
@@ -86,7 +86,7 @@ def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standb
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     pid = int(out.stdout.strip())
     standby_on.append(pid)
-    _wait(lambda: not jobs._pid_alive(pid), 90, "the orphaned standby to leave")
+    _wait(lambda: not runs.pid_alive(pid), 90, "the orphaned standby to leave")
     assert not (standby.standby_root(root) / str(pid)).exists()
 
 
@@ -95,7 +95,7 @@ def test_a_standby_leaves_after_its_idle_limit(tmp_path, standby_on, monkeypatch
     root = tmp_path / "runs"
     pid = jobs.ensure_standby(root)
     standby_on.append(pid)
-    _wait(lambda: not jobs._pid_alive(pid), 90, "the idle standby to leave")
+    _wait(lambda: not runs.pid_alive(pid), 90, "the idle standby to leave")
     assert standby.standbys(root) == []
 
 

@@ -7,14 +7,18 @@ A user's mistake (missing folder, bad value, too few images) prints one line
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from . import data, datasets, safety, standby
+from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
+from .errors import UserError, exit_code
+from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
+from .runs import list_runs, write_run_config
+from .runtime import load_keras
 
 
 def _progress_bar(label: str):
@@ -40,8 +44,6 @@ def _progress_bar(label: str):
 
 
 def cmd_generate(args) -> int:
-    from . import data, datasets
-
     overrides = {"image_size": args.size, "seed": args.seed}
     if args.n is not None:
         overrides["n"] = args.n
@@ -56,8 +58,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from . import datasets
-
     out, report = datasets.import_images(args.path, args.out, size=args.size)
     skipped = report.get("skipped", []) if isinstance(report, dict) else []
     for item in skipped:
@@ -67,8 +67,6 @@ def cmd_import(args) -> int:
 
 
 def _config_from_args(args):
-    from .config import TrainConfig
-
     base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
     for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
                 "seed", "precision", "image_size"):
@@ -78,16 +76,12 @@ def _config_from_args(args):
     if args.sample_weights:
         base.sample_weights = True
     if args.image_size is None:
-        from .datasets import load_dataset
-
-        base.image_size = load_dataset(args.data).image_size
+        base.image_size = datasets.load_dataset(args.data).image_size
     return base
 
 
 def cmd_train(args) -> int:
-    from .train import install_signal_handlers, train_run, write_run_config
-
-    install_signal_handlers()
+    safety.require_writable(f"train {args.run_dir or args.out or ''}".rstrip())  # before TensorFlow loads
     if args.run_dir:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
@@ -96,31 +90,27 @@ def cmd_train(args) -> int:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
         cfg = _config_from_args(args)
-        from .datasets import load_dataset
-
-        ds = load_dataset(cfg.dataset)
+        ds = datasets.load_dataset(cfg.dataset)
         cfg.validate(train_size=len(ds.indices("train")))
         run_dir = Path(args.out)
         if (run_dir / "config.json").exists() and not args.resume:
             raise UserError(f"{run_dir} already holds a run; choose another --out or add --resume")
         if not args.resume:
-            from .safety import require_run_space, require_writable
-
-            require_writable(f"train into {run_dir}")
-            require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)  # before the run folder exists
+            safety.require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)  # before the run folder exists
             write_run_config(run_dir, cfg)
-    status = train_run(run_dir, resume=args.resume, verbose=not args.quiet)
-    print(f"{status['state']}: {status.get('message', '')}")
-    return 0 if status["state"] in ("finished", "stopped") else 1
+    load_keras()  # TensorFlow loads only for this command, once the settings are known to be good
+    from .train import run_trainer
+
+    return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet)
 
 
 def cmd_standby(args) -> int:
-    from .standby import serve
-
-    return serve(args.runs_root, args.launcher_pid)
+    return standby.serve(args.runs_root, args.launcher_pid)
 
 
 def cmd_evaluate(args) -> int:
+    safety.require_writable(f"evaluate {args.run} (it writes evaluation.json and latents.csv)")
+    load_keras()  # TensorFlow loads only for this command
     from .evaluate import evaluate_run
 
     result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
@@ -130,8 +120,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .jobs import list_runs
-
     runs = list_runs(args.root)
     if not runs:
         print(f"no runs under {args.root}")
@@ -181,18 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="train a prepared run folder (config.json written by the dashboard)")
     t.add_argument("--resume", action="store_true", help="continue from last.keras")
     t.add_argument("--study", action="store_true", help="start from the study's settings (seed net, batch 8, ...)")
-    t.add_argument("--arch", choices=("burgess", "seed"))
+    t.add_argument("--arch", choices=tuple(ARCHITECTURES),
+                   help="; ".join(f"{name}: {a.help}" for name, a in ARCHITECTURES.items()))
     t.add_argument("--image-size", type=int, help="must equal the dataset's image size (default: the dataset's)")
     t.add_argument("--latent-dim", type=int)
     t.add_argument("--beta", type=float)
     t.add_argument("--gamma", type=float)
-    t.add_argument("--entanglement", choices=("seed", "covariance", "dip-i"))
-    t.add_argument("--variance", choices=("constant", "learned"))
+    t.add_argument("--entanglement", choices=tuple(ENTANGLEMENT_TERMS),
+                   help="; ".join(f"{name}: {e.help}" for name, e in ENTANGLEMENT_TERMS.items()))
+    t.add_argument("--variance", choices=VARIANCE_MODES)
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--precision", choices=("float32", "mixed_bfloat16"))
+    t.add_argument("--precision", choices=PRECISIONS)
     t.add_argument("--sample-weights", action="store_true", help="weight images by the study's (bmax-b)/(bmax-bmin)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -216,15 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except OSError as e:  # a full disk, a read-only folder, a missing permission: say so, no traceback
-        reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        print(f"error: {reason}" + (f": {e.filename}" if e.filename else f" ({e})"), file=sys.stderr)
-        return 1
+    return exit_code(args.func, args)
+
+
+def console() -> None:
+    """Entry point of `python -m vae` and the `vae-lab` command: run main, then exit."""
+    code = main()
+    if "tensorflow" in sys.modules:
+        # Every file is written and closed by now; TensorFlow's own teardown at interpreter exit takes
+        # about 2 s of CPU (bench/RESULTS.md), which a finished trainer need not spend.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 0)
+    sys.exit(code)

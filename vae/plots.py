@@ -16,11 +16,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from . import registry
+
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#e45756", "transects": "#222222"}
-LOSS_TERMS = [("loss", "total"), ("recon", "reconstruction"), ("beta_kl", "β·KL"),
-              ("gamma_entanglement", "γ·entanglement")]
-ENTANGLEMENT_TERMS = [("ent_seed", "seed"), ("ent_covariance", "covariance"), ("ent_dip_i", "dip-i")]
+LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
 
 
@@ -51,11 +51,8 @@ def format_weight(value: float) -> str:
 
 def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
     """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg)."""
-    ent = {
-        "seed": r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
-        "covariance": r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
-        "dip-i": r"\Big(\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + 10\sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2\Big)",
-    }.get(entanglement, r"L_{\mathrm{entg}}")
+    term = registry.ENTANGLEMENT_TERMS.get(entanglement)
+    ent = term.latex if term else r"L_{\mathrm{entg}}"
     return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
             rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")
 
@@ -123,11 +120,14 @@ def _x_of(row: Mapping, steps_per_epoch: int | None) -> float:
 
 
 def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, log_y: bool = False,
-                terms: Sequence[tuple[str, str]] = LOSS_TERMS, title: str = "Losses") -> go.Figure:
+                terms: Sequence[tuple[str, str]] | None = None, title: str = "Losses") -> go.Figure:
     """Training curves (batch lines, solid) and validation curves (epoch lines, dashed with markers).
 
-    x is the epoch (fractional for batch lines when `steps_per_epoch` is known).
+    x is the epoch (fractional for batch lines when `steps_per_epoch` is known). `terms`: (key, label)
+    pairs; by default the LOSS_CURVES terms with their vae.registry labels.
     """
+    if terms is None:
+        terms = [(key, registry.LOSS_TERMS[key]) for key in LOSS_CURVES]
     batch = [m for m in metrics if m.get("kind", "batch") == "batch"]
     epoch = [m for m in metrics if m.get("kind") == "epoch"]
     palette = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"]
@@ -153,8 +153,9 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
 
 def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | None = None,
                              log_y: bool = False) -> go.Figure:
-    """The three entanglement measures (seed, covariance, dip-i), whichever one trains, as diagnostics."""
-    fig = loss_curves(metrics, steps_per_epoch, log_y, ENTANGLEMENT_TERMS, title="Entanglement measures (unweighted)")
+    """Every registered entanglement measure (seed, covariance, dip-i), whichever one trains, as diagnostics."""
+    fig = loss_curves(metrics, steps_per_epoch, log_y, registry.entanglement_diagnostics(),
+                      title="Entanglement measures (unweighted)")
     fig.update_layout(yaxis_title="value", height=300)
     return fig
 
