@@ -11,7 +11,7 @@ import streamlit as st
 
 from vae import safety
 from vae.errors import UserError
-from vae.runs import ACTIVE
+from vae.runs import ACTIVE, IN_PROGRESS, STATES
 
 
 
@@ -54,11 +54,15 @@ def safety_banner() -> None:
 
 
 def warm_trainer() -> None:
-    """Keep a warm trainer waiting while none trains (vae.standby): Start then skips the 4-5 s imports."""
+    """Start waiting runs when a trainer is free (a queue whose trainers were killed moves on), and keep a
+    warm trainer waiting while none trains (vae.standby): Start then skips the 4-5 s imports."""
     from vae import jobs
     from vae.paths import runs_root
 
+    if safety.readonly():
+        return
     try:
+        jobs.start_waiting(runs_root(create=True))
         jobs.ensure_standby(runs_root(create=True))
     except OSError:
         pass  # a read-only or full data folder: trainers start cold, as before
@@ -138,12 +142,26 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
         ss[key] = ss["selected_run"]  # a run started or picked elsewhere becomes this widget's value
     name = st.selectbox(label, names, key=key, format_func=lambda n: f"{n}  ({states[n]})",
                         on_change=lambda: ss.update(selected_run=ss[key]))
-    return runs[names.index(name)]
+    chosen = runs[names.index(name)]
+    follow_states({r["path"]: r["state"] for r in runs
+                   if r["state"] in IN_PROGRESS or (r is chosen and r["state"] in STATES)})
+    return chosen
+
+
+@st.fragment(run_every=2.0)
+def follow_states(shown: dict) -> None:
+    """Rerun the page when a run it shows changes state (the picker's labels, tables and buttons come from the
+    state read when the page ran): runs in progress and the chosen one are read again every 2 s."""
+    from vae.runs import run_state
+
+    if any(run_state(path).get("state") != state for path, state in shown.items()):
+        st.rerun()
 
 
 def sort_runs(runs: list[dict]) -> list[dict]:
-    """Active runs first, then the newest."""
-    return sorted(runs, key=lambda r: (r["state"] not in ACTIVE, -float(r.get("created") or 0)))
+    """Training (or starting) runs first, then those waiting in the queue, then the newest."""
+    group = lambda r: 0 if r["state"] in ACTIVE else 1 if r["state"] in IN_PROGRESS else 2  # noqa: E731
+    return sorted(runs, key=lambda r: (group(r), -float(r.get("created") or 0)))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -13,7 +13,7 @@ from vae import datasets, jobs, runs, safety
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs import ACTIVE
+from vae.runs import IN_PROGRESS, STATES, WAITING
 from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
                        nearest_on_ladder, progress_summary, weight_ladder)
 
@@ -98,15 +98,19 @@ chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab
 
 
 @st.fragment(run_every=1.0)
-def live(run_dir: Path) -> None:
+def live(run_dir: Path, shown: str) -> None:
     status = jobs.run_state(run_dir)
     metrics = runs.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
+    if status["state"] == WAITING:
+        text = f"{queue_position(run_dir)}: starts when a trainer is free"
     st.progress(fraction, text=f"**{status['state']}** · {text}")
-    if status["state"] in ACTIVE and writable():
-        if st.button("Stop", icon=":material/stop:", key="stop"):
+    if status["state"] in IN_PROGRESS and writable():
+        waiting = status["state"] == WAITING
+        if st.button("Remove from queue" if waiting else "Stop", icon=":material/stop:", key="stop"):
             jobs.request_stop(run_dir)
-            st.toast("Stop requested: the trainer stops after the current batch.")
+            st.toast("Removed from the queue." if waiting else
+                     "Stop requested: the trainer stops after the current batch.")
     else:
         if status.get("message"):
             (st.error if status["state"] in ("failed", "diverged") else st.info)(status["message"])
@@ -120,15 +124,30 @@ def live(run_dir: Path) -> None:
     left, right = st.columns(2)
     left.plotly_chart(entanglement_diagnostics(metrics, steps, log_y=True), key="ent_chart")
     right.plotly_chart(analysis_curves(metrics), key="analysis_chart")
-    seen = ss.setdefault("_last_state", {})
-    changed = seen.get(run_dir.name, status["state"]) != status["state"]
-    seen[run_dir.name] = status["state"]
-    if changed:
-        st.rerun()  # queued -> running -> ended: refresh the whole page (run picker, runs table, final losses)
+    if status["state"] != shown and shown in STATES:
+        st.rerun()  # waiting -> queued -> running -> ended: refresh the page (run picker, queue, runs table)
 
 
+def queue_position(run_dir: Path) -> str:
+    names = [r["name"] for r in waiting_runs]
+    return f"position {names.index(run_dir.name) + 1} of {len(names)} in the queue" if run_dir.name in names \
+        else "in the queue"
+
+
+waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
 if chosen:
-    live(Path(chosen["path"]))
+    live(Path(chosen["path"]), chosen["state"])
+
+if waiting_runs:
+    st.subheader("Queue")
+    st.caption(f"Each starts when a trainer is free (at most {jobs.max_trainers()} at a time: VAE_LAB_MAX_TRAINERS), "
+               "first requested first; the trainer that finishes starts the next one.")
+    st.dataframe(pd.DataFrame([{"position": k + 1, "name": r["name"],
+                                "dataset": Path(r["config"].get("dataset", "")).name,
+                                "epochs": r["config"].get("epochs"), "resume": bool(r["status"].get("resume")),
+                                "waiting since": pd.Timestamp(r["status"].get("queued_at") or 0, unit="s",
+                                                              tz="UTC").strftime("%H:%M:%S UTC")}
+                               for k, r in enumerate(waiting_runs)]), hide_index=True)
 
 st.subheader("All runs")
 if all_runs:

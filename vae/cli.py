@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, datasets, safety, standby
+from . import data, datasets, jobs, safety, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
@@ -101,11 +101,25 @@ def cmd_train(args) -> int:
     load_keras()  # TensorFlow loads only for this command, once the settings are known to be good
     from .train import run_trainer
 
-    return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet)
+    try:
+        return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet)
+    finally:
+        _start_next(run_dir.resolve().parent)
+
+
+def _start_next(runs_root) -> None:
+    """A trainer that ends starts the next waiting run (vae.jobs queue), so the queue moves with no page open."""
+    try:
+        jobs.start_waiting(runs_root)
+    except (UserError, OSError) as e:
+        print(f"could not start the next waiting run: {e}", file=sys.stderr)
 
 
 def cmd_standby(args) -> int:
-    return standby.serve(args.runs_root, args.launcher_pid)
+    try:
+        return standby.serve(args.runs_root, args.launcher_pid)
+    finally:
+        _start_next(args.runs_root)  # the standby trained a run (or left): the queue may move
 
 
 def cmd_evaluate(args) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import datasets, jobs
+from . import datasets, jobs, runs
 from .errors import UserError
 from .safety import require_writable
 
@@ -22,13 +22,13 @@ def _same_folder(a, b) -> bool:
 
 
 def dataset_usage(dataset_path, runs_root) -> dict:
-    """The runs trained on a dataset: {"runs": [names], "active": [names of queued/running runs]}."""
+    """The runs trained on a dataset: {"runs": [names], "active": [names of waiting, queued or running runs]}."""
     used, active = [], []
-    for run in jobs.list_runs(runs_root):
+    for run in runs.list_runs(runs_root):
         ds = (run.get("config") or {}).get("dataset")
         if ds and _same_folder(ds, dataset_path):
             used.append(run["name"])
-            if run.get("state") in jobs.ACTIVE:
+            if run.get("state") in runs.IN_PROGRESS:
                 active.append(run["name"])
     return {"runs": used, "active": active}
 

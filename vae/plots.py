@@ -85,7 +85,7 @@ def progress_summary(status: Mapping, last: Mapping | None = None) -> tuple[floa
     if ips:
         parts.append(f"{ips:.0f} images/s")
     elapsed = (last or {}).get("time")
-    if elapsed and 0 < fraction < 1:
+    if elapsed and 0 < fraction < 1 and status.get("state") == "running":  # no time left once it stopped
         parts.append(f"about {_duration(elapsed * (1 - fraction) / fraction)} left")
     return fraction, " · ".join(parts)
 

@@ -33,6 +33,8 @@ RUN_FORMAT_VERSION = 1
 # Run states (status.json "state"), each defined once here: the launcher, the trainer, the CLI and the
 # pages read them from this table. `active` states have a trainer process behind them.
 STATE_INFO = {
+    "waiting": {"active": False, "ended": False,
+                "help": "in the queue: its trainer starts when one is free (VAE_LAB_MAX_TRAINERS)"},
     "queued": {"active": True, "help": "its trainer is starting"},
     "running": {"active": True, "help": "training"},
     "finished": {"active": False, "help": "trained every epoch"},
@@ -42,7 +44,9 @@ STATE_INFO = {
 }
 STATES = tuple(STATE_INFO)
 ACTIVE = tuple(s for s, info in STATE_INFO.items() if info["active"])
-ENDED = tuple(s for s, info in STATE_INFO.items() if not info["active"])
+ENDED = tuple(s for s, info in STATE_INFO.items() if info.get("ended", not info["active"]))
+WAITING = "waiting"  # a run in the queue: no trainer yet (vae.jobs starts it when the limit allows)
+IN_PROGRESS = (WAITING, *ACTIVE)  # not ended: waiting for a trainer, or with one
 STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
 QUEUED_S = 120.0  # a trainer says `running` within seconds of its start; still `queued` after this: it never started
 _SNAPSHOT_RE = re.compile(r"^epoch_(\d{4,})\.npz$")
