@@ -140,6 +140,12 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
         ss["selected_run"] = names[0]
     if ss.get(key) != ss["selected_run"]:
         ss[key] = ss["selected_run"]  # a run started or picked elsewhere becomes this widget's value
+    shown = f"{ss[key]}  ({states[ss[key]]})"
+    if ss.get("_shown_" + key) != shown:
+        # The chosen run's state changed: set the value again through session_state, or the browser keeps
+        # showing the old label (a keyed selectbox keeps its element when only its labels change).
+        ss[key] = ss[key]
+        ss["_shown_" + key] = shown
     name = st.selectbox(label, names, key=key, format_func=lambda n: f"{n}  ({states[n]})",
                         on_change=lambda: ss.update(selected_run=ss[key]))
     chosen = runs[names.index(name)]
