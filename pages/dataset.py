@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
-                       md_escape, user_errors, writable)
+                       human_bytes, md_escape, user_errors, writable)
 from vae import data, datasets, deletes, safety
 from vae.paths import datasets_root, runs_root
-from vae.plots import human_bytes, montage, parameter_space
+from vae.plots import montage, parameter_space
 
 ensure_app_navigation()
 

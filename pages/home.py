@@ -3,12 +3,11 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, user_errors, warm_trainer, writable
+from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer, writable
 from vae import datasets, jobs
 from vae.config import TrainConfig
 from vae.data import preset_spec
 from vae.paths import datasets_root, runs_root
-from vae.plots import human_bytes
 
 ensure_app_navigation()
 warm_trainer()
@@ -64,9 +63,9 @@ with right:
     st.subheader("Runs")
     runs = jobs.list_runs(runs_root()) if runs_root().exists() else []
     if runs:
-        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
-                                    "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1],
-                                    "β": r["config"].get("beta"), "γ": r["config"].get("gamma")} for r in runs]),
-                     hide_index=True)
+        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "β": r["config"].get("beta"),
+                                    "γ": r["config"].get("gamma"),
+                                    "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1]} for r in runs]),
+                     hide_index=True, column_config={"name": st.column_config.TextColumn("name", width="medium")})
     else:
         st.caption("None yet.")

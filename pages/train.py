@@ -8,14 +8,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer, writable
+from pages._ui import (ensure_app_navigation, format_duration, format_weight, nearest_on_ladder, pick_run,
+                       progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder, writable)
 from vae import datasets, jobs, runs, safety
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
+from vae.estimate import estimate_duration
+from vae.labels import RUN_COLUMNS, curves_caption
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs import IN_PROGRESS, STATES, WAITING
-from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
-                       nearest_on_ladder, progress_summary, weight_ladder)
+from vae.runs import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
+from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex
 
 ensure_app_navigation()
 
@@ -41,7 +43,7 @@ def sync(name: str, from_slider: bool) -> None:
 
 def study_settings() -> None:
     study = TrainConfig.study()
-    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim"):
+    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim", "epochs"):
         ss[key] = getattr(study, key)
     ss["beta_slider"], ss["gamma_slider"] = nearest_on_ladder(study.beta, LADDER), nearest_on_ladder(study.gamma, LADDER)
 
@@ -59,7 +61,7 @@ with st.expander("Settings", expanded=writable()):
     c[1].number_input("Image size", value=int(by_name[dataset].get("image_size") or 64), disabled=True,
                       help="Set by the dataset")
     c[2].button("Study settings", on_click=study_settings, icon=":material/history_edu:",
-                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3")
+                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3, 10 epochs")
     for name, symbol in (("beta", "β (KL weight)"), ("gamma", "γ (entanglement weight)")):
         left, right = st.columns([3, 1])
         left.select_slider(symbol, LADDER, key=name + "_slider", format_func=format_weight,
@@ -78,6 +80,16 @@ with st.expander("Settings", expanded=writable()):
     c[3].number_input("Seed", 0, 2**31 - 1, key="seed")
     c[4].checkbox("Sample weights", key="sample_weights")
 st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
+counts = by_name[dataset].get("counts") or {}
+guess = estimate_duration({**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs")},
+                           "image_size": int(by_name[dataset].get("image_size") or 64)},
+                          counts.get("train", 0), counts.get("validation", 0),
+                          jobs.list_runs(runs_root()) if runs_root().exists() else [])
+st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
+           f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
+           + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
+              if guess["source"] == "measured" else
+              "a default speed for this network from the development machine: no earlier run with these settings here)"))
 
 if writable():
     need = safety.estimate_run_bytes(TrainConfig(image_size=int(by_name[dataset].get("image_size") or 64), **{
@@ -113,8 +125,8 @@ def live(run_dir: Path, shown: str) -> None:
                      "Stop requested: the trainer stops after the current batch.")
     else:
         if status.get("message"):
-            (st.error if status["state"] in ("failed", "diverged") else st.info)(status["message"])
-        if status["state"] in ("failed", "stopped") and (run_dir / "last.keras").exists() and writable():
+            (st.error if status["state"] in ERRORS else st.info)(status["message"])
+        if status["state"] in RESUMABLE and (run_dir / "last.keras").exists() and writable():
             if st.button("Resume", icon=":material/resume:", key="resume"):
                 with user_errors():
                     jobs.resume_run(run_dir)
@@ -137,6 +149,7 @@ def queue_position(run_dir: Path) -> str:
 waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
 if chosen:
     live(Path(chosen["path"]), chosen["state"])
+    st.caption(curves_caption(chosen["config"].get("gamma")))
 
 if waiting_runs:
     st.subheader("Queue")
@@ -151,9 +164,11 @@ if waiting_runs:
 
 st.subheader("All runs")
 if all_runs:
-    keys = ("beta", "gamma", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
-    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
+    keys = ("entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
+    # β, γ and the final losses first, the name narrow: all visible at 1280 px without scrolling sideways
+    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "beta": r["config"].get("beta"),
+                                "gamma": r["config"].get("gamma"),
+                                **{k: (r.get("final") or {}).get(k) for k in ("val_loss", "loss", "val_recon")},
                                 "dataset": Path(r["config"].get("dataset", "")).name,
-                                **{k: r["config"].get(k) for k in keys},
-                                **{k: (r.get("final") or {}).get(k) for k in ("loss", "val_loss", "val_recon")}}
-                               for r in all_runs]), hide_index=True)
+                                **{k: r["config"].get(k) for k in keys}}
+                               for r in all_runs]), hide_index=True, column_config=RUN_COLUMNS)

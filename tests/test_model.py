@@ -37,6 +37,7 @@ def test_keras_file_round_trips_without_custom_objects(tmp_path):
     assert (m2.beta, m2.gamma, m2.entanglement_mode, m2.variance) == (0.5, 0.2, "covariance", "learned")
 
 
+@pytest.mark.slow
 def test_one_training_step_lowers_the_loss_on_a_fixed_batch():
     keras.utils.set_random_seed(0)
     m = build_vae("burgess", 32, 2, beta=0.001, gamma=0.0001)

@@ -238,6 +238,7 @@ def test_study_settings_button_fills_in_the_studys_values(tiny_dataset):
     assert at.selectbox(key="entanglement").value == "seed" and at.slider(key="latent_dim").value == 3
 
 
+@pytest.mark.slow
 def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace):
     from vae import jobs
 
@@ -335,6 +336,7 @@ def test_embedding_colours_by_factor(tiny_dataset, fake_run):
     assert trace["marker"]["showscale"] is True
 
 
+@pytest.mark.slow
 def test_embedding_decodes_with_a_trained_model(tiny_dataset, tmp_workspace):
     """Slow path: a real one-epoch run, then the decoding sliders and the traversals."""
     from vae import jobs

@@ -26,6 +26,7 @@ def _train(tmp_path, dataset, name="run", **overrides):
     return run_dir, train_run(run_dir)
 
 
+@pytest.mark.slow
 def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     run_dir, status = _train(tmp_path, tiny_dataset)
     assert status["state"] == "finished"
@@ -57,6 +58,7 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     assert len(snap["mu_transects"]) == 45
 
 
+@pytest.mark.slow
 def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
     a, _ = _train(tmp_path, tiny_dataset, "a", seed=7)
     b, _ = _train(tmp_path, tiny_dataset, "b", seed=7)
@@ -66,6 +68,7 @@ def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
     assert strip(runs.read_metrics(a)) != strip(runs.read_metrics(c))
 
 
+@pytest.mark.slow
 def test_stop_request_ends_training_within_one_batch(tmp_path, tiny_dataset):
     from vae.runs import write_run_config
     from vae.train import train_run
@@ -96,6 +99,7 @@ def test_study_settings_are_the_studys():
             cfg.entanglement) == ("seed", 0.001, 0.0001, 8, 1e-4, 3, "constant", "seed")
 
 
+@pytest.mark.slow
 def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypatch):
     from vae import evaluate
 

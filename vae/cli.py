@@ -17,7 +17,7 @@ from . import data, datasets, jobs, safety, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from .runs import list_runs, write_run_config
+from .runs import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
 from .runtime import load_keras
 
 
@@ -50,10 +50,14 @@ def cmd_generate(args) -> int:
     if args.fit:
         overrides["fit"] = args.fit
     spec = data.preset_spec(args.preset, **overrides)
-    out = datasets.write_dataset(spec, args.out, progress=_progress_bar("generate"), overwrite=args.overwrite)
-    ds = datasets.load_dataset(out)
-    counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())
-    print(f"wrote {out} ({counts})")
+    # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
+    # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
+    out = datasets.write_dataset(spec, args.out, progress=None if args.quiet else _progress_bar("generate"),
+                                 overwrite=args.overwrite, workers=min(2, os.cpu_count() or 1))
+    if not args.quiet:
+        ds = datasets.load_dataset(out)
+        counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())
+        print(f"wrote {out} ({counts})")
     return 0
 
 
@@ -62,7 +66,8 @@ def cmd_import(args) -> int:
     skipped = report.get("skipped", []) if isinstance(report, dict) else []
     for item in skipped:
         print(f"skipped {item.get('file')}: {item.get('reason')}", file=sys.stderr)
-    print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped)")
+    if not args.quiet:
+        print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped)")
     return 0
 
 
@@ -86,6 +91,7 @@ def cmd_train(args) -> int:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
             raise UserError(f"{run_dir} has no config.json; use --data and --out to start a new run")
+        refuse_if_trained_elsewhere(run_dir)  # before TensorFlow's seconds of imports
     else:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
@@ -102,7 +108,7 @@ def cmd_train(args) -> int:
     from .train import run_trainer
 
     try:
-        return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet)
+        return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet, quiet=args.quiet)
     finally:
         _start_next(run_dir.resolve().parent)
 
@@ -124,10 +130,13 @@ def cmd_standby(args) -> int:
 
 def cmd_evaluate(args) -> int:
     safety.require_writable(f"evaluate {args.run} (it writes evaluation.json and latents.csv)")
+    read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
-    from .evaluate import evaluate_run
+    from .evaluation_jobs import evaluate_with_progress
 
-    result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
+    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed)
+    if args.quiet:
+        return 0
     print(json.dumps(result.get("summary", {}), indent=2))
     print(f"wrote {Path(args.run) / 'evaluation.json'} and {Path(args.run) / 'latents.csv'}")
     return 0
@@ -162,19 +171,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate a dataset folder from a preset")
-    g.add_argument("--preset", required=True, help="seed-full, seed-punctured, seed-exact, dsprites, sprites")
+    g.add_argument("--preset", required=True, help=", ".join(data.PRESETS))
     g.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--n", type=int, default=None, help="number of images (subsamples where the preset allows)")
     g.add_argument("--fit", choices=("stretch", "pad"), default=None, help="stretch (the study) or pad to square")
     g.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/seed-full")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
     g.set_defaults(func=cmd_generate)
 
     i = sub.add_parser("import", help="turn a folder or .zip of images into a dataset")
     i.add_argument("path")
     i.add_argument("--out", required=True)
     i.add_argument("--size", type=int, default=64)
+    i.add_argument("--quiet", action="store_true", help="print nothing but errors (and skipped files)")
     i.set_defaults(func=cmd_import)
 
     t = sub.add_parser("train", help="train a VAE (foreground); writes a run folder")
@@ -198,13 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--precision", choices=PRECISIONS)
     t.add_argument("--sample-weights", action="store_true", help="weight images by the study's (bmax-b)/(bmax-bmin)")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors (and the final state when the run did not finish)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="encode every split of a run's dataset; write evaluation.json, latents.csv")
     e.add_argument("run")
     e.add_argument("--max-train", type=int, default=10000, help="training codes used by the metrics (default 10000)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--quiet", action="store_true", help="print nothing but errors")
     e.set_defaults(func=cmd_evaluate)
 
     sb = sub.add_parser("standby", help="(started by the dashboard) a warm trainer waiting for a run")

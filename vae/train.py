@@ -39,7 +39,7 @@ from .inference import encode, reconstruct
 from .metrics import cheap_metrics
 from .model import build_vae
 from .registry import logged_terms
-from .runs import ACTIVE, read_metrics, run_state
+from .runs import ERRORS, read_metrics, refuse_if_trained_elsewhere
 from .safety import require_run_space, require_writable
 
 HEARTBEAT_S = 2.0
@@ -287,7 +287,7 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     require_writable(f"train run {run_dir.name}")
     doc = read_json(run_dir / "config.json")
     cfg = TrainConfig.from_dict(doc["config"])
-    _refuse_if_trained_elsewhere(run_dir)
+    refuse_if_trained_elsewhere(run_dir)
     status = StatusFile(run_dir, state="running", message="loading data", epoch=0, epochs=cfg.epochs, step=0)
     status.start_heartbeat()
     try:
@@ -306,14 +306,6 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
         raise
     finally:
         status.stop_heartbeat()
-
-
-def _refuse_if_trained_elsewhere(run_dir: Path) -> None:
-    """Two trainers on one run folder would interleave its files: refuse the second one."""
-    st = run_state(run_dir)
-    if st.get("state") in ACTIVE and st.get("pid") not in (None, os.getpid()):
-        raise UserError(f"run {run_dir.name} is already {st['state']} in another trainer (pid {st['pid']}); "
-                        "stop it first or wait for it to end")
 
 
 def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resume: bool, verbose: bool) -> dict:
@@ -415,10 +407,13 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_trainer(run_dir, resume: bool = False, verbose: bool = False) -> int:
+def run_trainer(run_dir, resume: bool = False, verbose: bool = False, quiet: bool = False) -> int:
     """Body of a trainer process (`python -m vae train`, or a standby given a run): train the run folder,
-    print its final state, and return the exit code (0 finished or stopped, 1 otherwise)."""
+    print its final state (with `quiet`, only when it did not finish or stop), and return the exit code
+    (0 finished or stopped, 1 otherwise)."""
     install_signal_handlers()
     status = train_run(run_dir, resume=resume, verbose=verbose)
-    print(f"{status['state']}: {status.get('message', '')}")
-    return 0 if status["state"] in ("finished", "stopped") else 1
+    ok = status["state"] not in ERRORS
+    if not (quiet and ok):
+        print(f"{status['state']}: {status.get('message', '')}")
+    return 0 if ok else 1
