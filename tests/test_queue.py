@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from vae import jobs, runs, safety
 from vae.config import TrainConfig
 from vae.errors import UserError
-from vae.plots import progress_summary
+from pages._ui import progress_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
