@@ -167,9 +167,11 @@ def _enqueue(run_dir: Path, status: dict, resume: bool = False) -> None:
         "message": f"waiting for a free trainer (at most {max_trainers()} at a time: VAE_LAB_MAX_TRAINERS)"})
 
 
-def queue(runs_root) -> list[dict]:
-    """The waiting runs in the order they will start (first requested first), as list_runs rows."""
-    return sorted(list_runs(runs_root, states=(WAITING,)),
+def queue(runs_root, pending: list[dict] | None = None) -> list[dict]:
+    """The waiting runs in the order they will start (first requested first), as list_runs rows
+    (from `pending`, a list_runs of the runs in progress, when the caller has one)."""
+    rows = list_runs(runs_root, states=(WAITING,)) if pending is None else pending
+    return sorted((r for r in rows if r["state"] == WAITING),
                   key=lambda r: (float(r["status"].get("queued_at") or 0), r["name"]))
 
 
@@ -182,7 +184,7 @@ def start_waiting(runs_root) -> list[Path]:
     the disk guard's message, and the next one is tried.
     """
     root = Path(runs_root).resolve()
-    if readonly() or not root.is_dir():
+    if readonly() or not root.is_dir() or not queue(root):  # the common case: nothing waits, no lock taken
         return []
     with _locked(root):
         return _start_waiting(root)
@@ -191,8 +193,9 @@ def start_waiting(runs_root) -> list[Path]:
 def _start_waiting(root: Path) -> list[Path]:
     """start_waiting's work; the caller holds the lock."""
     started = []
-    free = max_trainers() - len(active_runs(root))
-    for run in queue(root):
+    pending = list_runs(root, states=IN_PROGRESS)
+    free = max_trainers() - sum(r["state"] in ACTIVE for r in pending)
+    for run in queue(root, pending):
         if free <= 0:
             break
         run_dir, st = Path(run["path"]), run["status"]
