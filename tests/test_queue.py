@@ -104,7 +104,8 @@ def test_two_processes_finishing_at_once_start_the_next_run_once(tiny_dataset, t
     jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
     finish(trainers[0])
     script = ("import sys, subprocess; from vae import jobs; "
-              "jobs._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True).pid; "
+              "jobs._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True, "
+              "stdout=subprocess.DEVNULL).pid; "
               "print(len(jobs.start_waiting(sys.argv[1])))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True, env=env)
