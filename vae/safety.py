@@ -122,6 +122,10 @@ def estimate_run_bytes(cfg, counts: dict, epochs: int | None = None) -> dict:
     """
     epochs = cfg.epochs if epochs is None else max(int(epochs), 0)
     params = param_count(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance)
+    if getattr(cfg, "method", None) == "factor-vae":  # its discriminator (and its Adam state) is saved too
+        mp = getattr(cfg, "method_params", None) or {}
+        units, layers = int(mp.get("disc_units", 1000)), int(mp.get("disc_layers", 6))
+        params += cfg.latent_dim * units + units + (layers - 1) * (units * units + units) + 2 * units + 2
     checkpoints = 3 * on_disk(12 * params + 65536)
     n_snap = len([e for e in range(cfg.epochs - epochs + 1, cfg.epochs + 1)
                   if e % cfg.snapshot_every == 0 or e == cfg.epochs])
