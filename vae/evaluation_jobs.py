@@ -26,6 +26,7 @@ import numpy as np
 from .errors import UserError
 from .fileio import atomic_write_json, read_json
 from .runs import pid_alive, read_config
+from .safety import require_writable
 
 PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"
@@ -74,6 +75,7 @@ def start_evaluation(run_dir, fast: bool = False) -> int:
     evaluation of a run that is being evaluated.
     """
     run_dir = Path(run_dir).resolve()
+    require_writable(f"evaluate run {run_dir.name} (it writes evaluation.json and latents.csv)")
     read_config(run_dir)
     if not (run_dir / "model.keras").exists():
         raise UserError(f"run {run_dir.name} has no model.keras yet; evaluate it after its first epoch")
