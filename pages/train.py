@@ -126,7 +126,8 @@ st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
            f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
            + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
               if guess["source"] == "measured" else
-              "a default speed for this network from the development machine: no earlier run with these settings here)"))
+              "a default speed for this network from the development machine: "
+              "no earlier run with these settings here)"))
 
 if st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():

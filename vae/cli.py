@@ -49,6 +49,8 @@ def cmd_generate(args) -> int:
         overrides["n"] = args.n
     if args.fit:
         overrides["fit"] = args.fit
+    if args.hole:
+        overrides["hole"] = True
     spec = data.preset_spec(args.preset, **overrides)
     # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
     # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
@@ -118,7 +120,8 @@ def cmd_evaluate(args) -> int:
     load_keras()  # TensorFlow loads only for this command
     from .evaluation_jobs import evaluate_with_progress
 
-    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed)
+    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed,
+                                    dci_setting="fast" if args.fast else "reference")
     if args.quiet:
         return 0
     print(json.dumps(result.get("summary", {}), indent=2))
@@ -162,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fit", choices=("stretch", "pad"), default=None, help="stretch (the study) or pad to square")
     g.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/seed-full")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    g.add_argument("--hole", action="store_true", help="hold out the study's hole (starfish presets; "
+                                                       "seed-exact --hole is the study's punctured split)")
     g.add_argument("--quiet", action="store_true", help="print nothing but errors")
     g.set_defaults(func=cmd_generate)
 
@@ -211,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--max-train", type=int, default=10000, help="training codes used by the metrics (default 10000)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--fast", action="store_true",
+                   help="DCI with 20 boosting stages on up to 2,000 points (labelled 'fast'); default: "
+                        "disentanglement_lib's 100 stages on up to 10,000")
     e.add_argument("--quiet", action="store_true", help="print nothing but errors")
     e.set_defaults(func=cmd_evaluate)
 
