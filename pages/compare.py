@@ -5,14 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import ensure_app_navigation
-from vae import jobs, runs
-from vae.paths import runs_root
+from vae import run_index
 from vae.plots import scatter_against
 
 ensure_app_navigation()
 
 st.title("Compare runs")
-all_runs = jobs.list_runs(runs_root()) if runs_root().exists() else []
+all_runs = run_index.list_runs()
 if not all_runs:
     st.info("No runs yet: start some on the Train page.")
     st.stop()
@@ -24,7 +23,7 @@ dataset = st.selectbox("Dataset", sorted(by_dataset))
 
 def row(r: dict) -> dict:
     cfg, final = r["config"], r.get("final") or {}
-    summary = (runs.read_evaluation(r["path"]) or {}).get("summary") or {}
+    summary = r.get("evaluation") or {}  # from the run index (vae.run_index)
     alignment = summary.get("alignment_score")
     out = {"name": r["name"], "state": r["state"], "beta": cfg.get("beta"), "gamma": cfg.get("gamma"),
            "entanglement": cfg.get("entanglement"), "latent_dim": cfg.get("latent_dim"), "arch": cfg.get("arch"),

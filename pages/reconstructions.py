@@ -6,15 +6,14 @@ import numpy as np
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae import analysis, jobs, runs
+from vae import analysis, run_index, runs
 from vae.errors import UserError
-from vae.paths import runs_root
 from vae.plots import pairs_grid, stack_strips, transect_strip
 
 ensure_app_navigation()
 
 st.title("Reconstructions")
-run = pick_run(sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else [])
+run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
 run_dir, cfg = Path(run["path"]), run["config"]

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer
-from vae import datasets, jobs, runs
+from vae import datasets, jobs, run_index, runs
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
@@ -85,7 +85,7 @@ if st.button("Start", type="primary", icon=":material/play_arrow:"):
                                                 "epochs", "batch_size", "lr", "seed", "sample_weights")}).validate()
         ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
 
-all_runs = sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else []
+all_runs = sort_runs(run_index.list_runs())
 st.subheader("Run")
 chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab) attaches to a running run
 

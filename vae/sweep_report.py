@@ -1,0 +1,107 @@
+"""A sweep's answer: per setting the distribution over seeds, the effect of each swept value against
+its baseline, seed versus setting variance, ranking stability, and unsupervised-versus-supervised
+rank correlations. Reads result rows (vae.sweep.result_rows); the statistics are vae.stats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import stats
+
+# Shown first when present, in this order; any other numeric evaluation column follows.
+PREFERRED = ("eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity",
+             "eval_factor_vae", "eval_beta_vae", "eval_total_correlation", "eval_hole_recon_ratio",
+             "eval_recon_loss_per_split_validation", "val_recon", "val_kl", "val_loss", "alignment_score")
+UNSUPERVISED = ("val_recon", "val_kl", "eval_total_correlation", "total_correlation", "val_loss")
+SUPERVISED = ("eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity", "eval_factor_vae",
+              "eval_beta_vae", "eval_alignment_score")
+LABELS = {"eval_alignment_score": "factor alignment", "eval_mig": "MIG", "eval_dci_disentanglement": "DCI disentanglement",
+          "eval_sap": "SAP", "eval_modularity": "modularity", "eval_factor_vae": "FactorVAE score",
+          "eval_beta_vae": "BetaVAE score", "eval_total_correlation": "total correlation",
+          "eval_hole_recon_ratio": "hole ratio", "eval_recon_loss_per_split_validation": "reconstruction (validation)",
+          "val_recon": "reconstruction loss", "val_kl": "KL", "val_loss": "validation loss",
+          "alignment_score": "alignment (last epoch)"}
+
+
+def label(metric: str) -> str:
+    return LABELS.get(metric, metric.removeprefix("eval_").replace("_", " "))
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def finished(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("state") == "finished"]
+
+
+def metric_columns(rows: list[dict]) -> list[str]:
+    """Numeric result columns that vary as answers (evaluation summary and final losses)."""
+    seen = []
+    for r in rows:
+        for k, v in r.items():
+            if k not in seen and _num(v) and (k.startswith("eval_") or k in PREFERRED):
+                seen.append(k)
+    return [k for k in PREFERRED if k in seen] + [k for k in seen if k not in PREFERRED]
+
+
+def setting_key(row: dict, keys) -> tuple:
+    return tuple(row.get(k) for k in keys)
+
+
+def per_setting(rows: list[dict], keys, metric: str, seed: int = 0) -> list[dict]:
+    """[{settings..., 'mean', 'lo', 'hi', 'n'}] per combination of `keys`, over its seeds."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(setting_key(r, keys), []).append(r.get(metric))
+    out = []
+    for key in sorted(groups, key=lambda t: tuple(str(x) if not _num(x) else f"{float(x):020.10f}" for x in t)):
+        out.append({**dict(zip(keys, key)), **stats.bootstrap_mean_ci(groups[key], seed=seed)})
+    return out
+
+
+def effects(rows: list[dict], key: str, metric: str, baseline=0.0, others=()) -> list[dict]:
+    """For each value of `key` other than `baseline`: the difference of its mean from the baseline's,
+    within each combination of the `others` settings, with the interval and the words."""
+    out = []
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(setting_key(r, others), []).append(r)
+    for other, rs in groups.items():
+        base = [r.get(metric) for r in rs if r.get(key) == baseline]
+        if not base:
+            continue
+        for value in sorted({r.get(key) for r in rs if r.get(key) != baseline}, key=str):
+            d = stats.difference_ci([r.get(metric) for r in rs if r.get(key) == value], base)
+            out.append({**dict(zip(others, other)), key: value, "metric": metric, **d,
+                        "words": stats.effect_words(d, label(metric))})
+    return out
+
+
+def variance_and_ranking(rows: list[dict], keys, metric: str) -> dict:
+    """Seed vs setting share of the variance, and how stable the settings' ranking is over seeds."""
+    shares = stats.variance_shares([r.get(metric) for r in rows], [setting_key(r, keys) for r in rows])
+    settings = sorted({setting_key(r, keys) for r in rows}, key=str)
+    seeds = sorted({r.get("seed") for r in rows}, key=str)
+    m = np.full((len(settings), len(seeds)), np.nan)
+    for r in rows:
+        if _num(r.get(metric)):
+            m[settings.index(setting_key(r, keys)), seeds.index(r.get("seed"))] = float(r[metric])
+    return {**{f"share_{k}": v for k, v in shares.items() if k != "n"}, "n": shares["n"],
+            **stats.ranking_stability(m)}
+
+
+def unsupervised_vs_supervised(rows: list[dict]) -> list[dict]:
+    cols = set(metric_columns(rows))
+    corr = stats.rank_correlations(rows, [u for u in UNSUPERVISED if u in cols], [s for s in SUPERVISED if s in cols])
+    return [{"unsupervised": label(u), "supervised": label(s), "spearman": v} for (u, s), v in corr.items()]
+
+
+def baseline_of(values) -> object | None:
+    """The baseline value of a swept setting: 0 (or False) when the grid holds it, else the first value."""
+    values = list(values)
+    for v in values:
+        if _num(v) and float(v) == 0:
+            return v
+    return values[0] if values else None
