@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer
-from vae import datasets, jobs, run_index, runs
+from vae import datasets, jobs, run_index, runs, sweep
 from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
@@ -78,12 +78,18 @@ with st.expander("Settings", expanded=True):
     c[4].checkbox("Sample weights", key="sample_weights")
 st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
 
+n_seeds = st.number_input("Seeds", 1, 100, 1, key="n_seeds", help="More than 1 starts a sweep over seeds 0..N-1 "
+                          "with these settings (Sweeps page)")
 if st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():
         cfg = TrainConfig(dataset=str(by_name[dataset]["path"]), image_size=int(by_name[dataset]["image_size"]),
                           **{k: ss[k] for k in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance",
                                                 "epochs", "batch_size", "lr", "seed", "sample_weights")}).validate()
-        ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
+        if n_seeds > 1:
+            out = sweep.start_seeds(cfg, int(n_seeds))
+            st.success(f"Started sweep {out.name} over {n_seeds} seeds: watch it on the Sweeps page.")
+        else:
+            ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
 
 all_runs = sort_runs(run_index.list_runs())
 st.subheader("Run")

@@ -36,6 +36,7 @@ from .fileio import atomic_write_json, atomic_write_text, read_json
 from .jobs import ACTIVE, _pid_alive, check_name, run_state
 from .jobs import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from .runs import final_metrics, read_evaluation
+from .safety import require_writable
 
 SWEEP_FORMAT = "vae-lab-sweep"
 SWEEP_FORMAT_VERSION = 1
@@ -133,6 +134,7 @@ def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = No
     from .datasets import load_dataset
     from .train import write_run_config
 
+    require_writable("start a sweep")
     out = Path(out).resolve()
     check_name(name or out.name, "sweep name")
     if (out / "sweep.json").exists():
@@ -319,6 +321,7 @@ def list_sweeps(root=None) -> list[dict]:
 # ---------------------------------------------------------------- driver process (for the dashboard)
 def request_stop(sweep_dir) -> None:
     """Ask the driver to stop: queued runs are not started, running ones stop after their batch."""
+    require_writable("stop a sweep")
     read_sweep(sweep_dir)
     atomic_write_json(Path(sweep_dir) / "stop", {"requested": time.time()})
 
@@ -336,6 +339,7 @@ def launch_driver(sweep_dir, address: str | None = None, workers: int | None = N
     """Start `python -m vae sweep --resume SWEEP` as its own OS process (its own session, so a
     Streamlit rerun or a server restart never touches it); returns its pid. Refuses a sweep whose
     driver is alive."""
+    require_writable("resume a sweep")
     sweep_dir = Path(sweep_dir).resolve()
     read_sweep(sweep_dir)
     st = sweep_state(sweep_dir)
@@ -366,3 +370,27 @@ def start_sweep(dataset, grid: dict, seeds: int, fixed: dict, name: str, root=No
 
 def active(state: str | None) -> bool:
     return state in ACTIVE
+
+
+def watch_summary(rows: list[dict], status: dict) -> dict:
+    """Runs done / running / queued / failed and an estimate of the time left (seconds, or None).
+
+    The estimate is the mean wall time of the runs done so far, times the runs left, divided by
+    the runs trained at a time."""
+    counts = {"finished": 0, "running": 0, "queued": 0, "failed": 0}
+    for r in rows:
+        s = r.get("state")
+        key = s if s in counts else ("failed" if s in ("diverged", "damaged") else "queued")
+        counts[key] += 1
+    walls = [float(r["wall_s"]) for r in rows if r.get("state") == "finished" and isinstance(r.get("wall_s"), (int, float))]
+    left = counts["running"] + counts["queued"]
+    workers = max(1, int(status.get("workers") or 1))
+    eta = (sum(walls) / len(walls)) * left / workers if walls and left and status.get("state") == "running" else None
+    return {**counts, "total": len(rows), "eta_s": eta}
+
+
+def start_seeds(cfg: TrainConfig, seeds: int, root=None) -> Path:
+    """The Train page's Start with N seeds: a sweep over seeds 0..N-1 of one config, started at once."""
+    fixed = {k: v for k, v in cfg.to_dict().items() if k not in NOT_SWEPT}
+    name = f"{Path(cfg.dataset).name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"[:100]
+    return start_sweep(cfg.dataset, {}, seeds, fixed, name, root=root)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from . import sweep as sw
 from .errors import UserError
+from .safety import require_writable
 
 HEARTBEAT_S = 3.0
 TASK_RETRIES = 3
@@ -139,6 +140,7 @@ def _init_ray(address: str | None, cpus: int | None):
 def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None, cpus_per_run: int | None = None,
               say=print) -> dict:
     """Train and evaluate every run of the sweep that is not done; returns the final status."""
+    require_writable("run a sweep")
     sweep_dir = Path(sweep_dir).resolve()
     doc = sw.read_sweep(sweep_dir)
     st = sw.sweep_state(sweep_dir)
