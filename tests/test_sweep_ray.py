@@ -31,25 +31,31 @@ def ray_env(tmp_workspace):
            "TF_CPP_MIN_LOG_LEVEL": "2", "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     yield env
-    _kill_ray(tmp)
+    _kill_ray(tmp, str(tmp_workspace))
     subprocess.run(["rm", "-rf", tmp])
 
 
-def _kill_ray(tmp: str) -> None:
-    """End the processes whose environment names this test's RAY_TMPDIR (ours, and only ours)."""
-    mine = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if p.pid != os.getpid() and p.environ().get("RAY_TMPDIR") == tmp:
+def _kill_ray(tmp: str, home: str | None = None) -> None:
+    """End the processes whose environment names this test's RAY_TMPDIR or data root (ours, and only
+    ours: Ray's agents keep the data root but not always RAY_TMPDIR). Repeated until none is left,
+    since a dying raylet may still start one."""
+    for _ in range(5):
+        mine = []
+        for p in psutil.process_iter(["pid"]):
+            try:
+                env = p.environ()
+            except (psutil.Error, OSError):
+                continue
+            if p.pid != os.getpid() and (env.get("RAY_TMPDIR") == tmp or (home and env.get("VAE_LAB_HOME") == home)):
                 mine.append(p)
-        except (psutil.Error, OSError):
-            continue
-    for p in mine:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(mine, timeout=10)
+        if not mine:
+            return
+        for p in mine:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(mine, timeout=10)
 
 
 def _sweep_cmd(data, out, *extra):
@@ -91,7 +97,7 @@ def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tin
         done_before = {r["run"]: json.loads((out / "runs" / r["run"] / "status.json").read_text())["started"]
                        for r in _results(out) if r["state"] == "finished"}
         assert sweep.sweep_state(out)["state"] in ("stopped", "finished")
-        _kill_ray(ray_env["RAY_TMPDIR"])  # what a killed driver's local Ray instance leaves, if anything
+        _kill_ray(ray_env["RAY_TMPDIR"], ray_env["VAE_LAB_HOME"])  # what a killed driver's local Ray instance leaves, if anything
         res = subprocess.run([sys.executable, "-m", "vae", "sweep", "--resume", str(out)], env=ray_env, cwd=ROOT,
                              capture_output=True, text=True, timeout=900)
         assert res.returncode == 0, res.stdout + res.stderr
