@@ -121,6 +121,8 @@ if grid:
                 "with a bootstrap 95% interval over seeds.")
     effects = [e for m in metrics for e in sweep_report.effects(rows, base_key, m, baseline,
                                                                  [k for k in keys if k != base_key])]
+    for line in sweep_report.effect_sentences(effects, base_key):
+        st.markdown("- " + line)
     if effects:
         st.dataframe(pd.DataFrame([{**{k: e[k] for k in keys if k in e}, "metric": sweep_report.label(e["metric"]),
                                     "difference": e["diff"], "low": e["lo"], "high": e["hi"], "answer": e["words"]}

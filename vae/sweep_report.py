@@ -105,3 +105,18 @@ def baseline_of(values) -> object | None:
         if _num(v) and float(v) == 0:
             return v
     return values[0] if values else None
+
+HEADLINE = ("eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_recon_loss_per_split_validation",
+            "val_recon", "eval_hole_recon_ratio")
+
+
+def effect_sentences(effects_rows: list[dict], key: str, limit: int = 4) -> list[str]:
+    """One line per swept value (and combination of the other settings): its effect on the headline metrics."""
+    lines: dict = {}
+    for e in effects_rows:
+        if e["metric"] not in HEADLINE:
+            continue
+        head = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                         for k, v in e.items() if k not in ("metric", "diff", "lo", "hi", "n", "n_baseline", "words"))
+        lines.setdefault(head, []).append((HEADLINE.index(e["metric"]), f"{label(e['metric'])}: {e['words']}"))
+    return [f"**{head}**: " + "; ".join(t for _, t in sorted(parts)[:limit]) for head, parts in lines.items()]
