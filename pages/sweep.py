@@ -70,7 +70,7 @@ def watch() -> None:
     c[2].metric("Running", w["running"])
     c[3].metric("Queued", w["queued"])
     c[4].metric("Failed", w["failed"])
-    c[5].metric("Time left", "-" if w["eta_s"] is None else f"{w['eta_s'] / 60:.1f} min")
+    c[5].metric("Time left", "-" if w["eta_s"] is None else f"{w['eta_s'] / 60:.0f} min")
     st.progress(w["finished"] / max(w["total"], 1), text=status.get("message", ""))
     with user_errors():
         if status.get("state") in ("running", "stopping"):
@@ -81,7 +81,9 @@ def watch() -> None:
             if st.button("Resume sweep", icon=":material/resume:", key="sweep_resume"):
                 sweep.launch_driver(sweep_dir)
                 st.rerun()
-    st.dataframe(pd.DataFrame(rows), hide_index=True, height=240)
+    table = pd.DataFrame(rows)
+    table["node"] = table["node"].astype(str).str[:8]  # Ray node ids are 56 hex digits; 8 tell them apart
+    st.dataframe(table, hide_index=True, height=240)
     seen = ss.setdefault("_sweep_seen", {})
     if seen.get(str(sweep_dir)) not in (None, w["finished"]):
         seen[str(sweep_dir)] = w["finished"]
@@ -117,7 +119,7 @@ if points and points[0].get("customdata"):
 if grid:
     base_key = "gamma" if "gamma" in grid else keys[0]
     baseline = sweep_report.baseline_of(grid[base_key])
-    st.markdown(f"**Does {base_key} help?** Each {base_key} against {base_key} = {baseline}, per metric, "
+    st.markdown(f"**Does {base_key} help?** Each {base_key} against {base_key} = {sweep_report.fmt(baseline)}, per metric, "
                 "with a bootstrap 95% interval over seeds.")
     effects = [e for m in metrics for e in sweep_report.effects(rows, base_key, m, baseline,
                                                                  [k for k in keys if k != base_key])]

@@ -35,6 +35,8 @@ def test_difference_interval_and_words():
     noise = stats.difference_ci(rng.normal(0.5, 0.2, 5), rng.normal(0.5, 0.2, 5))
     assert noise["lo"] < 0 < noise["hi"]
     assert stats.effect_words(noise) == stats.NO_EFFECT
+    one_seed = stats.difference_ci([0.9], base)
+    assert stats.effect_words(one_seed).startswith("too few seeds")
     lower = stats.difference_ci(base - 0.3, base)
     assert stats.effect_words(lower, "reconstruction").startswith("lowers reconstruction by 0.3")
 

@@ -64,6 +64,8 @@ def effect_words(diff: dict, metric: str = "the metric") -> str:
     """The difference in words: NO_EFFECT when the interval contains 0, else 'raises/lowers ...'."""
     if diff.get("diff") is None:
         return "not enough finished runs to say"
+    if min(diff.get("n", 0), diff.get("n_baseline", 0)) < 2:  # one seed has no spread to compare against
+        return "too few seeds to say (at least 2 per setting)"
     lo, hi = diff["lo"], diff["hi"]
     if lo <= 0 <= hi:
         return NO_EFFECT

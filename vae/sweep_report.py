@@ -24,6 +24,11 @@ LABELS = {"eval_alignment_score": "factor alignment", "eval_mig": "MIG", "eval_d
           "alignment_score": "alignment (last epoch)"}
 
 
+def fmt(v) -> str:
+    """A setting's value for a person: floats short (1e-04 -> 0.0001), anything else as text."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def label(metric: str) -> str:
     return LABELS.get(metric, metric.removeprefix("eval_").replace("_", " "))
 
