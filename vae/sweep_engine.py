@@ -121,14 +121,18 @@ class _Status:
         self._stop.set()
 
 
+def _pythonpath() -> str:
+    """This lab's code first, then the driver's PYTHONPATH: the workers import `vae` from the same path."""
+    pkg_parent = str(Path(__file__).resolve().parent.parent)
+    return pkg_parent + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+
+
 def _init_ray(address: str | None, cpus: int | None):
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    pkg_parent = str(Path(__file__).resolve().parent.parent)
-    runtime_env = {"env_vars": {"PYTHONPATH": pkg_parent + (os.pathsep + os.environ["PYTHONPATH"]
-                                                            if os.environ.get("PYTHONPATH") else "")}}
+    runtime_env = {"env_vars": {"PYTHONPATH": _pythonpath()}}
     t0 = time.time()
     if address:
         ray.init(address=address, runtime_env=runtime_env, **kwargs)
@@ -182,7 +186,8 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
                         "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo)})
         status.write(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
         task = ray.remote(_ray_task).options(num_cpus=per_run, max_retries=TASK_RETRIES, retry_exceptions=False,
-                                             runtime_env={"env_vars": _thread_env(per_run)})
+                                             runtime_env={"env_vars": {**_thread_env(per_run),
+                                                                          "PYTHONPATH": _pythonpath()}})
         queue, in_flight, failed = list(todo), {}, 0
         stopping = False
         while queue or in_flight:
