@@ -37,7 +37,8 @@ def default_workers(cpus: int, cpus_per_run: int) -> int:
 def _thread_env(threads: int) -> dict:
     """Per-run thread limits, set before TensorFlow loads in the worker process."""
     t = str(max(1, int(threads)))
-    return {"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": "1" if int(t) == 1 else "2", "OMP_NUM_THREADS": t,
+    # inter-op 2 even for one core: 1 inter-op thread cost 20% of the images/s (bench/RESULTS.md, thread settings)
+    return {"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": t,
             "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
