@@ -161,3 +161,15 @@ def test_run_index_notices_a_trainer_that_died(fake_run):
     run_index._CACHE.clear()
     (row,) = run_index.list_runs()
     assert row["state"] == "failed" and "ended without finishing" in row["message"]
+
+
+def test_cli_report_prints_the_answer_over_seeds(tiny_dataset, tmp_workspace, capsys):
+    from tests.sweep_fixtures import fake_finished_sweep
+
+    out = fake_finished_sweep(tmp_workspace, tiny_dataset)
+    assert cli.main(["sweep", "--report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("9 finished runs")
+    assert "gamma=0.01" in text and "n=3" in text and "share of variance" in text
+    assert "gamma = 0.001: factor alignment: no effect distinguishable from seed variation" in text
+    assert "MIG: raises MIG by 0." in text.split("gamma = 0.01:")[1]

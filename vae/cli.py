@@ -127,6 +127,12 @@ def cmd_evaluate(args) -> int:
 def cmd_sweep(args) -> int:
     from . import sweep
 
+    if args.report:
+        from .sweep_report import text_report
+
+        doc = sweep.read_sweep(args.report)
+        print(text_report(sweep.result_rows(args.report, doc), doc.get("grid") or {}))
+        return 0
     if args.stop:
         sweep.request_stop(args.stop)
         print(f"stop requested for {args.stop}: queued runs will not start, running runs stop after their batch")
@@ -244,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a swept setting and its values, e.g. gamma=0,1e-4,1e-3 (repeat for more settings)")
     w.add_argument("--seeds", type=int, default=1, help="seeds per setting: 0..N-1 (default 1)")
     w.add_argument("--resume", metavar="SWEEP", help="continue a sweep: train only what is not finished")
+    w.add_argument("--report", metavar="SWEEP", help="print a sweep's answer (distributions over seeds, effects)")
     w.add_argument("--stop", metavar="SWEEP", help="ask a running sweep's driver to stop")
     w.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: RAY_ADDRESS, else a "
                                                        "local Ray instance sized to this machine)")

@@ -112,7 +112,7 @@ def baseline_of(values) -> object | None:
     return values[0] if values else None
 
 HEADLINE = ("eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_recon_loss_per_split_validation",
-            "val_recon", "eval_hole_recon_ratio")
+            "eval_hole_recon_ratio")
 
 
 def effect_sentences(effects_rows: list[dict], key: str, limit: int = 4) -> list[str]:
@@ -125,3 +125,34 @@ def effect_sentences(effects_rows: list[dict], key: str, limit: int = 4) -> list
                          for k, v in e.items() if k not in ("metric", "diff", "lo", "hi", "n", "n_baseline", "words"))
         lines.setdefault(head, []).append((HEADLINE.index(e["metric"]), f"{label(e['metric'])}: {e['words']}"))
     return [f"**{head}**: " + "; ".join(t for _, t in sorted(parts)[:limit]) for head, parts in lines.items()]
+
+
+def text_report(rows: list[dict], grid: dict) -> str:
+    """The page's answer as plain text (`python -m vae sweep --report SWEEP`)."""
+    rows = finished(rows)
+    keys = list(grid) or ["seed"]
+    lines = [f"{len(rows)} finished runs"]
+    metrics = metric_columns(rows)
+    for m in [m for m in HEADLINE if m in metrics] + ["eval_total_correlation"] * ("eval_total_correlation" in metrics):
+        lines.append(f"\n{label(m)}: mean [bootstrap 95% interval] over seeds")
+        for s in per_setting(rows, keys, m):
+            if s["mean"] is not None:
+                head = ", ".join(f"{k}={fmt(s[k])}" for k in keys)
+                lines.append(f"  {head:<28} {s['mean']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]  n={s['n']}")
+        vr = variance_and_ranking(rows, keys, m)
+        if vr.get("share_seed") is not None:
+            w = "-" if vr["kendall_w"] is None else f"{vr['kendall_w']:.2f}"
+            lines.append(f"  share of variance: setting {vr['share_setting']:.0%}, seed {vr['share_seed']:.0%}; "
+                         f"Kendall's W over seeds {w}")
+    if grid:
+        base_key = "gamma" if "gamma" in grid else keys[0]
+        base = baseline_of(grid[base_key])
+        eff = [e for m in metrics for e in effects(rows, base_key, m, base, [k for k in keys if k != base_key])]
+        lines.append(f"\nDoes {base_key} help? (against {base_key}={fmt(base)})")
+        lines += ["  " + line.replace("**", "") for line in effect_sentences(eff, base_key, limit=6)]
+    corr = unsupervised_vs_supervised(rows)
+    if corr:
+        lines.append("\nUnsupervised vs supervised (Spearman across runs)")
+        lines += [f"  {c['unsupervised']:<28} ~ {c['supervised']:<22} {c['spearman']:+.2f}" for c in corr
+                  if c["spearman"] is not None]
+    return "\n".join(lines)
