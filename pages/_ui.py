@@ -1,16 +1,19 @@
 """Streamlit helpers shared by the pages (the only non-page file that imports streamlit).
 
-Kept tiny: showing a library `UserError`, picking and ordering runs, cached datasets and models.
+Kept tiny: showing a library `UserError`, picking and ordering runs, cached datasets and models, and the
+widgets' number and text helpers (the weight ladder of the β/γ sliders, progress text, sizes).
 """
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import streamlit as st
 
 from vae.errors import UserError
-
+from vae.runs import ACTIVE
 
 
 def ensure_app_navigation() -> None:
@@ -73,7 +76,7 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
 
 def sort_runs(runs: list[dict]) -> list[dict]:
     """Active runs first, then the newest."""
-    return sorted(runs, key=lambda r: (r["state"] not in ("queued", "running"), -float(r.get("created") or 0)))
+    return sorted(runs, key=lambda r: (r["state"] not in ACTIVE, -float(r.get("created") or 0)))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -110,3 +113,70 @@ def model_of(run_dir):
     if not path.exists():
         raise UserError(f"run {Path(run_dir).name} has no model.keras yet; wait for its first epoch to end")
     return _model(str(run_dir), path.stat().st_mtime)
+
+
+# ---------------------------------------------------------------- numbers and text for widgets
+
+def weight_ladder(top: float = 10.0, bottom: float = 1e-6) -> list[float]:
+    """0 followed by the 1-2-5 ladder from `bottom` to `top`: [0, 1e-6, 2e-6, 5e-6, ..., 10]."""
+    values = [0.0]
+    for exponent in range(round(math.log10(bottom)), round(math.log10(top)) + 1):
+        for mantissa in (1, 2, 5):
+            v = float(f"{mantissa}e{exponent}")
+            if bottom <= v <= top:
+                values.append(v)
+    return values
+
+
+def nearest_on_ladder(value: float, ladder: Sequence[float]) -> float:
+    """The ladder value closest to `value` on a log scale (0 maps to 0)."""
+    if value <= 0:
+        return ladder[0]
+    positive = [v for v in ladder if v > 0]
+    return min(positive, key=lambda v: abs(math.log10(v) - math.log10(value)))
+
+
+def format_weight(value: float) -> str:
+    return "0" if value == 0 else f"{value:g}"
+
+
+def progress_summary(status: Mapping, last: Mapping | None = None) -> tuple[float, str]:
+    """(fraction done, one line of text: epoch, batch, images/s, time left) from status.json and the last metrics line."""
+    epochs = int(status.get("epochs") or 0)
+    epoch = int(status.get("epoch") or 0)
+    steps = int(status.get("steps_per_epoch") or 0)
+    step = int(status.get("step") or 0)
+    if last:
+        epoch = int(last.get("epoch", epoch) or epoch)
+        step = int(last.get("step", step) or step)
+    done_epochs = max(epoch - 1, 0) + (step / steps if steps else 0.0)
+    fraction = min(max(done_epochs / epochs, 0.0), 1.0) if epochs else 0.0
+    if status.get("state") == "finished":
+        fraction = 1.0
+    parts = [f"epoch {epoch}/{epochs}" if epochs else f"epoch {epoch}"]
+    if steps:
+        parts.append(f"batch {step}/{steps}")
+    ips = (last or {}).get("images_per_s")
+    if ips:
+        parts.append(f"{ips:.0f} images/s")
+    elapsed = (last or {}).get("time")
+    if elapsed and 0 < fraction < 1:
+        parts.append(f"about {_duration(elapsed * (1 - fraction) / fraction)} left")
+    return fraction, " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, md_escape, user_errors
+from pages._ui import ensure_app_navigation, human_bytes, md_escape, user_errors
 from vae import data, datasets
 from vae.paths import datasets_root
-from vae.plots import human_bytes, montage, parameter_space
+from vae.plots import montage, parameter_space
 
 ensure_app_navigation()
 

@@ -8,17 +8,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, pick_run, sort_runs, user_errors, warm_trainer
+from pages._ui import (ensure_app_navigation, format_weight, nearest_on_ladder, pick_run, progress_summary, sort_runs,
+                       user_errors, warm_trainer, weight_ladder)
 from vae import datasets, jobs, run_index, runs, sweep
-from vae.config import ARCHS, ENTANGLEMENT_MODES, VARIANCE_MODES, TrainConfig
+from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
-from vae.plots import (analysis_curves, entanglement_diagnostics, format_weight, loss_curves, loss_latex,
-                       nearest_on_ladder, progress_summary, weight_ladder)
+from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
+from vae.runs import ACTIVE
+from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex
 
 ensure_app_navigation()
 
 LADDER = weight_ladder()
-ACTIVE = ("queued", "running")
 ss = st.session_state
 
 st.title("Train")
@@ -66,9 +67,9 @@ with st.expander("Settings", expanded=True):
         right.number_input(f"{symbol.split()[0]} exact", min_value=0.0, format="%g", key=name,
                            on_change=sync, args=(name, False))
     c = st.columns(4)
-    c[0].selectbox("Entanglement", ENTANGLEMENT_MODES, key="entanglement")
+    c[0].selectbox("Entanglement", list(ENTANGLEMENT_TERMS), key="entanglement")
     c[1].slider("Latent dimensions", 2, 10, key="latent_dim")
-    c[2].selectbox("Architecture", ARCHS, key="arch")
+    c[2].selectbox("Architecture", list(ARCHITECTURES), key="arch")
     c[3].selectbox("Variance", VARIANCE_MODES, key="variance")
     c = st.columns(5)
     c[0].number_input("Epochs", 1, 10_000, key="epochs")

@@ -1,24 +1,41 @@
-"""Shared fixtures: a temporary data root and fake run folders written without training.
+"""Shared fixtures and helpers of the whole suite (the one conftest).
 
 `tmp_workspace` points VAE_LAB_HOME at a temporary folder (holding datasets/ and runs/).
 `fake_run(...)` writes a run folder in the documented format (config.json, status.json,
 metrics.jsonl, snapshots/epoch_NNNN.npz) from made-up but well-formed numbers.
+`tiny_dataset` is a real small dataset; `wait_until` awaits a condition (no fixed sleeps).
+For the end-to-end tests (tests/e2e): `browser` (headless Chromium), `server` (a real
+`streamlit run` on an empty data folder `lab_home`), `pg` (a page), and `e2e_dataset` /
+`e2e_finished_run`, which make the dataset and the finished run a test needs when none is there.
+Tests marked `e2e` are also `slow` (`python -m pytest -m "not slow"` is the fast lane).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
-
-import os
 
 import numpy as np
 import pytest
 
+from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
+
 # No warm standby trainers (vae.standby) in tests unless a test asks for them: AppTest runs pages in
 # this process, and a standby per page run would be a TensorFlow process each.
 os.environ["VAE_LAB_STANDBY"] = "0"
+
+
+def wait_until(check, timeout: float, what: str, poll: float = 0.05):
+    """Poll `check()` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture
@@ -122,3 +139,68 @@ def browser():
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """End-to-end tests (marker e2e) are slow tests too: `-m "not slow"` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
+# ---------------------------------------------------------------- end to end (tests/e2e)
+
+@pytest.fixture(scope="session")
+def lab_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lab_home")
+
+
+@pytest.fixture(scope="session")
+def server(lab_home):
+    """Base URL of a Streamlit server started from an empty VAE_LAB_HOME; stopped at the end."""
+    port = free_port()
+    log = open(lab_home / "streamlit.log", "wb")
+    try:
+        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1"})
+    except RuntimeError as err:
+        raise RuntimeError(f"{err}: " + (lab_home / "streamlit.log").read_text()[-2000:]) from None
+    url = f"http://127.0.0.1:{port}"
+    yield url
+    stop_streamlit(proc)
+    log.close()
+
+
+@pytest.fixture
+def pg(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def e2e_dataset(lab_home) -> Path:
+    """A dataset in the server's data folder: the one a test generated through the page, else a small one."""
+    from vae import data, datasets
+
+    existing = sorted(p for p in (lab_home / "datasets").glob("*") if (p / "dataset.json").exists())
+    if existing:
+        return existing[0]
+    return datasets.write_dataset(data.preset_spec("seed-full", n=300, image_size=64),
+                                  lab_home / "datasets" / "e2e-base")
+
+
+@pytest.fixture
+def e2e_finished_run(lab_home, e2e_dataset) -> Path:
+    """A finished run in the server's data folder: one an earlier test trained, else a 2-epoch run trained now."""
+    from vae import jobs, runs
+    from vae.config import TrainConfig
+
+    for run in runs.list_runs(lab_home / "runs"):
+        if run["state"] == "finished":
+            return Path(run["path"])
+    cfg = TrainConfig(dataset=str(e2e_dataset), image_size=64, epochs=2, batch_size=8)
+    run = jobs.start_run(cfg, runs_root=lab_home / "runs")
+    assert jobs.wait_for(run, timeout=600)["state"] == "finished"
+    return run

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_model_trains_saves_and_loads_on_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
     script = textwrap.dedent(f"""

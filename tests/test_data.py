@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 import vae.data as D
-from vae.data import (DatasetSpec, generate, ground_truth, plan, preset_spec, preview, render_starfish,
-                      render_starfish_batch, to_training_size, transect_points)
+import vae.render as R
+from vae.data import DatasetSpec, generate, ground_truth, plan, preset_spec, preview, transect_points
+from vae.render import render_starfish, render_starfish_batch, to_training_size
 from vae.errors import UserError
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "reference"
@@ -51,13 +52,13 @@ def test_renderer_matches_study_transect_images():
 @pytest.mark.parametrize("name,attr,value", [
     ("scale 16 px/unit", "PX_PER_UNIT", 16.0),
     ("scale 19 px/unit", "PX_PER_UNIT", 19.0),
-    ("3 px right", "CENTER_COL", D.CENTER_COL + 3),
-    ("3 px down", "ORIGIN_ROW", D.ORIGIN_ROW + 3),
-    ("doubled line width", "LINE_WIDTH", 2 * D.LINE_WIDTH),
+    ("3 px right", "CENTER_COL", R.CENTER_COL + 3),
+    ("3 px down", "ORIGIN_ROW", R.ORIGIN_ROW + 3),
+    ("doubled line width", "LINE_WIDTH", 2 * R.LINE_WIDTH),
 ])
 def test_perturbed_renderer_fails_the_study_match(monkeypatch, name, attr, value):
-    monkeypatch.setattr(D, attr, value)
-    dice, mad = _match(D.render_starfish)
+    monkeypatch.setattr(R, attr, value)
+    dice, mad = _match(R.render_starfish)
     assert not _ok(dice, mad), name
 
 
@@ -220,13 +221,13 @@ def test_sprites_grid_iid_fixed_factors_and_noise():
 
 def test_sprite_shapes_differ_and_rotate():
     args = dict(scale=[1.0], x=[0.5], y=[0.5])
-    sq, el, he = (D.render_sprites([s], rotation=[0.0], **args)[0] for s in (0, 1, 2))
+    sq, el, he = (R.render_sprites([s], rotation=[0.0], **args)[0] for s in (0, 1, 2))
     assert not np.array_equal(sq, el) and not np.array_equal(el, he)
     assert np.array_equal(he, he[:, ::-1])                      # heart is left-right symmetric
     assert not np.array_equal(he, he[::-1])                     # but points down
-    el90 = D.render_sprites([1], rotation=[math.pi / 2], **args)[0]
+    el90 = R.render_sprites([1], rotation=[math.pi / 2], **args)[0]
     assert np.abs(el90.astype(int) - el.T.astype(int)).mean() < 3
-    right = D.render_sprites([0], scale=[0.5], rotation=[0.0], x=[1.0], y=[0.0])[0]
+    right = R.render_sprites([0], scale=[0.5], rotation=[0.0], x=[1.0], y=[0.0])[0]
     rows, cols = np.nonzero(right)
     assert cols.mean() > 40 and rows.mean() > 40                # x to the right, y=0 at the bottom
 

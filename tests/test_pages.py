@@ -333,6 +333,7 @@ def test_embedding_colours_by_factor(tiny_dataset, fake_run):
     assert trace["marker"]["showscale"] is True
 
 
+@pytest.mark.slow
 def test_embedding_decodes_with_a_trained_model(tiny_dataset, tmp_workspace):
     """Slow path: a real one-epoch run, then the decoding sliders and the traversals."""
     from vae import jobs

@@ -28,20 +28,6 @@ def test_paths_follow_vae_lab_home(monkeypatch, tmp_path):
     assert data_root() == Path.cwd()
 
 
-def test_weight_ladder_is_zero_then_one_two_five_up_to_ten():
-    ladder = plots.weight_ladder()
-    assert ladder[:4] == [0.0, 1e-6, 2e-6, 5e-6] and ladder[-1] == 10.0
-    assert 0.001 in ladder and 0.0001 in ladder and ladder == sorted(ladder)
-
-
-def test_nearest_on_ladder_is_log_nearest():
-    ladder = plots.weight_ladder()
-    assert plots.nearest_on_ladder(0, ladder) == 0
-    assert plots.nearest_on_ladder(0.0011, ladder) == 0.001
-    assert plots.nearest_on_ladder(4e-5, ladder) == 5e-5
-    assert plots.nearest_on_ladder(1e9, ladder) == 10
-
-
 def test_loss_latex_shows_the_weights():
     tex = plots.loss_latex(0.001, 1e-4, "seed")
     assert "0.001" in tex and "0.0001" in tex and r"\mu_i\mu_j" in tex
@@ -65,14 +51,6 @@ def test_loss_curves_of_no_metrics_is_empty():
 def test_entanglement_diagnostics_draws_all_three_modes():
     names = {t.name for t in plots.entanglement_diagnostics(_metrics()).data}
     assert {"seed (train)", "covariance (train)", "dip-i (train)"} <= names
-
-
-def test_progress_summary_counts_epochs_batches_and_time_left():
-    frac, text = plots.progress_summary({"state": "running", "epochs": 4, "steps_per_epoch": 10},
-                                        {"epoch": 2, "step": 5, "images_per_s": 123.4, "time": 15.0})
-    assert frac == pytest.approx(1.5 / 4)
-    assert "epoch 2/4" in text and "batch 5/10" in text and "123 images/s" in text and "25 s left" in text
-    assert plots.progress_summary({"state": "finished", "epochs": 4}, None)[0] == 1.0
 
 
 def test_pairs_grid_is_two_pairs_by_ten_rows():

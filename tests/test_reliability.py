@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import wait_until
 from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
 from vae import datasets, fileio, jobs, runs
 from vae.config import TrainConfig
@@ -37,16 +38,6 @@ def tiny_cfg(dataset, **overrides) -> TrainConfig:
 
 def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
-
-
-def wait_until(check, timeout: float, what: str, poll: float = 0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def python(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
@@ -72,6 +63,7 @@ def assert_metrics_continue(run_dir, epochs: int):
 
 # ================================================================== faults in training
 
+@pytest.mark.slow
 def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(tiny_dataset, tmp_workspace):
     run = jobs.start_run(tiny_cfg(tiny_dataset, epochs=5, batch_size=8), runs_root=tmp_workspace / "runs")
     wait_until(lambda: runs.read_metrics(run, "epoch"), 180, "the first epoch ends")
@@ -109,6 +101,7 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
     assert runs.list_snapshots(run) == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_dataset, tmp_workspace):
     script = ("import sys; from vae import jobs; from vae.config import TrainConfig; "
               "print(jobs.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
@@ -127,21 +120,18 @@ def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_da
 NAN_AT_EPOCH_2 = """
 import math, sys
 import vae.train
-make = vae.train._make_callback_class
-def poisoned():
-    base = make()
-    class Poisoned(base):  # the loss of epoch 2's first batch comes out NaN, as with a huge learning rate
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 2 and batch == 0:
-                logs = {**(logs or {}), "loss": math.nan}
-            return super().on_train_batch_end(batch, logs)
-    return Poisoned
-vae.train._make_callback_class = poisoned
+class Poisoned(vae.train.RunFolderCallback):  # the loss of epoch 2's first batch comes out NaN, as with a huge learning rate
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 2 and batch == 0:
+            logs = {**(logs or {}), "loss": math.nan}
+        return super().on_train_batch_end(batch, logs)
+vae.train.RunFolderCallback = Poisoned
 from vae.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_as_diverged_at_its_epoch_and_step_keeping_the_last_good_model(
         tiny_dataset, tmp_workspace):
     run = tmp_workspace / "runs" / "nan"
@@ -174,6 +164,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_leaves_no_partial_file(
         tiny_dataset, tmp_workspace):
     run = tmp_workspace / "runs" / "full"
@@ -301,6 +292,7 @@ except Exception as e:
 """
 
 
+@pytest.mark.slow
 def test_two_users_in_separate_processes_clicking_start_at_once_get_one_run(tiny_dataset, tmp_workspace):
     at = str(time.time() + 3.0)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from vae import jobs, runs, standby
 from vae.config import TrainConfig
 
@@ -29,15 +30,6 @@ def standby_on(monkeypatch):
             pass
 
 
-def _wait(cond, timeout=90.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _sleeper():
     return subprocess.Popen(["sleep", "120"], start_new_session=True)
 
@@ -51,6 +43,7 @@ def _fake_standby(root: Path, pid: int, backend="tensorflow", ready=True) -> Pat
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["ready", "warming"])
 def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch,
                                                                when):
@@ -59,7 +52,7 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     standby_on.append(pid)
     assert pid and jobs.ensure_standby(root) is None  # one standby at a time
     if when == "ready":
-        _wait(lambda: any(s["ready"] for s in standby.standbys(root)), what="the standby's imports")
+        wait_until(lambda: any(s["ready"] for s in standby.standbys(root)), 90, "the standby's imports")
     else:  # Start pressed while it still imports: the run waits for it rather than start a second process
         assert not standby.standbys(root)[0]["ready"]
 
@@ -75,10 +68,11 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     assert st["pid"] == pid and (run_dir / "model.keras").exists()
     assert len(runs.read_metrics(run_dir, "epoch")) == 1
     assert (run_dir / "trainer.log").exists()
-    _wait(lambda: not jobs._pid_alive(pid), 30, "the standby to exit after its run")
+    wait_until(lambda: not runs.pid_alive(pid), 30, "the standby to exit after its run")
     assert standby.standbys(root) == [] and not (standby.standby_root(root) / str(pid)).exists()
 
 
+@pytest.mark.slow
 def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standby_on):
     root = tmp_path / "runs"
     code = ("import sys, vae.jobs as j; print(j.ensure_standby(sys.argv[1]))")
@@ -86,16 +80,17 @@ def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standb
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     pid = int(out.stdout.strip())
     standby_on.append(pid)
-    _wait(lambda: not jobs._pid_alive(pid), 90, "the orphaned standby to leave")
+    wait_until(lambda: not runs.pid_alive(pid), 90, "the orphaned standby to leave")
     assert not (standby.standby_root(root) / str(pid)).exists()
 
 
+@pytest.mark.slow
 def test_a_standby_leaves_after_its_idle_limit(tmp_path, standby_on, monkeypatch):
     monkeypatch.setenv("VAE_LAB_STANDBY_IDLE_S", "0.5")
     root = tmp_path / "runs"
     pid = jobs.ensure_standby(root)
     standby_on.append(pid)
-    _wait(lambda: not jobs._pid_alive(pid), 90, "the idle standby to leave")
+    wait_until(lambda: not runs.pid_alive(pid), 90, "the idle standby to leave")
     assert standby.standbys(root) == []
 
 

@@ -18,13 +18,15 @@ def tiny_dataset(tmp_path_factory):
 
 
 def _train(tmp_path, dataset, name="run", **overrides):
-    from vae.train import train_run, write_run_config
+    from vae.runs import write_run_config
+    from vae.train import train_run
 
     cfg = TrainConfig(dataset=str(dataset), image_size=32, epochs=2, batch_size=32, log_every=2, **overrides)
     run_dir = write_run_config(tmp_path / name, cfg)
     return run_dir, train_run(run_dir)
 
 
+@pytest.mark.slow
 def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     run_dir, status = _train(tmp_path, tiny_dataset)
     assert status["state"] == "finished"
@@ -56,6 +58,7 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     assert len(snap["mu_transects"]) == 45
 
 
+@pytest.mark.slow
 def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
     a, _ = _train(tmp_path, tiny_dataset, "a", seed=7)
     b, _ = _train(tmp_path, tiny_dataset, "b", seed=7)
@@ -65,8 +68,10 @@ def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
     assert strip(runs.read_metrics(a)) != strip(runs.read_metrics(c))
 
 
+@pytest.mark.slow
 def test_stop_request_ends_training_within_one_batch(tmp_path, tiny_dataset):
-    from vae.train import train_run, write_run_config
+    from vae.runs import write_run_config
+    from vae.train import train_run
 
     cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=5, batch_size=16, log_every=1)
     run_dir = write_run_config(tmp_path / "stopme", cfg)
@@ -94,6 +99,7 @@ def test_study_settings_are_the_studys():
             cfg.entanglement) == ("seed", 0.001, 0.0001, 8, 1e-4, 3, "constant", "seed")
 
 
+@pytest.mark.slow
 def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypatch):
     from vae import evaluate
 
@@ -155,7 +161,7 @@ def test_images_per_second_counts_the_smaller_last_batch_of_an_epoch(tmp_path, m
 
     cfg = TrainConfig(dataset="unused", image_size=32, epochs=1, batch_size=32, log_every=3)
     out = io.StringIO()
-    cb = train._make_callback_class()(tmp_path, cfg, Status(), {"splits": {"train": np.arange(70)}}, 3, 0, out)
+    cb = train.RunFolderCallback(tmp_path, cfg, Status(), {"splits": {"train": np.arange(70)}}, 3, 0, out)
     for batch in range(3):
         cb.on_train_batch_end(batch, {"loss": 0.5})
     rows = [_json.loads(line) for line in out.getvalue().splitlines()]

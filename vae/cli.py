@@ -7,14 +7,18 @@ A user's mistake (missing folder, bad value, too few images) prints one line
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from . import data, datasets, standby
+from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
+from .errors import UserError, exit_code
+from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
+from .runs import list_runs, write_run_config
+from .runtime import load_keras
 
 
 def _progress_bar(label: str):
@@ -40,35 +44,32 @@ def _progress_bar(label: str):
 
 
 def cmd_generate(args) -> int:
-    from . import data, datasets
-
     overrides = {"image_size": args.size, "seed": args.seed}
     if args.n is not None:
         overrides["n"] = args.n
     if args.fit:
         overrides["fit"] = args.fit
     spec = data.preset_spec(args.preset, **overrides)
-    out = datasets.write_dataset(spec, args.out, progress=_progress_bar("generate"), overwrite=args.overwrite)
-    ds = datasets.load_dataset(out)
-    counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())
-    print(f"wrote {out} ({counts})")
+    out = datasets.write_dataset(spec, args.out, progress=None if args.quiet else _progress_bar("generate"),
+                                 overwrite=args.overwrite)
+    if not args.quiet:
+        ds = datasets.load_dataset(out)
+        counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())
+        print(f"wrote {out} ({counts})")
     return 0
 
 
 def cmd_import(args) -> int:
-    from . import datasets
-
     out, report = datasets.import_images(args.path, args.out, size=args.size)
     skipped = report.get("skipped", []) if isinstance(report, dict) else []
     for item in skipped:
         print(f"skipped {item.get('file')}: {item.get('reason')}", file=sys.stderr)
-    print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped)")
+    if not args.quiet:
+        print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped)")
     return 0
 
 
 def _config_from_args(args):
-    from .config import TrainConfig
-
     base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
     for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
                 "seed", "precision", "image_size"):
@@ -78,16 +79,11 @@ def _config_from_args(args):
     if args.sample_weights:
         base.sample_weights = True
     if args.image_size is None:
-        from .datasets import load_dataset
-
-        base.image_size = load_dataset(args.data).image_size
+        base.image_size = datasets.load_dataset(args.data).image_size
     return base
 
 
 def cmd_train(args) -> int:
-    from .train import install_signal_handlers, train_run, write_run_config
-
-    install_signal_handlers()
     if args.run_dir:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
@@ -96,29 +92,29 @@ def cmd_train(args) -> int:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
         cfg = _config_from_args(args)
-        from .datasets import load_dataset
-
-        cfg.validate(train_size=len(load_dataset(cfg.dataset).indices("train")))
+        cfg.validate(train_size=len(datasets.load_dataset(cfg.dataset).indices("train")))
         run_dir = Path(args.out)
         if (run_dir / "config.json").exists() and not args.resume:
             raise UserError(f"{run_dir} already holds a run; choose another --out or add --resume")
         if not args.resume:
             write_run_config(run_dir, cfg)
-    status = train_run(run_dir, resume=args.resume, verbose=not args.quiet)
-    print(f"{status['state']}: {status.get('message', '')}")
-    return 0 if status["state"] in ("finished", "stopped") else 1
+    load_keras()  # TensorFlow loads only for this command, once the settings are known to be good
+    from .train import run_trainer
+
+    return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet, quiet=args.quiet)
 
 
 def cmd_standby(args) -> int:
-    from .standby import serve
-
-    return serve(args.runs_root, args.launcher_pid)
+    return standby.serve(args.runs_root, args.launcher_pid)
 
 
 def cmd_evaluate(args) -> int:
+    load_keras()  # TensorFlow loads only for this command
     from .evaluate import evaluate_run
 
     result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
+    if args.quiet:
+        return 0
     print(json.dumps(result.get("summary", {}), indent=2))
     print(f"wrote {Path(args.run) / 'evaluation.json'} and {Path(args.run) / 'latents.csv'}")
     return 0
@@ -162,8 +158,6 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .jobs import list_runs
-
     runs = list_runs(args.root)
     if not runs:
         print(f"no runs under {args.root}")
@@ -192,19 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate a dataset folder from a preset")
-    g.add_argument("--preset", required=True, help="seed-full, seed-punctured, seed-exact, dsprites, sprites")
+    g.add_argument("--preset", required=True, help=", ".join(data.PRESETS))
     g.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--n", type=int, default=None, help="number of images (subsamples where the preset allows)")
     g.add_argument("--fit", choices=("stretch", "pad"), default=None, help="stretch (the study) or pad to square")
     g.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/seed-full")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
     g.set_defaults(func=cmd_generate)
 
     i = sub.add_parser("import", help="turn a folder or .zip of images into a dataset")
     i.add_argument("path")
     i.add_argument("--out", required=True)
     i.add_argument("--size", type=int, default=64)
+    i.add_argument("--quiet", action="store_true", help="print nothing but errors (and skipped files)")
     i.set_defaults(func=cmd_import)
 
     t = sub.add_parser("train", help="train a VAE (foreground); writes a run folder")
@@ -213,26 +209,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="train a prepared run folder (config.json written by the dashboard)")
     t.add_argument("--resume", action="store_true", help="continue from last.keras")
     t.add_argument("--study", action="store_true", help="start from the study's settings (seed net, batch 8, ...)")
-    t.add_argument("--arch", choices=("burgess", "seed"))
+    t.add_argument("--arch", choices=tuple(ARCHITECTURES),
+                   help="; ".join(f"{name}: {a.help}" for name, a in ARCHITECTURES.items()))
     t.add_argument("--image-size", type=int, help="must equal the dataset's image size (default: the dataset's)")
     t.add_argument("--latent-dim", type=int)
     t.add_argument("--beta", type=float)
     t.add_argument("--gamma", type=float)
-    t.add_argument("--entanglement", choices=("seed", "covariance", "dip-i"))
-    t.add_argument("--variance", choices=("constant", "learned"))
+    t.add_argument("--entanglement", choices=tuple(ENTANGLEMENT_TERMS),
+                   help="; ".join(f"{name}: {e.help}" for name, e in ENTANGLEMENT_TERMS.items()))
+    t.add_argument("--variance", choices=VARIANCE_MODES)
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--precision", choices=("float32", "mixed_bfloat16"))
+    t.add_argument("--precision", choices=PRECISIONS)
     t.add_argument("--sample-weights", action="store_true", help="weight images by the study's (bmax-b)/(bmax-bmin)")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors (and the final state when the run did not finish)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="encode every split of a run's dataset; write evaluation.json, latents.csv")
     e.add_argument("run")
     e.add_argument("--max-train", type=int, default=10000, help="training codes used by the metrics (default 10000)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--quiet", action="store_true", help="print nothing but errors")
     e.set_defaults(func=cmd_evaluate)
 
     sb = sub.add_parser("standby", help="(started by the dashboard) a warm trainer waiting for a run")
@@ -276,15 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except OSError as e:  # a full disk, a read-only folder, a missing permission: say so, no traceback
-        reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        print(f"error: {reason}" + (f": {e.filename}" if e.filename else f" ({e})"), file=sys.stderr)
-        return 1
+    return exit_code(args.func, args)
+
+
+def console() -> None:
+    """Entry point of `python -m vae` and the `vae-lab` command: run main, then exit."""
+    code = main()
+    if "tensorflow" in sys.modules:
+        # Every file is written and closed by now; TensorFlow's own teardown at interpreter exit takes
+        # about 2 s of CPU (bench/RESULTS.md), which a finished trainer need not spend.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 0)
+    sys.exit(code)

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 
 from .errors import UserError
 from .fileio import dataclass_from_dict
-
-ARCHS = ("burgess", "seed")
-ENTANGLEMENT_MODES = ("seed", "covariance", "dip-i")
+from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 VARIANCE_MODES = ("constant", "learned")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -90,9 +88,9 @@ class TrainConfig:
             setattr(self, name, kind(v))
 
         need(bool(self.dataset), "dataset is not set: choose a dataset folder (generate one first)")
-        need(self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        need(self.entanglement in ENTANGLEMENT_MODES,
-             f"entanglement must be one of {', '.join(ENTANGLEMENT_MODES)}, got {self.entanglement!r}")
+        need(self.arch in ARCHITECTURES, f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+        need(self.entanglement in ENTANGLEMENT_TERMS,
+             f"entanglement must be one of {', '.join(ENTANGLEMENT_TERMS)}, got {self.entanglement!r}")
         need(self.variance in VARIANCE_MODES, f"variance must be one of {', '.join(VARIANCE_MODES)}, got {self.variance!r}")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("image_size", "latent_dim", "epochs", "batch_size", "seed", "log_every", "snapshot_every",
@@ -102,8 +100,9 @@ class TrainConfig:
             number(name)
         need(32 <= self.image_size <= 256 and self.image_size % 8 == 0,
              f"image_size must be a multiple of 8 between 32 and 256, got {self.image_size}")
-        if self.arch == "burgess":
-            need(self.image_size % 16 == 0, f"image_size must be a multiple of 16 for the burgess network, got {self.image_size}")
+        multiple = ARCHITECTURES[self.arch].size_multiple
+        need(self.image_size % multiple == 0,
+             f"image_size must be a multiple of {multiple} for the {self.arch} network, got {self.image_size}")
         need(2 <= self.latent_dim <= 10, f"latent_dim must be between 2 and 10, got {self.latent_dim}")
         need(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
         need(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")

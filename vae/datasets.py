@@ -370,7 +370,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
     """Turn a folder or .zip of PNG/JPEG images into a dataset (family "imported", no factors).
 
     Colour becomes grayscale and 16-bit becomes 8-bit; every image is resized to size x size
-    (`fit` as in vae.data.to_training_size). The last 10% are validation. Returns (path, report)
+    (`fit` as in vae.render.to_training_size). The last 10% are validation. Returns (path, report)
     where report = {"imported": n, "skipped": [{"file", "reason"}, ...]}.
     """
     src = Path(src)
@@ -384,7 +384,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
         raise UserError(f"{src.name} is neither a folder nor a .zip file")
     else:
         raise UserError(f"{src} does not exist")
-    from vae.data import to_training_size
+    from vae.render import to_training_size
 
     images, skipped = [], []
     for name, data, reason in members:

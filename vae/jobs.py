@@ -4,9 +4,9 @@ Each run trains in its own OS process (`python -m vae train --run-dir R`,
 `start_new_session=True`), so a Streamlit rerun, a second tab or a server
 restart never touches it (with the dashboard, often a warm standby process that
 has already imported TensorFlow: `ensure_standby`, vae.standby). All state lives
-in the run folder: the UI polls
-`run_state`, which also notices a trainer that died without saying so (its pid
-is gone, or its heartbeat is stale) and reports the run as `failed`.
+in the run folder, whose format and rules (`run_state`: a trainer that died or
+hung is reported as `failed`) belong to vae.runs; this module only starts,
+stops and watches the processes.
 
 `start_run` holds a lock on the runs folder while it checks and creates, so two
 clicks, two tabs or two users cannot start duplicates: an identical request
@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import standby
 from .config import TrainConfig
+from .datasets import load_dataset
 from .errors import UserError
 from .fileio import atomic_write_json
-from .runs import final_metrics, read_config, read_status
+from .runs import ACTIVE, ENDED, active_runs, check_name, read_config, run_state, write_run_config
+# The run folder's rules live in vae.runs; these names stay importable from here for older callers.
+from .runs import QUEUED_S, STALE_S, list_runs  # noqa: F401
 
 DEDUP_S = 30.0
-STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
-QUEUED_S = 120.0  # a trainer says `running` within seconds of its start; still `queued` after this: it never started
-ACTIVE = ("queued", "running")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def max_trainers() -> int:
@@ -42,14 +41,6 @@ def max_trainers() -> int:
         return max(1, int(os.environ.get("VAE_LAB_MAX_TRAINERS", "1")))
     except ValueError:
         return 1
-
-
-def check_name(name: str, what: str = "run name") -> str:
-    """Refuse names that could escape the data folder or confuse a terminal."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-        raise UserError(f"{what} {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
-                        "starting with a letter or digit, and no '..'")
-    return name
 
 
 @contextmanager
@@ -61,76 +52,6 @@ def _locked(root: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def run_state(run_dir) -> dict:
-    """status.json, corrected for a trainer that died or hung without saying so."""
-    status = read_status(run_dir)
-    state = status.get("state")
-    if state in ACTIVE:
-        pid = status.get("pid")
-        age = time.time() - float(status.get("heartbeat", 0) or 0)
-        if not _pid_alive(pid):
-            status = {**status, "state": "failed",
-                      "message": f"the trainer process (pid {pid}) ended without finishing "
-                                 f"(last heartbeat {age:.0f} s ago); resume it to continue from its last epoch"}
-        elif state == "running" and age > STALE_S:
-            status = {**status, "state": "failed",
-                      "message": f"the trainer (pid {pid}) has not reported for {age:.0f} s; it looks hung"}
-        elif state == "queued" and age > QUEUED_S:
-            status = {**status, "state": "failed",
-                      "message": f"the trainer (pid {pid}) has not started in {age:.0f} s; see trainer.log in the "
-                                 "run folder, then resume or start the run again"}
-    return status
-
-
-def list_runs(runs_root, states: tuple[str, ...] | None = None) -> list[dict]:
-    """Every run folder under runs_root, newest first, with state, settings and final metrics.
-
-    With `states`, only the runs in those states; the others cost one status read, not a config
-    and metrics read (the dashboard asks for the active runs on every page run).
-    """
-    root = Path(runs_root)
-    if not root.is_dir():
-        return []
-    out = []
-    for d in root.iterdir():
-        if not d.is_dir() or d.name.startswith(".") or not (d / "config.json").exists():
-            continue
-        st = run_state(d)
-        if states is not None and st.get("state") not in states:
-            continue
-        try:
-            doc = read_config(d)
-        except UserError as e:
-            if states is None:  # a damaged folder is in no run state
-                out.append({"name": d.name, "path": str(d), "state": "damaged", "message": str(e), "config": {},
-                            "final": {}, "created": d.stat().st_mtime})
-            continue
-        out.append({"name": d.name, "path": str(d), "state": st.get("state"), "message": st.get("message", ""),
-                    "epoch": st.get("epoch"), "status": st, "config": doc["config"], "dataset": doc.get("dataset", {}),
-                    "final": final_metrics(d), "created": doc.get("created", d.stat().st_mtime)})
-    return sorted(out, key=lambda r: r["created"], reverse=True)
-
-
-def active_runs(runs_root) -> list[dict]:
-    return list_runs(runs_root, states=ACTIVE)
 
 
 def _default_name(cfg: TrainConfig) -> str:
@@ -166,8 +87,6 @@ def _launch_trainer(root: Path, run_dir: Path, status: dict, resume: bool = Fals
     waits for the rest of its imports); its status is written before it gets the job, since it
     starts at once and a later `queued` would replace its `running`.
     """
-    from . import standby
-
     def queued(pid: int) -> int:
         atomic_write_json(run_dir / "status.json", {**status, "pid": pid, "heartbeat": time.time()})
         return pid
@@ -187,8 +106,6 @@ def ensure_standby(runs_root) -> int | None:
     the trainer limit is reached (a standby could not be used, and its imports would slow the run).
     Returns the pid of the standby started, or None.
     """
-    from . import standby
-
     if not standby.enabled():
         return None
     root = Path(runs_root).resolve()
@@ -205,8 +122,6 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
     An identical config submitted within DEDUP_S seconds of an active run
     returns that run instead of starting a second one.
     """
-    from .datasets import load_dataset
-
     cfg.dataset = str(Path(cfg.dataset).resolve())  # the trainer runs in another working directory
     ds = load_dataset(cfg.dataset)
     cfg.validate(train_size=len(ds.indices("train")))
@@ -227,8 +142,6 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
         run_dir = root / name
         if run_dir.exists():
             raise UserError(f"a run named {name!r} already exists; choose another name")
-        from .train import write_run_config
-
         write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
                                         "family": ds.meta.get("family")})
         _launch_trainer(root, run_dir, {"state": "queued", "message": "starting the trainer", "epoch": 0,
@@ -262,7 +175,7 @@ def request_stop(run_dir) -> None:
     atomic_write_json(run_dir / "stop", {"requested": time.time()})
 
 
-def wait_for(run_dir, states=("finished", "stopped", "failed", "diverged"), timeout: float = 600.0,
+def wait_for(run_dir, states=ENDED, timeout: float = 600.0,
              poll: float = 0.5) -> dict:
     """Block until the run reaches one of `states` (for scripts and tests)."""
     deadline = time.time() + timeout

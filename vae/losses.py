@@ -26,9 +26,10 @@ import math
 
 from keras import ops
 
+from .registry import ENTANGLEMENT_TERMS
+
 SIGMA_CONSTANT = 0.1
 DIP_LAMBDA_D = 10.0
-ENTANGLEMENT_MODES = ("seed", "covariance", "dip-i")
 
 
 def reconstruction_bce(x, logits):
@@ -83,7 +84,7 @@ def entanglement(mu, mode: str = "seed"):
         diag = ops.diagonal(cov)
         off = cov * (1.0 - ops.eye(d, dtype="float32"))
         return ops.sum(ops.square(off)) + DIP_LAMBDA_D * ops.sum(ops.square(diag - 1.0))
-    raise ValueError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_MODES)}")
+    raise ValueError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_TERMS)}")
 
 
 def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", sample_weight=None):
@@ -101,7 +102,7 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
         data_term = ops.sum(per_image * w) / ops.maximum(ops.sum(w), 1e-8)
     else:
         data_term = ops.mean(per_image)
-    ents = {m: entanglement(mu, m) for m in ENTANGLEMENT_MODES}
+    ents = {m: entanglement(mu, m) for m in ENTANGLEMENT_TERMS}
     ent = ents[mode]
     return {
         "loss": data_term + gamma * ent,
@@ -110,7 +111,5 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
         "beta_kl": beta * ops.mean(kl),
         "entanglement": ent,
         "gamma_entanglement": gamma * ent,
-        "ent_seed": ents["seed"],
-        "ent_covariance": ents["covariance"],
-        "ent_dip_i": ents["dip-i"],
+        **{term.log_key: ents[m] for m, term in ENTANGLEMENT_TERMS.items()},
     }

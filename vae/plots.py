@@ -16,46 +16,20 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from . import registry
+
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#e45756", "transects": "#222222"}
-LOSS_TERMS = [("loss", "total"), ("recon", "reconstruction"), ("beta_kl", "β·KL"),
-              ("gamma_entanglement", "γ·entanglement")]
-ENTANGLEMENT_TERMS = [("ent_seed", "seed"), ("ent_covariance", "covariance"), ("ent_dip_i", "dip-i")]
+LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
 
 
-# ---------------------------------------------------------------- numbers and text
-
-def weight_ladder(top: float = 10.0, bottom: float = 1e-6) -> list[float]:
-    """0 followed by the 1-2-5 ladder from `bottom` to `top`: [0, 1e-6, 2e-6, 5e-6, ..., 10]."""
-    values = [0.0]
-    for exponent in range(round(math.log10(bottom)), round(math.log10(top)) + 1):
-        for mantissa in (1, 2, 5):
-            v = float(f"{mantissa}e{exponent}")
-            if bottom <= v <= top:
-                values.append(v)
-    return values
-
-
-def nearest_on_ladder(value: float, ladder: Sequence[float]) -> float:
-    """The ladder value closest to `value` on a log scale (0 maps to 0)."""
-    if value <= 0:
-        return ladder[0]
-    positive = [v for v in ladder if v > 0]
-    return min(positive, key=lambda v: abs(math.log10(v) - math.log10(value)))
-
-
-def format_weight(value: float) -> str:
-    return "0" if value == 0 else f"{value:g}"
-
+# ---------------------------------------------------------------- the loss formula
 
 def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
     """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg)."""
-    ent = {
-        "seed": r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
-        "covariance": r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
-        "dip-i": r"\Big(\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + 10\sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2\Big)",
-    }.get(entanglement, r"L_{\mathrm{entg}}")
+    term = registry.ENTANGLEMENT_TERMS.get(entanglement)
+    ent = term.latex if term else r"L_{\mathrm{entg}}"
     return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
             rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")
 
@@ -66,48 +40,6 @@ def _tex_number(x: float) -> str:
         return text
     mantissa, exponent = text.split("e")
     return (rf"10^{{{int(exponent)}}}" if mantissa == "1" else rf"{mantissa}\times10^{{{int(exponent)}}}")
-
-
-def progress_summary(status: Mapping, last: Mapping | None = None) -> tuple[float, str]:
-    """(fraction done, one line of text: epoch, batch, images/s, time left) from status.json and the last metrics line."""
-    epochs = int(status.get("epochs") or 0)
-    epoch = int(status.get("epoch") or 0)
-    steps = int(status.get("steps_per_epoch") or 0)
-    step = int(status.get("step") or 0)
-    if last:
-        epoch = int(last.get("epoch", epoch) or epoch)
-        step = int(last.get("step", step) or step)
-    done_epochs = max(epoch - 1, 0) + (step / steps if steps else 0.0)
-    fraction = min(max(done_epochs / epochs, 0.0), 1.0) if epochs else 0.0
-    if status.get("state") == "finished":
-        fraction = 1.0
-    parts = [f"epoch {epoch}/{epochs}" if epochs else f"epoch {epoch}"]
-    if steps:
-        parts.append(f"batch {step}/{steps}")
-    ips = (last or {}).get("images_per_s")
-    if ips:
-        parts.append(f"{ips:.0f} images/s")
-    elapsed = (last or {}).get("time")
-    if elapsed and 0 < fraction < 1:
-        parts.append(f"about {_duration(elapsed * (1 - fraction) / fraction)} left")
-    return fraction, " · ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 # ---------------------------------------------------------------- loss curves
@@ -123,11 +55,14 @@ def _x_of(row: Mapping, steps_per_epoch: int | None) -> float:
 
 
 def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, log_y: bool = False,
-                terms: Sequence[tuple[str, str]] = LOSS_TERMS, title: str = "Losses") -> go.Figure:
+                terms: Sequence[tuple[str, str]] | None = None, title: str = "Losses") -> go.Figure:
     """Training curves (batch lines, solid) and validation curves (epoch lines, dashed with markers).
 
-    x is the epoch (fractional for batch lines when `steps_per_epoch` is known).
+    x is the epoch (fractional for batch lines when `steps_per_epoch` is known). `terms`: (key, label)
+    pairs; by default the LOSS_CURVES terms with their vae.registry labels.
     """
+    if terms is None:
+        terms = [(key, registry.LOSS_TERMS[key]) for key in LOSS_CURVES]
     batch = [m for m in metrics if m.get("kind", "batch") == "batch"]
     epoch = [m for m in metrics if m.get("kind") == "epoch"]
     palette = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"]
@@ -153,8 +88,9 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
 
 def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | None = None,
                              log_y: bool = False) -> go.Figure:
-    """The three entanglement measures (seed, covariance, dip-i), whichever one trains, as diagnostics."""
-    fig = loss_curves(metrics, steps_per_epoch, log_y, ENTANGLEMENT_TERMS, title="Entanglement measures (unweighted)")
+    """Every registered entanglement measure (seed, covariance, dip-i), whichever one trains, as diagnostics."""
+    fig = loss_curves(metrics, steps_per_epoch, log_y, registry.entanglement_diagnostics(),
+                      title="Entanglement measures (unweighted)")
     fig.update_layout(yaxis_title="value", height=300)
     return fig
 

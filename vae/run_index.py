@@ -1,6 +1,6 @@
 """An index of run summaries, so a page lists hundreds of runs without reading every run's files.
 
-`list_runs()` returns the same rows as `vae.jobs.list_runs` (name, path, state, message, epoch,
+`list_runs()` returns the same rows as `vae.runs.list_runs` (name, path, state, message, epoch,
 status, config, dataset, final, created) plus `evaluation` (evaluation.json's summary, or None)
 and `sweep` (the sweep's name for a run under sweeps/NAME/runs/, whose `name` is then
 "NAME/RUN"). It covers $VAE_LAB_HOME/runs and every sweep's runs.
@@ -8,7 +8,7 @@ and `sweep` (the sweep's name for a run under sweeps/NAME/runs/, whose `name` is
 Each run's entry is kept with the modification times and sizes of its config.json, status.json,
 metrics.jsonl and evaluation.json; a call only `stat`s those files and re-reads a run whose
 fingerprint changed (a trainer rewrites status.json every 2 s, so a training run is always fresh).
-A run whose status says queued or running is always re-checked with `jobs.run_state`, which
+A run whose status says queued or running is always re-checked with `runs.run_state`, which
 notices a trainer that died without saying so. The entries live in this process and in
 `.index.json` beside the runs (written atomically; a server that starts later reads it instead
 of every run folder). The file is a cache: deleting it only costs one slower listing.
@@ -23,9 +23,8 @@ from pathlib import Path
 
 from .errors import UserError
 from .fileio import atomic_write_text
-from .jobs import ACTIVE, run_state
 from .paths import data_root
-from .runs import final_metrics, read_config, read_evaluation, read_status
+from .runs import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
 
 INDEX_FILE = ".index.json"
 INDEX_VERSION = 1

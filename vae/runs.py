@@ -1,28 +1,69 @@
-"""Reading a run folder (never imports TensorFlow).
+"""The run folder: its format, its states, and every rule about them (never imports TensorFlow).
 
 A run folder (README: "Run folder format") holds config.json, status.json,
 metrics.jsonl, model.keras, last.keras, snapshots/epoch_NNNN.npz,
 tensorboard/, and after `python -m vae evaluate` evaluation.json and
 latents.csv. The trainer writes every file atomically, except metrics.jsonl,
 which it appends line by line; a reader skips a truncated last line.
+
+This module is the one owner of the format: it writes config.json
+(`write_run_config`), reads status, decides when a run whose trainer died or
+hung is `failed` (`run_state`), and lists runs. The launcher (vae.jobs), the
+trainer (vae.train) and the pages call it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from .errors import UserError
-from .fileio import read_json
+from .fileio import atomic_write_json, read_json
 
 RUN_FORMAT = "vae-lab-run"
 RUN_FORMAT_VERSION = 1
-STATES = ("queued", "running", "finished", "stopped", "failed", "diverged")
+
+# Run states (status.json "state"), each defined once here: the launcher, the trainer, the CLI and the
+# pages read them from this table. `active` states have a trainer process behind them.
+STATE_INFO = {
+    "queued": {"active": True, "help": "its trainer is starting"},
+    "running": {"active": True, "help": "training"},
+    "finished": {"active": False, "help": "trained every epoch"},
+    "stopped": {"active": False, "help": "stopped by request; resume continues it"},
+    "failed": {"active": False, "help": "its trainer ended with an error, died or hung; resume continues it"},
+    "diverged": {"active": False, "help": "the loss became NaN or infinite; the last good model is kept"},
+}
+STATES = tuple(STATE_INFO)
+ACTIVE = tuple(s for s, info in STATE_INFO.items() if info["active"])
+ENDED = tuple(s for s, info in STATE_INFO.items() if not info["active"])
+STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
+QUEUED_S = 120.0  # a trainer says `running` within seconds of its start; still `queued` after this: it never started
 _SNAPSHOT_RE = re.compile(r"^epoch_(\d{4,})\.npz$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_name(name: str, what: str = "run name") -> str:
+    """Refuse names that could escape the data folder or confuse a terminal."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise UserError(f"{what} {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
+                        "starting with a letter or digit, and no '..'")
+    return name
+
+
+def write_run_config(run_dir, cfg, dataset_meta: dict | None = None) -> Path:
+    """Create the run folder with its config.json (`cfg` is a vae.config.TrainConfig)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": cfg.to_dict(),
+           "dataset": dataset_meta or {}, "created": time.time()}
+    atomic_write_json(run_dir / "config.json", doc)
+    return run_dir
 
 
 def _need_run(run_dir) -> Path:
@@ -60,6 +101,72 @@ def read_status(run_dir) -> dict:
     except (OSError, json.JSONDecodeError) as e:
         return {"state": "unknown", "message": f"status.json unreadable: {e}"}
     return status if isinstance(status, dict) else {"state": "unknown", "message": "status.json is not an object"}
+
+
+def pid_alive(pid) -> bool:
+    """True while process `pid` exists and has not exited (a zombie, not yet reaped, is not alive)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def run_state(run_dir) -> dict:
+    """status.json, corrected for a trainer that died or hung without saying so."""
+    status = read_status(run_dir)
+    state = status.get("state")
+    if state in ACTIVE:
+        pid = status.get("pid")
+        age = time.time() - float(status.get("heartbeat", 0) or 0)
+        if not pid_alive(pid):
+            status = {**status, "state": "failed",
+                      "message": f"the trainer process (pid {pid}) ended without finishing "
+                                 f"(last heartbeat {age:.0f} s ago); resume it to continue from its last epoch"}
+        elif state == "running" and age > STALE_S:
+            status = {**status, "state": "failed",
+                      "message": f"the trainer (pid {pid}) has not reported for {age:.0f} s; it looks hung"}
+        elif state == "queued" and age > QUEUED_S:
+            status = {**status, "state": "failed",
+                      "message": f"the trainer (pid {pid}) has not started in {age:.0f} s; see trainer.log in the "
+                                 "run folder, then resume or start the run again"}
+    return status
+
+
+def list_runs(runs_root, states: tuple[str, ...] | None = None) -> list[dict]:
+    """Every run folder under runs_root, newest first, with state, settings and final metrics.
+
+    With `states`, only the runs in those states; the others cost one status read, not a config
+    and metrics read (the dashboard asks for the active runs on every page run).
+    """
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        if not d.is_dir() or d.name.startswith(".") or not (d / "config.json").exists():
+            continue
+        st = run_state(d)
+        if states is not None and st.get("state") not in states:
+            continue
+        try:
+            doc = read_config(d)
+        except UserError as e:
+            if states is None:  # a damaged folder is in no run state
+                out.append({"name": d.name, "path": str(d), "state": "damaged", "message": str(e), "config": {},
+                            "final": {}, "created": d.stat().st_mtime})
+            continue
+        out.append({"name": d.name, "path": str(d), "state": st.get("state"), "message": st.get("message", ""),
+                    "epoch": st.get("epoch"), "status": st, "config": doc["config"], "dataset": doc.get("dataset", {}),
+                    "final": final_metrics(d), "created": doc.get("created", d.stat().st_mtime)})
+    return sorted(out, key=lambda r: r["created"], reverse=True)
+
+
+def active_runs(runs_root) -> list[dict]:
+    return list_runs(runs_root, states=ACTIVE)
 
 
 def read_metrics(run_dir, kind: str | None = None) -> list[dict]:

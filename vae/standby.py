@@ -30,8 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import exit_code
 from .fileio import atomic_write_json
-from .jobs import _pid_alive  # jobs imports this module only inside its functions
+from .runs import pid_alive
+from .runtime import load_keras
 
 POLL_S = 0.05
 CLAIM_WAIT_S = 10.0  # a claimed standby waits this long for its job.json
@@ -74,7 +76,7 @@ def standbys(runs_root) -> list[dict]:
         if not d.is_dir() or not d.name.isdigit():
             continue
         pid = int(d.name)
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(d, ignore_errors=True)
             continue
         state = _read(d / "state.json") or {}
@@ -138,16 +140,17 @@ def serve(runs_root, launcher_pid: int | None = None) -> int:
     if not (me / "state.json").exists():
         atomic_write_json(me / "state.json", {"pid": os.getpid(), "backend": backend(), "started": time.time()})
 
-    import keras  # noqa: F401  (the slow part: TensorFlow, Keras)
-
-    from . import model, train  # noqa: F401
+    # The slow part, done before saying ready: TensorFlow and Keras (this module is imported by the
+    # launcher, which never loads them, so the trainer is imported here, in the standby process).
+    load_keras()
+    from . import train  # noqa: F401
 
     atomic_write_json(me / "ready.json", {"pid": os.getpid(), "ready": time.time()})
     since = time.time()
     while not (me / "claimed.json").exists():
         if not me.is_dir():
             return 0  # removed: leave quietly
-        if (not _pid_alive(launcher) or time.time() - since > idle_limit()) and _take(me, "standby"):
+        if (not pid_alive(launcher) or time.time() - since > idle_limit()) and _take(me, "standby"):
             shutil.rmtree(me, ignore_errors=True)  # leaving (a caller that claimed first wins instead)
             return 0
         time.sleep(POLL_S)
@@ -169,13 +172,13 @@ def _wait_for_job(me: Path) -> dict | None:
 
 
 def _run_job(run_dir: Path, resume: bool) -> int:
-    """Train like `python -m vae train --run-dir`, with output in the run's trainer.log."""
+    """Train like `python -m vae train --run-dir --quiet`, with output in the run's trainer.log."""
     log = os.open(run_dir / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-    from .cli import main
+    from .train import run_trainer  # imported already (above, in serve)
 
-    return main(["train", "--run-dir", str(run_dir), "--quiet"] + (["--resume"] if resume else []))
+    return exit_code(run_trainer, run_dir, resume=resume, verbose=False)

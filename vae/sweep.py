@@ -33,9 +33,8 @@ from pathlib import Path
 from .config import TrainConfig
 from .errors import UserError
 from .fileio import atomic_write_json, atomic_write_text, read_json
-from .jobs import ACTIVE, _pid_alive, check_name, run_state
 from .jobs import request_stop as request_stop_run  # noqa: F401  (used by the driver)
-from .runs import final_metrics, read_evaluation
+from .runs import ACTIVE, check_name, final_metrics, pid_alive, read_evaluation, run_state, write_run_config
 from .safety import require_writable
 
 SWEEP_FORMAT = "vae-lab-sweep"
@@ -132,7 +131,6 @@ def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = No
     does not validate, before anything is written.
     """
     from .datasets import load_dataset
-    from .train import write_run_config
 
     require_writable("start a sweep")
     out = Path(out).resolve()
@@ -223,7 +221,7 @@ def sweep_state(sweep_dir) -> dict:
     st = read_status(sweep_dir)
     if st.get("state") in ("running", "stopping"):
         age = time.time() - float(st.get("heartbeat", 0) or 0)
-        if not _pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
+        if not pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
             st = {**st, "state": "stopped",
                   "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
                              "resume the sweep to train what is left"}

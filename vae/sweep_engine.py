@@ -47,7 +47,7 @@ def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = Non
 
     Called in a Ray worker, but plain Python: a test or a script can call it directly.
     """
-    from .jobs import ACTIVE, run_state
+    from .runs import ACTIVE, run_state
 
     run_dir = Path(run_dir)
     t0 = time.time()

@@ -22,28 +22,30 @@ import math
 import os
 import platform
 import signal
-import sys
 import threading
 import time
-import weakref
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from . import __version__
+from .analysis import transects_geometry
 from .config import TrainConfig
+from .datasets import load_dataset
 from .errors import UserError
-from .fileio import atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json, read_json
-from .runs import RUN_FORMAT, RUN_FORMAT_VERSION, read_metrics
+from .fileio import atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json, atomic_write_text, read_json
+from .inference import encode, reconstruct
+from .metrics import cheap_metrics
+from .model import build_vae
+from .registry import logged_terms
+from .runs import ACTIVE, read_metrics, run_state
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
-TERMS = ("loss", "recon", "kl", "beta_kl", "entanglement", "gamma_entanglement", "ent_seed", "ent_covariance",
-         "ent_dip_i")
 
 
 def library_versions() -> dict:
-    import keras
     import sklearn
 
     versions = {"vae": __version__, "python": platform.python_version(), "numpy": np.__version__,
@@ -53,16 +55,6 @@ def library_versions() -> dict:
 
         versions["tensorflow"] = tf.__version__
     return versions
-
-
-def write_run_config(run_dir, cfg: TrainConfig, dataset_meta: dict | None = None) -> Path:
-    """Create the run folder with its config.json (no TensorFlow needed)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": cfg.to_dict(),
-           "dataset": dataset_meta or {}, "created": time.time()}
-    atomic_write_json(run_dir / "config.json", doc)
-    return run_dir
 
 
 class StatusFile:
@@ -106,7 +98,7 @@ class StatusFile:
 
 def _floats(logs: dict, prefix: str = "") -> dict:
     out = {}
-    for key in TERMS:
+    for key in logged_terms():
         if prefix + key in logs:
             out[prefix + key] = float(logs[prefix + key])
     return out
@@ -115,9 +107,6 @@ def _floats(logs: dict, prefix: str = "") -> dict:
 def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None = None) -> dict:
     """Per-epoch numbers for the live charts: alignment score, total correlation, active units,
     and each transect's straightness (chord / path length of its latent path)."""
-    from .analysis import transects_geometry
-    from .metrics import cheap_metrics
-
     try:
         out = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
                for k, v in cheap_metrics(mu).items()}
@@ -130,158 +119,110 @@ def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None 
         return {"analysis_error": str(e)}
 
 
-def _make_callback_class():
-    import keras
+class RunFolderCallback(keras.callbacks.Callback):
+    """Writes metrics, status, checkpoints and snapshots; honours stop requests."""
 
-    class RunFolderCallback(keras.callbacks.Callback):
-        """Writes metrics, status, checkpoints and snapshots; honours stop requests."""
+    def __init__(self, run_dir, cfg, status, data, steps_per_epoch, initial_epoch, metrics_file):
+        super().__init__()
+        self.run_dir, self.cfg, self.status, self.data = run_dir, cfg, status, data
+        self.steps_per_epoch, self.metrics_file = steps_per_epoch, metrics_file
+        self.epoch = initial_epoch
+        self.global_step = initial_epoch * steps_per_epoch
+        self.t0 = time.time()
+        self.time_offset = data.get("time_offset", 0.0)
+        self.last_t = self.t0
+        self.n_train = len(data["splits"]["train"])
+        self.images, self.last_images = 0, 0  # images trained on by this process (the last batch is smaller)
+        self.best = data.get("best_val_loss", math.inf)
+        self.outcome = None  # ("stopped"|"diverged", message)
+        self.logged_any = False
+        self.tb = None  # TensorBoard writers, opened at the first epoch end
 
-        def __init__(self, run_dir, cfg, status, data, steps_per_epoch, initial_epoch, metrics_file):
-            super().__init__()
-            self.run_dir, self.cfg, self.status, self.data = run_dir, cfg, status, data
-            self.steps_per_epoch, self.metrics_file = steps_per_epoch, metrics_file
-            self.epoch = initial_epoch
-            self.global_step = initial_epoch * steps_per_epoch
-            self.t0 = time.time()
-            self.time_offset = data.get("time_offset", 0.0)
-            self.last_t = self.t0
-            self.n_train = len(data["splits"]["train"])
-            self.images, self.last_images = 0, 0  # images trained on by this process (the last batch is smaller)
-            self.best = data.get("best_val_loss", math.inf)
-            self.outcome = None  # ("stopped"|"diverged", message)
-            self.logged_any = False
-            self.tb = None  # TensorBoard writers, opened at the first epoch end
+    def _write(self, row):
+        self.metrics_file.write(json.dumps(row) + "\n")
+        self.metrics_file.flush()
 
-        def _write(self, row):
-            self.metrics_file.write(json.dumps(row) + "\n")
-            self.metrics_file.flush()
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch + 1
+    def on_train_batch_end(self, batch, logs=None):
+        self.global_step += 1
+        step = batch + 1
+        self.images += min(self.cfg.batch_size, self.n_train - batch * self.cfg.batch_size)
+        logs = logs or {}
+        loss = float(logs.get("loss", 0.0))
+        if not math.isfinite(loss):
+            kept = ("the last good model (model.keras) is kept" if (self.run_dir / "model.keras").exists()
+                    else "no model was saved: it diverged before its first epoch ended")
+            self.outcome = ("diverged", f"loss became {loss} at epoch {self.epoch}, step {step}; "
+                                        f"lower the learning rate or beta/gamma; {kept}")
+            self.model.stop_training = True
+            return
+        first = not self.logged_any  # the first batch is logged at once: the earliest live point
+        if first or step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
+            now = time.time()
+            # No speed on the first line: its interval includes building the training graph.
+            speed = {} if first else {
+                "images_per_s": round((self.images - self.last_images) / max(now - self.last_t, 1e-9), 1)}
+            self.last_t, self.last_images, self.logged_any = now, self.images, True
+            self._write({"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
+                         "time": round(now - self.t0 + self.time_offset, 3), **speed, **_floats(logs)})
+            self.status.update(epoch=self.epoch, step=step, **speed)
+        if (self.run_dir / "stop").exists():
+            self.outcome = ("stopped", f"stopped by request at epoch {self.epoch}, step {step}")
+            self.model.stop_training = True
 
-        def on_train_batch_end(self, batch, logs=None):
-            self.global_step += 1
-            step = batch + 1
-            self.images += min(self.cfg.batch_size, self.n_train - batch * self.cfg.batch_size)
-            logs = logs or {}
-            loss = float(logs.get("loss", 0.0))
-            if not math.isfinite(loss):
-                kept = ("the last good model (model.keras) is kept" if (self.run_dir / "model.keras").exists()
-                        else "no model was saved: it diverged before its first epoch ended")
-                self.outcome = ("diverged", f"loss became {loss} at epoch {self.epoch}, step {step}; "
-                                            f"lower the learning rate or beta/gamma; {kept}")
-                self.model.stop_training = True
-                return
-            first = not self.logged_any  # the first batch is logged at once: the earliest live point
-            if first or step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
-                now = time.time()
-                # No speed on the first line: its interval includes building the training graph.
-                speed = {} if first else {
-                    "images_per_s": round((self.images - self.last_images) / max(now - self.last_t, 1e-9), 1)}
-                self.last_t, self.last_images, self.logged_any = now, self.images, True
-                self._write({"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
-                             "time": round(now - self.t0 + self.time_offset, 3), **speed, **_floats(logs)})
-                self.status.update(epoch=self.epoch, step=step, **speed)
-            if (self.run_dir / "stop").exists():
-                self.outcome = ("stopped", f"stopped by request at epoch {self.epoch}, step {step}")
-                self.model.stop_training = True
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.outcome and self.outcome[0] == "diverged":
+            return
+        val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
+        if not math.isfinite(val_loss):
+            self.outcome = ("diverged", f"validation loss became {val_loss} at epoch {self.epoch}; "
+                                        "the last good model is kept")
+            self.model.stop_training = True
+            return
+        snap = save_snapshot(self.model, self.run_dir, self.epoch, self.data, self.cfg)
+        row = {"kind": "epoch", "epoch": self.epoch, "step": self.steps_per_epoch, "global_step": self.global_step,
+               "time": round(time.time() - self.t0 + self.time_offset, 3), **_floats(logs), **_floats(logs, "val_")}
+        mu_val = snap.get("mu_validation", snap.get("mu_train"))
+        if mu_val is not None and len(mu_val) >= 3:
+            row.update(_cheap_analysis(mu_val, snap, self.data))
+        # One Keras save per epoch (~0.1 s); the best model is a byte copy of it.
+        atomic_save_with(self.run_dir / "last.keras", self.model.save, suffix=".keras")
+        if val_loss < self.best:
+            self.best = val_loss
+            atomic_copy(self.run_dir / "last.keras", self.run_dir / "model.keras")
+        row["best_val_loss"] = self.best
+        self._write(row)
+        self._tensorboard(row)
+        self.status.update(epoch=self.epoch, epochs_completed=self.epoch, step=self.steps_per_epoch,
+                           best_val_loss=self.best)
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            if self.outcome and self.outcome[0] == "diverged":
-                return
-            val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
-            if not math.isfinite(val_loss):
-                self.outcome = ("diverged", f"validation loss became {val_loss} at epoch {self.epoch}; "
-                                            "the last good model is kept")
-                self.model.stop_training = True
-                return
-            snap = save_snapshot(self.model, self.run_dir, self.epoch, self.data, self.cfg)
-            row = {"kind": "epoch", "epoch": self.epoch, "step": self.steps_per_epoch, "global_step": self.global_step,
-                   "time": round(time.time() - self.t0 + self.time_offset, 3), **_floats(logs), **_floats(logs, "val_")}
-            mu_val = snap.get("mu_validation", snap.get("mu_train"))
-            if mu_val is not None and len(mu_val) >= 3:
-                row.update(_cheap_analysis(mu_val, snap, self.data))
-            # One Keras save per epoch (~0.1 s); the best model is a byte copy of it.
-            atomic_save_with(self.run_dir / "last.keras", self.model.save, suffix=".keras")
-            if val_loss < self.best:
-                self.best = val_loss
-                atomic_copy(self.run_dir / "last.keras", self.run_dir / "model.keras")
-            row["best_val_loss"] = self.best
-            self._write(row)
-            self._tensorboard(row)
-            self.status.update(epoch=self.epoch, epochs_completed=self.epoch, step=self.steps_per_epoch,
-                               best_val_loss=self.best)
+    def _tensorboard(self, row):
+        """Epoch scalars in tensorboard/train and tensorboard/validation (tags epoch_<term>), as
+        Keras' TensorBoard callback writes them; written here because that callback adds about 1 s
+        to the first batch (bench/RESULTS.md)."""
+        if keras.backend.backend() != "tensorflow":
+            return
+        import tensorflow as tf
 
-        def _tensorboard(self, row):
-            """Epoch scalars in tensorboard/train and tensorboard/validation (tags epoch_<term>), as
-            Keras' TensorBoard callback writes them; written here because that callback adds about 1 s
-            to the first batch (bench/RESULTS.md)."""
-            if keras.backend.backend() != "tensorflow":
-                return
-            import tensorflow as tf
+        if self.tb is None:
+            self.tb = {s: tf.summary.create_file_writer(str(self.run_dir / "tensorboard" / s))
+                       for s in ("train", "validation")}
+        values = {"train": {k: v for k, v in row.items() if not k.startswith("val_")},
+                  "validation": {k[4:]: v for k, v in row.items() if k.startswith("val_")}}
+        for split, writer in self.tb.items():
+            with writer.as_default():
+                for key, value in values[split].items():
+                    if key not in ("kind", "epoch", "step", "global_step") and isinstance(value, (int, float)):
+                        tf.summary.scalar(f"epoch_{key}", value, step=self.epoch)
+            writer.flush()
 
-            if self.tb is None:
-                self.tb = {s: tf.summary.create_file_writer(str(self.run_dir / "tensorboard" / s))
-                           for s in ("train", "validation")}
-            values = {"train": {k: v for k, v in row.items() if not k.startswith("val_")},
-                      "validation": {k[4:]: v for k, v in row.items() if k.startswith("val_")}}
-            for split, writer in self.tb.items():
-                with writer.as_default():
-                    for key, value in values[split].items():
-                        if key not in ("kind", "epoch", "step", "global_step") and isinstance(value, (int, float)):
-                            tf.summary.scalar(f"epoch_{key}", value, step=self.epoch)
-                writer.flush()
-
-        def close(self):
-            for writer in (self.tb or {}).values():
-                writer.close()
-            self.tb = None
-
-    return RunFolderCallback
-
-
-_ENCODERS = weakref.WeakKeyDictionary()
-
-
-def _compiled_encoder(model):
-    """model.encode's means as a tf.function: half the time of eager calls in the per-epoch snapshot."""
-    fn = _ENCODERS.get(model)
-    if fn is None:
-        import keras
-
-        fn = lambda x: model.encode(x)[0]  # noqa: E731
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            fn = tf.function(fn, reduce_retracing=True)
-        _ENCODERS[model] = fn
-    return fn
-
-
-def encode_in_batches(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Latent means of uint8 images (N, H, W), float32 (N, d)."""
-    from keras import ops
-
-    out = []
-    encode = _compiled_encoder(model)
-    for i in range(0, len(images), batch_size):
-        mu = encode(np.asarray(images[i:i + batch_size]))
-        out.append(ops.convert_to_numpy(mu).astype(np.float32))
-    if not out:
-        return np.zeros((0, model.latent_dim), np.float32)
-    return np.concatenate(out)
-
-
-def reconstruct_in_batches(model, images: np.ndarray, batch_size: int = 200) -> np.ndarray:
-    """Reconstructions (mean decoding, no sampling) of uint8 images, as uint8 (N, H, W)."""
-    from keras import ops
-
-    out = []
-    for i in range(0, len(images), batch_size):
-        rec = model(np.asarray(images[i:i + batch_size]), training=False)["recon"]
-        out.append(np.clip(np.round(ops.convert_to_numpy(rec).astype(np.float32)[..., 0] * 255.0), 0, 255).astype(np.uint8))
-    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
+    def close(self):
+        for writer in (self.tb or {}).values():
+            writer.close()
+        self.tb = None
 
 
 def save_snapshot(model, run_dir: Path, epoch: int, data: dict, cfg: TrainConfig) -> dict:
@@ -290,13 +231,13 @@ def save_snapshot(model, run_dir: Path, epoch: int, data: dict, cfg: TrainConfig
     recon_split = "validation" if len(data["splits"].get("validation", ())) else "train"
     idx = data["splits"][recon_split][:N_RECON]
     arrays["recon_index"] = data["ids"][idx]
-    arrays["recon"] = reconstruct_in_batches(model, data["images"][idx])
+    arrays["recon"] = reconstruct(model, data["images"][idx])
     for split, split_idx in data["splits"].items():
         if len(split_idx) == 0:
             continue
         keep = split_idx[: cfg.snapshot_max_codes]
         arrays[f"index_{split}"] = data["ids"][keep]
-        arrays[f"mu_{split}"] = encode_in_batches(model, data["images"][keep])
+        arrays[f"mu_{split}"] = encode(model, data["images"][keep])
     if epoch % cfg.snapshot_every == 0 or epoch == cfg.epochs:
         (run_dir / "snapshots").mkdir(exist_ok=True)
         atomic_save_npz(run_dir / "snapshots" / f"epoch_{epoch:04d}.npz", **arrays)
@@ -305,8 +246,6 @@ def save_snapshot(model, run_dir: Path, epoch: int, data: dict, cfg: TrainConfig
 
 def load_training_data(cfg: TrainConfig) -> tuple[dict, dict]:
     """The dataset as uint8 arrays in memory, split indices, ids and weights."""
-    from .datasets import load_dataset
-
     ds = load_dataset(cfg.dataset)
     if ds.image_size != cfg.image_size:
         raise UserError(f"image_size {cfg.image_size} does not match the dataset's {ds.image_size}; "
@@ -329,8 +268,6 @@ def load_training_data(cfg: TrainConfig) -> tuple[dict, dict]:
 
 
 def _configure_runtime(cfg: TrainConfig):
-    import keras
-
     keras.utils.set_random_seed(cfg.seed)
     # Always set the policy: it is process-global, and one process may train several runs.
     keras.mixed_precision.set_global_policy(cfg.precision)
@@ -371,8 +308,6 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
 
 def _refuse_if_trained_elsewhere(run_dir: Path) -> None:
     """Two trainers on one run folder would interleave its files: refuse the second one."""
-    from .jobs import ACTIVE, run_state
-
     st = run_state(run_dir)
     if st.get("state") in ACTIVE and st.get("pid") not in (None, os.getpid()):
         raise UserError(f"run {run_dir.name} is already {st['state']} in another trainer (pid {st['pid']}); "
@@ -384,11 +319,6 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     n_train = len(data["splits"]["train"])
     cfg.validate(train_size=n_train)
     _configure_runtime(cfg)
-
-    import keras
-
-    from .model import build_vae
-
     versions = library_versions()
     if doc.get("versions") != versions or not doc.get("dataset"):
         doc.update(versions=versions, dataset=doc.get("dataset") or meta)
@@ -421,9 +351,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     steps_per_epoch = math.ceil(n_train / cfg.batch_size)
     status.update(message="training", steps_per_epoch=steps_per_epoch, epoch=initial_epoch)
 
-    Callback = _make_callback_class()
     with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as mf:
-        cb = Callback(run_dir, cfg, status, {**data, **extra}, steps_per_epoch, initial_epoch, mf)
+        cb = RunFolderCallback(run_dir, cfg, status, {**data, **extra}, steps_per_epoch, initial_epoch, mf)
         try:
             if initial_epoch < cfg.epochs:
                 model.fit(**_fit_data(cfg, x_train, w_train, validation, steps_per_epoch), epochs=cfg.epochs,
@@ -446,8 +375,6 @@ def _fit_data(cfg: TrainConfig, x_train, w_train, validation, steps_per_epoch: i
     that no epoch pays for a new iterator (Keras builds one per epoch from numpy arrays, about
     1.5 s an epoch on 2 cores: bench/RESULTS.md). Elsewhere (JAX, PyTorch): the arrays themselves.
     """
-    import keras
-
     if keras.backend.backend() != "tensorflow":
         return dict(x=x_train, sample_weight=w_train, batch_size=cfg.batch_size, shuffle=True,
                     validation_data=validation)
@@ -472,8 +399,6 @@ def _truncate_metrics_after(run_dir: Path, epoch: int) -> None:
     """Drop metrics lines past the last completed epoch (a resumed run re-does them)."""
     rows = [r for r in read_metrics(run_dir) if r.get("epoch", 0) <= epoch]
     text = "".join(json.dumps(r) + "\n" for r in rows)
-    from .fileio import atomic_write_text
-
     atomic_write_text(run_dir / "metrics.jsonl", text)
 
 
@@ -486,5 +411,13 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    train_run(sys.argv[1])
+def run_trainer(run_dir, resume: bool = False, verbose: bool = False, quiet: bool = False) -> int:
+    """Body of a trainer process (`python -m vae train`, or a standby given a run): train the run folder,
+    print its final state (with `quiet`, only when it did not finish or stop), and return the exit code
+    (0 finished or stopped, 1 otherwise)."""
+    install_signal_handlers()
+    status = train_run(run_dir, resume=resume, verbose=verbose)
+    ok = status["state"] in ("finished", "stopped")
+    if not (quiet and ok):
+        print(f"{status['state']}: {status.get('message', '')}")
+    return 0 if ok else 1
