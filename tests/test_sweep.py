@@ -109,8 +109,9 @@ def test_cli_refuses_a_sweep_without_data_in_one_line(capsys):
 def test_the_cli_plans_fixed_settings_from_train_flags(tiny_dataset, tmp_workspace, capsys):
     out = tmp_workspace / "sweeps" / "c"
     assert cli.main(["sweep", "--data", str(tiny_dataset), "--out", str(out), "--grid", "gamma=0,1e-3", "--seeds", "3",
-                     "--epochs", "2", "--arch", "seed", "--plan-only"]) == 0
+                     "--epochs", "2", "--arch", "seed", "--gpus-per-run", "0.5", "--plan-only"]) == 0
     doc = sweep.read_sweep(out)
+    assert doc["resources"]["gpus_per_run"] == 0.5
     assert len(doc["runs"]) == 6 and doc["fixed"]["epochs"] == 2 and doc["fixed"]["arch"] == "seed"
 
 

@@ -144,7 +144,8 @@ def cmd_sweep(args) -> int:
         fixed = {name: getattr(args, "fix_" + name) for name in sweep.sweepable()
                  if getattr(args, "fix_" + name, None) is not None}
         sweep_dir = sweep.plan_sweep(args.out, args.data, sweep.parse_grid(args.grid), args.seeds, fixed,
-                                     cpus_per_run=args.cpus_per_run, evaluate=args.evaluate)
+                                     cpus_per_run=args.cpus_per_run, evaluate=args.evaluate,
+                                     gpus_per_run=args.gpus_per_run)
         n = len(sweep.read_sweep(sweep_dir)["runs"])
         print(f"planned {n} runs in {sweep_dir}")
         if args.plan_only:
@@ -256,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "local Ray instance sized to this machine)")
     w.add_argument("--workers", type=int, help="runs at a time (default: the cluster's CPUs / CPUs per run)")
     w.add_argument("--cpus-per-run", type=int, help="CPUs (and threads) per run (default 1)")
+    w.add_argument("--gpus-per-run", type=float, default=0.0,
+                   help="GPUs per run on nodes that have them (Ray's num_gpus; e.g. 1, or 0.5 to share one)")
     w.add_argument("--evaluate", choices=("quick", "full", "none"), default="quick",
                    help="after each run: quick (every metric but FactorVAE/BetaVAE scores, which render new "
                         "images: about 40 s a run), full, or none (default quick)")

@@ -124,7 +124,7 @@ def run_name(index: int, settings: dict, seed: int) -> str:
 
 # ---------------------------------------------------------------- planning
 def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = None, cpus_per_run: int | None = None,
-               evaluate: str = "quick", name: str | None = None) -> Path:
+               evaluate: str = "quick", name: str | None = None, gpus_per_run: float = 0.0) -> Path:
     """Validate every run's config and write sweep.json plus one run folder per setting x seed.
 
     Refuses an existing sweep folder (continue it with resume instead) and any run whose config
@@ -138,6 +138,8 @@ def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = No
     if (out / "sweep.json").exists():
         raise UserError(f"{out} already holds a sweep; continue it with `python -m vae sweep --resume {out}` "
                         "or choose another --out")
+    if not isinstance(gpus_per_run, (int, float)) or not 0 <= gpus_per_run <= 16:
+        raise UserError(f"gpus_per_run must be between 0 and 16, got {gpus_per_run!r}")
     if evaluate not in EVALUATE_MODES:
         raise UserError(f"evaluate must be one of {', '.join(EVALUATE_MODES)}, got {evaluate!r}")
     if not isinstance(seeds, int) or seeds < 1 or seeds > 1000:
@@ -172,7 +174,7 @@ def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = No
         write_run_config(out / "runs" / run["name"], cfg, meta)
     doc = {"format": SWEEP_FORMAT, "format_version": SWEEP_FORMAT_VERSION, "name": name or out.name,
            "created": time.time(), "dataset": str(ds_path), "grid": grid, "seeds": list(range(seeds)),
-           "fixed": fixed, "resources": {"cpus_per_run": cpus_per_run}, "evaluate": evaluate, "runs": runs}
+           "fixed": fixed, "resources": {"cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run}, "evaluate": evaluate, "runs": runs}
     write_status(out, {"state": "planned", "message": f"{len(runs)} runs planned", "runs": {}})
     atomic_write_json(out / "sweep.json", doc)  # last: a folder with sweep.json is complete
     write_results(out)

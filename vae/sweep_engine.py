@@ -186,7 +186,8 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
         history.append({"driver_pid": os.getpid(), "started": time.time(), "ray_init_s": round(t_init, 2),
                         "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo)})
         status.write(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
-        task = ray.remote(_ray_task).options(num_cpus=per_run, max_retries=TASK_RETRIES, retry_exceptions=False,
+        gpus = float((doc.get("resources") or {}).get("gpus_per_run") or 0)
+        task = ray.remote(_ray_task).options(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=False,
                                              runtime_env={"env_vars": {**_thread_env(per_run),
                                                                           "PYTHONPATH": _pythonpath()}})
         queue, in_flight, failed = list(todo), {}, 0
