@@ -84,6 +84,22 @@ def _load(index_path: Path) -> dict:
     return {}
 
 
+_ONE: dict[str, dict] = {}  # run path -> entry, for summary()
+
+
+def summary(run_dir) -> dict:
+    """One run's summary (the row list_runs gives), re-read only when its files changed (in memory)."""
+    d = Path(run_dir)
+    fp = _fingerprint(d)
+    if fp is None:
+        return {}
+    with _LOCK:
+        entry = _ONE.get(str(d))
+        if entry is None or entry["fp"] != fp:
+            entry = _ONE[str(d)] = {"fp": fp, "row": _summary(d, d.name, None)}
+    return entry["row"]
+
+
 def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> list[dict]:
     """Every run (and, with include_sweeps, every sweep's run), newest first; see the module doc."""
     runs_root = Path(runs_root) if runs_root else data_root() / "runs"

@@ -34,7 +34,8 @@ from .config import TrainConfig
 from .errors import UserError
 from .fileio import atomic_write_json, atomic_write_text, read_json
 from .jobs import request_stop as request_stop_run  # noqa: F401  (used by the driver)
-from .runs import ACTIVE, check_name, final_metrics, pid_alive, read_evaluation, run_state, write_run_config
+from . import run_index
+from .runs import ACTIVE, check_name, pid_alive, run_state, write_run_config
 from .safety import require_writable
 
 SWEEP_FORMAT = "vae-lab-sweep"
@@ -274,9 +275,10 @@ def result_rows(sweep_dir, doc: dict | None = None, status: dict | None = None) 
                "state": "queued" if st.get("state") in ("unknown", None) else st.get("state"),
                "node": rec.get("node"), "host": rec.get("host"), "wall_s": rec.get("wall_s"),
                "attempts": rec.get("attempts", 0)}
-        final = final_metrics(rd)
+        cached = run_index.summary(rd)  # final metrics and evaluation, re-read only when they change
+        final = cached.get("final") or {}
         row.update({k if k != "epoch" else "epochs_done": final.get(k) for k in FINAL_KEYS})
-        summary = (read_evaluation(rd) or {}).get("summary") or {}
+        summary = cached.get("evaluation") or {}
         flat: dict = {}
         _flatten("", summary, flat)
         row.update({f"eval_{k}": v for k, v in flat.items()})
