@@ -187,9 +187,9 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
                         "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo)})
         status.write(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
         gpus = float((doc.get("resources") or {}).get("gpus_per_run") or 0)
-        task = ray.remote(_ray_task).options(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=False,
-                                             runtime_env={"env_vars": {**_thread_env(per_run),
-                                                                          "PYTHONPATH": _pythonpath()}})
+        env = {**_thread_env(per_run), "PYTHONPATH": _pythonpath()}
+        task = ray.remote(_ray_task).options(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES,
+                                             retry_exceptions=False, runtime_env={"env_vars": env})
         queue, in_flight, failed = list(todo), {}, 0
         stopping = False
         while queue or in_flight:
