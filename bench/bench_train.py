@@ -243,7 +243,7 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   (batch 256 ran about 12% more images/s but reached a clearly worse validation loss in the default
   15 epochs: 0.045 vs 0.033 on seed-full, so it is not the default).
 - `seed` network (the study's), all exact rewrites with the same variables and weight paths (a model
-  saved before loads and gives the same outputs; tests/test_model.py checks each rewrite against the
+  saved before loads and gives the same outputs; tests/test_fast_layers.py checks each rewrite against the
   stock Keras layers): every "UpSampling2D(2) + 3x3 Conv2DTranspose" pair runs as one stride-2 4x4
   transposed convolution whose taps are sums of the 3x3 taps (2.25x fewer multiply-adds; batch 8, 64x64:
   59 -> 70 img/s bf16, 37 -> 45 float32, same process conditions); stride-1 transposed convs run as the
@@ -270,7 +270,7 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   matmul logits (171 ms). Also tried: thread settings (inter-op 1: 1,600 -> 1,280 img/s); disabling Grappler (-5%);
   op determinism on/off (no difference); batch 256 (above). Done: on TensorFlow the logits layer runs
   its forward pass as the sub-pixel 3x3 convolution + depth-to-space and keeps TensorFlow's native
-  kernels for its gradients (`vae.model.Conv2DTranspose`, a custom gradient; tests/test_model.py checks
+  kernels for its gradients (`vae.fast_layers.Conv2DTranspose`, a custom gradient; tests/test_fast_layers.py checks
   value and gradients against Keras' layer): +11-14% images/s for the whole default step in three
   alternating pairs of runs (e.g. 1,275 -> 1,454 img/s), same weights and saved-model layout.
 - Start to first live point: TensorFlow + Keras import 4-5 s, the first traced step 3-4 s. Done: Adam's

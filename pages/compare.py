@@ -1,11 +1,14 @@
-"""Compare: every run of a dataset in one table, and any column against β or γ."""
-from pathlib import Path
+"""Compare: comparable runs side by side (filters, convergence flags), any column against a setting.
 
+Which runs are comparable, and which have converged, is decided by vae.compare; this page lays it out.
+"""
 import pandas as pd
 import streamlit as st
 
+from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation
-from vae import run_index
+from vae import compare, run_index
+from vae.labels import RUN_COLUMNS
 from vae.plots import scatter_against
 
 ensure_app_navigation()
@@ -15,33 +18,67 @@ all_runs = run_index.list_runs()
 if not all_runs:
     st.info("No runs yet: start some on the Train page.")
     st.stop()
-by_dataset: dict[str, list] = {}
-for r in all_runs:
-    by_dataset.setdefault(Path(r["config"].get("dataset", "?")).name, []).append(r)
-dataset = st.selectbox("Dataset", sorted(by_dataset))
+by_name = {r["name"]: r for r in all_runs}
+rows = [compare.run_row(r) for r in all_runs]
+against, group = compare.default_group(rows)
+default_of = {k: compare.options(group or rows, k) for k in compare.FILTERS}
 
+st.caption("Shown by default: the largest group of finished runs whose settings are equal except "
+           f"**{against or 'one'}** (replicates by seed included). Widen the filters to see the others.")
+# Two rows of filters, so no chip (a long dataset name, "finished") is clipped at 1280 px.
+c = [*st.columns([2, 1]), *st.columns(3)]
+chosen = {k: c[i].multiselect(k.capitalize(), compare.options(rows, k), default=default_of[k], key=f"filter_{k}")
+          for i, k in enumerate(compare.FILTERS)}
+shown = compare.filter_rows(rows, **chosen)
+if not shown:
+    st.warning("No run matches these filters.")
+    st.stop()
 
-def row(r: dict) -> dict:
-    cfg, final = r["config"], r.get("final") or {}
-    summary = r.get("evaluation") or {}  # from the run index (vae.run_index)
-    alignment = summary.get("alignment_score")
-    out = {"name": r["name"], "state": r["state"], "beta": cfg.get("beta"), "gamma": cfg.get("gamma"),
-           "entanglement": cfg.get("entanglement"), "latent_dim": cfg.get("latent_dim"), "arch": cfg.get("arch"),
-           "seed": cfg.get("seed"), "epochs": final.get("epoch")}
-    out.update({k: final.get(k) for k in ("loss", "val_loss", "val_recon", "val_kl", "val_entanglement",
-                                          "total_correlation", "active_units")})
-    out["alignment_score"] = alignment if alignment is not None else final.get("alignment_score")
-    out["alignment from"] = "evaluation.json" if alignment is not None else "last epoch"
-    out.update({k: v for k, v in summary.items() if k != "alignment_score" and isinstance(v, (int, float))})
-    return out
+flags = compare.flag_counts(shown)
+notes = []
+if flags["still falling"]:
+    notes.append(f"{flags['still falling']} run(s) have **not converged**: their validation loss would still fall "
+                 f"by more than {compare.TOLERANCE:.0%} over {compare.WINDOW} more epochs (straight line through the "
+                 f"last {compare.WINDOW + 1})")
+if flags["too short to tell"]:
+    notes.append(f"{flags['too short to tell']} finished run(s) have fewer than {compare.WINDOW + 1} epochs: "
+                 "too short to tell whether they converged")
+if flags["stopped"]:
+    notes.append(f"{flags['stopped']} run(s) were **stopped** or failed before their last epoch")
+if notes:
+    st.warning("  \n".join(notes), icon=":material/warning:")
+varying = compare.varying_settings(shown)
+if len(varying) > 1:
+    st.warning(f"These runs differ in more than one setting ({', '.join(varying)}): a trend along one of them "
+               "may be another's.", icon=":material/warning:")
 
+table = pd.DataFrame(shown)
+first = ["beta", "gamma", "val_loss", "loss", "val_recon", "alignment_score", "converged", "state", "epochs",
+         "epochs_done", "arch", "method", "name"]
+table = table[[k for k in first if k in table] + [k for k in table if k not in first]]
+st.dataframe(table.drop(columns=["flag"]), hide_index=True, column_config={
+    **RUN_COLUMNS,
+    "alignment_score": st.column_config.NumberColumn("alignment", format="%.3f", width="small"),
+    "converged": st.column_config.TextColumn("converged", width="small"),
+    "epochs": st.column_config.NumberColumn("epochs", width="small"),
+    "epochs_done": st.column_config.NumberColumn("done", width="small", help="Epochs completed"),
+})
 
-table = pd.DataFrame([row(r) for r in by_dataset[dataset]])
-st.dataframe(table, hide_index=True)
-numeric = [c for c in table.columns if c not in ("beta", "gamma") and pd.api.types.is_numeric_dtype(table[c])]
+settings = [k for k in compare.SETTINGS if k in table] + ["seed", "state", "converged"]
+numeric = [k for k in table.columns if k not in settings + ["epochs_done"]
+           and pd.api.types.is_numeric_dtype(table[k])]
 if numeric:
-    c = st.columns(3)
+    c = st.columns(4)
     y = c[0].selectbox("Column", numeric, index=numeric.index("alignment_score") if "alignment_score" in numeric else 0)
-    x = c[1].radio("Against", ["beta", "gamma"], horizontal=True)
-    colour = c[2].selectbox("Colour by", ["entanglement", "latent_dim", "arch", "seed", "none"])
-    st.plotly_chart(scatter_against(table.to_dict("records"), x, y, None if colour == "none" else colour))
+    candidates = [k for k in compare.SETTINGS if k in table]
+    x = c[1].selectbox("Against", candidates, index=candidates.index(against) if against in candidates else 0,
+                       help="Defaults to the setting that varies among the runs shown")
+    colour = c[2].selectbox("Colour by", ["none", *settings], index=0)
+    facet = c[3].selectbox("Facet by", ["none", *settings], index=0, help="One panel per value")
+    st.plotly_chart(scatter_against(table.to_dict("records"), x, y, None if colour == "none" else colour,
+                                    log_x=x in ("beta", "gamma", "lr"), facet=None if facet == "none" else facet,
+                                    symbol="flag"), key="compare_scatter")
+
+st.divider()
+pick = st.selectbox("Run to evaluate", list(table["name"]), key="compare_eval_run")
+evaluation_panel(by_name[pick], key="compare")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae import analysis, run_index, runs
 from vae.errors import UserError
@@ -31,7 +32,7 @@ epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epoc
 snap = runs.load_snapshot(run_dir, epoch)
 d = snap["mu_train"].shape[1]
 names = [f"μ{i + 1}" for i in range(d)]
-c = st.columns(5)
+c = st.columns([2.2, 1, 1, 1, 1.3])  # the Splits chips need the room at 1280 px
 splits = c[0].multiselect("Splits", [s for s in ("train", "validation", "hole") if f"mu_{s}" in snap], ["train"])
 dims = [c[k + 1].selectbox(f"Axis {k + 1}", range(d), index=min(k, d - 1), format_func=lambda i: names[i],
                            key=f"dim{k}") for k in range(3)]
@@ -95,3 +96,6 @@ if st.toggle("Decode latent codes (loads the model and TensorFlow)", key="decode
         c1, c2 = st.columns(2)
         c1.image(stack_strips(along_latent), output_format="PNG", caption="Along each latent axis (rows μ1…), ±2 sd")
         c2.image(stack_strips(along_pc), output_format="PNG", caption="Along each principal axis (rows PC1…), ±2 sd")
+
+st.divider()
+evaluation_panel(run, key="embedding")

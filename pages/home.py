@@ -63,9 +63,9 @@ with right:
     st.subheader("Runs")
     runs = run_index.list_runs()
     if runs:
-        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
-                                    "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1],
-                                    "β": r["config"].get("beta"), "γ": r["config"].get("gamma")} for r in runs]),
-                     hide_index=True)
+        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "β": r["config"].get("beta"),
+                                    "γ": r["config"].get("gamma"),
+                                    "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1]} for r in runs]),
+                     hide_index=True, column_config={"name": st.column_config.TextColumn("name", width="medium")})
     else:
         st.caption("None yet.")

@@ -1,16 +1,22 @@
 """Reconstructions: the study's 2 x 10 grid of validation input|reconstruction pairs per epoch snapshot,
-any sample through the model, and for starfish the transect strips and the hole."""
+any sample through the model, and for starfish the transect strips and the hole.
+
+Results computed with the model (the single sample, the transect block) are kept per run in the
+session, so both stay on screen and switching runs does not recompute them.
+"""
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae import analysis, run_index, runs
+from vae import run_index, runs, transects
 from vae.errors import UserError
-from vae.plots import pairs_grid, stack_strips, transect_strip
+from vae.labels import covered_ring
+from vae.plots import pairs_grid
 
 ensure_app_navigation()
+ss = st.session_state
 
 st.title("Reconstructions")
 run = pick_run(sort_runs(run_index.list_runs()))
@@ -26,6 +32,21 @@ try:
 except UserError as e:
     st.error(str(e))
     st.stop()
+model_stamp = (run_dir / "model.keras").stat().st_mtime if (run_dir / "model.keras").exists() else 0.0
+kept = ss.setdefault("_recon_kept", {})  # (run, model.keras time, what) -> result
+
+
+def pick_random(n: int, split: str) -> None:
+    ss["sample_k"] = int(np.random.default_rng().integers(n))
+    ss["sample_random"] = (split, ss["sample_k"])
+
+
+def keep(what: str, value) -> None:
+    """Keep a model result for this run (replacing one from an older model.keras of the run)."""
+    for old in [key for key in kept if key[0] == run["name"] and key[2] == what]:
+        del kept[old]
+    kept[(run["name"], model_stamp, what)] = value
+
 
 left, right = st.columns([1, 1])
 with left:
@@ -35,47 +56,56 @@ with left:
     st.image(grid, output_format="PNG", caption=f"First {len(snap['recon'])} validation images: input | reconstruction, epoch {epoch}",
              width="stretch")
 with right:
-    st.subheader("Any sample (uses the model)")
+    st.subheader("Any sample (uses the best model)")
     split = st.selectbox("Split", ds.splits, index=ds.splits.index("validation") if "validation" in ds.splits else 0)
     ids = ds.indices(split)
+    if ss.get("sample_k", 0) > len(ids) - 1:
+        ss["sample_k"] = 0
     k = st.number_input(f"Image (0–{len(ids) - 1})", 0, max(len(ids) - 1, 0), key="sample_k")
-    if st.button("Random", icon=":material/casino:"):
-        k = int(np.random.default_rng().integers(len(ids)))
-    if st.button("Reconstruct", icon=":material/auto_fix_high:"):
+    c = st.columns(2)  # buttons on their own row: full labels at 1280 px
+    c[0].button("Random", icon=":material/casino:", on_click=pick_random, args=(len(ids), split), width="stretch")
+    run_model = c[1].button("Reconstruct", icon=":material/auto_fix_high:", width="stretch")
+    if ss.get("sample_random") is not None:
+        st.caption("Random picked image {1} of {0}.".format(*ss["sample_random"]))
+    if run_model:
         with user_errors():
             from vae import inference
             image = ds.images[ids[k]][None]
-            st.image(pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1), width=260, output_format="PNG",
-                     caption=f"{split} #{k}: input | reconstruction")
+            keep("sample", (split, int(k), pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1)))
+    if (run["name"], model_stamp, "sample") in kept:
+        s_split, s_k, s_img = kept[(run["name"], model_stamp, "sample")]
+        st.image(s_img, width=260, output_format="PNG", caption=f"{s_split} #{s_k}: input | reconstruction")
 
 if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
-    st.subheader("Transects and the hole")
-    st.caption("Ground truth above reconstruction; hole points in a yellow box (the study's figure). "
-               "Uses the best model of the run.")
-    if st.button("Reconstruct transects and hole", icon=":material/timeline:"):
+    hole = transects.hole_of(ds)
+    st.subheader("Transects and the hole" if hole["punctured"] else "Transects")
+    st.caption("Ground truth above reconstruction, P1 / P2 / P3 from top; uses the best model of the run. "
+               + ("Yellow boxes: the points in the hole, images this dataset left out of training (the study's figure)."
+                  if hole["punctured"] else
+                  "This dataset has no hole: the study's hole region is trained on here, so no point is marked."))
+    block_key = (run["name"], model_stamp, "transects")
+    if st.button("Reconstruct transects" + (" and hole" if hole["punctured"] else ""), icon=":material/timeline:"):
         with user_errors():
             from vae import inference
-            model, cols = model_of(run_dir), ds.columns
-            spec = ds.meta.get("spec") or {}
-            centre, radius = spec.get("hole_center", analysis.HOLE_CENTRE), spec.get("hole_radius", analysis.HOLE_RADIUS)
-            strips = []
-            for name in sorted(set(cols["transect"][ds.indices("transects")].astype(str)) - {""}):
-                rows = np.flatnonzero(cols["transect"].astype(str) == name)
-                rows = rows[np.argsort(cols["point"][rows])]
-                inside = np.hypot(cols["a"][rows] - centre[0], cols["b"][rows] - centre[1]) <= radius
-                strips.append(transect_strip(ds.images[rows], inference.reconstruct(model, ds.images[rows]), inside))
-            st.image(stack_strips(strips), output_format="PNG", caption=" / ".join(f"P{i + 1}" for i in range(len(strips))))
-            val = ds.indices("validation")
-            covered = val[analysis.covered_region_mask(cols["a"][val], cols["b"][val], centre, radius)]
-            hole_rows = ds.indices("hole")
-            if len(hole_rows) and len(covered):
-                loss_hole = inference.recon_loss_per_image(model, ds.images[hole_rows])
-                loss_cov = inference.recon_loss_per_image(model, ds.images[covered])
-                c1, c2, c3 = st.columns(3)
-                c1.metric("Hole: mean recon loss", f"{loss_hole.mean():.4f}", f"{len(hole_rows)} images")
-                c2.metric("Covered ring: mean recon loss", f"{loss_cov.mean():.4f}", f"{len(covered)} images")
-                c3.metric("Ratio hole / covered", f"{loss_hole.mean() / loss_cov.mean():.2f}")
-                show = hole_rows[:12]
-                st.image(pairs_grid(ds.images[show], inference.reconstruct(model, ds.images[show]), columns=6), output_format="PNG",
-                         caption="Hole images: input | reconstruction, with their losses: "
-                                 + ", ".join(f"{v:.3f}" for v in loss_hole[:12]))
+            model = model_of(run_dir)
+            keep("transects", transects.transect_block(ds, lambda x: inference.reconstruct(model, x),
+                                                       lambda x: inference.recon_loss_per_image(model, x)))
+    block = kept.get(block_key)
+    if block and block["image"] is not None:
+        st.image(block["image"], output_format="PNG", caption=" / ".join(block["names"]) + " (top to bottom)")
+        if not block["punctured"] and any(block["in_region"].values()):
+            st.caption("In the study's hole region (trained on here): "
+                       + "; ".join(f"{n} points {', '.join(map(str, p))}" for n, p in block["in_region"].items() if p))
+        if "hole_loss" in block:
+            c1, c2, c3 = st.columns(3)
+            c1.metric(f"Hole, {block['n_hole']} images", f"{block['hole_loss']:.4f}",
+                      help="Mean reconstruction loss (binary cross-entropy per pixel) of the hole images")
+            c2.metric(f"Covered ring, {block['n_covered']} images", f"{block['covered_loss']:.4f}",
+                      help=covered_ring(block["hole"]["radius"]))
+            c3.metric("Ratio hole / covered ring", f"{block['hole_loss'] / block['covered_loss']:.2f}")
+            st.caption("Mean reconstruction loss per image (binary cross-entropy per pixel). "
+                       + covered_ring(block["hole"]["radius"]))
+            inputs, recons = block["hole_pairs"]
+            st.image(pairs_grid(inputs, recons, columns=6), output_format="PNG",
+                     caption="Hole images: input | reconstruction, with their losses: "
+                             + ", ".join(f"{v:.3f}" for v in block["hole_losses"]))

@@ -8,13 +8,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import (ensure_app_navigation, format_weight, nearest_on_ladder, pick_run, progress_summary, sort_runs,
-                       user_errors, warm_trainer, weight_ladder)
+from pages._ui import (ensure_app_navigation, format_duration, format_weight, nearest_on_ladder, pick_run,
+                       progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder)
 from vae import datasets, jobs, run_index, runs, sweep
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
+from vae.estimate import estimate_duration
+from vae.labels import RUN_COLUMNS, curves_caption
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs import ACTIVE
+from vae.runs import ACTIVE, ERRORS, RESUMABLE
 from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex
 
 ensure_app_navigation()
@@ -41,7 +43,7 @@ def sync(name: str, from_slider: bool) -> None:
 
 def study_settings() -> None:
     study = TrainConfig.study()
-    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim"):
+    for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim", "epochs"):
         ss[key] = getattr(study, key)
     ss["beta_slider"], ss["gamma_slider"] = nearest_on_ladder(study.beta, LADDER), nearest_on_ladder(study.gamma, LADDER)
 
@@ -59,7 +61,7 @@ with st.expander("Settings", expanded=True):
     c[1].number_input("Image size", value=int(by_name[dataset].get("image_size") or 64), disabled=True,
                       help="Set by the dataset")
     c[2].button("Study settings", on_click=study_settings, icon=":material/history_edu:",
-                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3")
+                help="β=0.001, γ=0.0001, seed architecture, batch 8, lr 1e-4, constant variance, latent 3, 10 epochs")
     for name, symbol in (("beta", "β (KL weight)"), ("gamma", "γ (entanglement weight)")):
         left, right = st.columns([3, 1])
         left.select_slider(symbol, LADDER, key=name + "_slider", format_func=format_weight,
@@ -78,6 +80,16 @@ with st.expander("Settings", expanded=True):
     c[3].number_input("Seed", 0, 2**31 - 1, key="seed")
     c[4].checkbox("Sample weights", key="sample_weights")
 st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
+counts = by_name[dataset].get("counts") or {}
+guess = estimate_duration({**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs")},
+                           "image_size": int(by_name[dataset].get("image_size") or 64)},
+                          counts.get("train", 0), counts.get("validation", 0),
+                          run_index.list_runs(include_sweeps=False))  # sweep runs share cores: slower
+st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
+           f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
+           + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
+              if guess["source"] == "measured" else
+              "a default speed for this network from the development machine: no earlier run with these settings here)"))
 
 n_seeds = st.number_input("Seeds", 1, 100, 1, key="n_seeds", help="More than 1 starts a sweep over seeds 0..N-1 "
                           "with these settings (Sweeps page)")
@@ -109,8 +121,8 @@ def live(run_dir: Path) -> None:
             st.toast("Stop requested: the trainer stops after the current batch.")
     else:
         if status.get("message"):
-            (st.error if status["state"] in ("failed", "diverged") else st.info)(status["message"])
-        if status["state"] in ("failed", "stopped") and (run_dir / "last.keras").exists():
+            (st.error if status["state"] in ERRORS else st.info)(status["message"])
+        if status["state"] in RESUMABLE and (run_dir / "last.keras").exists():
             if st.button("Resume", icon=":material/resume:", key="resume"):
                 with user_errors():
                     jobs.resume_run(run_dir)
@@ -129,12 +141,15 @@ def live(run_dir: Path) -> None:
 
 if chosen:
     live(Path(chosen["path"]))
+    st.caption(curves_caption(chosen["config"].get("gamma")))
 
 st.subheader("All runs")
 if all_runs:
-    keys = ("beta", "gamma", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
-    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
+    keys = ("entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
+    # β, γ and the final losses first, the name narrow: all visible at 1280 px without scrolling sideways
+    st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "beta": r["config"].get("beta"),
+                                "gamma": r["config"].get("gamma"),
+                                **{k: (r.get("final") or {}).get(k) for k in ("val_loss", "loss", "val_recon")},
                                 "dataset": Path(r["config"].get("dataset", "")).name,
-                                **{k: r["config"].get(k) for k in keys},
-                                **{k: (r.get("final") or {}).get(k) for k in ("loss", "val_loss", "val_recon")}}
-                               for r in all_runs]), hide_index=True)
+                                **{k: r["config"].get(k) for k in keys}}
+                               for r in all_runs]), hide_index=True, column_config=RUN_COLUMNS)

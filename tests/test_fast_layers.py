@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.slow  # builds and runs Keras layers and networks (the fast lane stays without them)
 
 from vae.model import build_vae  # noqa: E402
 

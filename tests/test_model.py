@@ -7,6 +7,7 @@ keras = pytest.importorskip("keras")
 from vae.model import build_vae, count_params  # noqa: E402
 
 
+@pytest.mark.slow
 def test_seed_network_has_the_study_parameter_count():
     m = build_vae("seed", image_size=256, latent_dim=3, variance="constant")
     assert count_params(m) == {"total": 549_956, "trainable": 548_932, "non_trainable": 1_024}
@@ -14,6 +15,7 @@ def test_seed_network_has_the_study_parameter_count():
     assert enc == 345_411  # FACTS.md §2: encoder 345,411 (z_mean Dense 86,403)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,size", [("seed", 64), ("seed", 32), ("burgess", 64), ("burgess", 128)])
 @pytest.mark.parametrize("variance", ["constant", "learned"])
 def test_architectures_reconstruct_images_of_their_size(arch, size, variance):
@@ -27,6 +29,7 @@ def test_architectures_reconstruct_images_of_their_size(arch, size, variance):
     assert r.min() >= 0 and r.max() <= 1
 
 
+@pytest.mark.slow
 def test_keras_file_round_trips_without_custom_objects(tmp_path):
     m = build_vae("burgess", 64, 3, "learned", beta=0.5, gamma=0.2, entanglement="covariance", seed=3)
     path = tmp_path / "m.keras"

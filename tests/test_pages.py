@@ -236,6 +236,7 @@ def test_study_settings_button_fills_in_the_studys_values(tiny_dataset):
     assert at.selectbox(key="entanglement").value == "seed" and at.slider(key="latent_dim").value == 3
 
 
+@pytest.mark.slow
 def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace):
     from vae import jobs
 

@@ -21,6 +21,7 @@ def _losses(precision, arch, steps=6):
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["burgess", "seed"])
 def test_mixed_bfloat16_losses_stay_close_to_float32(arch):
     f32, bf16 = _losses("float32", arch), _losses("mixed_bfloat16", arch)

@@ -1,17 +1,21 @@
 """VAE Disentanglement Lab: the library behind the dashboard.
 
-Modules (each importable alone; none imports streamlit):
-  data      -- synthetic image families (starfish, sprites) and their presets (numpy, pillow)
-  datasets  -- the dataset folder format: write, load, import, list, delete
-  model     -- Keras 3 VAE architectures (`seed`, `burgess`), keras.ops only
-  losses    -- reconstruction, KL and entanglement terms as pure functions
-  config    -- TrainConfig: every training setting, validated (no TensorFlow)
-  train     -- the training loop and the files it writes into a run folder
-  runs      -- reading run folders (no TensorFlow)
-  jobs      -- launching, stopping and watching trainer processes (no TensorFlow)
-  analysis  -- PCA alignment, curvature of transects, the hole (numpy, scikit-learn)
-  metrics   -- disentanglement metrics (numpy, scikit-learn)
-  cli       -- `python -m vae ...`
+Modules, from the top of the dependency order to the bottom (README "Library layout";
+`.importlinter` checks it; none imports streamlit):
+  cli, __main__ -- `python -m vae ...` and the `vae-lab` command
+  jobs          -- launching, stopping and watching trainer processes (no TensorFlow)
+  standby       -- warm standby trainers (TensorFlow only inside the standby process)
+  train         -- the training loop: Keras `fit` and the callback that writes the run folder
+  evaluate      -- `python -m vae evaluate`: encode every split, measure, write evaluation.json
+  inference     -- load a run's model; encode, reconstruct, decode in batches
+  model         -- the Keras 3 VAE: Sampling, the networks of each architecture, the model
+  losses, fast_layers -- the loss terms (keras.ops); exact, faster rewrites of three Keras layers
+  plots, metrics, datasets, config -- figures; disentanglement metrics; dataset folders; TrainConfig
+  analysis, data, runs, runtime -- PCA alignment, transects, the hole; dataset specs and presets; the run
+                  folder and run states; loading TensorFlow quietly
+  registry, fileio, paths, render -- named choices (architectures, entanglement terms, loss terms);
+                  atomic writes; the data root; the image renderers
+  errors        -- UserError
 """
 
 __version__ = "0.1.0"

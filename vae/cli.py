@@ -17,7 +17,7 @@ from . import data, datasets, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from .runs import list_runs, write_run_config
+from .runs import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
 from .runtime import load_keras
 
 
@@ -50,8 +50,10 @@ def cmd_generate(args) -> int:
     if args.fit:
         overrides["fit"] = args.fit
     spec = data.preset_spec(args.preset, **overrides)
+    # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
+    # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
     out = datasets.write_dataset(spec, args.out, progress=None if args.quiet else _progress_bar("generate"),
-                                 overwrite=args.overwrite)
+                                 overwrite=args.overwrite, workers=min(2, os.cpu_count() or 1))
     if not args.quiet:
         ds = datasets.load_dataset(out)
         counts = ", ".join(f"{k} {v}" for k, v in ds.meta.get("counts", {}).items())
@@ -88,6 +90,7 @@ def cmd_train(args) -> int:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
             raise UserError(f"{run_dir} has no config.json; use --data and --out to start a new run")
+        refuse_if_trained_elsewhere(run_dir)  # before TensorFlow's seconds of imports
     else:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
@@ -109,10 +112,11 @@ def cmd_standby(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
-    from .evaluate import evaluate_run
+    from .evaluation_jobs import evaluate_with_progress
 
-    result = evaluate_run(args.run, max_train=args.max_train, seed=args.seed)
+    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed)
     if args.quiet:
         return 0
     print(json.dumps(result.get("summary", {}), indent=2))

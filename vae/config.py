@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 
 from .errors import UserError
@@ -117,7 +116,3 @@ class TrainConfig:
         need(self.snapshot_every >= 1, f"snapshot_every must be >= 1, got {self.snapshot_every}")
         need(self.snapshot_max_codes >= 10, f"snapshot_max_codes must be >= 10, got {self.snapshot_max_codes}")
         return self
-
-
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing as mp
 import os
 import shutil
 import tempfile
 import unicodedata
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from vae import __version__
 from vae.data import CHUNK, DatasetSpec, _split_train_validation, plan, render_rows
 from vae.errors import UserError
+from vae.render import to_training_size
 
 FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1
@@ -156,8 +159,9 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
     """Generate `spec` and write it as a dataset folder at `out_dir` (atomically). Returns the path.
 
     `progress(done, total)` is called after each chunk of images. `workers`: processes to render
-    and encode with (None: 1, which measured as fast as 2 on a 2-core machine and never forks);
-    the files are the same either way.
+    and encode with (None: 1, which never forks, as a multi-threaded caller such as the dashboard's
+    server needs; `python -m vae generate` uses 2, 1.24x faster on 2 cores: bench/RESULTS.md); the
+    files are the same either way.
     """
     spec.validate()
     columns = plan(spec)
@@ -180,8 +184,6 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
                 progress(start + len(imgs), n)
 
         if workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 futures = [pool.submit(_render_chunk, spec.to_dict(), columns, s, e) for s, e in chunks]
@@ -384,7 +386,6 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
         raise UserError(f"{src.name} is neither a folder nor a .zip file")
     else:
         raise UserError(f"{src} does not exist")
-    from vae.render import to_training_size
 
     images, skipped = [], []
     for name, data, reason in members:

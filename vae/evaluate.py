@@ -49,8 +49,13 @@ GENERATOR_SETTINGS = {"factor_vae": {"num_train": 300, "num_eval": 150, "num_var
                       "beta_vae": {"num_train": 150, "num_eval": 75}}
 
 
-def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True) -> dict:
-    """Encode the run's dataset with its best model and write evaluation.json and latents.csv."""
+def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True,
+                 progress=None) -> dict:
+    """Encode the run's dataset with its best model and write evaluation.json and latents.csv.
+
+    `progress(stage, fraction)`, if given, hears each stage as it starts (vae.evaluation_jobs).
+    """
+    say = progress or (lambda stage, fraction: None)
     from . import data as data_mod
     from .datasets import load_dataset
     from .inference import encode, load_run_model, recon_loss_per_image
@@ -58,9 +63,11 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     run_dir = Path(run_dir)
     doc = read_config(run_dir)
     t0 = time.perf_counter()
+    say("loading the dataset and the model", 0.02)
     ds = load_dataset(doc["config"]["dataset"])
     model = load_run_model(run_dir)
     images = np.asarray(ds.images)
+    say("encoding every split", 0.1)
     mu = encode(model, images)
     t_encode = time.perf_counter() - t0
     atomic_write_text(run_dir / "latents.csv", _latents_csv(ds, mu))
@@ -68,7 +75,8 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     split = np.asarray(ds.columns["split"]).astype(str)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
     result: dict = {"format": "vae-lab-evaluation", "format_version": 1, "run": run_dir.name,
-                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)"}
+                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)",
+                    "factor_names": list(ds.factor_names)}
     result["pca_alignment"] = analysis.pca_alignment(mu[tr])
     summary = {"alignment_score": result["pca_alignment"]["score"]}
 
@@ -83,6 +91,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
                 enc = lambda imgs: encode(model, imgs)  # noqa: E731
             except (UserError, KeyError, TypeError):
                 gt = None
+        say("disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)", 0.3)
         rng = np.random.default_rng(seed)
         tr_m = tr if len(tr) <= max_train else np.sort(rng.choice(tr, max_train, replace=False))
         result["metrics"] = metrics.evaluate_all(mu[tr_m], factors[tr_m], mu[va], factors[va], ground_truth=gt,
@@ -98,6 +107,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
         result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
 
+    say("transects, hole and reconstruction losses", 0.85)
     if "transect" in ds.columns and np.any(split == "transects"):
         t = np.flatnonzero(split == "transects")
         geo = analysis.transects_geometry(mu[t], np.asarray(ds.columns["transect"])[t],

@@ -7,13 +7,17 @@ POSIX. Temporary names start with '.' and contain '.tmp' so listings skip them.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .errors import UserError
 
 
 def _tmp_path(path: Path, suffix: str = "") -> Path:
@@ -45,12 +49,6 @@ def atomic_write_json(path: str | os.PathLike, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -76,8 +74,6 @@ def atomic_save_with(path: str | os.PathLike, save_fn, suffix: str = "") -> None
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy a file's bytes to `dst` atomically (a reader sees the old or the new file, never a part)."""
-    import shutil
-
     atomic_save_with(dst, lambda tmp: shutil.copyfile(src, tmp), suffix=Path(dst).suffix)
 
 
@@ -88,10 +84,6 @@ def read_json(path: str | os.PathLike):
 
 def dataclass_from_dict(cls, d: dict, what: str):
     """Build dataclass `cls` from a JSON dict, refusing unknown keys with a UserError."""
-    import dataclasses
-
-    from .errors import UserError
-
     if not isinstance(d, dict):
         raise UserError(f"{what} must be a JSON object, got {type(d).__name__}")
     unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})

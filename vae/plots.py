@@ -14,14 +14,17 @@ import math
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 
 from . import registry
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
-SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#e45756", "transects": "#222222"}
+# The hole in dark gold (the study's yellow box), never red: transect P3 is red.
+SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#d4a000", "transects": "#222222"}
 LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
+LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
 
 
 # ---------------------------------------------------------------- the loss formula
@@ -79,10 +82,10 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in vrows], y=[m["val_" + key] for m in vrows],
                                      mode="lines+markers", name=f"{label} (validation)",
                                      line=dict(color=colour, dash="dash")))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss", height=380,
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=LOSS_UNIT, height=380,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", exponentformat="e")  # 1e-4, never the SI "100μ" (μ is a latent mean here)
     return fig
 
 
@@ -91,7 +94,7 @@ def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | 
     """Every registered entanglement measure (seed, covariance, dip-i), whichever one trains, as diagnostics."""
     fig = loss_curves(metrics, steps_per_epoch, log_y, registry.entanglement_diagnostics(),
                       title="Entanglement measures (unweighted)")
-    fig.update_layout(yaxis_title="value", height=300)
+    fig.update_layout(yaxis_title="value (unweighted)", height=300)
     return fig
 
 
@@ -107,8 +110,8 @@ def analysis_curves(metrics: Sequence[Mapping]) -> go.Figure:
         if rows:
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in rows], y=[m[key] for m in rows],
                                      mode="lines+markers", name=label))
-    fig.update_layout(title="Latent geometry per epoch (1 = aligned with the axes / straight)",
-                      xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05], height=300,
+    fig.update_layout(title="Latent geometry per epoch",
+                      xaxis_title="epoch", yaxis_title="score (1 = aligned / straight)", yaxis_range=[0, 1.05], height=300,
                       margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
@@ -169,16 +172,6 @@ def transect_strip(truth, recon, in_hole: Sequence[bool] | None = None, pad: int
     return img
 
 
-def image_figure(image: np.ndarray, title: str | None = None, height: int | None = None) -> go.Figure:
-    """A uint8 image (grey or RGB) as a plotly figure without axes."""
-    img = np.asarray(image)
-    fig = go.Figure(go.Image(z=np.stack([img] * 3, -1) if img.ndim == 2 else img))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
-    return fig
-
-
 # ---------------------------------------------------------------- parameter space
 
 def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[str],
@@ -213,19 +206,17 @@ def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[st
         if hole is not None:
             (cx, cy), radius = hole
             fig.add_shape(type="circle", x0=cx - radius, x1=cx + radius, y0=cy - radius, y1=cy + radius,
-                          line=dict(color="#e45756", width=2, dash="dot"))
+                          line=dict(color=SPLIT_COLOURS["hole"], width=2, dash="dot"))
         fig.update_layout(xaxis_title=f"{x_name}", yaxis_title=f"{y_name}", height=450,
                           margin=dict(l=10, r=10, t=30, b=10), title="Parameter space")
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         return fig
-    dims = [dict(label=f, values=np.asarray(columns[f])[keep]) for f in factor_names]
-    colour_codes = {s: i for i, s in enumerate(sorted(set(split)))}
-    fig = go.Figure(go.Splom(dimensions=dims, showupperhalf=False, diagonal_visible=False,
-                             text=split[keep],
-                             marker=dict(size=3, color=[colour_codes[s] for s in split[keep]],
-                                         colorscale="Viridis", showscale=False)))
-    fig.update_layout(title="Pairwise factors", height=140 * len(factor_names) + 120,
-                      margin=dict(l=10, r=10, t=40, b=10))
+    frame = {f: np.asarray(columns[f])[keep] for f in factor_names}
+    fig = px.scatter_matrix({**frame, "split": split[keep]}, dimensions=list(factor_names), color="split",
+                            color_discrete_map=SPLIT_COLOURS, title="Pairwise factors",
+                            height=140 * len(factor_names) + 120)
+    fig.update_traces(showupperhalf=False, diagonal_visible=False, marker=dict(size=3))
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
@@ -303,31 +294,66 @@ def explained_variance(ratios: Sequence[float], title: str = "Explained variance
     return fig
 
 
+LOG_AXIS = dict(type="log", exponentformat="e", dtick=1, minorloglabels="none")  # 1e-4 style, one label a decade
+MARKERS = {"finished, converged": "circle", "finished, not converged": "circle-open",
+           "stopped / not finished": "x"}
+
+
 def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None = None,
-                    log_x: bool = True, hover: str = "name") -> go.Figure:
-    """One point per run: column `y` against `x` (β or γ), log x with 0 drawn at the left edge."""
-    pts = [r for r in rows if _finite(r.get(x)) and _finite(r.get(y))]
-    xs = np.array([float(r[x]) for r in pts])
-    if log_x and len(xs):
-        positive = xs[xs > 0]
-        floor = (positive.min() / 10) if len(positive) else 1e-7
-        xs = np.where(xs > 0, xs, floor)
-    fig = go.Figure()
-    groups = sorted({str(r.get(colour)) for r in pts}) if colour else [None]
-    for g in groups:
-        sel = [i for i, r in enumerate(pts) if colour is None or str(r.get(colour)) == g]
-        fig.add_trace(go.Scatter(x=xs[sel], y=[pts[i][y] for i in sel], mode="markers", name=g or y,
-                                 text=[str(pts[i].get(hover, "")) for i in sel], marker=dict(size=9)))
-    fig.update_layout(xaxis_title=x + (" (0 drawn at the left edge)" if log_x else ""), yaxis_title=y,
-                      height=380, margin=dict(l=10, r=10, t=30, b=10), showlegend=bool(colour))
+                    log_x: bool = True, hover: str = "name", facet: str | None = None,
+                    symbol: str | None = None) -> go.Figure:
+    """One point per run: column `y` against setting `x`; log x with 0 drawn at the left edge.
+
+    `colour` and `facet` (one panel per value) may be any column; `symbol` a column whose values are
+    keys of MARKERS (the Compare page's convergence flag). A non-numeric `x` is drawn as categories.
+    """
+    from plotly.subplots import make_subplots
+
+    pts = [r for r in rows if r.get(x) is not None and _finite(r.get(y))]
+    numeric = all(_finite(r.get(x)) for r in pts)
+    log_x = log_x and numeric
+    xs = [float(r[x]) if numeric else str(r[x]) for r in pts]
+    if log_x and xs:
+        positive = [v for v in xs if v > 0]
+        floor = (min(positive) / 10) if positive else 1e-7
+        xs = [v if v > 0 else floor for v in xs]
+    panels = sorted({str(r.get(facet)) for r in pts}, key=_natural) if facet else [None]
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"{facet} = {p}" for p in panels] if facet else None)
+    groups = sorted({str(r.get(colour)) for r in pts}, key=_natural) if colour else [None]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+    shown = set()
+    for k, g in enumerate(groups):
+        for col, panel in enumerate(panels, start=1):
+            for mark in (sorted({str(r.get(symbol)) for r in pts}) if symbol else [None]):
+                sel = [i for i, r in enumerate(pts) if (colour is None or str(r.get(colour)) == g)
+                       and (facet is None or str(r.get(facet)) == panel)
+                       and (symbol is None or str(r.get(symbol)) == mark)]
+                if not sel:
+                    continue
+                name = " · ".join(v for v in ((f"{colour}={g}" if colour else None), mark) if v) or y
+                fig.add_trace(go.Scatter(x=[xs[i] for i in sel], y=[pts[i][y] for i in sel], mode="markers",
+                                         name=name, legendgroup=name, showlegend=name not in shown,
+                                         text=[str(pts[i].get(hover, "")) for i in sel],
+                                         hovertemplate="%{text}<br>" + x + "=%{x}<br>" + y + "=%{y}<extra></extra>",
+                                         marker=dict(size=10, color=palette[k % len(palette)],
+                                                     symbol=MARKERS.get(mark, "circle"),
+                                                     line=dict(width=2, color=palette[k % len(palette)]))),
+                              row=1, col=col)
+                shown.add(name)
+    fig.update_layout(yaxis_title=y, height=400, margin=dict(l=10, r=10, t=40 if facet else 30, b=10),
+                      showlegend=bool(colour or symbol), legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title_text=x + (" (0 drawn at the left edge)" if log_x else ""))
     if log_x:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(**LOG_AXIS)
     return fig
 
 
-def traversal_values(centre: float, spread: float, steps: int = 7, span: float = 2.0) -> np.ndarray:
-    """Evenly spaced values centre ± span·spread for a latent traversal."""
-    return centre + np.linspace(-span, span, steps) * spread
+def _natural(text: str):
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
 
 
 def traversal_codes(mean: np.ndarray, direction: np.ndarray, spread: float, steps: int = 7,

@@ -15,6 +15,7 @@ trainer (vae.train) and the pages call it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import zipfile
@@ -30,18 +31,23 @@ RUN_FORMAT = "vae-lab-run"
 RUN_FORMAT_VERSION = 1
 
 # Run states (status.json "state"), each defined once here: the launcher, the trainer, the CLI and the
-# pages read them from this table. `active` states have a trainer process behind them.
+# pages read them from this table. `active`: a trainer process is behind it; `error`: shown as an error
+# (the trainer exits 1); `resumable`: Resume continues it from last.keras.
 STATE_INFO = {
-    "queued": {"active": True, "help": "its trainer is starting"},
-    "running": {"active": True, "help": "training"},
-    "finished": {"active": False, "help": "trained every epoch"},
-    "stopped": {"active": False, "help": "stopped by request; resume continues it"},
-    "failed": {"active": False, "help": "its trainer ended with an error, died or hung; resume continues it"},
-    "diverged": {"active": False, "help": "the loss became NaN or infinite; the last good model is kept"},
+    "queued": {"active": True, "error": False, "resumable": False, "help": "its trainer is starting"},
+    "running": {"active": True, "error": False, "resumable": False, "help": "training"},
+    "finished": {"active": False, "error": False, "resumable": False, "help": "trained every epoch"},
+    "stopped": {"active": False, "error": False, "resumable": True, "help": "stopped by request"},
+    "failed": {"active": False, "error": True, "resumable": True,
+               "help": "its trainer ended with an error, died or hung"},
+    "diverged": {"active": False, "error": True, "resumable": False,
+                 "help": "the loss became NaN or infinite; the last good model is kept"},
 }
 STATES = tuple(STATE_INFO)
 ACTIVE = tuple(s for s, info in STATE_INFO.items() if info["active"])
 ENDED = tuple(s for s, info in STATE_INFO.items() if not info["active"])
+ERRORS = tuple(s for s, info in STATE_INFO.items() if info["error"])
+RESUMABLE = tuple(s for s, info in STATE_INFO.items() if info["resumable"])
 STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
 QUEUED_S = 120.0  # a trainer says `running` within seconds of its start; still `queued` after this: it never started
 _SNAPSHOT_RE = re.compile(r"^epoch_(\d{4,})\.npz$")
@@ -167,6 +173,15 @@ def list_runs(runs_root, states: tuple[str, ...] | None = None) -> list[dict]:
 
 def active_runs(runs_root) -> list[dict]:
     return list_runs(runs_root, states=ACTIVE)
+
+
+def refuse_if_trained_elsewhere(run_dir, pid: int | None = None) -> None:
+    """Two trainers on one run folder would interleave its files: refuse a second one (`pid`: the caller's
+    trainer process, default this one)."""
+    st = run_state(run_dir)
+    if st.get("state") in ACTIVE and st.get("pid") not in (None, pid or os.getpid()):
+        raise UserError(f"run {Path(run_dir).name} is already {st['state']} in another trainer "
+                        f"(pid {st['pid']}); stop it first or wait for it to end")
 
 
 def read_metrics(run_dir, kind: str | None = None) -> list[dict]:

@@ -39,7 +39,7 @@ from .inference import encode, reconstruct
 from .metrics import cheap_metrics
 from .model import build_vae
 from .registry import logged_terms
-from .runs import ACTIVE, read_metrics, run_state
+from .runs import ERRORS, read_metrics, refuse_if_trained_elsewhere
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
@@ -285,7 +285,7 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     run_dir = Path(run_dir)
     doc = read_json(run_dir / "config.json")
     cfg = TrainConfig.from_dict(doc["config"])
-    _refuse_if_trained_elsewhere(run_dir)
+    refuse_if_trained_elsewhere(run_dir)
     status = StatusFile(run_dir, state="running", message="loading data", epoch=0, epochs=cfg.epochs, step=0)
     status.start_heartbeat()
     try:
@@ -304,14 +304,6 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
         raise
     finally:
         status.stop_heartbeat()
-
-
-def _refuse_if_trained_elsewhere(run_dir: Path) -> None:
-    """Two trainers on one run folder would interleave its files: refuse the second one."""
-    st = run_state(run_dir)
-    if st.get("state") in ACTIVE and st.get("pid") not in (None, os.getpid()):
-        raise UserError(f"run {run_dir.name} is already {st['state']} in another trainer (pid {st['pid']}); "
-                        "stop it first or wait for it to end")
 
 
 def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resume: bool, verbose: bool) -> dict:
@@ -417,7 +409,7 @@ def run_trainer(run_dir, resume: bool = False, verbose: bool = False, quiet: boo
     (0 finished or stopped, 1 otherwise)."""
     install_signal_handlers()
     status = train_run(run_dir, resume=resume, verbose=verbose)
-    ok = status["state"] in ("finished", "stopped")
+    ok = status["state"] not in ERRORS
     if not (quiet and ok):
         print(f"{status['state']}: {status.get('message', '')}")
     return 0 if ok else 1
