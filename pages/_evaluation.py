@@ -42,7 +42,8 @@ def evaluation_panel(run: dict, key: str) -> None:
     if c[0].button("Evaluate again" if evaluation else "Evaluate", key=f"{key}_evaluate", disabled=running,
                    icon=":material/analytics:",
                    help="Runs `python -m vae evaluate` on this run's best model in its own process "
-                        "(about a minute on 2 cores): MIG, DCI, SAP, modularity, FactorVAE and BetaVAE scores."):
+                        "(a minute or more on 2 cores; you can leave the page meanwhile): MIG, DCI, SAP, "
+                        "modularity, FactorVAE and BetaVAE scores."):
         with user_errors():
             evaluation_jobs.start_evaluation(run_dir)
             st.session_state.setdefault("_evaluation_state", {})[key] = ACTIVE

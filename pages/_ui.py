@@ -136,6 +136,12 @@ def nearest_on_ladder(value: float, ladder: Sequence[float]) -> float:
     return min(positive, key=lambda v: abs(math.log10(v) - math.log10(value)))
 
 
+def method_param_ladder(default: float, top: float | None = None) -> list[float]:
+    """Slider values for a method's weight: the 1-2-5 ladder from 1e-3 to 100x its papers' value, with that value."""
+    hi = 10 ** math.ceil(math.log10(max(default, 1.0)) + 2)
+    return sorted(set(weight_ladder(top=min(hi, top or hi), bottom=1e-3)) | {float(default)})
+
+
 def format_weight(value: float) -> str:
     return "0" if value == 0 else f"{value:g}"
 

@@ -53,23 +53,37 @@ if len(varying) > 1:
                "may be another's.", icon=":material/warning:")
 
 table = pd.DataFrame(shown)
-first = ["beta", "gamma", "val_loss", "loss", "val_recon", "alignment_score", "converged", "state", "epochs",
-         "epochs_done", "arch", "method", "name"]
+first = ["beta", "gamma", "val_loss", "loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_score",
+         "converged", "state", "epochs", "epochs_done", "arch", "method", "name"]
 table = table[[k for k in first if k in table] + [k for k in table if k not in first]]
+st.caption("factor alignment: does each ground-truth factor move the codes along its own latent axis (1 = yes, "
+           "0 = at 45°); PCA alignment: the principal axes against the latent axes, empty where they are not "
+           "defined (see pca_reason). Both of the training codes; 'alignment from' says whether of the evaluated "
+           "best model (evaluation.json) or of the last epoch's snapshot.")
 st.dataframe(table.drop(columns=["flag"]), hide_index=True, column_config={
     **RUN_COLUMNS,
-    "alignment_score": st.column_config.NumberColumn("alignment", format="%.3f", width="small"),
+    "factor_alignment": st.column_config.NumberColumn("factor alignment", format="%.3f", width="small",
+                                                      help="Factor alignment of the training codes (1: each factor "
+                                                           "on its own latent axis)"),
+    "pca_alignment": st.column_config.NumberColumn("PCA alignment", format="%.3f", width="small",
+                                                   help="PCA alignment of the training codes; empty where the "
+                                                        "principal axes are not defined"),
+    "alignment_score": st.column_config.NumberColumn("alignment (old: PCA, validation codes)", format="%.3f",
+                                                     width="small"),
     "converged": st.column_config.TextColumn("converged", width="small"),
     "epochs": st.column_config.NumberColumn("epochs", width="small"),
     "epochs_done": st.column_config.NumberColumn("done", width="small", help="Epochs completed"),
 })
+for metric, note in sorted(compare.evaluation_notes([by_name[r["name"]] for r in shown]).items()):
+    st.caption(f"**{metric}**: {note}")
 
 settings = [k for k in compare.SETTINGS if k in table] + ["seed", "state", "converged"]
 numeric = [k for k in table.columns if k not in settings + ["epochs_done"]
            and pd.api.types.is_numeric_dtype(table[k])]
 if numeric:
     c = st.columns(4)
-    y = c[0].selectbox("Column", numeric, index=numeric.index("alignment_score") if "alignment_score" in numeric else 0)
+    head = next((k for k in ("factor_alignment", "pca_alignment", "alignment_score") if k in numeric), numeric[0])
+    y = c[0].selectbox("Column", numeric, index=numeric.index(head))
     candidates = [k for k in compare.SETTINGS if k in table]
     x = c[1].selectbox("Against", candidates, index=candidates.index(against) if against in candidates else 0,
                        help="Defaults to the setting that varies among the runs shown")

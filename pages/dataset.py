@@ -60,8 +60,10 @@ with left:
             c = st.columns([3, 1])
             rng = c[0].slider(f"{f} range", 0.0, top, (float(lo), float(hi)), key=k + f)
             spec[f] = [rng[0], rng[1], int(c[1].number_input(f"{f} count", 1, 256, int(count), key=k + f + "n"))]
-    spec["validation_fraction"] = st.slider("Validation fraction", 0.0, 0.5, float(base.validation_fraction),
-                                            key=k + "val")
+    hole_on = bool(spec.get("hole"))  # the study's proportions differ with the hole: 211/4510, else 501/5000
+    spec["validation_fraction"] = st.slider("Validation fraction", 0.0, 0.5,
+                                            float(data.default_validation_fraction(base.family, hole_on)),
+                                            step=0.0001, format="%.4f", key=k + "val" + ("_hole" if hole_on else ""))
     name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
 
 with right:

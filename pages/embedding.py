@@ -1,5 +1,6 @@
 """Embedding: the latent means of a snapshot in 3-D with the transects P1-P3 (the study's part-2 figure),
-the PCA of those means against the latent axes, their covariance, and decoding / traversals."""
+drawn to scale with the factors' directions and the principal axes as arrows; the factor alignment beside
+the PCA alignment (each naming the codes it used); the epochs as a film; decoding / traversals."""
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,42 @@ from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae import analysis, run_index, runs
 from vae.errors import UserError
-from vae.plots import embedding_3d, explained_variance, heatmap, montage, stack_strips, traversal_codes
+from vae.plots import (alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage,
+                       scale_note, stack_strips, traversal_codes)
 
 ensure_app_navigation()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, dataset_path: str):
+    """Factor alignment (with the local version) and PCA alignment of one snapshot's training codes, and
+    the hole as a zero-shot test (punctured datasets)."""
+    snap = runs.load_snapshot(run_path, epoch)
+    codes = snap["mu_train"]
+    pca = analysis.pca_alignment(codes)
+    fa, factors = None, None
+    if factor_names and codes.shape[1] >= 2:
+        ds = dataset_of(dataset_path)
+        rows = rows_of(ds, snap["index_train"])
+        factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64)[rows] for f in factor_names])
+        fa = analysis.factor_alignment(codes, factors)
+    hole = None
+    if {"a", "b"} <= set(factor_names) and "mu_hole" in snap and "mu_validation" in snap:
+        ds = dataset_of(dataset_path)
+        spec = ds.meta.get("spec", {})
+        col = {f: np.asarray(ds.columns[f], dtype=np.float64) for f in ("a", "b")}
+
+        def ab(ids):
+            r = rows_of(ds, ids)
+            return np.column_stack([col["a"][r], col["b"][r]])
+
+        hole = analysis.hole_interpolation(
+            codes, ab(snap["index_train"]), np.concatenate([snap["mu_hole"], snap["mu_validation"]]),
+            np.concatenate([ab(snap["index_hole"]), ab(snap["index_validation"])]),
+            center=tuple(spec.get("hole_center", analysis.HOLE_CENTRE)),
+            radius=float(spec.get("hole_radius", analysis.HOLE_RADIUS)))
+    return fa, pca, factors, hole
+
 
 st.title("Embedding")
 run = pick_run(sort_runs(run_index.list_runs()))
@@ -53,31 +87,122 @@ if "mu_transects" in snap:
         sel = np.flatnonzero(ds.columns["transect"][rows].astype(str) == name)
         transects[name] = snap["mu_transects"][sel[np.argsort(ds.columns["point"][rows][sel])]]
 
-pca = analysis.pca_alignment(snap["mu_train"])
-pcs = (mu - snap["mu_train"].mean(0)) @ pca["components"].T
+snap_path = runs.snapshot_path(run_dir, epoch)
+fa, pca, factors, hole = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime, tuple(ds.factor_names),
+                               str(run["config"]["dataset"]))
+n_codes = len(snap["mu_train"])
+codes_label = f"training codes of epoch {epoch} (N = {n_codes})"
+centre = snap["mu_train"].mean(0)
+pcs = (mu - centre) @ pca["components"].T
+pc_names = [f"PC{i + 1}" for i in range(d)]
+show_arrows = st.toggle("Arrows: factor directions (solid) and principal axes (dashed; dotted when undefined)",
+                        value=True, key="arrows")
 left, right = st.columns(2)
-left.plotly_chart(embedding_3d(mu, dims, colour, colour_by, transects, names, f"Latent means, epoch {epoch}"))
-right.plotly_chart(embedding_3d(pcs, dims, colour, colour_by,
-                                {k: (v - snap["mu_train"].mean(0)) @ pca["components"].T for k, v in transects.items()},
-                                [f"PC{i + 1}" for i in range(d)], "The same points in principal-axis coordinates"))
+left.plotly_chart(embedding_3d(mu, dims, colour, colour_by, transects, names, f"Latent means, epoch {epoch}",
+                               height=520,
+                               arrows=alignment_arrows(snap["mu_train"], factors, fa, pca, ds.factor_names)
+                               if show_arrows else None), use_container_width=True)
+left.caption(scale_note(mu, dims, names))
+right.plotly_chart(embedding_3d(pcs, dims, colour, colour_by, {k: (v - centre) @ pca["components"].T
+                                                                for k, v in transects.items()},
+                                pc_names, "The same points in principal-axis coordinates", height=520),
+                   use_container_width=True)
+right.caption(scale_note(pcs, dims, pc_names))
 
-st.subheader("Principal axes of μ (train) against the latent axes")
+if len(epochs) > 1 and st.toggle("Play the epochs as a film (loads every snapshot)", key="film"):
+    step = max(1, len(snap["mu_train"]) // 1500)
+    frames = [(e, runs.load_snapshot(run_dir, e)["mu_train"][::step]) for e in epochs]
+    st.plotly_chart(embedding_film(frames, dims, names, f"Training codes, epochs {epochs[0]}–{epochs[-1]} "
+                                                        f"(1 in {step} codes, fixed scale)", height=560),
+                    use_container_width=True)
+
+st.subheader("Do the factors lie on the latent axes?")
+st.caption(f"Every number in this section uses the {codes_label}: the same codes as the Train page's per-epoch "
+           "chart and evaluation.json's summary.")
+fcol, pcol = st.columns(2)
+with fcol:
+    st.markdown("**Factor alignment** (ground truth)")
+    if fa is None:
+        st.info("This dataset has no ground-truth factors: only the PCA alignment (right) is defined.")
+    else:
+        m = st.columns(2)
+        m[0].metric("Factor alignment", f"{fa['score']:.3f}",
+                    help="1: each factor changes the codes along its own latent axis; 0: at 45° between two axes "
+                         "(or two factors sharing one axis, 0.5). Global linear directions.")
+        m[1].metric("Local (along the sheet)", f"{fa['local']['score']:.3f}",
+                    help=f"The same from local Jacobians on {fa['local']['neighbours']} neighbours around "
+                         f"{fa['local']['centres']} points: low when a factor turns along a curved sheet. "
+                         "Reported, not the headline.")
+        st.plotly_chart(heatmap(fa["abs_cos"], list(ds.factor_names), "|cos(factor direction, latent axis)|",
+                                names, zmid=None, colorscale="Oranges", zmin=0, zmax=1), use_container_width=True)
+        st.dataframe(pd.DataFrame({"factor": list(ds.factor_names),
+                                   "nearest axis": [names[i] for i in fa["nearest_axis"]],
+                                   "angle (°)": np.round(fa["angles_deg"], 1),
+                                   "own axis": [names[i] if i >= 0 else "–" for i in fa["assigned_axis"]],
+                                   "score": np.round(fa["per_factor"], 3),
+                                   "R²": np.round(fa["r2"], 3)}), hide_index=True, use_container_width=True)
+        st.caption("own axis: factors put on distinct axes (a shared axis goes to one factor only); "
+                   "R²: how much of the factor the codes hold (held-out additive spline fit).")
+        if fa["note"]:
+            st.caption(fa["note"])
+with pcol:
+    st.markdown("**PCA alignment** (no ground truth)")
+    m = st.columns(2)
+    if pca["score"] is None:
+        m[0].metric("PCA alignment", "undefined", help=pca["reason"])
+        st.warning(f"PCA alignment undefined, {pca['reason']}: the principal axes can turn freely inside the "
+                   "tied pair, so their angles to the latent axes mean nothing.", icon=":material/warning:")
+    else:
+        m[0].metric("PCA alignment", f"{pca['score']:.3f}",
+                    help="1: every principal axis lies on a latent axis; 0: the worst tilt. Defined only when the "
+                         "leading principal variances are well apart.")
+    m[1].metric("Eigengap λk/λk+1", f"{pca['eigengap']:.3g}",
+                help="The smallest ratio between consecutive leading principal variances (each ≥ 1% of the "
+                     "total); below 1.11 the principal axes are not defined")
+    st.plotly_chart(heatmap(pca["abs_cos"], pc_names, "|cos(principal axis, latent axis)|", names, zmid=None,
+                            colorscale="Blues", zmin=0, zmax=1), use_container_width=True)
+    st.dataframe(pd.DataFrame({"principal axis": pc_names,
+                               "variance": np.round(pca["explained_variance_ratio"], 4),
+                               "nearest axis": [names[i] for i in pca["nearest_axis"]],
+                               "angle (°)": np.round(pca["angles_deg"], 1), "near-tied": pca["degenerate"]}),
+                 hide_index=True, use_container_width=True)
+    st.caption("variance: fraction of the total; near-tied: within 10% of a neighbour's variance.")
+
+if hole is not None:
+    st.subheader("The hole as a zero-shot test")
+    st.caption(f"A thin-plate spline fitted on the {codes_label} maps (a, b) to codes; the hole images' codes "
+               f"({hole['n_hole']}) and the validation images' in the covered ring ({hole['n_ring']}, "
+               f"{hole['radius']:g} < distance ≤ {hole['radius'] + hole['margin']:g} from the centre) are compared "
+               "with its prediction. Errors are medians of the systematic error (averaged over "
+               f"{hole['settings']['average']} neighbours in (a, b)) as a fraction of the hole's diameter in code "
+               f"space ({hole['diameter']:.3g}). Known answers: a smooth sheet ≤ 0.1; snapping hole images to seen "
+               "shapes' codes ≥ 0.12; all hole images on one code ≥ 1. Read the hole error against these: the "
+               "ratio grows large when the ring error is near 0, since the spline's own error across the hole "
+               "is about 0.02 on a gently curved sheet.")
+    m = st.columns(4)
+    m[0].metric("Hole error", f"{hole['hole_error']:.3f}")
+    m[1].metric("Covered-ring error", f"{hole['ring_error']:.3f}")
+    m[2].metric("Ratio hole / ring", f"{hole['ratio']:.2f}")
+    recon_ratio = ((runs.read_evaluation(run_dir) or {}).get("summary") or {}).get("hole_recon_ratio")
+    m[3].metric("Recon loss hole / ring", f"{recon_ratio:.2f}" if recon_ratio is not None else "–",
+                help="From evaluation.json (best model); also on the Reconstructions page")
+    if hole["note"]:
+        st.caption(hole["note"])
+
+st.subheader("Spread of the training codes")
+st.caption(f"From the {codes_label}: the variances are what the plots above draw to scale.")
+var = snap["mu_train"].var(0)
 m = st.columns(3)
-m[0].metric("Axis-alignment score", f"{pca['score']:.3f}", help="1: every principal axis lies on a latent axis; 0: worst tilt")
-m[1].metric("Variance in near-tied axes", f"{pca['degenerate_variance_fraction']:.0%}",
-            help="Principal axes whose variances nearly tie have no well-defined direction")
-m[2].metric("Active units (var > 0.01)", int((snap["mu_train"].var(0) > 0.01).sum()))
-c1, c2 = st.columns(2)
-c1.plotly_chart(explained_variance(pca["explained_variance_ratio"]))
-c2.plotly_chart(heatmap(pca["abs_cos"], [f"PC{i + 1}" for i in range(d)], "|cos(principal axis, latent axis)|",
-                        names, zmid=None, colorscale="Blues", zmin=0, zmax=1))
-st.dataframe(pd.DataFrame({"principal axis": [f"PC{i + 1}" for i in range(d)],
-                           "explained variance": pca["explained_variance_ratio"],
-                           "nearest latent axis": [names[i] for i in pca["nearest_axis"]],
-                           "angle to it (°)": pca["angles_deg"], "near-tied": pca["degenerate"]}), hide_index=True)
-c1, c2 = st.columns(2)
-c1.plotly_chart(heatmap(np.cov(snap["mu_train"], rowvar=False), names, "Covariance of μ"))
-c2.plotly_chart(heatmap(np.corrcoef(snap["mu_train"], rowvar=False), names, "Correlation of μ", zmin=-1, zmax=1))
+m[0].metric("Active units (var > 0.01)", int((var > 0.01).sum()),
+            help="Latent dims whose mean varies over the images (Burda et al. 2016)")
+m[1].metric("Variance per latent axis", ", ".join(f"{v:.2g}" for v in var))
+m[2].metric("Principal variances", ", ".join(f"{v:.2g}" for v in pca["explained_variance"]))
+c1, c2, c3 = st.columns(3)
+c1.plotly_chart(explained_variance(pca["explained_variance_ratio"]), use_container_width=True)
+c2.plotly_chart(heatmap(np.cov(snap["mu_train"], rowvar=False), names, "Covariance of μ"), use_container_width=True)
+with np.errstate(invalid="ignore", divide="ignore"):  # a dead dim has no correlation: shown blank
+    corr = np.corrcoef(snap["mu_train"], rowvar=False)
+c3.plotly_chart(heatmap(corr, names, "Correlation of μ", zmin=-1, zmax=1), use_container_width=True)
 
 st.subheader("Decoding")
 if st.toggle("Decode latent codes (loads the model and TensorFlow)", key="decode"):

@@ -71,7 +71,8 @@ with right:
         with user_errors():
             from vae import inference
             image = ds.images[ids[k]][None]
-            keep("sample", (split, int(k), pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1)))
+            pair = pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1)
+            keep("sample", (split, int(k), pair))
     if (run["name"], model_stamp, "sample") in kept:
         s_split, s_k, s_img = kept[(run["name"], model_stamp, "sample")]
         st.image(s_img, width=260, output_format="PNG", caption=f"{s_split} #{s_k}: input | reconstruction")

@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import (ensure_app_navigation, format_duration, format_weight, nearest_on_ladder, pick_run,
-                       progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder)
-from vae import datasets, jobs, run_index, runs, sweep
+from pages._ui import (ensure_app_navigation, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
+                       pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder)
+from vae import datasets, jobs, methods, run_index, runs, sweep
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.estimate import estimate_duration
 from vae.labels import RUN_COLUMNS, curves_caption
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.runs import ACTIVE, ERRORS, RESUMABLE
-from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex
+from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex, method_curves
 
 ensure_app_navigation()
 
@@ -46,12 +46,20 @@ def study_settings() -> None:
     for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim", "epochs"):
         ss[key] = getattr(study, key)
     ss["beta_slider"], ss["gamma_slider"] = nearest_on_ladder(study.beta, LADDER), nearest_on_ladder(study.gamma, LADDER)
+    ss["method"], ss["reduction"] = study.method, study.reduction
+
+
+def param_key(method: str, name: str) -> str:
+    return f"mp_{method}_{name}"
 
 
 defaults = TrainConfig()
 for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entanglement", "latent_dim", "epochs", "seed",
-            "sample_weights"):
+            "sample_weights", "method", "reduction"):
     ss.setdefault(key, getattr(defaults, key))
+for spec in methods.METHODS.values():
+    for p in spec.params:
+        ss.setdefault(param_key(spec.name, p.name), p.default)
 for key in ("beta", "gamma"):
     ss.setdefault(key + "_slider", nearest_on_ladder(ss[key], LADDER))
 
@@ -68,6 +76,34 @@ with st.expander("Settings", expanded=True):
                            on_change=sync, args=(name, True))
         right.number_input(f"{symbol.split()[0]} exact", min_value=0.0, format="%g", key=name,
                            on_change=sync, args=(name, False))
+    size = int(by_name[dataset].get("image_size") or 64)
+    c = st.columns([2, 2, 3])
+    c[0].selectbox("Method", methods.METHOD_NAMES, key="method", format_func=lambda n: methods.get(n).label,
+                   help="; ".join(f"{m.label}: {m.paper}" for m in methods.METHODS.values()))
+    c[1].selectbox("Reduction", tuple(methods.REDUCTIONS), key="reduction", help="; ".join(
+        f"{k}: {v}" for k, v in methods.REDUCTIONS.items()) + ". Published values (β = 4, γ_TC = 10, C_max = 25) "
+        "mean what they say with the papers' reduction.")
+    spec = methods.get(ss["method"])
+    if ss["reduction"] == "study":
+        c[2].markdown(f"β = {ss['beta']:g} here is **β = {methods.equivalent_paper_beta(ss['beta'], size * size, ss['latent_dim']):.4g}** "
+                      f"of the β-VAE papers (sum over {size}×{size} pixels and {ss['latent_dim']} latents: 2·P·β/d)"
+                      + ("" if spec.uses_beta else f"; {spec.label} does not use β"))
+    else:
+        c[2].markdown(f"β = {ss['beta']:g} is the papers' β (sum over pixels and latents); the study's reduction would "
+                      f"need β = {ss['beta'] * ss['latent_dim'] / (2 * size * size):.3g}"
+                      + ("" if spec.uses_beta else f"; {spec.label} does not use β"))
+    if spec.params:
+        cols = st.columns(len(spec.params))
+        for col, p in zip(cols, spec.params):
+            key = param_key(spec.name, p.name)
+            label = f"{p.name} (${p.symbol}$)" if p.symbol.startswith("\\") or "_" in p.symbol else p.name
+            if p.kind is str:
+                col.selectbox(label, p.choices, key=key, help=p.help)
+            elif p.kind is int:
+                col.number_input(label, int(p.lo), int(p.hi), step=1, key=key, help=p.help)
+            else:
+                col.select_slider(label, method_param_ladder(p.default, p.hi), key=key, format_func=format_weight,
+                                  help=f"{p.help} (papers: {p.default:g})")
     c = st.columns(4)
     c[0].selectbox("Entanglement", list(ENTANGLEMENT_TERMS), key="entanglement")
     c[1].slider("Latent dimensions", 2, 10, key="latent_dim")
@@ -79,7 +115,8 @@ with st.expander("Settings", expanded=True):
     c[2].number_input("Learning rate", 1e-6, 1.0, key="lr", format="%g")
     c[3].number_input("Seed", 0, 2**31 - 1, key="seed")
     c[4].checkbox("Sample weights", key="sample_weights")
-st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"]))
+method_params = {p.name: ss[param_key(ss["method"], p.name)] for p in methods.get(ss["method"]).params}
+st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"], ss["method"], method_params))
 counts = by_name[dataset].get("counts") or {}
 guess = estimate_duration({**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs")},
                            "image_size": int(by_name[dataset].get("image_size") or 64)},
@@ -89,15 +126,18 @@ st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
            f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
            + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
               if guess["source"] == "measured" else
-              "a default speed for this network from the development machine: no earlier run with these settings here)"))
+              "a default speed for this network from the development machine: "
+              "no earlier run with these settings here)"))
 
 n_seeds = st.number_input("Seeds", 1, 100, 1, key="n_seeds", help="More than 1 starts a sweep over seeds 0..N-1 "
                           "with these settings (Sweeps page)")
 if st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():
         cfg = TrainConfig(dataset=str(by_name[dataset]["path"]), image_size=int(by_name[dataset]["image_size"]),
+                          method_params=method_params,
                           **{k: ss[k] for k in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance",
-                                                "epochs", "batch_size", "lr", "seed", "sample_weights")}).validate()
+                                                "epochs", "batch_size", "lr", "seed", "sample_weights", "method",
+                                                "reduction")}).validate()
         if n_seeds > 1:
             out = sweep.start_seeds(cfg, int(n_seeds))
             st.success(f"Started sweep {out.name} over {n_seeds} seeds: watch it on the Sweeps page.")
@@ -110,7 +150,7 @@ chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab
 
 
 @st.fragment(run_every=1.0)
-def live(run_dir: Path) -> None:
+def live(run_dir: Path, method: str) -> None:
     status = jobs.run_state(run_dir)
     metrics = runs.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
@@ -128,7 +168,10 @@ def live(run_dir: Path) -> None:
                     jobs.resume_run(run_dir)
     log_y = st.toggle("Log scale", key="log_y")
     steps = status.get("steps_per_epoch")
-    st.plotly_chart(loss_curves(metrics, steps, log_y), key="loss_chart")
+    st.plotly_chart(loss_curves(metrics, steps, log_y, methods.loss_chart_terms(method),
+                                title=f"Losses ({methods.get(method).label})"), key="loss_chart")
+    if methods.diagnostic_terms(method):
+        st.plotly_chart(method_curves(metrics, method, steps, log_y), key="method_chart")
     left, right = st.columns(2)
     left.plotly_chart(entanglement_diagnostics(metrics, steps, log_y=True), key="ent_chart")
     right.plotly_chart(analysis_curves(metrics), key="analysis_chart")
@@ -140,12 +183,13 @@ def live(run_dir: Path) -> None:
 
 
 if chosen:
-    live(Path(chosen["path"]))
+    method = chosen.get("config", {}).get("method", "beta-vae")
+    live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae")
     st.caption(curves_caption(chosen["config"].get("gamma")))
 
 st.subheader("All runs")
 if all_runs:
-    keys = ("entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
+    keys = ("method", "reduction", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
     # β, γ and the final losses first, the name narrow: all visible at 1280 px without scrolling sideways
     st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "beta": r["config"].get("beta"),
                                 "gamma": r["config"].get("gamma"),

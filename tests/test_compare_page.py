@@ -1,4 +1,6 @@
-"""Compare page (AppTest): only comparable runs side by side, flags, Against and colour/facet; labels a scientist can read."""
+"""Compare page (AppTest): only comparable runs side by side, flags, Against and colour/facet.
+
+Also the labels a scientist can read, and the Train page's study settings and duration estimate."""
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
@@ -28,7 +30,8 @@ def test_by_default_only_the_largest_comparable_group_is_shown(fake_run):
     assert sorted(table["name"]) == ["g0", "g1", "g2"]
     assert at.multiselect(key="filter_epochs").value == [5] and at.multiselect(key="filter_state").value == ["finished"]
     assert at.selectbox[1].value == "gamma"  # Against: the setting that varies
-    assert {t["name"].split(" · ")[-1] for t in figure(at)["data"]} <= {"finished, converged", "finished, not converged"}
+    markers = {t["name"].split(" · ")[-1] for t in figure(at)["data"]}
+    assert markers <= {"finished, converged", "finished, not converged"}
 
 
 def test_widening_the_filters_shows_and_flags_the_others(fake_run):

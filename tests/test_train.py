@@ -37,7 +37,7 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     epochs = runs.read_metrics(run_dir, "epoch")
     assert [r["epoch"] for r in epochs] == [1, 2]
     for key in ("loss", "recon", "beta_kl", "gamma_entanglement", "ent_seed", "ent_covariance", "ent_dip_i",
-                "val_loss", "val_recon", "alignment_score", "straightness_P1", "straightness_P3", "time"):
+                "val_loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_codes", "straightness_P1", "straightness_P3", "time"):
         assert key in epochs[-1], key
     batches = runs.read_metrics(run_dir, "batch")
     # The first batch is logged at once (the earliest live point), without a speed: its interval
@@ -52,7 +52,9 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
                                              rel=1e-4)
     assert runs.list_snapshots(run_dir) == [1, 2]
     snap = runs.load_snapshot(run_dir, 2)
-    assert snap["recon"].shape == (20, 32, 32) and snap["recon"].dtype == np.uint8
+    # the first 20 validation images (the punctured split's validation set is 211/4510 of the covered draws)
+    n_recon = min(20, len(snap["index_validation"]))
+    assert snap["recon"].shape == (n_recon, 32, 32) and snap["recon"].dtype == np.uint8
     for split in ("train", "validation", "hole", "transects"):
         assert snap[f"mu_{split}"].shape == (len(snap[f"index_{split}"]), 3)
     assert len(snap["mu_transects"]) == 45
@@ -109,7 +111,9 @@ def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypa
     run_dir, _ = _train(tmp_path, tiny_dataset, "ev")
     result = evaluate.evaluate_run(run_dir)
     saved = json.loads((run_dir / "evaluation.json").read_text())
-    assert saved["summary"]["alignment_score"] == pytest.approx(result["summary"]["alignment_score"])
+    assert saved["summary"]["factor_alignment"] == pytest.approx(result["summary"]["factor_alignment"])
+    assert saved["summary"]["alignment_codes"].startswith("training split")
+    assert saved["settings"]["dci_setting"] == "reference" and "hole_ratio" in saved["summary"]
     assert set(saved["transects"]) == {"P1", "P2", "P3"}
     assert 0 < saved["transects"]["P1"]["straightness"] <= 1
     assert "hole" in saved and saved["hole"]["n_hole"] > 0

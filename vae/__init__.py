@@ -11,7 +11,7 @@ Modules, from the top of the dependency order to the bottom (README "Library lay
   model         -- the Keras 3 VAE: Sampling, the networks of each architecture, the model
   losses, fast_layers -- the loss terms (keras.ops); exact, faster rewrites of three Keras layers
   plots, metrics, datasets, config -- figures; disentanglement metrics; dataset folders; TrainConfig
-  analysis, data, runs, runtime -- PCA alignment, transects, the hole; dataset specs and presets; the run
+  analysis, data, runs, runtime -- factor and PCA alignment, transects, the hole; dataset specs and presets; the run
                   folder and run states; loading TensorFlow quietly
   registry, fileio, paths, render -- named choices (architectures, entanglement terms, loss terms);
                   atomic writes; the data root; the image renderers

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, datasets, standby
+from . import data, datasets, methods, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
@@ -49,6 +49,8 @@ def cmd_generate(args) -> int:
         overrides["n"] = args.n
     if args.fit:
         overrides["fit"] = args.fit
+    if args.hole:
+        overrides["hole"] = True
     spec = data.preset_spec(args.preset, **overrides)
     # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
     # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
@@ -74,10 +76,12 @@ def cmd_import(args) -> int:
 def _config_from_args(args):
     base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
     for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
-                "seed", "precision", "image_size"):
+                "seed", "precision", "image_size", "method", "reduction"):
         value = getattr(args, key)
         if value is not None:
             setattr(base, key, value)
+    given = {name: getattr(args, name) for name in methods.all_params() if getattr(args, name) is not None}
+    base.method_params = {**base.method_params, **given}  # validate() names a flag the method does not take
     if args.sample_weights:
         base.sample_weights = True
     if args.image_size is None:
@@ -116,7 +120,8 @@ def cmd_evaluate(args) -> int:
     load_keras()  # TensorFlow loads only for this command
     from .evaluation_jobs import evaluate_with_progress
 
-    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed)
+    result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed,
+                                    dci_setting="fast" if args.fast else "reference")
     if args.quiet:
         return 0
     print(json.dumps(result.get("summary", {}), indent=2))
@@ -198,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fit", choices=("stretch", "pad"), default=None, help="stretch (the study) or pad to square")
     g.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/seed-full")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    g.add_argument("--hole", action="store_true", help="hold out the study's hole (starfish presets; "
+                                                       "seed-exact --hole is the study's punctured split)")
     g.add_argument("--quiet", action="store_true", help="print nothing but errors")
     g.set_defaults(func=cmd_generate)
 
@@ -223,6 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--entanglement", choices=tuple(ENTANGLEMENT_TERMS),
                    help="; ".join(f"{name}: {e.help}" for name, e in ENTANGLEMENT_TERMS.items()))
     t.add_argument("--variance", choices=VARIANCE_MODES)
+    t.add_argument("--method", choices=methods.METHOD_NAMES,
+                   help="disentanglement method (default beta-vae); its parameters are the flags below")
+    t.add_argument("--reduction", choices=tuple(methods.REDUCTIONS),
+                   help="; ".join(f"{k}: {v}" for k, v in methods.REDUCTIONS.items()) + " (default study)")
+    for name, param in methods.all_params().items():
+        users = {m.name: p.default for m in methods.METHODS.values() for p in m.params if p.name == name}
+        papers = (", ".join(f"{m} {v}" for m, v in users.items()) if len(set(users.values())) > 1
+                  else str(param.default))
+        t.add_argument("--" + name.replace("_", "-"), dest=name, type=param.kind, choices=param.choices or None,
+                       help=f"{', '.join(users)}: {param.help} (papers: {papers})")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
@@ -237,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--max-train", type=int, default=10000, help="training codes used by the metrics (default 10000)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--fast", action="store_true",
+                   help="DCI with 20 boosting stages on up to 2,000 points (labelled 'fast'); default: "
+                        "disentanglement_lib's 100 stages on up to 10,000")
     e.add_argument("--quiet", action="store_true", help="print nothing but errors")
     e.set_defaults(func=cmd_evaluate)
 

@@ -90,11 +90,11 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
            "seed": cfg.get("seed"), "epochs_done": final.get("epoch")}
     row.update({k: final.get(k) for k in FINAL_LOSSES})
     row.update({k: final.get(k) for k in ("total_correlation", "active_units")})
-    alignment = summary.get("alignment_score")
-    row["alignment_score"] = alignment if alignment is not None else final.get("alignment_score")
-    row["alignment from"] = "evaluation.json" if alignment is not None else "last epoch"
-    row.update({k: v for k, v in summary.items() if k != "alignment_score" and isinstance(v, (int, float))
+    row.update(alignment_columns(summary, final))
+    row.update({k: v for k, v in summary.items() if k not in row and isinstance(v, (int, float))
                 and not isinstance(v, bool)})
+    if summary.get("dci_setting"):
+        row["dci setting"] = summary["dci_setting"]
     row["flag"] = marker_of(row)
     return row
 
@@ -156,3 +156,30 @@ def marker_of(row: Mapping) -> str:
     if row.get("stopped") or row.get("state") not in ("finished",):
         return "stopped / not finished"
     return "finished, converged" if row.get("converged") == CONVERGED else "finished, not converged"
+
+
+def alignment_columns(summary: dict, final: dict) -> dict:
+    """The headline alignment of a run for tables: from evaluation.json's summary if there is one,
+    else from the last epoch's metrics; both of the training codes. Runs logged before the factor
+    alignment carry `alignment_score` (PCA of the validation codes): it stays under that name."""
+    if summary.get("factor_alignment") is not None or "pca_alignment" in summary:
+        src, source = summary, "evaluation.json (best model)"
+    elif "factor_alignment" in final or "pca_alignment" in final:
+        src, source = final, "last epoch"
+    else:
+        return {"factor_alignment": None, "pca_alignment": None, "alignment from": "",
+                "alignment_score (old: PCA, validation codes)": summary.get("alignment_score",
+                                                                             final.get("alignment_score"))}
+    return {"factor_alignment": src.get("factor_alignment"), "pca_alignment": src.get("pca_alignment"),
+            "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source}
+
+
+def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
+    """evaluation.json's notes (why a number carries little information here), one per metric, of runs
+    as jobs.list_runs gives them."""
+    notes = {}
+    for run in run_list:
+        path = run.get("path")
+        if path:
+            notes.update(((runs.read_evaluation(path) or {}).get("notes")) or {})
+    return notes

@@ -4,9 +4,11 @@ The config is written to a run folder's `config.json` and read back by the
 trainer process, so it must round-trip through JSON. It never imports
 TensorFlow: the dashboard validates settings before anything heavy loads.
 
-Loss (FACTS.md §3):  L = recon + beta * KL + gamma * L_entg, with the study's
-reductions: recon is the per-pixel mean binary cross-entropy, KL the mean over
-latent dimensions.
+Loss (FACTS.md §3):  L = recon + R + gamma * L_entg, where R is the method's
+regulariser (`method`, `method_params`: vae.methods; beta * KL for the default
+beta-VAE). `reduction` "study" (the default) is the study's: recon is the
+per-pixel mean binary cross-entropy, KL the mean over latent dimensions;
+"papers" sums both, as disentanglement_lib, so published values mean what they say.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from . import methods
 from .errors import UserError
 from .fileio import dataclass_from_dict
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
@@ -32,6 +35,9 @@ class TrainConfig:
     gamma: float = 0.0001
     entanglement: str = "seed"
     variance: str = "constant"
+    method: str = "beta-vae"  # one of vae.methods.METHOD_NAMES
+    method_params: dict = field(default_factory=dict)  # the method's own parameters, named as in its paper
+    reduction: str = "study"  # "study" or "papers" (vae.methods.REDUCTIONS)
     epochs: int = 15
     batch_size: int = 128  # per-image fastest on 2 CPU cores; with lr 2e-3 as good after 15 epochs (bench/RESULTS.md)
     lr: float = 2e-3
@@ -91,6 +97,15 @@ class TrainConfig:
         need(self.entanglement in ENTANGLEMENT_TERMS,
              f"entanglement must be one of {', '.join(ENTANGLEMENT_TERMS)}, got {self.entanglement!r}")
         need(self.variance in VARIANCE_MODES, f"variance must be one of {', '.join(VARIANCE_MODES)}, got {self.variance!r}")
+        need(self.method in methods.METHODS,
+             f"method must be one of {', '.join(methods.METHOD_NAMES)}, got {self.method!r}")
+        need(self.reduction in methods.REDUCTIONS,
+             f"reduction must be one of {', '.join(methods.REDUCTIONS)}, got {self.reduction!r}")
+        need(isinstance(self.method_params, dict), "method_params must be a JSON object of the method's parameters")
+        try:
+            self.method_params = methods.resolve_params(self.method, self.method_params)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("image_size", "latent_dim", "epochs", "batch_size", "seed", "log_every", "snapshot_every",
                      "snapshot_max_codes"):

@@ -31,6 +31,7 @@ A_RANGE = (0.5, 2.0)
 HOLE_CENTER = (1.25, 1.0)
 HOLE_RADIUS = 0.3
 STUDY_VALIDATION_FRACTION = 501 / 5000   # the study's full set: 4499 train, 501 validation
+STUDY_PUNCTURED_VALIDATION_FRACTION = 211 / 4510   # the study's punctured set: 4299 train, 211 validation
 TRANSECT_POINTS = 15
 
 SPRITE_FACTORS = ("shape", "scale", "rotation", "x", "y")
@@ -65,7 +66,8 @@ class DatasetSpec:
     image_size: int = 64
     fit: str = "stretch"
     sampling: str | None = None              # starfish: uniform|exact; sprites: grid|iid
-    validation_fraction: float | None = None  # last fraction of rows; default 501/5000 (starfish), 0.1
+    validation_fraction: float | None = None  # last fraction of rows; default 501/5000 (starfish),
+    #                                           211/4510 of the covered draws (starfish with a hole), 0.1
     noise_std: float = 0.0                   # Gaussian pixel noise, intensity units (0..255)
     # starfish
     a_range: tuple = A_RANGE
@@ -87,7 +89,7 @@ class DatasetSpec:
         if self.sampling is None:
             self.sampling = "grid" if self.family == "sprites" else "uniform"
         if self.validation_fraction is None:
-            self.validation_fraction = STUDY_VALIDATION_FRACTION if self.family == "starfish" else 0.1
+            self.validation_fraction = default_validation_fraction(self.family, self.hole)
         for key in ("a_range", "b_range", "hole_center", "shapes", "scale", "rotation", "x", "y"):
             value = getattr(self, key)
             if isinstance(value, list):
@@ -206,6 +208,13 @@ class DatasetSpec:
 
     def grid_size(self) -> int:
         return int(np.prod(self.grid_shape()))
+
+
+def default_validation_fraction(family: str, hole: bool = False) -> float:
+    """The study's proportions: 501/5000 of the full set; 211/4510 of the covered draws with the hole."""
+    if family == "starfish":
+        return STUDY_PUNCTURED_VALIDATION_FRACTION if hole else STUDY_VALIDATION_FRACTION
+    return 0.1
 
 
 def _is_number(x) -> bool:

@@ -31,7 +31,8 @@ MATCH = ("arch", "batch_size", "image_size", "precision")
 def seconds_per_image(run: Mapping) -> float | None:
     """Wall seconds per training image of one finished or stopped run, or None if it cannot tell."""
     final, status, cfg = run.get("final") or {}, run.get("status") or {}, run.get("config") or {}
-    t, epochs, steps, batch = final.get("time"), final.get("epoch"), status.get("steps_per_epoch"), cfg.get("batch_size")
+    t, epochs = final.get("time"), final.get("epoch")
+    steps, batch = status.get("steps_per_epoch"), cfg.get("batch_size")
     if not all(isinstance(v, (int, float)) and v > 0 for v in (t, epochs, steps, batch)):
         return None
     return float(t) / (float(epochs) * float(steps) * float(batch))

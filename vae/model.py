@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from . import losses
+from . import losses, methods
 from .fast_layers import BatchNorm, Conv2DTranspose, ConvTranspose
 from .registry import ARCHITECTURES, logged_terms
 
@@ -58,9 +58,10 @@ def _seed_encoder(image_size, latent_dim, variance):
         h = layers.Conv2D(filters, 3, padding="valid", activation="relu", kernel_initializer=init, name=f"conv{i + 1}")(h)
         h = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(h)
     h = layers.Flatten(name="flatten")(h)
-    outputs = [layers.Dense(latent_dim, kernel_initializer=init, name="z_mean")(h)]
+    # float32 heads under mixed precision, like the burgess network's (the KL and the regularisers need them)
+    outputs = [layers.Dense(latent_dim, kernel_initializer=init, name="z_mean", dtype="float32")(h)]
     if variance == "learned":
-        outputs.append(layers.Dense(latent_dim, kernel_initializer="zeros", name="z_log_var")(h))
+        outputs.append(layers.Dense(latent_dim, kernel_initializer="zeros", name="z_log_var", dtype="float32")(h))
     return keras.Model(x_in, outputs, name="encoder")
 
 
@@ -110,22 +111,112 @@ NETWORKS = {"burgess": (_burgess_encoder, _burgess_decoder), "seed": (_seed_enco
 
 
 @keras.saving.register_keras_serializable(package="vae")
+class Discriminator(layers.Layer):
+    """FactorVAE's discriminator (Kim & Mnih 2018, appendix A: 6 x 1000 leaky-ReLU units, 2 logits), with its
+    own Adam (beta1 0.5, beta2 0.9, as disentanglement_lib). Its weights and Adam's state are non-trainable
+    variables of the model, so the VAE's optimizer leaves them alone, a saved model keeps them, and on JAX
+    they travel in the trainer's state; `train_on` takes one step of its own optimizer."""
+
+    def __init__(self, latent_dim=3, units=1000, hidden_layers=6, lr=1e-4, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim, self.units, self.hidden_layers, self.lr, self.seed = (
+            int(latent_dim), int(units), int(hidden_layers), float(lr), seed)
+        sizes = [self.latent_dim] + [self.units] * self.hidden_layers + [2]
+        params = []
+        for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            params.append(self.add_weight(shape=(a, b), initializer="glorot_uniform", trainable=False,
+                                          dtype="float32", name=f"d{k + 1}_kernel"))
+            params.append(self.add_weight(shape=(b,), initializer="zeros", trainable=False, dtype="float32",
+                                          name=f"d{k + 1}_bias"))
+        self.params = params
+        self.adam = keras.optimizers.Adam(self.lr, beta_1=0.5, beta_2=0.9, name="discriminator_adam")
+        self.adam.build(self.params)
+        self.adam_state = list(self.adam.variables)  # tracked: saved with the model, in JAX's state
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def _logits(self, values, z):
+        # float32 weights, computed in the layer's compute dtype (bfloat16 under mixed precision), float32 logits
+        values = [ops.cast(v, self.compute_dtype) for v in values]
+        return ops.cast(losses.discriminator_logits(values, ops.cast(z, self.compute_dtype)), "float32")
+
+    def logits(self, z):
+        return self._logits(self.params, z)
+
+    def logits_and_train(self, z):
+        """The logits of z (for the VAE's TC estimate, with gradients to z), then one step of the
+        discriminator's own optimizer on z (class 0) against z with each dimension permuted across the
+        batch (class 1). Returns (logits of z, loss, accuracy), the last two before the step."""
+        z_perm = losses.permute_dims(ops.stop_gradient(z), seed=self.seed_generator)
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf_vars = [v.value for v in self.params]  # the tf.Variables under Keras' wrappers
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(tf_vars)
+                real = self._logits(tf_vars, z)  # one forward pass serves the VAE's TC and this step
+                perm = self._logits(tf_vars, z_perm)
+                loss = losses.discriminator_loss(real, perm)
+            self.adam.apply(tape.gradient(loss, tf_vars), self.params)
+        elif backend == "jax":
+            import jax
+
+            real = self.logits(z)
+            z_fixed = ops.stop_gradient(z)
+
+            def loss_fn(values):
+                return losses.discriminator_loss(self._logits(values, z_fixed), self._logits(values, z_perm))
+
+            values = [v.value for v in self.params]
+            loss, grads = jax.value_and_grad(loss_fn)(values)
+            new_values, new_state = self.adam.stateless_apply([v.value for v in self.adam_state], grads, values)
+            for v, new in zip(self.params + self.adam_state, list(new_values) + list(new_state)):
+                v.assign(new)
+            perm = self.logits(z_perm)  # (after the step: only for the logged accuracy)
+        else:
+            raise NotImplementedError(f"FactorVAE's discriminator step is written for tensorflow and jax, not {backend}")
+        return real, loss, losses.discriminator_accuracy(ops.stop_gradient(real), ops.stop_gradient(perm))
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "units": self.units,
+                "hidden_layers": self.hidden_layers, "lr": self.lr, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="vae")
 class VAE(keras.Model):
-    """Encoder + sampling + decoder, with the loss of `vae.losses` in `compute_loss`."""
+    """Encoder + sampling + decoder, with the loss of `vae.losses` (the method's, from `vae.methods`) in
+    `compute_loss`. AnnealedVAE keeps a step counter; FactorVAE trains its discriminator in `compute_loss`."""
 
     def __init__(self, arch="burgess", image_size=64, latent_dim=3, variance="constant", beta=0.001, gamma=0.0001,
-                 entanglement="seed", seed=None, **kwargs):
+                 entanglement="seed", seed=None, method="beta-vae", method_params=None, reduction="study",
+                 dataset_size=None, **kwargs):
         super().__init__(**kwargs)
         if arch not in NETWORKS:
             raise ValueError(f"unknown arch {arch!r}; use one of {', '.join(NETWORKS)}")
         self.arch, self.image_size, self.latent_dim = arch, int(image_size), int(latent_dim)
         self.variance, self.entanglement_mode, self.seed = variance, entanglement, seed
         self.beta, self.gamma = float(beta), float(gamma)
+        self.method, self.reduction = method, reduction
+        self.method_params = methods.resolve_params(method, method_params)
+        self.dataset_size = None if dataset_size is None else int(dataset_size)
+        spec = methods.get(method)
         build_encoder, build_decoder = NETWORKS[arch]
         self.encoder = build_encoder(self.image_size, self.latent_dim, variance)
         self.decoder = build_decoder(self.image_size, self.latent_dim)
         self.sampling = Sampling(seed=seed, name="sampling")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in logged_terms() if name != "loss"}
+        self.train_steps = None
+        if spec.needs_step:  # training steps taken, for AnnealedVAE's capacity (saved, so a resume continues it)
+            self.train_steps = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="float32",
+                                               name="train_steps")
+        self.discriminator = None
+        if spec.discriminator:
+            p = self.method_params
+            self.discriminator = Discriminator(self.latent_dim, p["disc_units"], p["disc_layers"], p["disc_lr"],
+                                               seed=seed, name="discriminator")
+        # The study's terms (vae.registry) and the method's own (vae.methods; beta_kl only where beta is used).
+        names = [n for n in logged_terms() if n not in ("loss", "beta_kl")] + list(spec.terms)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         # Track them as attributes so Keras reports them with the loss.
         for name, tracker in self.trackers.items():
             setattr(self, f"tracker_{name}", tracker)
@@ -152,16 +243,36 @@ class VAE(keras.Model):
         mu, logvar = self.encode(x)
         z = self.sampling(mu, logvar) if training else mu
         logits = self.decoder(z, training=training)
-        out = {"recon": ops.sigmoid(logits), "logits": logits, "mu": mu}
+        out = {"recon": ops.sigmoid(logits), "logits": logits, "mu": mu, "z": z}
         if logvar is not None:
             out["logvar"] = logvar
         return out
 
     # -- loss ---------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        z = y_pred.get("z", y_pred["mu"])
+        step = 0.0
+        if self.train_steps is not None:
+            step = ops.convert_to_tensor(self.train_steps)  # read now: the step of this batch, before the update
+        disc_logits = None
+        if self.discriminator is not None:
+            if training:  # one step of the discriminator's own optimizer on this batch's codes
+                disc_logits, disc_loss, disc_accuracy = self.discriminator.logits_and_train(z)
+            else:
+                disc_logits = self.discriminator.logits(z)
+                perm = self.discriminator.logits(losses.permute_dims(ops.stop_gradient(z),
+                                                                     seed=self.discriminator.seed_generator))
+                disc_loss = losses.discriminator_loss(ops.stop_gradient(disc_logits), perm)
+                disc_accuracy = losses.discriminator_accuracy(ops.stop_gradient(disc_logits), perm)
         terms = losses.vae_loss_terms(
             self.normalise(x), y_pred["logits"], y_pred["mu"], y_pred.get("logvar"),
-            beta=self.beta, gamma=self.gamma, mode=self.entanglement_mode, sample_weight=sample_weight)
+            beta=self.beta, gamma=self.gamma, mode=self.entanglement_mode, sample_weight=sample_weight,
+            method=self.method, params=self.method_params, reduction=self.reduction, z=z, step=step,
+            disc_logits=disc_logits, dataset_size=self.dataset_size)
+        if self.train_steps is not None and training:
+            self.train_steps.assign(step + 1.0)
+        if self.discriminator is not None:
+            terms["disc_loss"], terms["disc_accuracy"] = disc_loss, disc_accuracy
         # Weighted by batch size, as Keras weights its own loss tracker, so the logged
         # terms add up to the logged loss also when the last batch is smaller.
         n = ops.cast(ops.shape(y_pred["mu"])[0], "float32")
@@ -172,20 +283,24 @@ class VAE(keras.Model):
     def get_config(self):
         return {**super().get_config(), "arch": self.arch, "image_size": self.image_size,
                 "latent_dim": self.latent_dim, "variance": self.variance, "beta": self.beta, "gamma": self.gamma,
-                "entanglement": self.entanglement_mode, "seed": self.seed}
+                "entanglement": self.entanglement_mode, "seed": self.seed, "method": self.method,
+                "method_params": dict(self.method_params), "reduction": self.reduction,
+                "dataset_size": self.dataset_size}
 
     def build(self, input_shape=None):
         self.built = True
 
 
 def build_vae(arch="burgess", image_size=64, latent_dim=3, variance="constant", beta=0.001, gamma=0.0001,
-              entanglement="seed", seed=None) -> VAE:
+              entanglement="seed", seed=None, method="beta-vae", method_params=None, reduction="study",
+              dataset_size=None) -> VAE:
     """Build a VAE; call `model.compile(optimizer)` and `fit(uint8 images)` to train."""
     multiple = ARCHITECTURES[arch].size_multiple if arch in ARCHITECTURES else 1
     if image_size % multiple:
         raise ValueError(f"{arch} needs image_size a multiple of {multiple}, got {image_size}")
     model = VAE(arch=arch, image_size=image_size, latent_dim=latent_dim, variance=variance, beta=beta, gamma=gamma,
-                entanglement=entanglement, seed=seed)
+                entanglement=entanglement, seed=seed, method=method, method_params=method_params,
+                reduction=reduction, dataset_size=dataset_size)
     model(ops.zeros((1, image_size, image_size, 1), dtype="float32"))
     return model
 

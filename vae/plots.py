@@ -17,7 +17,7 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from . import registry
+from . import methods, registry
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 # The hole in dark gold (the study's yellow box), never red: transect P3 is red.
@@ -29,12 +29,13 @@ LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
 
 # ---------------------------------------------------------------- the loss formula
 
-def loss_latex(beta: float, gamma: float, entanglement: str = "seed") -> str:
-    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg)."""
+def loss_latex(beta: float, gamma: float, entanglement: str = "seed", method: str = "beta-vae",
+               method_params: Mapping | None = None) -> str:
+    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg; the
+    other methods' regularisers from vae.methods)."""
     term = registry.ENTANGLEMENT_TERMS.get(entanglement)
     ent = term.latex if term else r"L_{\mathrm{entg}}"
-    return (rf"L = L_{{\mathrm{{recon}}}} + \underbrace{{{_tex_number(beta)}}}_{{\beta}}\,L_{{\mathrm{{KL}}}}"
-            rf" + \underbrace{{{_tex_number(gamma)}}}_{{\gamma}}\,{ent}")
+    return methods.loss_latex(method, dict(method_params or {}), beta, gamma, ent)
 
 
 def _tex_number(x: float) -> str:
@@ -89,6 +90,15 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
     return fig
 
 
+def method_curves(metrics: Sequence[Mapping], method: str, steps_per_epoch: int | None = None,
+                  log_y: bool = False) -> go.Figure:
+    """A method's own diagnostics (TC estimate, capacity C, discriminator loss and accuracy, DIP parts)."""
+    fig = loss_curves(metrics, steps_per_epoch, log_y, methods.diagnostic_terms(method),
+                      title=f"{methods.get(method).label}: its own terms")
+    fig.update_layout(yaxis_title="value", height=300)
+    return fig
+
+
 def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | None = None,
                              log_y: bool = False) -> go.Figure:
     """Every registered entanglement measure (seed, covariance, dip-i), whichever one trains, as diagnostics."""
@@ -98,21 +108,38 @@ def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | 
     return fig
 
 
+# Per-epoch alignment keys: (metrics.jsonl key, label). Runs trained before the factor alignment
+# logged `alignment_score`: the PCA score of the validation codes, shown under its own name.
+ALIGNMENT_KEYS = [("factor_alignment", "factor alignment (training codes)"),
+                  ("pca_alignment", "PCA alignment (training codes)"),
+                  ("alignment_score", "PCA alignment (validation codes, older run)")]
+
+
 def analysis_curves(metrics: Sequence[Mapping]) -> go.Figure:
-    """Per-epoch geometry of the latent means: axis-alignment score and each transect's straightness."""
+    """Per-epoch geometry of the latent means: factor alignment (datasets with factors), PCA
+    alignment (gaps where the principal axes are not defined) and each transect's straightness."""
     epoch = [m for m in metrics if m.get("kind") == "epoch"]
-    keys = [("alignment_score", "alignment score")] + [
+    keys = list(ALIGNMENT_KEYS) + [
         (k, "straightness " + k.split("_", 1)[1]) for k in sorted({k for m in epoch for k in m
                                                                     if k.startswith("straightness_")})]
     fig = go.Figure()
     for key, label in keys:
-        rows = [m for m in epoch if _finite(m.get(key))]
-        if rows:
-            fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in rows], y=[m[key] for m in rows],
-                                     mode="lines+markers", name=label))
-    fig.update_layout(title="Latent geometry per epoch",
-                      xaxis_title="epoch", yaxis_title="score (1 = aligned / straight)", yaxis_range=[0, 1.05], height=300,
-                      margin=dict(l=10, r=10, t=40, b=10))
+        rows = [m for m in epoch if key in m]
+        if any(_finite(m.get(key)) for m in rows):
+            colour = {"factor_alignment": "#e67e22", "pca_alignment": "#17becf",
+                      "alignment_score": "#17becf"}.get(key, TRANSECT_COLOURS.get(key.split("_", 1)[-1]))
+            fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in rows],
+                                     y=[m[key] if _finite(m.get(key)) else None for m in rows],
+                                     mode="lines+markers", name=label, connectgaps=False,
+                                     line=dict(width=4 if key == "factor_alignment" else 1.5, color=colour,
+                                               dash="dot" if key.startswith("straightness") else "solid")))
+    undefined = [m["epoch"] for m in epoch if "pca_alignment" in m and m["pca_alignment"] is None]
+    title = "Latent geometry per epoch<br><sup>1 = aligned with the latent axes / a straight transect</sup>"
+    if undefined:
+        title += f"<br><sup>PCA alignment undefined (tied principal variances) at epoch(s) {undefined[:8]}</sup>"
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="score", yaxis_range=[0, 1.05],
+                      height=400 if undefined else 380, margin=dict(l=10, r=10, t=80 if undefined else 60, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.32, x=0.0))
     return fig
 
 
@@ -225,11 +252,16 @@ def parameter_space(columns: Mapping[str, np.ndarray], factor_names: Sequence[st
 def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.ndarray | None = None,
                  colour_name: str = "", transects: Mapping[str, np.ndarray] | None = None,
                  axis_names: Sequence[str] | None = None, title: str = "", height: int = 600,
-                 categorical: bool | None = None) -> go.Figure:
+                 categorical: bool | None = None, arrows: Sequence[Mapping] | None = None,
+                 equal_scale: bool = True) -> go.Figure:
     """The study's part-2 figure: latent means as small points (black unless coloured), transects as lines.
 
     `mu` is (n, d); `dims` picks three columns (fewer than 3 latent dims pad with zeros).
     `transects` maps a name (P1, P2, P3) to its (L, d) latent means in transect order.
+    `arrows`: dicts with name, origin (d,), vector (d,), colour and optional dash: drawn as a
+    line with a cone at its tip (factor directions, principal axes).
+    `equal_scale`: one unit is as long on every axis (plotly aspectmode "data"), so a flat
+    sheet looks flat; False stretches each axis to the same size (the study's figure).
     """
     mu = np.asarray(mu, dtype=float)
     names = list(axis_names) if axis_names else [f"μ{i + 1}" for i in range(mu.shape[1])]
@@ -262,9 +294,91 @@ def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.nda
         colour_t = TRANSECT_COLOURS.get(name, "purple")
         fig.add_trace(go.Scatter3d(x=pc[0], y=pc[1], z=pc[2], mode="lines+markers", name=name,
                                    line=dict(color=colour_t, width=4), marker=dict(size=4, color=colour_t)))
-    fig.update_layout(title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
-                      scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]),
-                      legend=dict(itemsizing="constant"), uirevision="embedding")
+    pick = list(dims)[:3]
+    for arrow in arrows or ():
+        o = np.asarray(arrow["origin"], dtype=float)
+        v = np.asarray(arrow["vector"], dtype=float)
+        a = [float(o[i]) if i < o.size else 0.0 for i in pick] + [0.0] * (3 - len(pick))
+        b = [float(o[i] + v[i]) if i < o.size else 0.0 for i in pick] + [0.0] * (3 - len(pick))
+        colour_a = arrow.get("colour", "black")
+        fig.add_trace(go.Scatter3d(x=[a[0], b[0]], y=[a[1], b[1]], z=[a[2], b[2]], mode="lines", name=arrow["name"],
+                                   legendgroup=arrow["name"],
+                                   line=dict(color=colour_a, width=6, dash=arrow.get("dash", "solid"))))
+        tip = np.subtract(b, a)
+        if np.linalg.norm(tip) > 0:
+            fig.add_trace(go.Cone(x=[b[0]], y=[b[1]], z=[b[2]], u=[tip[0]], v=[tip[1]], w=[tip[2]],
+                                  sizemode="absolute", sizeref=0.12 * float(np.linalg.norm(tip)), anchor="tip",
+                                  showscale=False, colorscale=[[0, colour_a], [1, colour_a]],
+                                  name=arrow["name"], legendgroup=arrow["name"], showlegend=False))
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=30 if title else 0, b=0),
+                      scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2],
+                                 aspectmode="data" if equal_scale else "cube",
+                                 camera=dict(eye=dict(x=1.7, y=1.7, z=1.2))),  # room for the tick labels
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=0.0, x=0.0),
+                      uirevision="embedding")
+    return fig
+
+
+def scale_note(points: np.ndarray, dims: Sequence[int], axis_names: Sequence[str], flat: float = 0.05) -> str:
+    """The ranges of the drawn axes, and a warning when one is under `flat` of the largest (a flat sheet)."""
+    p = np.asarray(points, dtype=float)
+    pick = [i for i in list(dims)[:3] if i < p.shape[1]]
+    if not len(p) or not pick:
+        return ""
+    ranges = np.ptp(p[:, pick], axis=0)
+    text = "Drawn to scale; ranges " + ", ".join(f"{axis_names[i]} {r:.3g}" for i, r in zip(pick, ranges))
+    top = ranges.max()
+    thin = [axis_names[i] for i, r in zip(pick, ranges) if top > 0 and r < flat * top]
+    if thin:
+        text += (f". Nearly flat along {', '.join(thin)} (under {flat:.0%} of the widest range): "
+                 "what looks like a sheet there is close to a line or a plane")
+    return text
+
+
+def embedding_film(frames: Sequence[tuple[int, np.ndarray]], dims: Sequence[int] = (0, 1, 2),
+                   axis_names: Sequence[str] | None = None, title: str = "", height: int = 600,
+                   duration_ms: int = 600) -> go.Figure:
+    """The per-epoch latent means as a plotly animation: one frame per (epoch, (n, d) means),
+    a play button and an epoch slider. Axis ranges are fixed over all epochs and drawn to scale,
+    so the sheet is seen unrolling, not rescaled."""
+    if not frames:
+        raise ValueError("embedding_film needs at least one (epoch, means) frame")
+    pick = list(dims)[:3]
+    d = frames[0][1].shape[1]
+    names = list(axis_names) if axis_names else [f"μ{i + 1}" for i in range(d)]
+
+    def xyz(mu):
+        cols = [(mu[:, i] if i < mu.shape[1] else np.zeros(len(mu))) for i in pick]
+        return cols + [np.zeros(len(mu))] * (3 - len(cols))
+
+    allp = np.vstack([np.column_stack(xyz(np.asarray(m, dtype=float))) for _, m in frames])
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1e-9)
+    lo, hi = lo - 0.02 * span, hi + 0.02 * span
+    ratio = span / span.max()
+    first = xyz(np.asarray(frames[0][1], dtype=float))
+    fig = go.Figure(
+        data=[go.Scatter3d(x=first[0], y=first[1], z=first[2], mode="markers", name="μ",
+                           marker=dict(size=1.5, color="black"))],
+        frames=[go.Frame(name=str(e), data=[go.Scatter3d(x=c[0], y=c[1], z=c[2])])
+                for e, c in ((e, xyz(np.asarray(m, dtype=float))) for e, m in frames)])
+    labels = [names[i] if i < len(names) else "0" for i in pick] + ["0"] * (3 - len(pick))
+    fig.update_layout(
+        title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        scene=dict(xaxis=dict(title=labels[0], range=[lo[0], hi[0]]), yaxis=dict(title=labels[1], range=[lo[1], hi[1]]),
+                   zaxis=dict(title=labels[2], range=[lo[2], hi[2]]), aspectmode="manual",
+                   aspectratio=dict(x=ratio[0], y=ratio[1], z=ratio[2])),
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left", yanchor="bottom",
+                          buttons=[dict(label="▶ Play", method="animate",
+                                        args=[None, dict(frame=dict(duration=duration_ms, redraw=True),
+                                                         fromcurrent=True, transition=dict(duration=0))]),
+                                   dict(label="❚❚ Pause", method="animate",
+                                        args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
+        sliders=[dict(active=0, currentvalue=dict(prefix="epoch "), x=0.15, len=0.85, y=0.0,
+                      steps=[dict(label=f.name, method="animate",
+                                  args=[[f.name], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                             for f in fig.frames])],
+        uirevision="film")
     return fig
 
 
@@ -375,3 +489,34 @@ def stack_strips(strips: Iterable[np.ndarray], pad: int = 4) -> np.ndarray:
         out.append(s)
         out.append(np.full((pad, width) + s.shape[2:], 255, np.uint8))
     return np.concatenate(out[:-1])
+
+
+FACTOR_COLOURS = ["#e67e22", "#8e44ad", "#16a085", "#c0392b", "#2c3e50"]
+
+
+def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align: Mapping | None,
+                     pca: Mapping | None, factor_names: Sequence[str] = ()) -> list[dict]:
+    """Arrows for embedding_3d from the codes' mean: each factor's direction (its change in code
+    space over +-1 std of the factor, solid, coloured) and each principal axis (+-1 sd long from
+    the mean outwards, 2 sd in all; dashed cyan, or dotted when the axes are not defined)."""
+    x = np.asarray(codes, dtype=float)
+    centre = x.mean(axis=0)
+    out = []
+    if factor_align is not None and factors is not None:
+        f = np.asarray(factors, dtype=float)
+        f = f[:, None] if f.ndim == 1 else f
+        for k, direction in enumerate(np.asarray(factor_align["directions"], dtype=float)):
+            length = 2.0 * float(factor_align["slopes"][k]) * float(f[:, k].std())
+            name = factor_names[k] if k < len(factor_names) else f"factor {k + 1}"
+            out.append({"name": f"{name} direction", "origin": centre - direction * length / 2,
+                        "vector": direction * length, "colour": FACTOR_COLOURS[k % len(FACTOR_COLOURS)]})
+    if pca is not None:
+        dash = "dash" if pca.get("conditioned", True) else "dot"
+        for k, (axis, var) in enumerate(zip(np.asarray(pca["components"], dtype=float),
+                                            np.asarray(pca["explained_variance"], dtype=float))):
+            if pca.get("leading") is not None and not pca["leading"][k]:
+                continue
+            sd = float(np.sqrt(max(var, 0.0)))
+            out.append({"name": f"PC{k + 1}", "origin": centre - axis * sd, "vector": 2 * axis * sd,
+                        "colour": "#17becf", "dash": dash})
+    return out

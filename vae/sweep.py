@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import io
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,11 @@ def parse_value(key: str, text):
     default = getattr(TrainConfig(), key)
     text = text.strip()
     try:
+        if isinstance(default, dict):  # e.g. method_params: a JSON object
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise ValueError
+            return value
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError
@@ -90,7 +96,8 @@ def parse_value(key: str, text):
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        kind = "true or false" if isinstance(default, bool) else f"a {type(default).__name__}"
+        kind = ("true or false" if isinstance(default, bool) else "a JSON object, e.g. '{\"lambda_od\": 10}'"
+                if isinstance(default, dict) else f"a {type(default).__name__}")
         raise UserError(f"{key} must be {kind}, got {text!r}") from None
     return text
 

@@ -97,19 +97,24 @@ class StatusFile:
 
 
 def _floats(logs: dict, prefix: str = "") -> dict:
-    out = {}
-    for key in logged_terms():
-        if prefix + key in logs:
-            out[prefix + key] = float(logs[prefix + key])
-    return out
+    """The model's loss terms in Keras' logs (vae.registry's and the method's own), training or `val_` ones."""
+    return {key: float(value) for key, value in logs.items()
+            if (key.startswith("val_") == (prefix == "val_")) and np.ndim(value) == 0}
 
 
 def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None = None) -> dict:
-    """Per-epoch numbers for the live charts: alignment score, total correlation, active units,
-    and each transect's straightness (chord / path length of its latent path)."""
+    """Per-epoch numbers for the live charts: factor alignment (datasets with factors) and PCA
+    alignment, total correlation, active units, all of the training codes, and each transect's
+    straightness (chord / path length of its latent path)."""
     try:
+        # Training codes and their factors: the same codes as evaluate's and the Embedding page's numbers.
+        codes, factors = mu, None
+        if snap is not None and data is not None and "mu_train" in snap:
+            codes = snap["mu_train"]
+            if data.get("factors") is not None:
+                factors = data["factors"][data["splits"]["train"][: len(codes)]]
         out = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
-               for k, v in cheap_metrics(mu).items()}
+               for k, v in cheap_metrics(codes, factors, codes_name="train").items()}
         if snap is not None and data is not None and "mu_transects" in snap and "transect" in data:
             rows = data["splits"]["transects"][: len(snap["mu_transects"])]
             geo = transects_geometry(snap["mu_transects"], data["transect"][rows], data["point"][rows])
@@ -261,6 +266,8 @@ def load_training_data(cfg: TrainConfig) -> tuple[dict, dict]:
             "family": ds.meta.get("family"), "counts": {s: int(len(i)) for s, i in splits.items()},
             "factor_names": list(ds.factor_names)}
     data = {"images": images, "splits": splits, "ids": ids, "weights": weights}
+    if ds.factor_names:  # ground truth for the per-epoch factor alignment
+        data["factors"] = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in ds.factor_names])
     if "transect" in ds.columns and "transects" in splits:
         data["transect"] = np.asarray(ds.columns["transect"]).astype(str)
         data["point"] = np.asarray(ds.columns["point"])
@@ -327,7 +334,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     else:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         model = build_vae(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance, beta=cfg.beta, gamma=cfg.gamma,
-                          entanglement=cfg.entanglement, seed=cfg.seed)
+                          entanglement=cfg.entanglement, seed=cfg.seed, method=cfg.method,
+                          method_params=cfg.method_params, reduction=cfg.reduction, dataset_size=n_train)
         model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
         # Create Adam's slot variables now, eagerly: created inside the first traced step they cost
         # about 2 s more before the first batch (bench/RESULTS.md); same variables, same values.
