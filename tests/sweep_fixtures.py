@@ -27,7 +27,7 @@ def fake_finished_sweep(home: Path, dataset: Path, name: str = "gsweep", gammas=
         (rd / "metrics.jsonl").write_text(json.dumps({"kind": "epoch", "epoch": 1, "val_loss": 0.3 + 0.01 * rng.normal(),
                                                       "val_recon": 0.25, "val_kl": 2.0 + rng.normal()}) + "\n")
         (rd / "evaluation.json").write_text(json.dumps({"summary": {
-            "alignment_score": 0.5 + 0.05 * rng.normal(), "mig": mig, "dci_disentanglement": mig / 2,
+            "factor_alignment": 0.5 + 0.05 * rng.normal(), "mig": mig, "dci_disentanglement": mig / 2,
             "total_correlation": 0.4 + 0.05 * rng.normal(), "hole_recon_ratio": 1.2}}))
         records[run["name"]] = {"node": "node-a", "host": "h", "wall_s": 30.0, "attempts": 1}
     sweep.write_status(out, {"state": "finished", "message": f"all {len(doc['runs'])} runs finished and evaluated",

@@ -89,7 +89,7 @@ def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tin
                               env=ray_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # Kill the driver once two runs are done: the rest must be continued by --resume.
-        _wait(lambda: driver.poll() is not None or sum(r["state"] == "finished" and r["eval_alignment_score"] != ""
+        _wait(lambda: driver.poll() is not None or sum(r["state"] == "finished" and r.get("eval_mig", "") != ""
                                                       for r in _results(out)) >= 2
               if (out / "results.csv").exists() else False, what="two runs done")
         driver.send_signal(signal.SIGKILL)
@@ -111,7 +111,7 @@ def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tin
     for r in rows:
         run_dir = out / "runs" / r["run"]
         assert _epochs(run_dir) == [1], r["run"]  # every run trained once, no epoch twice
-        assert r["eval_alignment_score"] != "" and (run_dir / "evaluation.json").exists()
+        assert r["eval_mig"] != "" and (run_dir / "evaluation.json").exists()  # the evaluation summary
         assert r["node"] and float(r["wall_s"]) > 0
     for name, started in done_before.items():  # finished before the kill: not trained again
         assert json.loads((out / "runs" / name / "status.json").read_text())["started"] == started

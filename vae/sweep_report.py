@@ -10,13 +10,15 @@ import numpy as np
 from . import stats
 
 # Shown first when present, in this order; any other numeric evaluation column follows.
-PREFERRED = ("eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity",
-             "eval_factor_vae", "eval_beta_vae", "eval_total_correlation", "eval_hole_recon_ratio",
+PREFERRED = ("eval_factor_alignment", "eval_alignment_score", "eval_pca_alignment", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity",
+             "eval_factor_vae", "eval_beta_vae", "eval_total_correlation", "eval_hole_error", "eval_hole_recon_ratio",
              "eval_recon_loss_per_split_validation", "val_recon", "val_kl", "val_loss", "alignment_score")
-UNSUPERVISED = ("val_recon", "val_kl", "eval_total_correlation", "total_correlation", "val_loss")
-SUPERVISED = ("eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity", "eval_factor_vae",
+UNSUPERVISED = ("val_recon", "val_kl", "eval_total_correlation", "total_correlation", "val_loss", "eval_pca_alignment")
+SUPERVISED = ("eval_factor_alignment", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity", "eval_factor_vae",
               "eval_beta_vae", "eval_alignment_score")
-LABELS = {"eval_alignment_score": "factor alignment", "eval_mig": "MIG", "eval_dci_disentanglement": "DCI disentanglement",
+LABELS = {"eval_factor_alignment": "factor alignment", "eval_pca_alignment": "PCA alignment",
+          "eval_factor_alignment_local": "factor alignment (local)", "eval_hole_error": "hole error",
+          "eval_alignment_score": "alignment score", "eval_mig": "MIG", "eval_dci_disentanglement": "DCI disentanglement",
           "eval_sap": "SAP", "eval_modularity": "modularity", "eval_factor_vae": "FactorVAE score",
           "eval_beta_vae": "BetaVAE score", "eval_total_correlation": "total correlation",
           "eval_hole_recon_ratio": "hole ratio", "eval_recon_loss_per_split_validation": "reconstruction (validation)",
@@ -111,7 +113,7 @@ def baseline_of(values) -> object | None:
             return v
     return values[0] if values else None
 
-HEADLINE = ("eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_recon_loss_per_split_validation",
+HEADLINE = ("eval_factor_alignment", "eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_recon_loss_per_split_validation",
             "eval_hole_recon_ratio")
 
 
