@@ -5,7 +5,10 @@ pages/ that calls the `vae` library. Nothing here imports TensorFlow.
 """
 import streamlit as st
 
+from pages._ui import safety_banner
+
 st.set_page_config(page_title="VAE Disentanglement Lab", page_icon=":material/blur_on:", layout="wide")
+safety_banner()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

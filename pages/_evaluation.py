@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import user_errors
+from pages._ui import user_errors, writable
 from vae import evaluation_jobs, runs
 from vae.plots import heatmap
 
@@ -38,23 +38,28 @@ def evaluation_panel(run: dict, key: str) -> None:
     status = evaluation_jobs.evaluation_state(run_dir)
     evaluation = runs.read_evaluation(run_dir)
     running = status.get("state") == ACTIVE
-    c = st.columns([1, 4])
-    if c[0].button("Evaluate again" if evaluation else "Evaluate", key=f"{key}_evaluate", disabled=running,
+    c = st.columns([1.2, 1.2, 3])
+    fast = writable() and c[1].checkbox(
+        "Fast DCI", key=f"{key}_fast_dci",
+        help="DCI with 20 boosting stages on up to 2,000 points: minutes faster, labelled 'fast' and "
+             "not comparable with published DCI. Off: disentanglement_lib's reference settings.")
+    if writable() and c[0].button("Evaluate again" if evaluation else "Evaluate", key=f"{key}_evaluate", disabled=running,
                    icon=":material/analytics:",
                    help="Runs `python -m vae evaluate` on this run's best model in its own process "
                         "(a minute or more on 2 cores; you can leave the page meanwhile): MIG, DCI, SAP, "
                         "modularity, FactorVAE and BetaVAE scores."):
         with user_errors():
-            evaluation_jobs.start_evaluation(run_dir)
+            evaluation_jobs.start_evaluation(run_dir, fast=fast)
             st.session_state.setdefault("_evaluation_state", {})[key] = ACTIVE
             st.rerun()  # draw the button disabled and the progress bar at once
-    c[1].caption(f"Run **{run['name']}**. Factor-based scores of its best model (model.keras): the metrics are "
+    c[2].caption(f"Run **{run['name']}**. Factor-based scores of its best model (model.keras): the metrics are "
                  "fitted on the training split's latent means and tested on the validation split's.")
     _progress(str(run_dir), key)
     views = evaluation_jobs.evaluation_views(evaluation)
     if not views:
         if not running:
-            st.info("Not evaluated yet: press Evaluate.", icon=":material/info:")
+            st.info("Not evaluated yet: press Evaluate." if writable() else "Not evaluated yet.",
+                    icon=":material/info:")
         return
     if views["summary"]:
         st.dataframe(pd.DataFrame([views["summary"]]), hide_index=True)

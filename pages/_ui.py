@@ -12,8 +12,9 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
+from vae import safety
 from vae.errors import UserError
-from vae.runs import ACTIVE
+from vae.runs import ACTIVE, IN_PROGRESS, STATES
 
 
 def ensure_app_navigation() -> None:
@@ -32,12 +33,38 @@ def ensure_app_navigation() -> None:
         st.rerun()
 
 
+def writable() -> bool:
+    """False in read-only mode (VAE_LAB_READONLY=1): pages then offer no widget that changes data."""
+    return not safety.readonly()
+
+
+def safety_banner() -> None:
+    """On every page (called by app.py): the read-only notice, or a warning when anyone on the network can
+    reach this server and change data (bound to a non-loopback address, read-only off)."""
+    if safety.readonly():
+        st.info("**Read-only viewer** (`VAE_LAB_READONLY=1`): runs, curves, reconstructions and embeddings can be "
+                "looked at; nothing can be generated, imported, trained, stopped or deleted.",
+                icon=":material/visibility:")
+        return
+    address = st.get_option("server.address")
+    if not safety.is_loopback_address(address):
+        where = f"address {address}" if address else "every network interface"
+        st.warning(f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
+                   "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
+                   "serve it on 127.0.0.1 and use an SSH port forward (README: Sharing the lab).",
+                   icon=":material/public:")
+
+
 def warm_trainer() -> None:
-    """Keep a warm trainer waiting while none trains (vae.standby): Start then skips the 4-5 s imports."""
+    """Start waiting runs when a trainer is free (a queue whose trainers were killed moves on), and keep a
+    warm trainer waiting while none trains (vae.standby): Start then skips the 4-5 s imports."""
     from vae import jobs
     from vae.paths import runs_root
 
+    if safety.readonly():
+        return
     try:
+        jobs.start_waiting(runs_root(create=True))
         jobs.ensure_standby(runs_root(create=True))
     except OSError:
         pass  # a read-only or full data folder: trainers start cold, as before
@@ -57,6 +84,52 @@ def user_errors():
         st.error(str(e), icon=":material/error:")
 
 
+CONFIRM_DELETE = "_confirm_delete"  # the identity of the one item whose delete confirmation is open
+
+
+def close_delete_confirmation() -> None:
+    st.session_state[CONFIRM_DELETE] = None
+
+
+def delete_button(container, item_id: str, help: str | None = None) -> None:
+    """A row's Delete button: opens the confirmation of this item, named by its identity (not its row)."""
+    container.button("Delete", key=f"ask_delete::{item_id}", icon=":material/delete:", help=help,
+                     on_click=st.session_state.update, kwargs={CONFIRM_DELETE: item_id, "_deleted": None})
+
+
+def delete_confirmation(item_id: str, name: str, question: str, consequence: str, blocked: str | None,
+                        delete) -> None:
+    """The confirmation of `item_id`, drawn only while it is the open one.
+
+    `delete()` runs on "Yes, delete <name>"; whatever happens, no confirmation stays open after it,
+    so a second click on the same spot cannot confirm the next item's delete. `blocked`: why the
+    item cannot be deleted now (the Yes button is then disabled).
+    """
+    if st.session_state.get(CONFIRM_DELETE) != item_id:
+        return
+    with st.container(border=True):
+        st.warning(f"{question}  \n{consequence}", icon=":material/warning:")
+        if blocked:
+            st.error(f"Cannot delete now: {blocked}.", icon=":material/block:")
+        c = st.columns([2, 1, 3])
+        yes = c[0].button(f"Yes, delete {md_escape(name)}", key=f"confirm_delete::{item_id}", type="primary",
+                          disabled=bool(blocked))
+        c[1].button("Cancel", key=f"cancel_delete::{item_id}", on_click=close_delete_confirmation)
+    if yes:
+        close_delete_confirmation()
+        with user_errors():
+            delete()
+            st.session_state["_deleted"] = name
+            st.rerun()
+
+
+def deleted_notice() -> None:
+    """Say what the last delete removed (until the next Delete click)."""
+    name = st.session_state.get("_deleted")
+    if name:
+        st.success(f"Deleted {md_escape(name)}.", icon=":material/delete:")
+
+
 def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | None:
     """A selectbox over runs; the choice is shared across pages (and set by Start) via session_state['selected_run']."""
     if not runs:
@@ -69,14 +142,34 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
         ss["selected_run"] = names[0]
     if ss.get(key) != ss["selected_run"]:
         ss[key] = ss["selected_run"]  # a run started or picked elsewhere becomes this widget's value
+    shown = f"{ss[key]}  ({states[ss[key]]})"
+    if ss.get("_shown_" + key) != shown:
+        # The chosen run's state changed: set the value again through session_state, or the browser keeps
+        # showing the old label (a keyed selectbox keeps its element when only its labels change).
+        ss[key] = ss[key]
+        ss["_shown_" + key] = shown
     name = st.selectbox(label, names, key=key, format_func=lambda n: f"{n}  ({states[n]})",
                         on_change=lambda: ss.update(selected_run=ss[key]))
-    return runs[names.index(name)]
+    chosen = runs[names.index(name)]
+    follow_states({r["path"]: r["state"] for r in runs
+                   if r["state"] in IN_PROGRESS or (r is chosen and r["state"] in STATES)})
+    return chosen
+
+
+@st.fragment(run_every=2.0)
+def follow_states(shown: dict) -> None:
+    """Rerun the page when a run it shows changes state (the picker's labels, tables and buttons come from the
+    state read when the page ran): runs in progress and the chosen one are read again every 2 s."""
+    from vae.runs import run_state
+
+    if any(run_state(path).get("state") != state for path, state in shown.items()):
+        st.rerun()
 
 
 def sort_runs(runs: list[dict]) -> list[dict]:
-    """Active runs first, then the newest."""
-    return sorted(runs, key=lambda r: (r["state"] not in ACTIVE, -float(r.get("created") or 0)))
+    """Training (or starting) runs first, then those waiting in the queue, then the newest."""
+    group = lambda r: 0 if r["state"] in ACTIVE else 1 if r["state"] in IN_PROGRESS else 2  # noqa: E731
+    return sorted(runs, key=lambda r: (group(r), -float(r.get("created") or 0)))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -166,7 +259,7 @@ def progress_summary(status: Mapping, last: Mapping | None = None) -> tuple[floa
     if ips:
         parts.append(f"{ips:.0f} images/s")
     elapsed = (last or {}).get("time")
-    if elapsed and 0 < fraction < 1:
+    if elapsed and 0 < fraction < 1 and status.get("state") == "running":  # no time left once it stopped
         parts.append(f"about {_duration(elapsed * (1 - fraction) / fraction)} left")
     return fraction, " · ".join(parts)
 

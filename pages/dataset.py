@@ -6,9 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, human_bytes, md_escape, user_errors
-from vae import data, datasets
-from vae.paths import datasets_root
+from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
+                       human_bytes, md_escape, user_errors, writable)
+from vae import data, datasets, deletes, safety
+from vae.paths import datasets_root, runs_root
 from vae.plots import montage, parameter_space
 
 ensure_app_navigation()
@@ -21,6 +22,11 @@ ss = st.session_state
 def preview_and_plan(spec_json: str):
     spec = data.DatasetSpec.from_dict(json.loads(spec_json))
     return data.preview(spec, 16), data.plan(spec)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def size_on_disk(spec_json: str) -> int:
+    return datasets.estimate_dataset_bytes(data.DatasetSpec.from_dict(json.loads(spec_json)))
 
 
 left, right = st.columns([2, 3])
@@ -64,7 +70,8 @@ with left:
     spec["validation_fraction"] = st.slider("Validation fraction", 0.0, 0.5,
                                             float(data.default_validation_fraction(base.family, hole_on)),
                                             step=0.0001, format="%.4f", key=k + "val" + ("_hole" if hole_on else ""))
-    name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
+    if writable():
+        name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
 
 with right:
     with user_errors():
@@ -75,41 +82,54 @@ with right:
         st.caption(" · ".join(f"{s}: {n:,}" for s, n in counts.items()))
         hole = (spec_obj.hole_center, spec_obj.hole_radius) if base.family == "starfish" and spec_obj.hole else None
         st.plotly_chart(parameter_space(columns, spec_obj.factor_names, hole))
-        if st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
+        if writable():
+            need, free = size_on_disk(json.dumps(spec_obj.to_dict())), safety.free_bytes(datasets_root())
+            st.caption(f"About **{human_bytes(need)}** on disk (images.npy, one PNG per image, factors.csv); "
+                       f"{human_bytes(free)} free on this disk.")
+            if need + safety.margin_bytes() > free:
+                st.warning("Not enough free disk space for this dataset (plus the safety margin): Generate will "
+                           "refuse. Lower N or the image size, or free some space.", icon=":material/storage:")
+        if writable() and st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
             bar = st.progress(0.0, text="Generating…")
             out = datasets.write_dataset(spec_obj, datasets_root(create=True) / datasets.safe_name(name), progress=lambda done, total:
                                          bar.progress(done / max(total, 1), text=f"Rendering {done:,}/{total:,} images"))
             st.success(f"Saved {out.name}: {len(columns['id']):,} images.")
 
 st.subheader("Datasets on disk")
+deleted_notice()
 for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() else []:
     c = st.columns([3, 2, 3, 1, 1.4])
     c[0].markdown(f"**{md_escape(d['name'])}**  \n{d.get('family')} / {d.get('preset') or '-'}")
     c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
     c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
     c[3].write(human_bytes(d.get("bytes", 0)))
-    with c[4].popover("Delete", icon=":material/delete:"):
-        st.write(f"Delete **{md_escape(d['name'])}** and its {sum((d.get('counts') or {}).values()):,} images?")
-        if st.button("Yes, delete", key="del_" + d["name"], type="primary"):
-            with user_errors():
-                datasets.delete_dataset(d["path"], root=datasets_root())
-                st.rerun()
+    item = "dataset:" + d["name"]
+    if writable():
+        delete_button(c[4], item)
+    if writable() and ss.get(CONFIRM_DELETE) == item:
+        usage = deletes.dataset_usage(d["path"], runs_root())
+        delete_confirmation(item, d["name"],
+                            f"Delete **{md_escape(d['name'])}** and its "
+                            f"{sum((d.get('counts') or {}).values()):,} images?",
+                            deletes.describe_dataset_usage(usage), deletes.active_block(usage),
+                            lambda path=d["path"]: deletes.delete_dataset(path, datasets_root(), runs_root()))
 
-with st.expander("Import images (a zip, or a folder on this machine)"):
-    c = st.columns(2)
-    upload = c[0].file_uploader("Zip of images", type=["zip"])
-    folder = c[1].text_input("…or a folder path")
-    c = st.columns(2)
-    import_name = c[0].text_input("Dataset name", "imported", key="import_name")
-    import_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="import_size")
-    if st.button("Import", disabled=not (upload or folder)):
-        with user_errors(), tempfile.TemporaryDirectory() as tmp:
-            src = folder
-            if upload:
-                src = Path(tmp) / upload.name
-                src.write_bytes(upload.getvalue())
-            out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
-            st.success(f"Imported {report.get('imported', 0)} images into {out.name}.")
-            if report.get("skipped"):
-                st.warning(f"Skipped {len(report['skipped'])} file(s):")
-                st.dataframe(report["skipped"], hide_index=True)
+if writable():
+    with st.expander("Import images (a zip, or a folder on this machine)"):
+        c = st.columns(2)
+        upload = c[0].file_uploader("Zip of images", type=["zip"])
+        folder = c[1].text_input("…or a folder path")
+        c = st.columns(2)
+        import_name = c[0].text_input("Dataset name", "imported", key="import_name")
+        import_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="import_size")
+        if st.button("Import", disabled=not (upload or folder)):
+            with user_errors(), tempfile.TemporaryDirectory() as tmp:
+                src = folder
+                if upload:
+                    src = Path(tmp) / upload.name
+                    src.write_bytes(upload.getvalue())
+                out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
+                st.success(f"Imported {report.get('imported', 0)} images into {out.name}.")
+                if report.get("skipped"):
+                    st.warning(f"Skipped {len(report['skipped'])} file(s):")
+                    st.dataframe(report["skipped"], hide_index=True)

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer
+from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer, writable
 from vae import datasets, jobs, run_index
 from vae.config import TrainConfig
 from vae.data import preset_spec
@@ -31,7 +31,7 @@ look at what a run learned, epoch by epoch, and how its latent axes line up with
 """
 )
 
-if st.button("Quick start", type="primary", icon=":material/rocket_launch:",
+if writable() and st.button("Quick start", type="primary", icon=":material/rocket_launch:",
              help=f"Generate the {QUICK_PRESET} dataset at {QUICK_SIZE}x{QUICK_SIZE} (if missing) and start a default run"):
     with user_errors():
         target = datasets_root(create=True) / f"{QUICK_PRESET}-{QUICK_SIZE}"

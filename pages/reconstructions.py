@@ -97,6 +97,9 @@ if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
         if not block["punctured"] and any(block["in_region"].values()):
             st.caption("In the study's hole region (trained on here): "
                        + "; ".join(f"{n} points {', '.join(map(str, p))}" for n, p in block["in_region"].items() if p))
+        if block["punctured"] and "hole_loss" not in block:
+            st.caption("No hole comparison: no validation image lies in the covered ring (a larger dataset has "
+                       "some). " + covered_ring(block["hole"]["radius"]))
         if "hole_loss" in block:
             c1, c2, c3 = st.columns(3)
             c1.metric(f"Hole, {block['n_hole']} images", f"{block['hole_loss']:.4f}",

@@ -9,14 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (ensure_app_navigation, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
-                       pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder)
-from vae import datasets, jobs, methods, run_index, runs, sweep
+                       pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder, writable)
+from vae import datasets, jobs, methods, run_index, runs, safety, sweep
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.estimate import estimate_duration
 from vae.labels import RUN_COLUMNS, curves_caption
 from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs import ACTIVE, ERRORS, RESUMABLE
+from vae.runs import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
 from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex, method_curves
 
 ensure_app_navigation()
@@ -63,7 +63,7 @@ for spec in methods.METHODS.values():
 for key in ("beta", "gamma"):
     ss.setdefault(key + "_slider", nearest_on_ladder(ss[key], LADDER))
 
-with st.expander("Settings", expanded=True):
+with st.expander("Settings", expanded=writable()):
     c = st.columns([2, 1, 1])
     dataset = c[0].selectbox("Dataset", list(by_name), key="dataset")
     c[1].number_input("Image size", value=int(by_name[dataset].get("image_size") or 64), disabled=True,
@@ -129,9 +129,15 @@ st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
               "a default speed for this network from the development machine: "
               "no earlier run with these settings here)"))
 
-n_seeds = st.number_input("Seeds", 1, 100, 1, key="n_seeds", help="More than 1 starts a sweep over seeds 0..N-1 "
-                          "with these settings (Sweeps page)")
-if st.button("Start", type="primary", icon=":material/play_arrow:"):
+if writable():
+    need = safety.estimate_run_bytes(TrainConfig(image_size=int(by_name[dataset].get("image_size") or 64), **{
+        k: ss[k] for k in ("arch", "latent_dim", "variance", "epochs", "batch_size")}), by_name[dataset].get("counts") or {})
+    st.caption(f"On disk: about {safety.human_bytes(need['total'])} for this run (checkpoints "
+               f"{safety.human_bytes(need['checkpoints'])}, snapshots {safety.human_bytes(need['snapshots'])}); "
+               f"{safety.human_bytes(safety.free_bytes(runs_root()))} free.")
+    n_seeds = st.number_input("Seeds", 1, 100, 1, key="n_seeds", help="More than 1 starts a sweep over seeds 0..N-1 "
+                              "with these settings (Sweeps page)")
+if writable() and st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():
         cfg = TrainConfig(dataset=str(by_name[dataset]["path"]), image_size=int(by_name[dataset]["image_size"]),
                           method_params=method_params,
@@ -150,19 +156,23 @@ chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab
 
 
 @st.fragment(run_every=1.0)
-def live(run_dir: Path, method: str) -> None:
+def live(run_dir: Path, method: str, shown: str) -> None:
     status = jobs.run_state(run_dir)
     metrics = runs.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
+    if status["state"] == WAITING:
+        text = f"{queue_position(run_dir)}: starts when a trainer is free"
     st.progress(fraction, text=f"**{status['state']}** · {text}")
-    if status["state"] in ACTIVE:
-        if st.button("Stop", icon=":material/stop:", key="stop"):
+    if status["state"] in IN_PROGRESS and writable():
+        waiting = status["state"] == WAITING
+        if st.button("Remove from queue" if waiting else "Stop", icon=":material/stop:", key="stop"):
             jobs.request_stop(run_dir)
-            st.toast("Stop requested: the trainer stops after the current batch.")
+            st.toast("Removed from the queue." if waiting else
+                     "Stop requested: the trainer stops after the current batch.")
     else:
         if status.get("message"):
             (st.error if status["state"] in ERRORS else st.info)(status["message"])
-        if status["state"] in RESUMABLE and (run_dir / "last.keras").exists():
+        if status["state"] in RESUMABLE and (run_dir / "last.keras").exists() and writable():
             if st.button("Resume", icon=":material/resume:", key="resume"):
                 with user_errors():
                     jobs.resume_run(run_dir)
@@ -175,17 +185,32 @@ def live(run_dir: Path, method: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(entanglement_diagnostics(metrics, steps, log_y=True), key="ent_chart")
     right.plotly_chart(analysis_curves(metrics), key="analysis_chart")
-    seen = ss.setdefault("_last_state", {})
-    changed = seen.get(run_dir.name, status["state"]) != status["state"]
-    seen[run_dir.name] = status["state"]
-    if changed:
-        st.rerun()  # queued -> running -> ended: refresh the whole page (run picker, runs table, final losses)
+    if status["state"] != shown and shown in STATES:
+        st.rerun()  # waiting -> queued -> running -> ended: refresh the page (run picker, queue, runs table)
 
 
+def queue_position(run_dir: Path) -> str:
+    names = [r["name"] for r in waiting_runs]
+    return f"position {names.index(run_dir.name) + 1} of {len(names)} in the queue" if run_dir.name in names \
+        else "in the queue"
+
+
+waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
 if chosen:
     method = chosen.get("config", {}).get("method", "beta-vae")
-    live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae")
+    live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae", chosen["state"])
     st.caption(curves_caption(chosen["config"].get("gamma")))
+
+if waiting_runs:
+    st.subheader("Queue")
+    st.caption(f"Each starts when a trainer is free (at most {jobs.max_trainers()} at a time: VAE_LAB_MAX_TRAINERS), "
+               "first requested first; the trainer that finishes starts the next one.")
+    st.dataframe(pd.DataFrame([{"position": k + 1, "name": r["name"],
+                                "dataset": Path(r["config"].get("dataset", "")).name,
+                                "epochs": r["config"].get("epochs"), "resume": bool(r["status"].get("resume")),
+                                "waiting since": pd.Timestamp(r["status"].get("queued_at") or 0, unit="s",
+                                                              tz="UTC").strftime("%H:%M:%S UTC")}
+                               for k, r in enumerate(waiting_runs)]), hide_index=True)
 
 st.subheader("All runs")
 if all_runs:

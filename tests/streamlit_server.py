@@ -19,13 +19,16 @@ def free_port() -> int:
 
 
 def start_streamlit(home: Path, port: int, log=subprocess.DEVNULL, extra_env: dict | None = None,
-                    timeout: float = 60.0) -> subprocess.Popen:
-    """A server on 127.0.0.1:port with VAE_LAB_HOME=home, returned once /_stcore/health answers ok."""
+                    timeout: float = 60.0, address: str | None = "127.0.0.1") -> subprocess.Popen:
+    """A server on 127.0.0.1:port with VAE_LAB_HOME=home, returned once /_stcore/health answers ok.
+
+    address=None starts it as the README does (`streamlit run app.py`: .streamlit/config.toml decides).
+    """
     env = {**os.environ, "VAE_LAB_HOME": str(home), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
            **(extra_env or {})}
+    where = ["--server.address", address] if address else []
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
+                             "--server.port", str(port), *where, "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + timeout
     while time.time() < deadline:

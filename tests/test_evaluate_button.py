@@ -125,6 +125,26 @@ def test_an_evaluation_records_its_stages_its_end_and_its_failure(fake_run, monk
     assert not (run.parent / evaluation_jobs.PROGRESS_FILE).exists()
 
 
+def test_fast_dci_adds_the_cli_flag_and_the_process_gets_its_own_session(fake_run, monkeypatch):
+    run = fake_run("r1")
+    (run / "model.keras").write_bytes(b"")
+    calls = []
+
+    class FakePopen:
+        def __init__(self, cmd, **kwargs):
+            calls.append((cmd, kwargs))
+            self.pid = os.getpid()
+
+    monkeypatch.setattr(evaluation_jobs.subprocess, "Popen", FakePopen)
+    evaluation_jobs.start_evaluation(run)
+    evaluation_jobs.write_progress(run, "done", 1.0, state="finished")
+    evaluation_jobs.start_evaluation(run, fast=True)
+    (plain, kw), (fast, _) = calls
+    assert plain[-3:] == ["vae", "evaluate", str(run.resolve())] and fast[-1] == "--fast"
+    assert kw["start_new_session"] is True
+    assert evaluation_jobs.evaluation_state(run)["stage"].startswith("starting")
+
+
 # ---------------------------------------------------------------- the pages
 
 def page(name):
@@ -134,10 +154,11 @@ def page(name):
 @pytest.mark.parametrize("name", ["compare", "embedding"])
 def test_the_evaluate_button_starts_an_evaluation_of_the_chosen_run(name, fake_run, monkeypatch, tiny_dataset):
     run = fake_run("r1", dataset=str(tiny_dataset))
-    started = []
+    started, fast_flags = [], []
 
-    def start(run_dir):
+    def start(run_dir, fast=False):
         started.append(run_dir)
+        fast_flags.append(fast)
         evaluation_jobs.write_progress(run_dir, "encoding every split", 0.1, pid=os.getpid())
         return os.getpid()
 
@@ -145,7 +166,9 @@ def test_the_evaluate_button_starts_an_evaluation_of_the_chosen_run(name, fake_r
     at = page(name).run()
     assert not at.exception
     assert any("Not evaluated yet" in i.value for i in at.info)
+    at.checkbox(key=f"{name}_fast_dci").check().run()
     next(b for b in at.button if b.label == "Evaluate").click().run()
+    assert fast_flags == [True]
     assert [p.name for p in map(lambda p: __import__("pathlib").Path(p), started)] == [run.name]
     bars = at.get("progress")
     assert bars and "encoding every split" in bars[0].proto.text

@@ -181,7 +181,9 @@ def test_dataset_page_shows_library_errors_without_traceback(tmp_workspace):
 
 def test_dataset_page_deletes_after_confirmation(tiny_dataset):
     at = page("dataset").run()
-    at.button(key="del_tiny").click().run()
+    at.button(key="ask_delete::dataset:tiny").click().run()
+    assert tiny_dataset.exists()  # asking only opens the confirmation
+    at.button(key="confirm_delete::dataset:tiny").click().run()
     assert not at.exception and not tiny_dataset.exists()
 
 

@@ -32,6 +32,14 @@ def fake_model(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def tiny_dataset(tmp_workspace):
+    """A punctured dataset of 600 draws: its validation split has images in the covered ring (200 draws have
+    none, so the hole comparison would not be shown)."""
+    return datasets.write_dataset(data.preset_spec("seed-punctured", n=600, image_size=32),
+                                  tmp_workspace / "datasets" / "tiny")
+
+
 def full_dataset(root):
     return datasets.write_dataset(data.preset_spec("seed-full", n=200, image_size=32), root / "datasets" / "full")
 

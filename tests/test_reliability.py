@@ -264,17 +264,16 @@ def test_simultaneous_identical_starts_launch_one_run(tiny_dataset, tmp_workspac
     assert len(fake_trainers) == 1 and len(jobs.list_runs(tmp_workspace / "runs")) == 1
 
 
-def test_concurrent_trainers_are_capped_and_extra_requests_are_refused_with_a_message(
+def test_concurrent_trainers_are_capped_and_extra_requests_wait_in_the_queue(
         tiny_dataset, tmp_workspace, fake_trainers, monkeypatch):
-    results = _at_once(4, lambda i: jobs.start_run(tiny_cfg(tiny_dataset, seed=i), runs_root=tmp_workspace / "runs"))
-    started = [r for r in results if isinstance(r, Path)]
-    refused = [r for r in results if isinstance(r, UserError)]
-    assert len(started) == 1 and len(refused) == 3 and len(fake_trainers) == 1
-    assert all("limit is 1" in str(e) and "VAE_LAB_MAX_TRAINERS" in str(e) for e in refused)
+    root = tmp_workspace / "runs"
+    results = _at_once(4, lambda i: jobs.start_run(tiny_cfg(tiny_dataset, seed=i), runs_root=root))
+    assert all(isinstance(r, Path) for r in results) and len(set(results)) == 4 and len(fake_trainers) == 1
+    states = {r.name: runs.read_status(r) for r in results}
+    assert sorted(s["state"] for s in states.values()) == ["queued", "waiting", "waiting", "waiting"]
+    assert all("VAE_LAB_MAX_TRAINERS" in s["message"] for s in states.values() if s["state"] == "waiting")
     monkeypatch.setenv("VAE_LAB_MAX_TRAINERS", "3")
-    results = _at_once(4, lambda i: jobs.start_run(tiny_cfg(tiny_dataset, seed=10 + i),
-                                                   runs_root=tmp_workspace / "runs"))
-    assert sum(isinstance(r, Path) for r in results) == 2 and len(fake_trainers) == 3
+    assert len(jobs.start_waiting(root)) == 2 and len(fake_trainers) == 3 and len(jobs.queue(root)) == 1
 
 
 START_AT = """

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, datasets, methods, standby
+from . import data, datasets, jobs, methods, safety, standby
 from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from .errors import UserError, exit_code
 from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
@@ -90,6 +90,7 @@ def _config_from_args(args):
 
 
 def cmd_train(args) -> int:
+    safety.require_writable(f"train {args.run_dir or args.out or ''}".rstrip())  # before TensorFlow loads
     if args.run_dir:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
@@ -99,23 +100,40 @@ def cmd_train(args) -> int:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
         cfg = _config_from_args(args)
-        cfg.validate(train_size=len(datasets.load_dataset(cfg.dataset).indices("train")))
+        ds = datasets.load_dataset(cfg.dataset)
+        cfg.validate(train_size=len(ds.indices("train")))
         run_dir = Path(args.out)
         if (run_dir / "config.json").exists() and not args.resume:
             raise UserError(f"{run_dir} already holds a run; choose another --out or add --resume")
         if not args.resume:
+            safety.require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)  # before the run folder exists
             write_run_config(run_dir, cfg)
     load_keras()  # TensorFlow loads only for this command, once the settings are known to be good
     from .train import run_trainer
 
-    return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet, quiet=args.quiet)
+    try:
+        return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet, quiet=args.quiet)
+    finally:
+        _start_next(run_dir.resolve().parent)
+
+
+def _start_next(runs_root) -> None:
+    """A trainer that ends starts the next waiting run (vae.jobs queue), so the queue moves with no page open."""
+    try:
+        jobs.start_waiting(runs_root)
+    except (UserError, OSError) as e:
+        print(f"could not start the next waiting run: {e}", file=sys.stderr)
 
 
 def cmd_standby(args) -> int:
-    return standby.serve(args.runs_root, args.launcher_pid)
+    try:
+        return standby.serve(args.runs_root, args.launcher_pid)
+    finally:
+        _start_next(args.runs_root)  # the standby trained a run (or left): the queue may move
 
 
 def cmd_evaluate(args) -> int:
+    safety.require_writable(f"evaluate {args.run} (it writes evaluation.json and latents.csv)")
     read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
     from .evaluation_jobs import evaluate_with_progress

@@ -32,6 +32,7 @@ from vae import __version__
 from vae.data import CHUNK, DatasetSpec, _split_train_validation, plan, render_rows
 from vae.errors import UserError
 from vae.render import to_training_size
+from vae.safety import on_disk, require_free_space, require_writable
 
 FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1
@@ -154,6 +155,27 @@ def _write_folder(tmp: Path, meta: dict, columns: dict, factor_names, images_npy
     (tmp / "dataset.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _folder_estimate(n: int, size: int, png_bytes: float, csv_bytes: int) -> int:
+    """Bytes on disk of a dataset folder: images.npy, one PNG per image, factors.csv, dataset.json, folders."""
+    return (on_disk(128 + n * size * size) + n * on_disk(png_bytes) + on_disk(csv_bytes) + on_disk(4096)
+            + 2 * 4096)
+
+
+def _sample_png_bytes(images) -> float:
+    """Mean PNG size of a few images, plus 10% (the rest of the dataset may compress a little worse)."""
+    return 1.1 * float(np.mean([len(_png_bytes(np.asarray(im))) for im in images]))
+
+
+def estimate_dataset_bytes(spec: DatasetSpec, columns: dict | None = None, sample: int = 16) -> int:
+    """Bytes the dataset folder of `spec` will take on disk, from 16 images rendered and encoded now."""
+    spec.validate()
+    columns = plan(spec) if columns is None else columns
+    n = len(columns["id"])
+    rows = np.unique(np.linspace(0, n - 1, min(sample, n)).round().astype(np.int64))
+    png = _sample_png_bytes(render_rows(spec, columns, rows))
+    return _folder_estimate(n, spec.image_size, png, len(_csv_text(columns, spec.factor_names)))
+
+
 def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = False,
                   workers: int | None = None) -> Path:
     """Generate `spec` and write it as a dataset folder at `out_dir` (atomically). Returns the path.
@@ -163,10 +185,13 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
     server needs; `python -m vae generate` uses 2, 1.24x faster on 2 cores: bench/RESULTS.md); the
     files are the same either way.
     """
+    require_writable(f"write dataset {Path(out_dir).name}")
     spec.validate()
     columns = plan(spec)
     n = len(columns["id"])
     size = spec.image_size
+    require_free_space(Path(out_dir).parent, estimate_dataset_bytes(spec, columns),
+                       f"write dataset {Path(out_dir).name} ({n:,} images)")
     if workers is None:
         workers = 1
     target = _TempDataset(out_dir, overwrite)
@@ -375,6 +400,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
     (`fit` as in vae.render.to_training_size). The last 10% are validation. Returns (path, report)
     where report = {"imported": n, "skipped": [{"file", "reason"}, ...]}.
     """
+    require_writable(f"import images into {Path(out_dir).name}")
     src = Path(src)
     spec = DatasetSpec(family="imported", n=None, image_size=size, fit=fit, seed=0, transects=False)
     spec.validate()
@@ -407,6 +433,9 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
     columns = {"id": np.arange(n, dtype=np.int64), "split": _split_train_validation(n, 0.1).astype(str),
                "weight": np.ones(n), "transect": np.full(n, "", dtype=str), "point": np.zeros(n, dtype=np.int64)}
     stack = np.stack(images)
+    need = _folder_estimate(n, size, _sample_png_bytes(stack[np.linspace(0, n - 1, min(16, n)).astype(int)]),
+                            len(_csv_text(columns, [])))
+    require_free_space(Path(out_dir).parent, need, f"import {n:,} images into {Path(out_dir).name}")
     target = _TempDataset(out_dir, overwrite)
     try:
         for i, img in enumerate(stack):
@@ -465,6 +494,7 @@ def delete_dataset(path, root=None) -> None:
     """Delete a dataset folder. Refuses anything without a dataset.json, symbolic links, and (when
     `root` is given) anything that is not a folder inside `root`."""
     path = Path(path)
+    require_writable(f"delete dataset {path.name}")
     if path.is_symlink():
         raise UserError(f"{path} is a symbolic link; not deleting it")
     if not (path / "dataset.json").is_file():

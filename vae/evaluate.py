@@ -26,6 +26,7 @@ from . import analysis, metrics
 from .errors import UserError
 from .fileio import atomic_write_json, atomic_write_text
 from .runs import read_config
+from .safety import require_writable
 
 
 def _latents_csv(ds, mu: np.ndarray) -> str:
@@ -66,6 +67,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     from .inference import encode, load_run_model, recon_loss_per_image
 
     run_dir = Path(run_dir)
+    require_writable(f"evaluate run {run_dir.name} (it writes evaluation.json and latents.csv)")
     doc = read_config(run_dir)
     t0 = time.perf_counter()
     say("loading the dataset and the model", 0.02)

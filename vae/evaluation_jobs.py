@@ -26,6 +26,7 @@ import numpy as np
 from .errors import UserError
 from .fileio import atomic_write_json, read_json
 from .runs import pid_alive, read_config
+from .safety import require_writable
 
 PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"
@@ -66,13 +67,15 @@ def evaluation_state(run_dir) -> dict:
     return status
 
 
-def start_evaluation(run_dir) -> int:
-    """Launch `python -m vae evaluate RUN` in its own session; returns its pid.
+def start_evaluation(run_dir, fast: bool = False) -> int:
+    """Launch `python -m vae evaluate RUN` (with `--fast`: DCI's fast, labelled setting) in its own session.
 
+    Returns its pid.
     Refuses (UserError) a folder that is not a run, a run without a model yet, and a second
     evaluation of a run that is being evaluated.
     """
     run_dir = Path(run_dir).resolve()
+    require_writable(f"evaluate run {run_dir.name} (it writes evaluation.json and latents.csv)")
     read_config(run_dir)
     if not (run_dir / "model.keras").exists():
         raise UserError(f"run {run_dir.name} has no model.keras yet; evaluate it after its first epoch")
@@ -84,7 +87,8 @@ def start_evaluation(run_dir) -> int:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a new evaluation: its own start time
     with open(run_dir / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)], stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []),
+                                stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env,
                                 start_new_session=True)
     write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=proc.pid)

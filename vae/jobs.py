@@ -29,9 +29,11 @@ from .config import TrainConfig
 from .datasets import load_dataset
 from .errors import UserError
 from .fileio import atomic_write_json
-from .runs import ACTIVE, ENDED, active_runs, check_name, read_config, run_state, write_run_config
+from .runs import (ACTIVE, ENDED, IN_PROGRESS, WAITING, active_runs, check_name, list_runs, read_config, run_state,
+                   write_run_config)
 # The run folder's rules live in vae.runs; these names stay importable from here for older callers.
-from .runs import QUEUED_S, STALE_S, list_runs  # noqa: F401
+from .runs import QUEUED_S, STALE_S  # noqa: F401
+from .safety import readonly, require_run_space, require_writable
 
 DEDUP_S = 30.0
 
@@ -106,7 +108,7 @@ def ensure_standby(runs_root) -> int | None:
     the trainer limit is reached (a standby could not be used, and its imports would slow the run).
     Returns the pid of the standby started, or None.
     """
-    if not standby.enabled():
+    if not standby.enabled() or readonly():
         return None
     root = Path(runs_root).resolve()
     with _locked(root):
@@ -122,6 +124,7 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
     An identical config submitted within DEDUP_S seconds of an active run
     returns that run instead of starting a second one.
     """
+    require_writable("start a training run")
     cfg.dataset = str(Path(cfg.dataset).resolve())  # the trainer runs in another working directory
     ds = load_dataset(cfg.dataset)
     cfg.validate(train_size=len(ds.indices("train")))
@@ -129,49 +132,131 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
         raise UserError(f"image_size {cfg.image_size} does not match dataset {Path(cfg.dataset).name} "
                         f"({ds.image_size}x{ds.image_size})")
     root = Path(runs_root).resolve()
+    name = check_name(name) if name else _default_name(cfg)
+    require_run_space(cfg, ds.meta.get("counts") or {}, root / name)
     with _locked(root):
-        active = active_runs(root)
-        for run in active:
+        pending = list_runs(root, states=IN_PROGRESS)
+        for run in pending:
             if run["config"] == cfg.to_dict() and time.time() - float(run["created"]) < DEDUP_S:
                 return Path(run["path"])
-        if len(active) >= max_trainers():
-            names = ", ".join(r["name"] for r in active)
-            raise UserError(f"{len(active)} run(s) already training ({names}); the limit is {max_trainers()} "
-                            "at a time (VAE_LAB_MAX_TRAINERS). Stop one or wait for it to finish")
-        name = check_name(name) if name else _default_name(cfg)
         run_dir = root / name
         if run_dir.exists():
             raise UserError(f"a run named {name!r} already exists; choose another name")
         write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
                                         "family": ds.meta.get("family")})
-        _launch_trainer(root, run_dir, {"state": "queued", "message": "starting the trainer", "epoch": 0,
-                                        "epochs": cfg.epochs})
+        status = {"state": "queued", "message": "starting the trainer", "epoch": 0, "epochs": cfg.epochs}
+        if _busy(pending):
+            _enqueue(run_dir, status)
+            _start_waiting(root)  # a queue nobody served (its trainers were killed) moves on now
+        else:
+            _launch_trainer(root, run_dir, status)
     return run_dir
+
+
+# ---- the queue: a Start (or Resume) while every trainer is busy waits its turn ----------------------
+
+def _busy(pending: list[dict]) -> bool:
+    """True when a new run must wait: every trainer is taken, or runs queued earlier wait already."""
+    return (sum(r["state"] in ACTIVE for r in pending) >= max_trainers()
+            or any(r["state"] == WAITING for r in pending))
+
+
+def _enqueue(run_dir: Path, status: dict, resume: bool = False) -> None:
+    atomic_write_json(run_dir / "status.json", {
+        **status, "state": WAITING, "pid": None, "resume": resume, "queued_at": time.time(),
+        "message": f"waiting for a free trainer (at most {max_trainers()} at a time: VAE_LAB_MAX_TRAINERS)"})
+
+
+def queue(runs_root, pending: list[dict] | None = None) -> list[dict]:
+    """The waiting runs in the order they will start (first requested first), as list_runs rows
+    (from `pending`, a list_runs of the runs in progress, when the caller has one)."""
+    rows = list_runs(runs_root, states=(WAITING,)) if pending is None else pending
+    return sorted((r for r in rows if r["state"] == WAITING),
+                  key=lambda r: (float(r["status"].get("queued_at") or 0), r["name"]))
+
+
+def start_waiting(runs_root) -> list[Path]:
+    """Start waiting runs, oldest first, while trainers are free. Returns the runs started.
+
+    Called by every trainer process when it ends (vae.cli) and by the dashboard on each page run;
+    the runs folder's lock makes the count of free trainers and the hand-over one step, so a
+    waiting run is started once, whoever calls. A run that no longer fits on the disk fails with
+    the disk guard's message, and the next one is tried.
+    """
+    root = Path(runs_root).resolve()
+    if readonly() or not root.is_dir() or not queue(root):  # the common case: nothing waits, no lock taken
+        return []
+    with _locked(root):
+        return _start_waiting(root)
+
+
+def _start_waiting(root: Path) -> list[Path]:
+    """start_waiting's work; the caller holds the lock."""
+    started = []
+    pending = list_runs(root, states=IN_PROGRESS)
+    free = max_trainers() - sum(r["state"] in ACTIVE for r in pending)
+    for run in queue(root, pending):
+        if free <= 0:
+            break
+        run_dir, st = Path(run["path"]), run["status"]
+        try:
+            cfg = TrainConfig.from_dict(run["config"])
+            done = int(st.get("epoch") or 0) if st.get("resume") else 0
+            require_run_space(cfg, _dataset_counts(cfg.dataset), run_dir, epochs=cfg.epochs - done)
+        except UserError as e:
+            atomic_write_json(run_dir / "status.json", {**st, "state": "failed", "message": str(e)})
+            continue
+        resume = bool(st.get("resume"))
+        _launch_trainer(root, run_dir, {**st, "state": "queued", "queued_at": None,
+                                        "message": "resuming" if resume else "starting the trainer"}, resume=resume)
+        started.append(run_dir)
+        free -= 1
+    return started
+
+
+def _dataset_counts(path) -> dict:
+    """Images per split of a dataset ({} when it cannot be read: the trainer then says why)."""
+    try:
+        return dict(load_dataset(path).meta.get("counts") or {})
+    except UserError:
+        return {}
 
 
 def resume_run(run_dir, runs_root=None) -> Path:
     """Continue a failed or stopped run from its last completed epoch (last.keras)."""
     run_dir = Path(run_dir)
-    read_config(run_dir)
+    require_writable(f"resume run {run_dir.name}")
+    doc = read_config(run_dir)
     root = Path(runs_root) if runs_root else run_dir.parent
     with _locked(root):
         st = run_state(run_dir)
-        if st.get("state") in ACTIVE:
+        if st.get("state") in IN_PROGRESS:
             raise UserError(f"run {run_dir.name} is still {st['state']}; it cannot be resumed twice")
         if not (run_dir / "last.keras").exists():
             raise UserError(f"run {run_dir.name} has no checkpoint (last.keras) yet: it ended before its first "
                             "epoch finished; start a new run instead")
-        if len(active_runs(root)) >= max_trainers():
-            raise UserError(f"the limit of {max_trainers()} training run(s) at a time is reached; stop one first")
+        cfg = TrainConfig.from_dict(doc["config"])
+        require_run_space(cfg, _dataset_counts(cfg.dataset), run_dir, epochs=cfg.epochs - int(st.get("epoch") or 0))
         (run_dir / "stop").unlink(missing_ok=True)
-        _launch_trainer(root, run_dir, {**st, "state": "queued", "message": "resuming"}, resume=True)
+        if _busy(list_runs(root, states=IN_PROGRESS)):
+            _enqueue(run_dir, st, resume=True)
+            _start_waiting(root)
+        else:
+            _launch_trainer(root, run_dir, {**st, "state": "queued", "message": "resuming"}, resume=True)
     return run_dir
 
 
 def request_stop(run_dir) -> None:
-    """Ask the trainer to stop after its current batch (it keeps the best model)."""
+    """Ask the trainer to stop after its current batch (it keeps the best model); a waiting run leaves the queue."""
     run_dir = Path(run_dir)
+    require_writable(f"stop run {run_dir.name}")
     read_config(run_dir)
+    with _locked(run_dir.parent):
+        st = run_state(run_dir)
+        if st.get("state") == WAITING:
+            atomic_write_json(run_dir / "status.json", {**st, "state": "stopped", "queued_at": None,
+                                                        "message": "taken out of the queue before it started"})
+            return
     atomic_write_json(run_dir / "stop", {"requested": time.time()})
 
 

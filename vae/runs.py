@@ -26,6 +26,7 @@ import psutil
 
 from .errors import UserError
 from .fileio import atomic_write_json, read_json
+from .safety import require_writable
 
 RUN_FORMAT = "vae-lab-run"
 RUN_FORMAT_VERSION = 1
@@ -34,6 +35,8 @@ RUN_FORMAT_VERSION = 1
 # pages read them from this table. `active`: a trainer process is behind it; `error`: shown as an error
 # (the trainer exits 1); `resumable`: Resume continues it from last.keras.
 STATE_INFO = {
+    "waiting": {"active": False, "ended": False, "error": False, "resumable": False,
+                "help": "in the queue: its trainer starts when one is free (VAE_LAB_MAX_TRAINERS)"},
     "queued": {"active": True, "error": False, "resumable": False, "help": "its trainer is starting"},
     "running": {"active": True, "error": False, "resumable": False, "help": "training"},
     "finished": {"active": False, "error": False, "resumable": False, "help": "trained every epoch"},
@@ -45,9 +48,11 @@ STATE_INFO = {
 }
 STATES = tuple(STATE_INFO)
 ACTIVE = tuple(s for s, info in STATE_INFO.items() if info["active"])
-ENDED = tuple(s for s, info in STATE_INFO.items() if not info["active"])
+ENDED = tuple(s for s, info in STATE_INFO.items() if info.get("ended", not info["active"]))
 ERRORS = tuple(s for s, info in STATE_INFO.items() if info["error"])
 RESUMABLE = tuple(s for s, info in STATE_INFO.items() if info["resumable"])
+WAITING = "waiting"  # a run in the queue: no trainer yet (vae.jobs starts it when the limit allows)
+IN_PROGRESS = (WAITING, *ACTIVE)  # not ended: waiting for a trainer, or with one
 STALE_S = 20.0  # heartbeat older than this (trainer writes every 2 s) means the trainer is hung or gone
 QUEUED_S = 120.0  # a trainer says `running` within seconds of its start; still `queued` after this: it never started
 _SNAPSHOT_RE = re.compile(r"^epoch_(\d{4,})\.npz$")
@@ -65,6 +70,7 @@ def check_name(name: str, what: str = "run name") -> str:
 def write_run_config(run_dir, cfg, dataset_meta: dict | None = None) -> Path:
     """Create the run folder with its config.json (`cfg` is a vae.config.TrainConfig)."""
     run_dir = Path(run_dir)
+    require_writable(f"create run {run_dir.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": cfg.to_dict(),
            "dataset": dataset_meta or {}, "created": time.time()}

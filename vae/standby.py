@@ -34,6 +34,7 @@ from .errors import exit_code
 from .fileio import atomic_write_json
 from .runs import pid_alive
 from .runtime import load_keras
+from .safety import require_writable
 
 POLL_S = 0.05
 CLAIM_WAIT_S = 10.0  # a claimed standby waits this long for its job.json
@@ -87,6 +88,7 @@ def standbys(runs_root) -> list[dict]:
 
 def launch(runs_root, env: dict, cwd: str) -> int:
     """Start a standby process (the caller holds the runs lock). Returns its pid."""
+    require_writable("start a standby trainer")
     root = standby_root(runs_root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "standby.log", "ab") as log:

@@ -40,6 +40,7 @@ from .metrics import cheap_metrics
 from .model import build_vae
 from .registry import logged_terms
 from .runs import ERRORS, read_metrics, refuse_if_trained_elsewhere
+from .safety import require_run_space, require_writable
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
@@ -290,6 +291,7 @@ def _configure_runtime(cfg: TrainConfig):
 def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     """Train the run in `run_dir` (its config.json must exist). Returns the final status."""
     run_dir = Path(run_dir)
+    require_writable(f"train run {run_dir.name}")
     doc = read_json(run_dir / "config.json")
     cfg = TrainConfig.from_dict(doc["config"])
     refuse_if_trained_elsewhere(run_dir)
@@ -317,6 +319,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     data, meta = load_training_data(cfg)
     n_train = len(data["splits"]["train"])
     cfg.validate(train_size=n_train)
+    done = (read_metrics(run_dir, "epoch") or [{}])[-1].get("epoch", 0) if resume else 0
+    require_run_space(cfg, meta["counts"], run_dir, epochs=cfg.epochs - int(done or 0))  # before any file
     _configure_runtime(cfg)
     versions = library_versions()
     if doc.get("versions") != versions or not doc.get("dataset"):

@@ -162,7 +162,7 @@ def test_reconstructions_and_embedding_open(pg, server, lab_home, e2e_finished_r
     choose(pg, "Run", finished.name)
     pg.get_by_text("input | reconstruction").first.wait_for()
     shot(pg, str(lab_home / "shot_reconstructions.png"))
-    pg.get_by_role("button", name="Reconstruct transects and hole").click()
+    pg.get_by_role("button", name="Reconstruct transects").click()
     pg.get_by_text("P1 / P2 / P3").wait_for(timeout=120_000)  # the model (and TensorFlow) are loaded now
     pg.get_by_test_id("stSidebarNav").get_by_role("link", name="Embedding").click()  # same session: same run
     pg.get_by_role("heading", name="Embedding").first.wait_for()

@@ -1,0 +1,102 @@
+"""End to end in Chromium: a read-only viewer shows the runs with no way to change them, and the Train
+page shows the queue in order. Screenshots go to /work/brief/shots/safety/ when that folder exists."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_dashboard import open_page, shot, wait_idle
+from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SHOTS = Path("/work/brief/shots/safety")
+
+
+def save(pg, name):
+    if SHOTS.exists():
+        if pg.locator(".js-plotly-plot").count():
+            pg.locator(".js-plotly-plot").first.wait_for()
+        pg.wait_for_timeout(3000)  # plotly and the tables' canvases draw after the script run
+        shot(pg, SHOTS / name)
+
+
+@pytest.fixture
+def lab_with_a_training_run(tiny_dataset, fake_run, tmp_workspace):
+    """A finished run and one 'training' (a live process, heartbeat kept fresh) on a real dataset."""
+    fake_run("finished-run", epochs=3, dataset=str(tiny_dataset))
+    trainer = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    live = fake_run("training-run", state="running", done_epochs=2, epochs=6, pid=trainer.pid, dataset=str(tiny_dataset))
+    stop = threading.Event()
+
+    def heartbeat():
+        while not stop.wait(1.0):
+            st = json.loads((live / "status.json").read_text())
+            (live / "status.json").write_text(json.dumps({**st, "heartbeat": time.time()}))
+
+    thread = threading.Thread(target=heartbeat, daemon=True)
+    thread.start()
+    yield tmp_workspace, live
+    stop.set()
+    thread.join()
+    trainer.kill()
+    trainer.wait()
+
+
+def _server(home: Path, **env):
+    port = free_port()
+    log = open(home / "streamlit.log", "wb")
+    proc = start_streamlit(home, port, log, extra_env={"VAE_LAB_STANDBY": "0", **env})
+    return proc, log, f"http://127.0.0.1:{port}"
+
+
+def test_read_only_viewer_shows_the_runs_with_no_way_to_change_them(pg, lab_with_a_training_run):
+    home, live = lab_with_a_training_run
+    before = sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if "streamlit.log" not in p.name)
+    proc, log, url = _server(home, VAE_LAB_READONLY="1")
+    try:
+        open_page(pg, url, "train", "Train")
+        pg.get_by_text("Read-only viewer").first.wait_for()
+        pg.get_by_test_id("stProgress").filter(has_text="running").first.wait_for()
+        for label in ("Start", "Stop", "Resume", "Remove from queue"):
+            assert pg.get_by_role("button", name=label, exact=True).count() == 0, label
+        assert pg.locator("input[aria-label=Run]").input_value() == "training-run  (running)"
+        save(pg, "readonly_train.png")
+        open_page(pg, url, "dataset", "Dataset")
+        for label in ("Generate", "Delete", "Import"):
+            assert pg.get_by_role("button", name=label, exact=True).count() == 0, label
+        save(pg, "readonly_dataset.png")
+        open_page(pg, url, "", "VAE Disentanglement Lab")
+        assert pg.get_by_role("button", name="Quick start").count() == 0
+    finally:
+        stop_streamlit(proc)
+        log.close()
+    after = sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if "streamlit.log" not in p.name)
+    assert after == before  # the viewer wrote nothing (no standby, no lock file, no run folder)
+
+
+def test_train_page_shows_the_queue_in_order(pg, lab_with_a_training_run, fake_run, tiny_dataset):
+    home, live = lab_with_a_training_run
+    now = time.time()
+    for k, name in enumerate(("queued-first", "queued-second")):
+        run = fake_run(name, done_epochs=0, epochs=4, dataset=str(tiny_dataset))
+        st = json.loads((run / "status.json").read_text())
+        (run / "status.json").write_text(json.dumps({**st, "state": "waiting", "pid": None, "queued_at": now + k,
+                                                     "message": "waiting for a free trainer"}))
+    proc, log, url = _server(home)
+    try:
+        open_page(pg, url, "train", "Train")
+        pg.get_by_role("heading", name="Queue").wait_for()
+        table = pg.get_by_test_id("stDataFrame").filter(has_text="position").first
+        table.wait_for()
+        save(pg, "train_queue.png")
+        assert pg.get_by_role("button", name="Stop", exact=True).count() == 1  # the training run's
+        wait_idle(pg)
+    finally:
+        stop_streamlit(proc)
+        log.close()
