@@ -48,8 +48,13 @@ def _kill_ray(tmp: str, home: str | None = None) -> None:
                 continue
             if p.pid != os.getpid() and (env.get("RAY_TMPDIR") == tmp or (home and env.get("VAE_LAB_HOME") == home)):
                 mine.append(p)
+                try:  # the raylet's agents do not always keep those variables: take its children too
+                    mine += p.children(recursive=True)
+                except psutil.Error:
+                    pass
         if not mine:
             return
+        mine = list({p.pid: p for p in mine}.values())
         for p in mine:
             try:
                 p.kill()
