@@ -17,5 +17,6 @@ pages = [
     st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/compare:"),
     st.Page("pages/embedding.py", title="Embedding", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/table_chart:"),
+    st.Page("pages/sweep.py", title="Sweeps", icon=":material/grid_view:"),
 ]
 st.navigation(pages).run()

@@ -7,15 +7,14 @@ import streamlit as st
 
 from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation
-from vae import compare, jobs
+from vae import compare, run_index
 from vae.labels import RUN_COLUMNS
-from vae.paths import runs_root
 from vae.plots import scatter_against
 
 ensure_app_navigation()
 
 st.title("Compare runs")
-all_runs = jobs.list_runs(runs_root()) if runs_root().exists() else []
+all_runs = run_index.list_runs()
 if not all_runs:
     st.info("No runs yet: start some on the Train page.")
     st.stop()

@@ -9,9 +9,8 @@ import streamlit as st
 
 from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae import analysis, jobs, runs
+from vae import analysis, run_index, runs
 from vae.errors import UserError
-from vae.paths import runs_root
 from vae.plots import (alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage,
                        scale_note, stack_strips, traversal_codes)
 
@@ -50,7 +49,7 @@ def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, da
 
 
 st.title("Embedding")
-run = pick_run(sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else [])
+run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
 if not runs.list_snapshots(run["path"]):

@@ -4,7 +4,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer, writable
-from vae import datasets, jobs
+from vae import datasets, jobs, run_index
 from vae.config import TrainConfig
 from vae.data import preset_spec
 from vae.paths import datasets_root, runs_root
@@ -61,7 +61,7 @@ with left:
         st.caption("None yet: press Quick start, or generate one on the Dataset page.")
 with right:
     st.subheader("Runs")
-    runs = jobs.list_runs(runs_root()) if runs_root().exists() else []
+    runs = run_index.list_runs()
     if runs:
         st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "β": r["config"].get("beta"),
                                     "γ": r["config"].get("gamma"),

@@ -10,17 +10,16 @@ import numpy as np
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae import jobs, runs, transects
+from vae import run_index, runs, transects
 from vae.errors import UserError
 from vae.labels import covered_ring
-from vae.paths import runs_root
 from vae.plots import pairs_grid
 
 ensure_app_navigation()
 ss = st.session_state
 
 st.title("Reconstructions")
-run = pick_run(sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else [])
+run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
 run_dir, cfg = Path(run["path"]), run["config"]

@@ -10,7 +10,7 @@ import streamlit as st
 
 from pages._ui import (ensure_app_navigation, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
                        pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder, writable)
-from vae import datasets, jobs, methods, runs, safety
+from vae import datasets, jobs, methods, run_index, runs, safety, sweep
 from vae.config import VARIANCE_MODES, TrainConfig
 from vae.paths import datasets_root, runs_root
 from vae.estimate import estimate_duration
@@ -121,7 +121,7 @@ counts = by_name[dataset].get("counts") or {}
 guess = estimate_duration({**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs")},
                            "image_size": int(by_name[dataset].get("image_size") or 64)},
                           counts.get("train", 0), counts.get("validation", 0),
-                          jobs.list_runs(runs_root()) if runs_root().exists() else [])
+                          run_index.list_runs(include_sweeps=False))  # sweep runs share cores: slower
 st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
            f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
            + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
@@ -135,6 +135,8 @@ if writable():
     st.caption(f"On disk: about {safety.human_bytes(need['total'])} for this run (checkpoints "
                f"{safety.human_bytes(need['checkpoints'])}, snapshots {safety.human_bytes(need['snapshots'])}); "
                f"{safety.human_bytes(safety.free_bytes(runs_root()))} free.")
+    n_seeds = st.number_input("Seeds", 1, 100, 1, key="n_seeds", help="More than 1 starts a sweep over seeds 0..N-1 "
+                              "with these settings (Sweeps page)")
 if writable() and st.button("Start", type="primary", icon=":material/play_arrow:"):
     with user_errors():
         cfg = TrainConfig(dataset=str(by_name[dataset]["path"]), image_size=int(by_name[dataset]["image_size"]),
@@ -142,9 +144,13 @@ if writable() and st.button("Start", type="primary", icon=":material/play_arrow:
                           **{k: ss[k] for k in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance",
                                                 "epochs", "batch_size", "lr", "seed", "sample_weights", "method",
                                                 "reduction")}).validate()
-        ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
+        if n_seeds > 1:
+            out = sweep.start_seeds(cfg, int(n_seeds))
+            st.success(f"Started sweep {out.name} over {n_seeds} seeds: watch it on the Sweeps page.")
+        else:
+            ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
 
-all_runs = sort_runs(jobs.list_runs(runs_root())) if runs_root().exists() else []
+all_runs = sort_runs(run_index.list_runs())
 st.subheader("Run")
 chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab) attaches to a running run
 

@@ -147,6 +147,44 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.report:
+        from .sweep_report import text_report
+
+        doc = sweep.read_sweep(args.report)
+        print(text_report(sweep.result_rows(args.report, doc), doc.get("grid") or {}))
+        return 0
+    if args.stop:
+        sweep.request_stop(args.stop)
+        print(f"stop requested for {args.stop}: queued runs will not start, running runs stop after their batch")
+        return 0
+    if args.resume:
+        if args.data or args.out or args.grid:
+            raise UserError("--resume continues a planned sweep as it is; leave out --data, --out and --grid")
+        sweep_dir = Path(args.resume)
+        sweep.read_sweep(sweep_dir)
+    else:
+        if not args.data or not args.out:
+            raise UserError("sweep needs --data DATASET and --out SWEEP_FOLDER (or --resume SWEEP_FOLDER)")
+        fixed = {name: getattr(args, "fix_" + name) for name in sweep.sweepable()
+                 if getattr(args, "fix_" + name, None) is not None}
+        sweep_dir = sweep.plan_sweep(args.out, args.data, sweep.parse_grid(args.grid), args.seeds, fixed,
+                                     cpus_per_run=args.cpus_per_run, evaluate=args.evaluate,
+                                     gpus_per_run=args.gpus_per_run)
+        n = len(sweep.read_sweep(sweep_dir)["runs"])
+        print(f"planned {n} runs in {sweep_dir}")
+        if args.plan_only:
+            return 0
+    from .sweep_engine import run_sweep
+
+    status = run_sweep(sweep_dir, address=args.ray_address, workers=args.workers, cpus_per_run=args.cpus_per_run,
+                       say=(lambda *a: None) if args.quiet else print)
+    print(f"{status['state']}: {status.get('message', '')}; results in {Path(sweep_dir) / 'results.csv'}")
+    return 0 if status["state"] in ("finished", "stopped") else 1
+
+
 def cmd_runs(args) -> int:
     runs = list_runs(args.root)
     if not runs:
@@ -244,6 +282,36 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--runs-root", required=True)
     sb.add_argument("--launcher-pid", type=int, help="leave when this process ends (the dashboard server)")
     sb.set_defaults(func=cmd_standby)
+
+    w = sub.add_parser("sweep", help="train a grid of settings x seeds as Ray tasks (local or on a cluster)",
+                       description="Plan a grid of settings x seeds into a sweep folder and train and evaluate "
+                                   "every run on Ray; --resume continues one. Any training setting can be fixed "
+                                   "with its flag (e.g. --epochs 8 --arch seed) or swept with --grid.")
+    w.add_argument("--data", help="dataset folder")
+    w.add_argument("--out", help="sweep folder to create, e.g. sweeps/gamma")
+    w.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2",
+                   help="a swept setting and its values, e.g. gamma=0,1e-4,1e-3 (repeat for more settings)")
+    w.add_argument("--seeds", type=int, default=1, help="seeds per setting: 0..N-1 (default 1)")
+    w.add_argument("--resume", metavar="SWEEP", help="continue a sweep: train only what is not finished")
+    w.add_argument("--report", metavar="SWEEP", help="print a sweep's answer (distributions over seeds, effects)")
+    w.add_argument("--stop", metavar="SWEEP", help="ask a running sweep's driver to stop")
+    w.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: RAY_ADDRESS, else a "
+                                                       "local Ray instance sized to this machine)")
+    w.add_argument("--workers", type=int, help="runs at a time (default: the cluster's CPUs / CPUs per run)")
+    w.add_argument("--cpus-per-run", type=int, help="CPUs (and threads) per run (default 1)")
+    w.add_argument("--gpus-per-run", type=float, default=0.0,
+                   help="GPUs per run on nodes that have them (Ray's num_gpus; e.g. 1, or 0.5 to share one)")
+    w.add_argument("--evaluate", choices=("quick", "full", "none"), default="quick",
+                   help="after each run: quick (every metric but FactorVAE/BetaVAE scores, which render new "
+                        "images: about 40 s a run), full, or none (default quick)")
+    w.add_argument("--plan-only", action="store_true", help="write the sweep folder, train nothing")
+    w.add_argument("--quiet", action="store_true")
+    from .sweep import sweepable
+
+    for name in sweepable():
+        w.add_argument("--" + name.replace("_", "-"), dest="fix_" + name, metavar="VALUE",
+                       help=argparse.SUPPRESS)
+    w.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("runs", help="list run folders with their state")
     r.add_argument("--root", default=os.environ.get("VAE_LAB_HOME", ".") + "/runs")

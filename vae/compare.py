@@ -75,7 +75,10 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     cfg, final = run.get("config") or {}, run.get("final") or {}
     if val_losses is None:
         val_losses = validation_curve(run["path"]) if run.get("path") else []
-    summary = ((runs.read_evaluation(run["path"]) if run.get("path") else None) or {}).get("summary") or {}
+    if "evaluation" in run:  # a vae.run_index row carries the summary: no file read per run and rerun
+        summary = run["evaluation"] or {}
+    else:
+        summary = ((runs.read_evaluation(run["path"]) if run.get("path") else None) or {}).get("summary") or {}
     state = run.get("state")
     row = {"name": run.get("name"), "state": state,
            "converged": convergence(val_losses) if state == "finished" else "-",
