@@ -3,26 +3,16 @@ and every number naming its codes (issue 11 items 2 and 6, issue 16 items 4 and 
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from tests.test_pages import _decode  # plotly's JSON arrays back to lists
 from vae import analysis, datasets, runs
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _decode(value):
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
 
 
 def figures(at):

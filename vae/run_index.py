@@ -11,7 +11,8 @@ fingerprint changed (a trainer rewrites status.json every 2 s, so a training run
 A run whose status says queued or running is always re-checked with `runs.run_state`, which
 notices a trainer that died without saying so. The entries live in this process and in
 `.index.json` beside the runs (written atomically; a server that starts later reads it instead
-of every run folder). The file is a cache: deleting it only costs one slower listing.
+of every run folder; a read-only viewer keeps it in memory only). The file is a cache: deleting it only
+costs one slower listing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .errors import UserError
 from .fileio import atomic_write_text
 from .paths import data_root
 from .runs import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
+from .safety import readonly
 
 INDEX_FILE = ".index.json"
 INDEX_VERSION = 1
@@ -124,7 +126,7 @@ def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> 
             fresh[path] = entry
         changed = changed or len(fresh) != len(cache)
         _CACHE[key] = fresh
-        if changed and include_sweeps and runs_root.is_dir():
+        if changed and include_sweeps and runs_root.is_dir() and not readonly():  # a viewer writes nothing
             try:
                 atomic_write_text(index_path, json.dumps({"version": INDEX_VERSION, "runs": fresh}))
             except OSError:
