@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vae.analysis import factor_alignment, hole_interpolation  # noqa: E402
-from vae.metrics import DCI_SETTINGS, cheap_metrics, dci, discretize_factors  # noqa: E402
+from vae.measures.analysis import factor_alignment, hole_interpolation  # noqa: E402
+from vae.measures.metrics import DCI_SETTINGS, cheap_metrics, dci, discretize_factors  # noqa: E402
 
 
 def timed(fn, repeats):

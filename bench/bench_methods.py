@@ -12,7 +12,7 @@ Two parts, both in this one process so the ratios share the machine's load:
    on at most 1,000 training codes (and the validation codes as test set), the Gaussian total
    correlation of the means, images/s of training (median of the logged batch lines).
 
-    nice -n 10 python bench/bench_methods.py [--out bench/methods_runs] [--budget 160] [--seeds 3]
+    nice -n 10 python bench/bench_methods.py [--out bench/methods_runs] [--budget 600] [--seeds 3]
     python bench/bench_methods.py --report   # the markdown tables from bench/methods_results.jsonl
 """
 
@@ -30,9 +30,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vae import datasets, methods, metrics, runs  # noqa: E402
-from vae.config import TrainConfig  # noqa: E402
-from vae.data import preset_spec  # noqa: E402
+from vae.data import datasets
+from vae.model import methods
+from vae.measures import metrics
+from vae.runs import folder as runs  # noqa: E402
+from vae.measures.analysis import factor_alignment  # noqa: E402
+from vae.runs.config import TrainConfig  # noqa: E402
+from vae.data.presets import preset_spec  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "methods_results.jsonl"
@@ -51,8 +55,8 @@ DATASETS = {"dsprites": dict(n=10_000, latent_dim=10), "seed-punctured": dict(n=
 def step_costs(repeats: int = 2, steps: int = 12, only: tuple | None = None) -> dict:
     import keras
 
-    from vae.model import build_vae
-    from vae.train import _fit_data
+    from vae.model.networks import build_vae
+    from vae.training.train import _fit_data
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     x = (np.random.default_rng(0).random((64 * steps, 64, 64)) > 0.7).astype(np.uint8) * 255
@@ -97,7 +101,7 @@ def make_datasets(root: Path) -> dict:
 
 
 def evaluate(run_dir: Path, ds_path: Path, seed: int) -> dict:
-    from vae.inference import encode, load_run_model
+    from vae.model.inference import encode, load_run_model
 
     ds = datasets.load_dataset(ds_path)
     model = load_run_model(run_dir)
@@ -117,17 +121,13 @@ def evaluate(run_dir: Path, ds_path: Path, seed: int) -> dict:
            "dci_completeness": dci["completeness"], "dci_informativeness_test": float(np.mean(dci.get(
                "informativeness_test", dci.get("acc_test", np.nan)))),
            "gaussian_tc": metrics.gaussian_total_correlation(mu_va)}
-    try:
-        from vae.analysis import factor_alignment  # issue 11, when it has landed
-
-        out["factor_alignment"] = factor_alignment(mu_va, factors[va])["score"]
-    except ImportError:
-        out["factor_alignment"] = None
+    # as `python -m vae evaluate` does: the training codes against every factor (the dashboard's number)
+    out["factor_alignment"] = factor_alignment(mu_tr, factors[tr])["score"]
     return out
 
 
 def train_one(root: Path, ds_name: str, ds_path: Path, method: str, seed: int, budget: int) -> dict:
-    from vae.train import train_run
+    from vae.training.train import train_run
 
     n_train = len(datasets.load_dataset(ds_path).indices("train"))
     steps_per_epoch = math.ceil(n_train / 64)
@@ -165,7 +165,9 @@ def report(rows: list[dict], costs: dict | None) -> str:
         lines.append("")
     keys = ("mig", "dci_disentanglement", "factor_alignment", "gaussian_tc", "images_per_s")
     for ds in DATASETS:
-        lines += [f"**{ds}** (mean ± sd over seeds; n = number of finished seeds)", "",
+        steps = sorted({r["steps"] for r in rows if r["dataset"] == ds})
+        lines += [f"**{ds}** (mean ± sd over seeds; n = number of finished seeds; {'/'.join(map(str, steps))} "
+                  "training steps of batch 64 per run; images/s of training from the step-cost table)", "",
                   "| method | n | MIG | DCI disentanglement | factor alignment | Gaussian TC of μ | images/s |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for m in SETTINGS:
@@ -179,6 +181,8 @@ def report(rows: list[dict], costs: dict | None) -> str:
                     cells.append(f"{np.median(vals):,.0f}")
                 else:
                     cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}")
+            if costs and m in costs:  # training speed from the quiet step-cost part, not the runs' own lines
+                cells[-1] = f"{64000 / costs[m]['median_step_ms']:,.0f} ({costs[m]['ratio_to_beta_vae']:.2f}x step)"
             lines.append(f"| {methods.get(m).label} | {len(sel)} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -187,7 +191,7 @@ def report(rows: list[dict], costs: dict | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(HERE / "methods_runs"))
-    ap.add_argument("--budget", type=int, default=160, help="training steps of batch 64 per run")
+    ap.add_argument("--budget", type=int, default=600, help="training steps of batch 64 per run")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")

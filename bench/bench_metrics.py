@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vae.metrics import cheap_metrics, evaluate_all  # noqa: E402
+from vae.measures.metrics import cheap_metrics, evaluate_all  # noqa: E402
 
 
 DSPRITES_SIZES = (3, 6, 40, 32, 32)

@@ -1,4 +1,4 @@
-"""Listing 500 runs: vae.run_index (cached summaries) against vae.jobs.list_runs (reads every run),
+"""Listing 500 runs: vae.runs.run_index (cached summaries) against vae.jobs.launcher.list_runs (reads every run),
 and the server time of the pages that list runs, with 500 run folders on disk.
 
     python bench/bench_run_index.py [--runs 500] [--repeats 5]     # prints JSON
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def write_runs(home: Path, n: int) -> None:
-    from vae.config import TrainConfig
+    from vae.runs.config import TrainConfig
 
     runs = home / "runs"
     for i in range(n):
@@ -64,7 +64,10 @@ def main() -> None:
     os.environ["VAE_LAB_HOME"] = str(home)
     os.environ["VAE_LAB_STANDBY"] = "0"
     write_runs(home, args.runs)
-    from vae import data, datasets, jobs, run_index
+    from vae.data import presets as data
+    from vae.data import datasets
+    from vae.jobs import launcher as jobs
+    from vae.runs import run_index
 
     datasets.write_dataset(data.preset_spec("seed-full", n=200, image_size=32), home / "datasets" / "tiny")
 

@@ -121,7 +121,7 @@ def compare_study(data: str, size: int, repeats: int, steps: int, arms: dict) ->
 
 
 def bench_defaults(data: str) -> dict:
-    from vae.config import TrainConfig
+    from vae.runs.config import TrainConfig
 
     cfg = TrainConfig()
     r = run_trainer(data, [])
@@ -131,7 +131,7 @@ def bench_defaults(data: str) -> dict:
     for e in epochs:  # epoch line time minus the epoch's last batch line: validation + snapshot + checkpoints
         last = [b for b in rows if b["kind"] == "batch" and b["epoch"] == e["epoch"]][-1]
         overhead.append(e["time"] - last["time"])
-    from vae.datasets import load_dataset
+    from vae.data.datasets import load_dataset
 
     n_train = len(load_dataset(data).indices("train"))
     rates = [steady_rate([x for x in rows if x.get("epoch") == e["epoch"]], cfg.batch_size, skip=0, n_train=n_train)
@@ -152,9 +152,10 @@ def bench_batch_scaling(arch: str, batches: list[int], images: int, precision: s
 
 def bench_first_point(data: str, repeats: int = 3) -> dict:
     """Seconds from Start (jobs.start_run, as the dashboard calls it) to the first live metrics line,
-    with a warm standby trainer (vae.standby) and without (a new process), alternating; default settings."""
-    from vae import jobs, standby
-    from vae.config import TrainConfig
+    with a warm standby trainer (vae.jobs.standby) and without (a new process), alternating; default settings."""
+    from vae.jobs import launcher as jobs
+    from vae.jobs import standby
+    from vae.runs.config import TrainConfig
 
     root = Path(tempfile.mkdtemp(prefix="bench-runs-"))
     os.environ.update(TF_CPP_MIN_LOG_LEVEL="2", VAE_LAB_STANDBY_IDLE_S="600")
@@ -270,14 +271,14 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   matmul logits (171 ms). Also tried: thread settings (inter-op 1: 1,600 -> 1,280 img/s); disabling Grappler (-5%);
   op determinism on/off (no difference); batch 256 (above). Done: on TensorFlow the logits layer runs
   its forward pass as the sub-pixel 3x3 convolution + depth-to-space and keeps TensorFlow's native
-  kernels for its gradients (`vae.fast_layers.Conv2DTranspose`, a custom gradient; tests/test_fast_layers.py checks
+  kernels for its gradients (`vae.model.fast_layers.Conv2DTranspose`, a custom gradient; tests/test_fast_layers.py checks
   value and gradients against Keras' layer): +11-14% images/s for the whole default step in three
   alternating pairs of runs (e.g. 1,275 -> 1,454 img/s), same weights and saved-model layout.
 - Start to first live point: TensorFlow + Keras import 4-5 s, the first traced step 3-4 s. Done: Adam's
   slot variables are created before `fit` (creating them inside the traced step cost about 2 s); the
   first batch is logged at once instead of after 5; TensorBoard scalars are written by our callback at
   epoch end (Keras' TensorBoard callback added about 1 s before the first batch); and the dashboard keeps
-  a warm standby trainer with the imports done (README, vae/standby.py), which Start hands the run to.
+  a warm standby trainer with the imports done (README, vae/jobs/standby.py), which Start hands the run to.
   Without it (CLI, VAE_LAB_STANDBY=0) the first point is borderline: its repeats spread around 8 s.
 - Every arm is a fresh subprocess; arms that are compared alternate in one script and medians are
   reported. The study-pipeline ratio compares the study's tf.data-from-PNG pipeline and add_loss model
@@ -361,8 +362,8 @@ def main(argv=None) -> dict:
         o = json.loads(Path(a.out).read_text())
         (ROOT / "bench" / "RESULTS.md").write_text(render_markdown(o))
         return o
-    from vae.data import preset_spec
-    from vae.datasets import write_dataset
+    from vae.data.presets import preset_spec
+    from vae.data.datasets import write_dataset
 
     t_all = time.perf_counter()
     work = Path(a.workdir or tempfile.mkdtemp(prefix="bench-train-"))

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vae.fast_layers import _subpixel_kernel_selector  # noqa: E402  (the library's tap map, used by its logits layer)
+from vae.model.fast_layers import _subpixel_kernel_selector  # noqa: E402  (the library's tap map, used by its logits layer)
 
 B = 128
 _SUB = np.array([[3, 1], [2, 0]])  # transposed conv k4 s2 'same': sub-pixel s, tap t -> kernel index

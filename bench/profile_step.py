@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from vae.model import build_vae
+    from vae.model.networks import build_vae
 
     keras.mixed_precision.set_global_policy(a.precision)
     x = (np.random.default_rng(0).random((2048, a.size, a.size)) < 0.05).astype(np.uint8) * 255

@@ -1,6 +1,6 @@
 """The Evaluate button and its results, shared by the Embedding and Compare pages.
 
-The evaluation runs as its own process (vae.evaluation_jobs); this panel starts it, polls its
+The evaluation runs as its own process (vae.jobs.evaluation_jobs); this panel starts it, polls its
 progress file with a fragment, and draws evaluation.json: which latent tracks which factor.
 """
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import user_errors, writable
-from vae import evaluation_jobs, runs
-from vae.plots import heatmap
+from vae.jobs import evaluation_jobs
+from vae.runs import folder as runs
+from vae.views.plots import heatmap
 
 ACTIVE = "running"
 

@@ -12,9 +12,9 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from vae import safety
-from vae.errors import UserError
-from vae.runs import ACTIVE, IN_PROGRESS, STATES
+from vae.base import safety
+from vae.base.errors import UserError
+from vae.runs.folder import ACTIVE, IN_PROGRESS, STATES
 
 
 def ensure_app_navigation() -> None:
@@ -57,9 +57,9 @@ def safety_banner() -> None:
 
 def warm_trainer() -> None:
     """Start waiting runs when a trainer is free (a queue whose trainers were killed moves on), and keep a
-    warm trainer waiting while none trains (vae.standby): Start then skips the 4-5 s imports."""
-    from vae import jobs
-    from vae.paths import runs_root
+    warm trainer waiting while none trains (vae.jobs.standby): Start then skips the 4-5 s imports."""
+    from vae.jobs import launcher as jobs
+    from vae.base.paths import runs_root
 
     if safety.readonly():
         return
@@ -160,7 +160,7 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
 def follow_states(shown: dict) -> None:
     """Rerun the page when a run it shows changes state (the picker's labels, tables and buttons come from the
     state read when the page ran): runs in progress and the chosen one are read again every 2 s."""
-    from vae.runs import run_state
+    from vae.runs.folder import run_state
 
     if any(run_state(path).get("state") != state for path, state in shown.items()):
         st.rerun()
@@ -174,7 +174,7 @@ def sort_runs(runs: list[dict]) -> list[dict]:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _dataset(path: str, stamp: float):
-    from vae import datasets
+    from vae.data import datasets
     return datasets.load_dataset(path)
 
 
@@ -196,7 +196,7 @@ def rows_of(ds, ids) -> "np.ndarray":
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model (the first time also loads TensorFlow)…")
 def _model(run_dir: str, stamp: float):
-    from vae import inference  # lazy: TensorFlow loads only when a page decodes
+    from vae.model import inference  # lazy: TensorFlow loads only when a page decodes
     return inference.load_run_model(run_dir)
 
 

@@ -1,15 +1,16 @@
 """Compare: comparable runs side by side (filters, convergence flags), any column against a setting.
 
-Which runs are comparable, and which have converged, is decided by vae.compare; this page lays it out.
+Which runs are comparable, and which have converged, is decided by vae.views.compare; this page lays it out.
 """
 import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation
-from vae import compare, run_index
-from vae.labels import RUN_COLUMNS
-from vae.plots import scatter_against
+from vae.views import compare
+from vae.runs import run_index
+from vae.views.labels import RUN_COLUMNS
+from vae.views.plots import scatter_against
 
 ensure_app_navigation()
 

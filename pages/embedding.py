@@ -9,10 +9,11 @@ import streamlit as st
 
 from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae import analysis, run_index, runs
-from vae.errors import UserError
-from vae.plots import (alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage,
-                       scale_note, stack_strips, traversal_codes)
+from vae.measures import analysis
+from vae.runs import run_index
+from vae.runs import folder as runs
+from vae.base.errors import UserError
+from vae.views.plots import alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage, scale_note, stack_strips, traversal_codes
 
 ensure_app_navigation()
 
@@ -208,7 +209,7 @@ c3.plotly_chart(heatmap(corr, names, "Correlation of μ", zmin=-1, zmax=1), use_
 st.subheader("Decoding")
 if st.toggle("Decode latent codes (loads the model and TensorFlow)", key="decode"):
     with user_errors():
-        from vae import inference
+        from vae.model import inference
         model, mean, std = model_of(run_dir), snap["mu_train"].mean(0), snap["mu_train"].std(0) + 1e-6
         lo, hi = snap["mu_train"].min(0), snap["mu_train"].max(0)
         cols = st.columns([1, 2])

@@ -10,10 +10,12 @@ import numpy as np
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae import run_index, runs, transects
-from vae.errors import UserError
-from vae.labels import covered_ring
-from vae.plots import pairs_grid
+from vae.runs import run_index
+from vae.runs import folder as runs
+from vae.views import transects
+from vae.base.errors import UserError
+from vae.views.labels import covered_ring
+from vae.views.plots import pairs_grid
 
 ensure_app_navigation()
 ss = st.session_state
@@ -69,7 +71,7 @@ with right:
         st.caption("Random picked image {1} of {0}.".format(*ss["sample_random"]))
     if run_model:
         with user_errors():
-            from vae import inference
+            from vae.model import inference
             image = ds.images[ids[k]][None]
             pair = pairs_grid(image, inference.reconstruct(model_of(run_dir), image), columns=1)
             keep("sample", (split, int(k), pair))
@@ -87,7 +89,7 @@ if ds.meta.get("family") == "starfish" and "transects" in ds.splits:
     block_key = (run["name"], model_stamp, "transects")
     if st.button("Reconstruct transects" + (" and hole" if hole["punctured"] else ""), icon=":material/timeline:"):
         with user_errors():
-            from vae import inference
+            from vae.model import inference
             model = model_of(run_dir)
             keep("transects", transects.transect_block(ds, lambda x: inference.reconstruct(model, x),
                                                        lambda x: inference.recon_loss_per_image(model, x)))

@@ -10,10 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, user_errors
-from vae import datasets, sweep, sweep_report
-from vae.config import TrainConfig
-from vae.paths import datasets_root
-from vae.sweep_plots import distribution_figure
+from vae.data import datasets
+from vae.sweeps import sweep
+from vae.sweeps import sweep_report
+from vae.runs.config import TrainConfig
+from vae.base.paths import datasets_root
+from vae.sweeps.sweep_plots import distribution_figure
 
 ensure_app_navigation()
 ss = st.session_state

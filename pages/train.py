@@ -1,7 +1,7 @@
 """Train: every setting, the loss formula, Start/Stop, live progress and loss curves, the runs table.
 
 State lives on disk (run folders), not in session_state: a reload, a second tab or a
-server restart finds a running run again. The trainer is its own process (vae.jobs).
+server restart finds a running run again. The trainer is its own process (vae.jobs.launcher).
 """
 from pathlib import Path
 
@@ -10,14 +10,20 @@ import streamlit as st
 
 from pages._ui import (ensure_app_navigation, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
                        pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder, writable)
-from vae import datasets, jobs, methods, run_index, runs, safety, sweep
-from vae.config import VARIANCE_MODES, TrainConfig
-from vae.paths import datasets_root, runs_root
-from vae.estimate import estimate_duration
-from vae.labels import RUN_COLUMNS, curves_caption
-from vae.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
-from vae.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex, method_curves
+from vae.data import datasets
+from vae.jobs import launcher as jobs
+from vae.model import methods
+from vae.runs import run_index
+from vae.runs import folder as runs
+from vae.base import safety
+from vae.sweeps import sweep
+from vae.runs.config import VARIANCE_MODES, TrainConfig
+from vae.base.paths import datasets_root, runs_root
+from vae.views.estimate import estimate_duration
+from vae.views.labels import RUN_COLUMNS, curves_caption
+from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
+from vae.runs.folder import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
+from vae.views.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex, method_curves
 
 ensure_app_navigation()
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
 
-# No warm standby trainers (vae.standby) in tests unless a test asks for them: AppTest runs pages in
+# No warm standby trainers (vae.jobs.standby) in tests unless a test asks for them: AppTest runs pages in
 # this process, and a standby per page run would be a TensorFlow process each.
 os.environ["VAE_LAB_STANDBY"] = "0"
 
@@ -48,7 +48,7 @@ def tmp_workspace(tmp_path, monkeypatch):
 
 
 def _config(dataset: str, **overrides) -> dict:
-    from vae.config import TrainConfig
+    from vae.runs.config import TrainConfig
 
     return TrainConfig.study(dataset, **overrides).to_dict()
 
@@ -113,7 +113,7 @@ def _dataset_ids(dataset: str) -> dict | None:
     """Image ids per split of a real dataset folder (so fake snapshots point at real images)."""
     if not (Path(dataset) / "dataset.json").exists():
         return None
-    from vae.datasets import load_dataset
+    from vae.data.datasets import load_dataset
 
     ds = load_dataset(dataset)
     return {s: ds.indices(s) for s in ds.splits}
@@ -122,7 +122,8 @@ def _dataset_ids(dataset: str) -> dict | None:
 @pytest.fixture
 def tiny_dataset(tmp_workspace):
     """A real 32x32 punctured starfish dataset of 200 draws (+45 transect points) under datasets/tiny."""
-    from vae import data, datasets
+    from vae.data import presets as data
+    from vae.data import datasets
 
     return datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
                                   tmp_workspace / "datasets" / "tiny")
@@ -182,7 +183,8 @@ def pg(browser):
 @pytest.fixture
 def e2e_dataset(lab_home) -> Path:
     """A dataset in the server's data folder: the one a test generated through the page, else a small one."""
-    from vae import data, datasets
+    from vae.data import presets as data
+    from vae.data import datasets
 
     existing = sorted(p for p in (lab_home / "datasets").glob("*") if (p / "dataset.json").exists())
     if existing:
@@ -194,8 +196,9 @@ def e2e_dataset(lab_home) -> Path:
 @pytest.fixture
 def e2e_finished_run(lab_home, e2e_dataset) -> Path:
     """A finished run in the server's data folder: one an earlier test trained, else a 2-epoch run trained now."""
-    from vae import jobs, runs
-    from vae.config import TrainConfig
+    from vae.jobs import launcher as jobs
+    from vae.runs import folder as runs
+    from vae.runs.config import TrainConfig
 
     for run in runs.list_runs(lab_home / "runs"):
         if run["state"] == "finished":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae import sweep
+from vae.sweeps import sweep
 
 
 def fake_finished_sweep(home: Path, dataset: Path, name: str = "gsweep", gammas=(0.0, 1e-3, 1e-2), seeds: int = 3,

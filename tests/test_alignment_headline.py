@@ -8,8 +8,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from vae.compare import alignment_columns
-from vae.plots import analysis_curves
+from vae.views.compare import alignment_columns
+from vae.views.plots import analysis_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 

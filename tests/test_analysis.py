@@ -1,4 +1,4 @@
-"""Known answers for vae.analysis: PCA alignment, transect geometry, the hole."""
+"""Known answers for vae.measures.analysis: PCA alignment, transect geometry, the hole."""
 
 from __future__ import annotations
 
@@ -10,16 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from vae.analysis import (
-    covered_region_mask,
-    hole_analysis,
-    jsonable,
-    pca_alignment,
-    pixel_pca,
-    transect_geometry,
-    transects_geometry,
-)
-from vae.errors import UserError
+from vae.measures.analysis import covered_region_mask, hole_analysis, jsonable, pca_alignment, pixel_pca, transect_geometry, transects_geometry
+from vae.base.errors import UserError
 
 
 def rotation(deg):
@@ -28,7 +20,7 @@ def rotation(deg):
 
 
 def test_analysis_and_metrics_never_import_tensorflow_or_keras():
-    code = ("import sys, vae.analysis, vae.metrics; "
+    code = ("import sys, vae.measures.analysis, vae.measures.metrics; "
             "bad = [m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

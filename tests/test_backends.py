@@ -16,8 +16,8 @@ def test_model_trains_saves_and_loads_on_the_jax_backend(tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np, keras
         assert keras.backend.backend() == "jax"
-        from vae.model import build_vae
-        from vae import losses
+        from vae.model.networks import build_vae
+        from vae.model import losses
         keras.utils.set_random_seed(0)
         m = build_vae("seed", 32, 3, "learned", beta=0.001, gamma=0.0001, entanglement="covariance")
         m.compile(keras.optimizers.Adam(3e-3))

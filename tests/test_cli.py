@@ -61,7 +61,7 @@ def test_other_mistakes_are_one_line_errors(tmp_path, args, words):
 
 def test_resume_without_a_checkpoint_says_why(fake_run):
     run = fake_run("stopped-early", state="stopped", done_epochs=0)
-    from vae import jobs
+    from vae.jobs import launcher as jobs
 
     with pytest.raises(Exception, match="no checkpoint"):
         jobs.resume_run(run)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vae import compare
+from vae.views import compare
 
 
 def row(name, state="finished", converged="converged", **settings):
@@ -115,7 +115,7 @@ def test_options_sorts_numbers_numerically():
 
 def test_run_row_reads_the_validation_curve_and_says_the_method(fake_run):
     run = fake_run("r1", epochs=6, gamma=0.0)  # the fake run's losses fall like 1/epoch: still falling
-    from vae import jobs
+    from vae.jobs import launcher as jobs
 
     (listed,) = jobs.list_runs(run.parent)
     r = compare.run_row(listed)

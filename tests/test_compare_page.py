@@ -6,7 +6,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, figure
-from vae import plots
+from vae.views import plots
 
 
 def page(name="compare"):

@@ -1,4 +1,4 @@
-"""vae.data: the study's renderer, presets, sprites, spec validation, ground truth."""
+"""vae.data.presets: the study's renderer, presets, sprites, spec validation, ground truth."""
 
 import csv
 import math
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import vae.data as D
-import vae.render as R
-from vae.data import DatasetSpec, generate, ground_truth, plan, preset_spec, preview, transect_points
-from vae.render import render_starfish, render_starfish_batch, to_training_size
-from vae.errors import UserError
+import vae.data.presets as D
+import vae.data.render as R
+from vae.data.presets import DatasetSpec, generate, ground_truth, plan, preset_spec, preview, transect_points
+from vae.data.render import render_starfish, render_starfish_batch, to_training_size
+from vae.base.errors import UserError
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "reference"
 if not REF.is_dir():

@@ -1,4 +1,4 @@
-"""vae.datasets: the dataset folder format, importing, listing, deleting."""
+"""vae.data.datasets: the dataset folder format, importing, listing, deleting."""
 
 import io
 import json
@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae.data import generate, preset_spec
-from vae.datasets import (delete_dataset, import_images, list_datasets, load_dataset, safe_name,
-                          write_dataset)
-from vae.errors import UserError
+from vae.data.presets import generate, preset_spec
+from vae.data.datasets import delete_dataset, import_images, list_datasets, load_dataset, safe_name, write_dataset
+from vae.base.errors import UserError
 
 
 def _small(**kw):

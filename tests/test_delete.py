@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae import data, datasets, deletes
-from vae.errors import UserError
+from vae.data import presets as data
+from vae.data import datasets
+from vae.jobs import deletes
+from vae.base.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from vae import estimate
+from vae.views import estimate
 
 
 def cfg(**kw):

@@ -11,8 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, figure
-from vae import evaluation_jobs, jobs
-from vae.errors import UserError
+from vae.jobs import evaluation_jobs
+from vae.jobs import launcher as jobs
+from vae.base.errors import UserError
 
 
 def evaluation(k=2, d=3):
@@ -99,7 +100,7 @@ def test_start_refuses_a_run_without_a_model_and_a_second_evaluation(fake_run):
 
 
 def test_an_evaluation_records_its_stages_its_end_and_its_failure(fake_run, monkeypatch):
-    from vae import evaluate
+    from vae.training import evaluate
 
     run = fake_run("r1")
     stages = []
@@ -198,7 +199,7 @@ def test_after_evaluation_the_pages_show_mig_per_factor_and_the_dci_heatmap(fake
 
 @pytest.mark.slow
 def test_evaluate_runs_in_its_own_process_and_reports_its_stages(tiny_dataset, tmp_workspace):
-    from vae.config import TrainConfig
+    from vae.runs.config import TrainConfig
 
     cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=32, latent_dim=3)
     os.environ["VAE_LAB_STANDBY"] = "0"

@@ -1,4 +1,4 @@
-"""Known answers for vae.analysis.factor_alignment and the well-posed pca_alignment (issue 11 items 1-2)."""
+"""Known answers for vae.measures.analysis.factor_alignment and the well-posed pca_alignment (issue 11 items 1-2)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from vae.analysis import factor_alignment, pca_alignment
-from vae.errors import UserError
+from vae.measures.analysis import factor_alignment, pca_alignment
+from vae.base.errors import UserError
 
 
 def plane_rotation(d, i, j, deg):

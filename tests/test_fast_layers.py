@@ -1,4 +1,4 @@
-"""The exact speed rewrites of Keras layers (vae.fast_layers): same function, same saved files."""
+"""The exact speed rewrites of Keras layers (vae.model.fast_layers): same function, same saved files."""
 from pathlib import Path
 
 import numpy as np
@@ -7,14 +7,14 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.slow  # builds and runs Keras layers and networks (the fast lane stays without them)
 
-from vae.model import build_vae  # noqa: E402
+from vae.model.networks import build_vae  # noqa: E402
 
 
 def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
-    """The seed net's speed rewrites (vae.fast_layers) are exact: same variables, same outputs."""
+    """The seed net's speed rewrites (vae.model.fast_layers) are exact: same variables, same outputs."""
     from keras import layers
 
-    from vae.fast_layers import BatchNorm, ConvTranspose
+    from vae.model.fast_layers import BatchNorm, ConvTranspose
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 5, 4)).astype("float32")  # non-square, to catch swapped axes
@@ -45,11 +45,11 @@ def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
 
 @pytest.mark.parametrize("filters", [1, 3])
 def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
-    """burgess' logits layer (vae.fast_layers.Conv2DTranspose): its TensorFlow forward and custom gradient."""
+    """burgess' logits layer (vae.model.fast_layers.Conv2DTranspose): its TensorFlow forward and custom gradient."""
     import tensorflow as tf
     from keras import layers
 
-    from vae.fast_layers import Conv2DTranspose
+    from vae.model.fast_layers import Conv2DTranspose
 
     rng = np.random.default_rng(1)
     x = tf.constant(rng.normal(size=(2, 5, 6, 4)).astype("float32"))
@@ -71,7 +71,7 @@ def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
 
 @pytest.mark.parametrize("name", ["seed_32_v0.1", "burgess_32_v0.1"])
 def test_models_saved_before_the_fast_layers_moved_out_of_vae_model_load_and_give_the_same_outputs(name):
-    """tests/data/*_v0.1.keras were saved by the lab before this module existed (the layers were in vae.model),
+    """tests/data/*_v0.1.keras were saved by the lab before this module existed (the layers were in vae.model.networks),
     with the outputs they gave then; a run trained with that version must load and compute the same."""
     data = Path(__file__).parent / "data"
     model = keras.models.load_model(data / f"{name}.keras", safe_mode=True)

@@ -1,4 +1,4 @@
-"""Known answers for vae.analysis.hole_interpolation: the hole as a zero-shot test (issue 11 item 3)."""
+"""Known answers for vae.measures.analysis.hole_interpolation: the hole as a zero-shot test (issue 11 item 3)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from vae.analysis import hole_interpolation, jsonable
-from vae.errors import UserError
+from vae.measures.analysis import hole_interpolation, jsonable
+from vae.base.errors import UserError
 
 CENTRE, RADIUS = np.array([1.25, 1.0]), 0.3
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vae import losses
+from vae.model import losses
 
 
 def np_bce(x, p):

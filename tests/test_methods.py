@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from vae import losses, methods
+from vae.model import losses
+from vae.model import methods
 
 
 def np_log_normal(x, mean, logvar):
@@ -240,7 +241,7 @@ def test_every_method_has_a_formula_and_logs_its_own_terms():
 def test_latent_mean_and_log_variance_are_float32_under_mixed_precision(arch):
     import keras
 
-    from vae.model import build_vae
+    from vae.model.networks import build_vae
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

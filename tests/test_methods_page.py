@@ -5,7 +5,7 @@ import json
 import pytest
 
 from test_pages import chart_traces, page
-from vae import methods
+from vae.model import methods
 
 
 def test_picking_a_method_shows_its_parameters_and_updates_the_formula(tiny_dataset):
@@ -41,7 +41,7 @@ def test_the_page_shows_the_equivalent_beta_of_the_papers(tiny_dataset):
 
 
 def test_start_writes_the_method_its_parameters_and_the_reduction(tiny_dataset, tmp_workspace):
-    from vae import jobs
+    from vae.jobs import launcher as jobs
 
     at = page("train").run()
     at.selectbox(key="method").set_value("dip-vae-ii").run()

@@ -41,12 +41,14 @@ def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path, backen
         import json, math
         import keras, numpy as np
         assert keras.backend.backend() == {backend!r}
-        from vae import datasets, methods, runs
-        from vae.config import TrainConfig
-        from vae.data import preset_spec
-        from vae.fileio import atomic_write_json, read_json
-        from vae.runs import write_run_config
-        from vae.train import train_run
+        from vae.data import datasets
+        from vae.model import methods
+        from vae.runs import folder as runs
+        from vae.runs.config import TrainConfig
+        from vae.data.presets import preset_spec
+        from vae.base.fileio import atomic_write_json, read_json
+        from vae.runs.folder import write_run_config
+        from vae.training.train import train_run
 
         data = datasets.write_dataset(preset_spec("seed-punctured", n=300, image_size=32, seed=1), "tiny")
         for method, params, reduction, beta in {CASES!r}:
@@ -94,8 +96,8 @@ def test_factor_vae_discriminator_learns_to_tell_codes_from_permuted_codes(tmp_p
     run_script(backend, """
         import keras, numpy as np
         from keras import ops
-        from vae import losses
-        from vae.model import Discriminator
+        from vae.model import losses
+        from vae.model.networks import Discriminator
         keras.utils.set_random_seed(0)
         d = Discriminator(3, units=64, hidden_layers=2, lr=1e-3, seed=0)
         a = np.random.default_rng(0).normal(size=(256, 1)).astype("float32")

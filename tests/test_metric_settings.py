@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
-from vae.metrics import DCI_SETTINGS, dci, evaluate_all
+from vae.measures.metrics import DCI_SETTINGS, dci, evaluate_all
 
 
 def _toy(n=700, seed=0):
@@ -68,7 +68,7 @@ def test_evaluate_all_records_dci_settings_and_notes_beside_uninformative_number
 
 
 def test_generator_scores_are_flagged_as_saturating_with_two_factors_only():
-    from vae.metrics import metric_notes
+    from vae.measures.metrics import metric_notes
 
     two = metric_notes({"factor_vae": {"eval_accuracy": 1.0}, "beta_vae": {"eval_accuracy": 1.0}}, 2)
     assert "saturates" in two["factor_vae"] and "saturates" in two["beta_vae"]

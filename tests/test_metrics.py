@@ -1,4 +1,4 @@
-"""Known answers for vae.metrics: perfect, rotated, constant and independent codes, and hand computations."""
+"""Known answers for vae.measures.metrics: perfect, rotated, constant and independent codes, and hand computations."""
 
 from __future__ import annotations
 
@@ -9,22 +9,8 @@ import numpy as np
 import pytest
 import sklearn
 
-from vae.errors import UserError
-from vae.metrics import (
-    active_units,
-    beta_vae_score,
-    cheap_metrics,
-    dci,
-    dci_from_importance,
-    discretize_factors,
-    evaluate_all,
-    factor_vae_score,
-    gaussian_total_correlation,
-    histogram_discretize,
-    mig,
-    modularity,
-    sap,
-)
+from vae.base.errors import UserError
+from vae.measures.metrics import active_units, beta_vae_score, cheap_metrics, dci, dci_from_importance, discretize_factors, evaluate_all, factor_vae_score, gaussian_total_correlation, histogram_discretize, mig, modularity, sap
 
 N_TRAIN, N_TEST = 1500, 500
 FAST_DCI = dict(n_estimators=10, max_train=800)

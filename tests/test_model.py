@@ -4,7 +4,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from vae.model import build_vae, count_params  # noqa: E402
+from vae.model.networks import build_vae, count_params  # noqa: E402
 
 
 @pytest.mark.slow

@@ -57,3 +57,24 @@ def test_pip_install_gives_the_vae_lab_command_with_its_data_files_from_an_empty
     origin = subprocess.run([str(venv / "bin" / "python"), "-c", "import vae; print(vae.__file__)"], cwd=empty,
                             env=_env(), capture_output=True, text=True, timeout=120)
     assert str(venv) in origin.stdout  # the installed copy, not the repository's folder
+
+
+def test_the_readme_module_table_lists_every_module_of_the_tree_under_its_folder():
+    """README "Library layout": one row per module (or a few named together), each under its folder."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| folder (layer) | module |"):].split("\n\n")[0].splitlines()[2:]
+    listed, folder = [], None
+    for row in table:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if cells[0]:
+            folder = cells[0].split("`")[1]  # "`vae/jobs/` processes" -> "vae/jobs/"
+        listed += [folder + name for name in cells[1].split("`")[1::2]]
+    tree = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "vae").rglob("*.py") if p.name != "__init__.py")
+    assert sorted(listed) == tree
+    assert len(listed) == len(set(listed))
+    # the folders' order is the order .importlinter checks
+    contract = (ROOT / ".importlinter").read_text().split("[importlinter:contract:packages]")[1].split("\n\n")[0]
+    layers = [ln.strip() for ln in contract.split("layers =")[1].splitlines() if ln.strip()]
+    order = [name.strip().replace(".", "/") + "/" for ln in layers for name in ln.split("|")]
+    readme_order = list(dict.fromkeys(p.rsplit("/", 1)[0] + "/" for p in listed if p.count("/") > 1))
+    assert readme_order == [f for f in order if f in readme_order]

@@ -127,7 +127,9 @@ def test_home_lists_datasets_and_runs_with_their_states(tiny_dataset, fake_run):
 
 
 def test_quick_start_generates_the_default_dataset_and_starts_a_run(tmp_workspace, monkeypatch):
-    from vae import data, datasets, jobs
+    from vae.data import presets as data
+    from vae.data import datasets
+    from vae.jobs import launcher as jobs
 
     started = []
     real_preset = data.preset_spec
@@ -243,7 +245,7 @@ def test_study_settings_button_fills_in_the_studys_values(tiny_dataset):
 
 @pytest.mark.slow
 def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace):
-    from vae import jobs
+    from vae.jobs import launcher as jobs
 
     at = page("train").run()
     at.number_input(key="epochs").set_value(1).run()
@@ -260,7 +262,7 @@ def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace
 
 
 def test_train_chart_holds_the_run_folders_metrics(tiny_dataset, fake_run):
-    from vae import runs
+    from vae.runs import folder as runs
 
     run = fake_run("r1", dataset=str(tiny_dataset), epochs=2)
     at = page("train").run()
@@ -296,7 +298,7 @@ def test_reconstructions_show_the_studys_pair_grid_per_snapshot(tiny_dataset, fa
     at = page("reconstructions").run()
     assert not at.exception
     assert at.select_slider[0].options == ["1", "2", "3"] and at.select_slider[0].value == 3
-    from vae import datasets
+    from vae.data import datasets
 
     n_val = min(20, len(datasets.load_dataset(tiny_dataset).indices("validation")))  # 211/4510 of the covered draws
     assert f"First {n_val} validation images" in captions(at)[0] and "epoch 3" in captions(at)[0]
@@ -314,7 +316,8 @@ def test_reconstructions_of_a_run_whose_dataset_is_gone_say_so(fake_run):
 # ------------------------------------------------------------------ embedding
 
 def test_embedding_draws_latent_means_and_transects_with_the_pca_comparison(tiny_dataset, fake_run):
-    from vae import analysis, runs
+    from vae.measures import analysis
+    from vae.runs import folder as runs
 
     run = fake_run("r1", dataset=str(tiny_dataset), epochs=2, latent_dim=4)
     at = page("embedding").run()
@@ -346,8 +349,8 @@ def test_embedding_colours_by_factor(tiny_dataset, fake_run):
 @pytest.mark.slow
 def test_embedding_decodes_with_a_trained_model(tiny_dataset, tmp_workspace):
     """Slow path: a real one-epoch run, then the decoding sliders and the traversals."""
-    from vae import jobs
-    from vae.config import TrainConfig
+    from vae.jobs import launcher as jobs
+    from vae.runs.config import TrainConfig
 
     run = jobs.start_run(TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=32),
                          runs_root=str(tmp_workspace / "runs"))

@@ -1,11 +1,11 @@
-"""vae.plots: figures hold the numbers they were given; images have the study's layout."""
+"""vae.views.plots: figures hold the numbers they were given; images have the study's layout."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vae import plots
-from vae.paths import data_root, datasets_root, runs_root
+from vae.views import plots
+from vae.base.paths import data_root, datasets_root, runs_root
 
 
 def _metrics():
@@ -135,7 +135,7 @@ def test_montage_and_stack_strips_shapes():
 
 
 def test_analysis_curves_chart_alignment_and_each_transects_straightness():
-    from vae.plots import analysis_curves
+    from vae.views.plots import analysis_curves
 
     rows = [{"kind": "batch", "epoch": 1, "step": 5}] + [
         {"kind": "epoch", "epoch": e, "alignment_score": 0.1 * e, "straightness_P1": 0.9, "straightness_P2": 0.8}

@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from vae.model import build_vae  # noqa: E402
+from vae.model.networks import build_vae  # noqa: E402
 
 
 def _losses(precision, arch, steps=6):

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae import jobs, runs, safety
-from vae.config import TrainConfig
-from vae.errors import UserError
+from vae.jobs import launcher as jobs
+from vae.runs import folder as runs
+from vae.base import safety
+from vae.runs.config import TrainConfig
+from vae.base.errors import UserError
 from pages._ui import progress_summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +105,7 @@ def test_two_processes_finishing_at_once_start_the_next_run_once(tiny_dataset, t
     jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
     jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
     finish(trainers[0])
-    script = ("import sys, subprocess; from vae import jobs; "
+    script = ("import sys, subprocess; from vae.jobs import launcher as jobs; "
               "jobs._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True, "
               "stdout=subprocess.DEVNULL).pid; "
               "print(len(jobs.start_waiting(sys.argv[1])))")
@@ -155,7 +157,7 @@ def test_a_waiting_run_that_no_longer_fits_on_the_disk_fails_and_the_next_one_st
     jobs.start_run(cfg_of(tiny_dataset), runs_root=root, name="a")
     jobs.start_run(cfg_of(tiny_dataset, epochs=2000), runs_root=root, name="big")
     jobs.start_run(cfg_of(tiny_dataset, seed=3), runs_root=root, name="small")
-    from vae.datasets import load_dataset
+    from vae.data.datasets import load_dataset
 
     counts = load_dataset(tiny_dataset).meta["counts"]
     big, small = (safety.estimate_run_bytes(cfg_of(tiny_dataset, epochs=e), counts)["total"] for e in (2000, 2))
@@ -179,7 +181,7 @@ def test_a_queue_nobody_served_moves_on_at_the_next_start(tiny_dataset, tmp_work
 
 
 def test_delete_is_refused_for_a_dataset_a_waiting_run_will_train_on(tiny_dataset, tmp_workspace, trainers):
-    from vae import deletes
+    from vae.jobs import deletes
 
     root = tmp_workspace / "runs"
     jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")

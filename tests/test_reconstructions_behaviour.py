@@ -10,14 +10,17 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, captions
-from vae import data, datasets, plots, transects
+from vae.data import presets as data
+from vae.data import datasets
+from vae.views import plots
+from vae.views import transects
 
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    """vae.inference's reconstruct / recon_loss_per_image replaced by cheap numpy, counting calls."""
+    """vae.model.inference's reconstruct / recon_loss_per_image replaced by cheap numpy, counting calls."""
     import pages._ui
-    from vae import inference
+    from vae.model import inference
 
     calls = {"reconstruct": 0}
 

@@ -1,4 +1,4 @@
-"""Each list of names is defined once (vae.registry, vae.runs.STATE_INFO): what is added there reaches the
+"""Each list of names is defined once (vae.base.registry, vae.runs.folder.STATE_INFO): what is added there reaches the
 config validation, the CLI and the Train page without touching them."""
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae import registry, runs
+from vae.base import registry
+from vae.runs import folder as runs
 from vae.cli import build_parser
-from vae.config import TrainConfig
-from vae.errors import UserError
+from vae.runs.config import TrainConfig
+from vae.base.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,8 @@ def test_every_registered_entry_has_its_implementation():
     pytest.importorskip("keras")
     import numpy as np
 
-    from vae import losses, model
+    from vae.model import losses
+    from vae.model import networks as model
 
     assert set(model.NETWORKS) == set(registry.ARCHITECTURES)
     mu = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")

@@ -23,9 +23,12 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import wait_until
 from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
-from vae import datasets, fileio, jobs, runs
-from vae.config import TrainConfig
-from vae.errors import UserError
+from vae.data import datasets
+from vae.base import fileio
+from vae.jobs import launcher as jobs
+from vae.runs import folder as runs
+from vae.runs.config import TrainConfig
+from vae.base.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +83,7 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
     assert runs.load_snapshot(run, done[-1]["epoch"])["recon"].dtype == np.uint8
     assert not [p.name for p in run.glob(".*tmp*")], "a half-written file was left behind"
 
-    from vae import inference
+    from vae.model import inference
 
     model = inference.load_run_model(run)  # the best model so far loads (safe mode)
     assert inference.encode(model, np.zeros((2, 32, 32), np.uint8)).shape == (2, 3)
@@ -103,7 +106,7 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
 
 @pytest.mark.slow
 def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_dataset, tmp_workspace):
-    script = ("import sys; from vae import jobs; from vae.config import TrainConfig; "
+    script = ("import sys; from vae.jobs import launcher as jobs; from vae.runs.config import TrainConfig; "
               "print(jobs.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
               "runs_root=sys.argv[2]))")
     out = python("-c", script, str(tiny_dataset), str(tmp_workspace / "runs"), timeout=60)
@@ -119,13 +122,13 @@ def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_da
 
 NAN_AT_EPOCH_2 = """
 import math, sys
-import vae.train
-class Poisoned(vae.train.RunFolderCallback):  # the loss of epoch 2's first batch comes out NaN, as with a huge learning rate
+import vae.training.train
+class Poisoned(vae.training.train.RunFolderCallback):  # the loss of epoch 2's first batch comes out NaN, as with a huge learning rate
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == 2 and batch == 0:
             logs = {**(logs or {}), "loss": math.nan}
         return super().on_train_batch_end(batch, logs)
-vae.train.RunFolderCallback = Poisoned
+vae.training.train.RunFolderCallback = Poisoned
 from vae.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -144,21 +147,21 @@ def test_nan_loss_stops_the_run_as_diverged_at_its_epoch_and_step_keeping_the_la
     assert [r["epoch"] for r in runs.read_metrics(run, "epoch")] == [1]  # nothing of the bad epoch is logged
     assert all(np.isfinite(r["loss"]) for r in runs.read_metrics(run))
     assert runs.list_snapshots(run) == [1]
-    from vae import inference
+    from vae.model import inference
 
     inference.load_run_model(run)  # the last good model (epoch 1) loads
 
 
 DISK_FULL = """
 import errno, sys
-import vae.fileio, vae.train
-real = vae.fileio.atomic_save_with
+import vae.base.fileio, vae.training.train
+real = vae.base.fileio.atomic_save_with
 def full(path, save_fn, suffix=""):
     def half(tmp):
         open(tmp, "wb").write(b"PK\\x03\\x04 half a model")
         raise OSError(errno.ENOSPC, "No space left on device")
     return real(path, half, suffix)
-vae.train.atomic_save_with = full
+vae.training.train.atomic_save_with = full
 from vae.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -207,14 +210,14 @@ def test_a_write_that_hits_a_full_disk_keeps_the_old_file_and_leaves_no_partial_
 
 
 def test_status_heartbeat_survives_a_full_disk_and_the_failure_is_reported(tmp_path, monkeypatch):
-    from vae.train import StatusFile
+    from vae.training.train import StatusFile
 
     status = StatusFile(tmp_path, state="running")
 
     def no_space(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("vae.train.atomic_write_json", no_space)
+    monkeypatch.setattr("vae.training.train.atomic_write_json", no_space)
     status.write()  # the heartbeat thread must not die of it
     monkeypatch.undo()
     status.update(state="failed", message="the disk is full")
@@ -278,8 +281,8 @@ def test_concurrent_trainers_are_capped_and_extra_requests_wait_in_the_queue(
 
 START_AT = """
 import json, subprocess, sys, time
-from vae import jobs
-from vae.config import TrainConfig
+from vae.jobs import launcher as jobs
+from vae.runs.config import TrainConfig
 jobs._spawn = lambda run_dir, resume=False: subprocess.Popen(["sleep", "120"], start_new_session=True,
                                                             stdout=subprocess.DEVNULL).pid
 cfg = TrainConfig(dataset=sys.argv[1], image_size=32, epochs=2, batch_size=16)
@@ -330,7 +333,7 @@ def test_start_run_refuses_out_of_range_settings_naming_the_setting(tiny_dataset
 
 
 def test_dataset_size_n_below_10_is_refused():
-    from vae.data import preset_spec
+    from vae.data.presets import preset_spec
 
     with pytest.raises(UserError, match="N must be between 10"):
         preset_spec("seed-full", n=9, image_size=32).validate()
@@ -458,7 +461,7 @@ def test_object_arrays_are_never_unpickled_from_user_files(tmp_workspace, fake_r
 def test_a_model_file_with_code_in_it_is_refused_by_safe_mode(tmp_workspace, fake_run):
     import keras
 
-    from vae import inference
+    from vae.model import inference
 
     run = fake_run("lambda")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)])
@@ -497,7 +500,7 @@ def _assert_complete(run: Path, state: str, epochs: int | None) -> None:
 def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_flat(tmp_path, browser):
     import psutil
 
-    from vae.data import preset_spec
+    from vae.data.presets import preset_spec
 
     datasets.write_dataset(preset_spec("seed-full", n=200, image_size=32), tmp_path / "datasets" / "soak")
     (tmp_path / "runs").mkdir()

@@ -19,10 +19,16 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vae import cli, data, datasets, deletes, jobs, safety, standby
-from vae import runs as runs_mod
-from vae.config import TrainConfig
-from vae.errors import UserError
+from vae import cli
+from vae.data import presets as data
+from vae.data import datasets
+from vae.jobs import deletes
+from vae.jobs import launcher as jobs
+from vae.base import safety
+from vae.jobs import standby
+from vae.runs import folder as runs_mod
+from vae.runs.config import TrainConfig
+from vae.base.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,12 +137,12 @@ def _mutations(home: Path):
     cfg = lambda: TrainConfig(dataset=str(ds), image_size=32, epochs=1, batch_size=16)  # noqa: E731
 
     def train_run():
-        from vae import train  # imports TensorFlow
+        from vae.training import train  # imports TensorFlow
 
         train.train_run(runs / "done")
 
     def evaluate_run():
-        from vae import evaluate
+        from vae.training import evaluate
 
         evaluate.evaluate_run(runs / "done")
 
@@ -158,7 +164,7 @@ def _mutations(home: Path):
 
 MUTATIONS = ["generate", "import", "delete dataset", "delete dataset (checked)", "start run", "resume run",
              "stop run", "create run", "evaluate run", "standby launch",
-             pytest.param("train run", marks=pytest.mark.slow)]  # vae.train imports TensorFlow
+             pytest.param("train run", marks=pytest.mark.slow)]  # vae.training.train imports TensorFlow
 
 
 @pytest.mark.parametrize("action", MUTATIONS)
@@ -323,11 +329,11 @@ def test_cli_train_refuses_before_creating_the_run_folder(lab, small_disk, capsy
     assert "not enough free disk space" in capsys.readouterr().err and not out.exists()
 
 
-@pytest.mark.slow  # vae.train imports TensorFlow
+@pytest.mark.slow  # vae.training.train imports TensorFlow
 def test_a_trainer_that_finds_the_disk_full_fails_the_run_before_writing_a_checkpoint(lab, small_disk):
     """A queued or resumed run is checked again when its trainer starts (space may be gone by then)."""
-    from vae import train
-    from vae.runs import read_status
+    from vae.training import train
+    from vae.runs.folder import read_status
 
     run = lab / "runs" / "prepared"
     runs_mod.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,
@@ -365,7 +371,7 @@ def test_dataset_page_shows_the_size_estimate_and_warns_when_it_does_not_fit(tmp
 
 @pytest.mark.slow
 def test_param_count_matches_keras():
-    from vae.model import build_vae, count_params
+    from vae.model.networks import build_vae, count_params
 
     for arch, size, latent, variance in (("seed", 64, 3, "constant"), ("seed", 96, 5, "learned"),
                                          ("burgess", 64, 3, "constant"), ("burgess", 128, 10, "learned")):

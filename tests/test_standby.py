@@ -1,4 +1,4 @@
-"""Warm standby trainers (vae.standby): a run handed to one trains as usual; standbys never leak."""
+"""Warm standby trainers (vae.jobs.standby): a run handed to one trains as usual; standbys never leak."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
-from vae import jobs, runs, standby
-from vae.config import TrainConfig
+from vae.jobs import launcher as jobs
+from vae.runs import folder as runs
+from vae.jobs import standby
+from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +77,7 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
 @pytest.mark.slow
 def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standby_on):
     root = tmp_path / "runs"
-    code = ("import sys, vae.jobs as j; print(j.ensure_standby(sys.argv[1]))")
+    code = ("import sys, vae.jobs.launcher as j; print(j.ensure_standby(sys.argv[1]))")
     out = subprocess.run([sys.executable, "-c", code, str(root)], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     pid = int(out.stdout.strip())

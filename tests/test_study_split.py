@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae.data import plan, preset_spec
+from vae.data.presets import plan, preset_spec
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "seed" / "reference"
 

@@ -6,9 +6,12 @@ import time
 
 import pytest
 
-from vae import cli, run_index, sweep, sweep_report
-from vae.errors import UserError
-from vae.runs import read_config
+from vae import cli
+from vae.runs import run_index
+from vae.sweeps import sweep
+from vae.sweeps import sweep_report
+from vae.base.errors import UserError
+from vae.runs.folder import read_config
 
 
 def _finish(run_dir, summary: dict, val_loss=0.5):

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.sweep_fixtures import fake_finished_sweep
-from vae import sweep
+from vae.sweeps import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 

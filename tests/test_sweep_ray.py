@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vae import sweep
-from vae.runs import read_metrics
+from vae.sweeps import sweep
+from vae.runs.folder import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -134,10 +134,10 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
     ray = str(Path(sys.executable).parent / "ray")
     ray = ray if os.path.exists(ray) else "ray"
     common = ["--num-cpus=1", "--disable-usage-stats"]
-    subprocess.run([ray, "start", "--head", f"--port={port}", "--include-dashboard=false",
+    subprocess.run([ray, "start", "--head", f"--port={port}", "--include-dashboard=false", "--num-gpus=0",
                     f"--temp-dir={ray_env['RAY_TMPDIR']}", *common], env=ray_env, check=True, capture_output=True,
                    timeout=180)
-    subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", *common], env=ray_env, check=True,
+    subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-gpus=1", *common], env=ray_env, check=True,
                    capture_output=True, timeout=180)
     out = tmp_workspace / "sweeps" / "cluster"
     res = subprocess.run(_sweep_cmd(tiny_dataset, out, "--grid", "gamma=0,1e-3", "--grid", "beta=0.001,0.004",
@@ -150,6 +150,19 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
     assert len(rows) == 8 and {r["state"] for r in rows} == {"finished"}
     assert len({r["node"] for r in rows}) == 2  # both nodes trained runs
     assert all(_epochs(out / "runs" / r["run"]) == [1] for r in rows)
+
+    # --gpus-per-run: only the second node has a GPU (a logical one: Ray schedules by declared resources), so
+    # both runs go there, one at a time, each given GPU 0 by Ray (CUDA_VISIBLE_DEVICES in its worker).
+    gpu_out = tmp_workspace / "sweeps" / "gpu"
+    res = subprocess.run(_sweep_cmd(tiny_dataset, gpu_out, "--seeds", "2", "--epochs", "1", "--evaluate", "none",
+                                    "--gpus-per-run", "1", "--ray-address", f"127.0.0.1:{port}"),
+                         env=ray_env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    gpu_rows = _results(gpu_out)
+    assert len(gpu_rows) == 2 and {r["state"] for r in gpu_rows} == {"finished"}
+    assert len({r["node"] for r in gpu_rows}) == 1
+    recorded = json.loads((gpu_out / "status.json").read_text())["runs"]
+    assert [recorded[r["run"]]["gpus"] for r in gpu_rows] == [["0"], ["0"]]
 
 
 def test_a_worker_killed_mid_run_is_retried_from_its_last_epoch(tiny_dataset, tmp_workspace, ray_env):

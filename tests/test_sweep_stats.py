@@ -1,9 +1,9 @@
-"""The sweep statistics (vae.stats) against known answers and independent computations."""
+"""The sweep statistics (vae.measures.stats) against known answers and independent computations."""
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-from vae import stats
+from vae.measures import stats
 
 
 def test_bootstrap_interval_of_a_constant_is_the_constant():

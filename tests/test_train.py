@@ -4,10 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from vae import datasets, runs
-from vae.config import TrainConfig
-from vae.data import preset_spec
-from vae.errors import UserError
+from vae.data import datasets
+from vae.runs import folder as runs
+from vae.runs.config import TrainConfig
+from vae.data.presets import preset_spec
+from vae.base.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,8 @@ def tiny_dataset(tmp_path_factory):
 
 
 def _train(tmp_path, dataset, name="run", **overrides):
-    from vae.runs import write_run_config
-    from vae.train import train_run
+    from vae.runs.folder import write_run_config
+    from vae.training.train import train_run
 
     cfg = TrainConfig(dataset=str(dataset), image_size=32, epochs=2, batch_size=32, log_every=2, **overrides)
     run_dir = write_run_config(tmp_path / name, cfg)
@@ -72,8 +73,8 @@ def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
 
 @pytest.mark.slow
 def test_stop_request_ends_training_within_one_batch(tmp_path, tiny_dataset):
-    from vae.runs import write_run_config
-    from vae.train import train_run
+    from vae.runs.folder import write_run_config
+    from vae.training.train import train_run
 
     cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=5, batch_size=16, log_every=1)
     run_dir = write_run_config(tmp_path / "stopme", cfg)
@@ -103,7 +104,7 @@ def test_study_settings_are_the_studys():
 
 @pytest.mark.slow
 def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypatch):
-    from vae import evaluate
+    from vae.training import evaluate
 
     monkeypatch.setattr(evaluate, "GENERATOR_SETTINGS", {"factor_vae": {"num_train": 20, "num_eval": 10,
                                                                         "num_variance_estimate": 200},
@@ -128,7 +129,8 @@ def test_final_status_is_never_overwritten_by_a_late_heartbeat(tmp_path, monkeyp
     import threading
     import time as _time
 
-    from vae import fileio, train
+    from vae.base import fileio
+    from vae.training import train
 
     status = train.StatusFile(tmp_path, state="running")
     real = fileio.atomic_write_json
@@ -154,7 +156,7 @@ def test_images_per_second_counts_the_smaller_last_batch_of_an_epoch(tmp_path, m
     import io
     import json as _json
 
-    from vae import train
+    from vae.training import train
 
     clock = iter(float(t) for t in range(100, 200))
     monkeypatch.setattr(train.time, "time", lambda: next(clock))

@@ -1,4 +1,4 @@
 """`python -m vae ...`: see vae/cli.py."""
-from .cli import console
+from vae.cli import console
 
 console()

@@ -13,12 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, datasets, jobs, methods, safety, standby
-from .config import PRECISIONS, VARIANCE_MODES, TrainConfig
-from .errors import UserError, exit_code
-from .registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from .runs import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
-from .runtime import load_keras
+from vae.data import presets as data
+from vae.data import datasets
+from vae.jobs import launcher as jobs
+from vae.model import methods
+from vae.base import safety
+from vae.jobs import standby
+from vae.runs.config import PRECISIONS, VARIANCE_MODES, TrainConfig
+from vae.base.errors import UserError, exit_code
+from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
+from vae.runs.folder import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
+from vae.base.runtime import load_keras
 
 
 def _progress_bar(label: str):
@@ -109,7 +114,7 @@ def cmd_train(args) -> int:
             safety.require_run_space(cfg, ds.meta.get("counts") or {}, run_dir)  # before the run folder exists
             write_run_config(run_dir, cfg)
     load_keras()  # TensorFlow loads only for this command, once the settings are known to be good
-    from .train import run_trainer
+    from vae.training.train import run_trainer
 
     try:
         return run_trainer(run_dir, resume=args.resume, verbose=not args.quiet, quiet=args.quiet)
@@ -118,7 +123,7 @@ def cmd_train(args) -> int:
 
 
 def _start_next(runs_root) -> None:
-    """A trainer that ends starts the next waiting run (vae.jobs queue), so the queue moves with no page open."""
+    """A trainer that ends starts the next waiting run (vae.jobs.launcher queue), so the queue moves with no page open."""
     try:
         jobs.start_waiting(runs_root)
     except (UserError, OSError) as e:
@@ -136,7 +141,7 @@ def cmd_evaluate(args) -> int:
     safety.require_writable(f"evaluate {args.run} (it writes evaluation.json and latents.csv)")
     read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
-    from .evaluation_jobs import evaluate_with_progress
+    from vae.jobs.evaluation_jobs import evaluate_with_progress
 
     result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed,
                                     dci_setting="fast" if args.fast else "reference")
@@ -148,10 +153,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep
+    from vae.sweeps import sweep
 
     if args.report:
-        from .sweep_report import text_report
+        from vae.sweeps.sweep_report import text_report
 
         doc = sweep.read_sweep(args.report)
         print(text_report(sweep.result_rows(args.report, doc), doc.get("grid") or {}))
@@ -177,7 +182,7 @@ def cmd_sweep(args) -> int:
         print(f"planned {n} runs in {sweep_dir}")
         if args.plan_only:
             return 0
-    from .sweep_engine import run_sweep
+    from vae.sweeps.sweep_engine import run_sweep
 
     status = run_sweep(sweep_dir, address=args.ray_address, workers=args.workers, cpus_per_run=args.cpus_per_run,
                        say=(lambda *a: None) if args.quiet else print)
@@ -306,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "images: about 40 s a run), full, or none (default quick)")
     w.add_argument("--plan-only", action="store_true", help="write the sweep folder, train nothing")
     w.add_argument("--quiet", action="store_true")
-    from .sweep import sweepable
+    from vae.sweeps.sweep import sweepable
 
     for name in sweepable():
         w.add_argument("--" + name.replace("_", "-"), dest="fix_" + name, metavar="VALUE",

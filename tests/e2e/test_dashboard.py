@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
-from vae import runs
+from vae.runs import folder as runs
 
 pytestmark = pytest.mark.e2e
 

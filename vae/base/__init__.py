@@ -1,0 +1,1 @@
+"""Basics every layer may use: user errors, atomic file writes, the data root, read-only and disk-space safety, the registries (architectures, entanglement terms, loss-term names) and quiet TensorFlow loading."""

@@ -1,0 +1,39 @@
+"""Where the lab keeps its files: the data root and its datasets/ and runs/ folders.
+
+The data root is the environment variable ``VAE_LAB_HOME`` (default: the
+current directory). Datasets live in ``$VAE_LAB_HOME/datasets``, runs in
+``$VAE_LAB_HOME/runs``. The functions read the variable on every call, so a
+test can point them at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_root() -> Path:
+    """The folder that holds datasets/ and runs/ (absolute: the trainer process runs elsewhere)."""
+    return Path(os.environ.get("VAE_LAB_HOME") or ".").expanduser().resolve()
+
+
+def datasets_root(create: bool = False) -> Path:
+    """``$VAE_LAB_HOME/datasets`` (created when ``create``)."""
+    path = data_root() / "datasets"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_root(create: bool = False) -> Path:
+    """``$VAE_LAB_HOME/runs`` (created when ``create``)."""
+    path = data_root() / "runs"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def package_parent() -> str:
+    """The folder that holds the `vae` package: put on PYTHONPATH of the processes the lab starts
+    (trainer, evaluation, sweep driver, Ray workers), so `python -m vae` works from any folder."""
+    return str(Path(__file__).resolve().parents[2])

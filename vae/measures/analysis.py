@@ -1,0 +1,603 @@
+"""What the study looked at, measured: axis alignment, curved factors, the hole.
+
+The study (FACTS §4) judged its latent sheet by eye: a curved 2-D sheet with a hole,
+"not disentangled". These functions put numbers on the same questions:
+
+  factor_alignment    -- does each ground-truth factor change the codes along its own latent axis?
+  pca_alignment       -- do the principal axes of the latent means lie on latent axes (when defined)?
+  pixel_pca           -- the baseline the study had in mind: PCA of the pixels vs the factors
+  transect_geometry   -- is a transect's latent path straight, and does it lie on one axis?
+  hole_interpolation  -- the hole as a zero-shot test: are hole codes where the sheet, interpolated, puts them?
+  hole_analysis       -- reconstruction loss in the hole against the covered ring around it
+  covered_region_mask -- the validation points used as the hole's comparison group
+
+numpy + scikit-learn only (no TensorFlow): the dashboard and the trainer call these on
+arrays of latent means. Results are plain dicts; `jsonable` turns one into JSON-ready data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy
+import sklearn
+from scipy.interpolate import RBFInterpolator
+from scipy.optimize import linear_sum_assignment
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import SplineTransformer
+
+from vae.base.errors import UserError
+
+# Two principal axes whose variances differ by less than this fraction of the larger one
+# are flagged `degenerate`: with N samples an eigenvalue is only known to about
+# lambda*sqrt(2/N) (3% at N = 2000), and the eigenvector of a near-tie can turn freely
+# inside the pair, so its angle to the latent axes means nothing.
+DEGENERATE_GAP = 0.1
+# A principal variance below this fraction of the total is a dead direction: ties among dead
+# directions do not make the score ill-posed (their weight in it is below this fraction).
+LEADING_FRACTION = 0.01
+
+# The study's hole (FACTS §1): a disc in (a, b), centre (1.25, 1.0), radius 0.3.
+HOLE_CENTRE = (1.25, 1.0)
+HOLE_RADIUS = 0.3
+
+
+def jsonable(obj):
+    """Recursively turn numpy arrays/scalars into lists/floats/ints; NaN and inf become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
+
+
+def _as_codes(codes, name="codes", min_rows=2) -> np.ndarray:
+    x = np.asarray(codes, dtype=np.float64)
+    if x.ndim != 2:
+        raise UserError(f"{name} must be a 2-D array (N, d); got shape {x.shape}.")
+    if x.shape[0] < min_rows:
+        raise UserError(f"{name} needs at least {min_rows} rows; got {x.shape[0]}.")
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"{name} contains NaN or inf values.")
+    return x
+
+
+# ---------------------------------------------------------------------------------------
+# 1. PCA axis alignment
+
+
+def alignment_from_covariance(cov: np.ndarray, degenerate_gap: float = DEGENERATE_GAP) -> dict:
+    """pca_alignment's numbers from a (d, d) covariance matrix (eigen-decomposition, largest first)."""
+    cov = np.asarray(cov, dtype=np.float64)
+    d = cov.shape[0]
+    eigval, eigvec = np.linalg.eigh(cov)
+    order = np.argsort(eigval)[::-1]
+    eigval = np.clip(eigval[order], 0.0, None)
+    components = eigvec[:, order].T  # rows are principal axes, unit length
+    # A fixed sign (largest entry positive) so the result does not flip between epochs.
+    signs = np.sign(components[np.arange(d), np.argmax(np.abs(components), axis=1)])
+    components = components * np.where(signs == 0, 1.0, signs)[:, None]
+
+    total = eigval.sum()
+    ratio = eigval / total if total > 0 else np.full(d, np.nan)
+    abs_cos = np.clip(np.abs(components), 0.0, 1.0)  # |<principal k, e_i>| = |component k, entry i|
+    best = abs_cos.max(axis=1)
+    angles = np.degrees(np.arccos(np.clip(best, 0.0, 1.0)))
+
+    floor = 1.0 / math.sqrt(d)
+    per_axis = (best - floor) / (1.0 - floor) if d > 1 else np.ones(d)
+    score = float(np.sum(ratio * per_axis)) if total > 0 else float("nan")
+
+    degenerate = np.zeros(d, dtype=bool)
+    for k in range(d - 1):
+        top = max(eigval[k], eigval[k + 1])
+        if top <= 0 or (eigval[k] - eigval[k + 1]) / top < degenerate_gap:
+            degenerate[k] = degenerate[k + 1] = True
+    # The leading principal variances (each >= LEADING_FRACTION of the total) and the smallest
+    # ratio lambda_k / lambda_k+1 among them and the next one: 1.0 is an exact tie.
+    leading = ratio >= LEADING_FRACTION if total > 0 else np.zeros(d, dtype=bool)
+    gaps = [eigval[k] / eigval[k + 1] if eigval[k + 1] > 0 else math.inf
+            for k in range(d - 1) if leading[k]]
+    eigengap = float(min(gaps)) if gaps else math.inf
+    conditioned = bool(total > 0 and eigengap >= 1.0 / (1.0 - degenerate_gap))
+    if total <= 0:
+        reason = "the codes have no variance"
+    elif not conditioned:
+        reason = (f"principal axes not defined: two principal variances within "
+                  f"{(1 - 1 / eigengap) * 100:.0f}% (needs a gap of {degenerate_gap:.0%})")
+    else:
+        reason = ""
+    return {
+        "explained_variance": eigval,
+        "explained_variance_ratio": ratio,
+        "components": components,
+        "abs_cos": abs_cos,
+        "nearest_axis": np.argmax(abs_cos, axis=1),
+        "angles_deg": angles,
+        "axis_score": per_axis,
+        "score": score if conditioned else None,
+        "score_if_defined": score,
+        "conditioned": conditioned,
+        "eigengap": eigengap,
+        "reason": reason,
+        "leading": leading,
+        "degenerate": degenerate,
+        "degenerate_variance_fraction": float(np.sum(ratio[degenerate])) if total > 0 else float("nan"),
+        "degenerate_gap": degenerate_gap,
+    }
+
+
+def pca_alignment(codes, degenerate_gap: float = DEGENERATE_GAP) -> dict:
+    """How well the principal axes of the latent means lie on the latent axes.
+
+    `score` = sum_k evr_k * (max_i |cos(pc_k, e_i)| - 1/sqrt(d)) / (1 - 1/sqrt(d)): 1 when
+    every principal axis lies on a latent axis, 0 for the worst tilt (all |cos| = 1/sqrt(d)).
+    `degenerate[k]` is True when pc_k's variance is within `degenerate_gap` (relative to the
+    larger) of a neighbour's: its direction, angle and axis score are then not meaningful.
+    `eigengap` is the smallest ratio lambda_k / lambda_k+1 over the leading principal variances
+    (those >= 1% of the total); when it is below 1 / (1 - degenerate_gap) the principal axes
+    are not defined (any rotation of a near-tied pair fits as well), `conditioned` is False,
+    `score` is None and `reason` says why in words (`score_if_defined` keeps the number the
+    eigen-solver's arbitrary directions give, for diagnostics only). Follows the
+    PCA-of-the-latent-space idea of P3md (FACTS §4); no library computes this exact number.
+    """
+    x = _as_codes(codes)
+    out = alignment_from_covariance(np.atleast_2d(np.cov(x, rowvar=False)), degenerate_gap)
+    out["n"] = x.shape[0]
+    out["d"] = x.shape[1]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# 1b. Factor-axis alignment: the supervised answer
+
+# A factor the codes explain less than this (held-out R^2 of the additive spline fit) has no
+# direction in code space worth scoring: it counts 0 in the score.
+MIN_R2 = 0.1
+LOCAL_NEIGHBOURS = 40
+
+
+def _as_factors(factors, n: int) -> np.ndarray:
+    f = np.asarray(factors, dtype=np.float64)
+    if f.ndim == 1:
+        f = f[:, None]
+    if f.ndim != 2 or f.shape[0] != n:
+        raise UserError(f"factors must be an (N, K) array with N = {n} rows (one per code); got shape {f.shape}.")
+    if f.shape[1] < 1:
+        raise UserError("factors needs at least one column.")
+    if not np.all(np.isfinite(f)):
+        raise UserError("factors contains NaN or inf values.")
+    return f
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(m, axis=1, keepdims=True)
+    return np.divide(m, norm, out=np.zeros_like(m), where=norm > 0)
+
+
+def _fit_r2(codes: np.ndarray, f: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Held-out R^2 (2-fold) of each factor from an additive cubic-spline fit on the codes.
+
+    Additive (one cubic B-spline per code dim, up to 6 knots, no cross terms): a monotone warp
+    of a factor on one axis is explained, noise and dead dims add almost nothing.
+    """
+    n = codes.shape[0]
+    sd = codes.std(axis=0)
+    keep = sd > 1e-9 * max(sd.max(), 1e-300)
+    if not keep.any():
+        return np.zeros(f.shape[1])
+    z = (codes[:, keep] - codes[:, keep].mean(axis=0)) / sd[keep]
+    knots = int(np.clip(n // 40, 2, 6))
+    feats = np.column_stack([np.ones(n), SplineTransformer(n_knots=knots, degree=3,
+                                                           include_bias=False).fit_transform(z)])
+    order = np.random.default_rng(seed).permutation(n)
+    folds = (order[: n // 2], order[n // 2:])
+    pred = np.zeros_like(f)
+    for train, test in (folds, folds[::-1]):
+        a = feats[train].T @ feats[train]
+        ridge = 1e-6 * np.trace(a) / a.shape[0] * np.eye(a.shape[0])  # the spline basis is collinear
+        coef = np.linalg.solve(a + ridge, feats[train].T @ f[train])
+        pred[test] = feats[test] @ coef
+    ss_res = ((f - pred) ** 2).sum(axis=0)
+    ss_tot = ((f - f.mean(axis=0)) ** 2).sum(axis=0)
+    return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), 0.0)
+
+
+def _alignment_score(abs_cos: np.ndarray, r2: np.ndarray, min_r2: float = MIN_R2):
+    """Per-factor scores and their mean from a (K, d) |cos| matrix (see factor_alignment)."""
+    k, d = abs_cos.shape
+    floor = 1.0 / math.sqrt(2.0)
+    rows, cols = linear_sum_assignment(-abs_cos)  # factors on distinct axes, largest total |cos|
+    assigned = np.full(k, -1)
+    assigned[rows] = cols
+    per = np.zeros(k)
+    for j in range(k):
+        if assigned[j] >= 0 and r2[j] >= min_r2:
+            per[j] = np.clip((abs_cos[j, assigned[j]] - floor) / (1.0 - floor), 0.0, 1.0)
+    return per, assigned, float(per.mean())
+
+
+def _local_abs_cos(codes, f, neighbours, max_centres, seed):
+    """Local |cos| (K, d): the root-mean-square local Jacobian dz/df, debiased for noise.
+
+    Around each of `max_centres` random centres, codes ~ c + J (f - f0) is fitted on the
+    `neighbours` nearest points in standardised factor space. Noise in the codes adds its
+    variance to every J^2 (about sigma^2 (X'X)^-1, from the fit's residuals); that variance is
+    subtracted before the mean over centres, so independent noise dims average out to ~0.
+    A factor whose direction turns along the sheet gets weight on every axis it turns through.
+    """
+    n, k = f.shape
+    sd = f.std(axis=0)
+    fs = (f - f.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    neighbours = int(min(max(neighbours, 2 * (k + 1)), n))
+    rng = np.random.default_rng(seed)
+    centres = rng.choice(n, min(max_centres, n), replace=False)
+    _, idx = NearestNeighbors(n_neighbors=neighbours).fit(fs).kneighbors(fs[centres])
+    sq = np.zeros((k, codes.shape[1]))
+    noise = np.zeros((k, codes.shape[1]))
+    used = 0
+    for rows in idx:
+        x = np.column_stack([np.ones(len(rows)), fs[rows] - fs[rows].mean(axis=0)])
+        xtx_inv = np.linalg.pinv(x.T @ x)
+        coef = xtx_inv @ x.T @ codes[rows]  # (1 + K, d)
+        dof = len(rows) - (k + 1)
+        if dof <= 0:
+            continue
+        resid_var = ((codes[rows] - x @ coef) ** 2).sum(axis=0) / dof  # (d,)
+        sq += coef[1:] ** 2
+        noise += np.diag(xtx_inv)[1:, None] * resid_var[None, :]
+        used += 1
+    rms = np.sqrt(np.clip((sq - noise) / max(used, 1), 0.0, None))
+    return _unit_rows(rms), neighbours, used
+
+
+def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL_NEIGHBOURS,
+                     max_centres: int = 300, seed: int = 0, min_r2: float = MIN_R2) -> dict:
+    """Does each ground-truth factor move the codes along its own latent axis?
+
+    `codes` (N, d) latent means, `factors` (N, K) continuous ground truth (K <= d to score 1).
+    A least-squares fit codes ~ c + A factors gives each factor's direction of change in code
+    space, `directions[k]` = A[:, k] / |A[:, k]| (unit; a monotone warp of a factor on one axis
+    still changes only that axis; dead dims give ~0; a noise dim's slope, about its std /
+    (std_k sqrt N), is debiased by subtracting its expected square, from the fit's residuals).
+    `abs_cos[k, i]` = |directions[k, i]|, `nearest_axis`, `angles_deg` (to the nearest axis).
+    `r2[k]`: held-out R^2 of factor k from an additive spline fit on the codes (how much of it
+    the codes hold). `assigned_axis`: factors put on distinct axes (Hungarian assignment,
+    largest total |cos|); two factors on one axis cannot both get it.
+
+    score = mean over factors of clip((|cos(direction_k, assigned axis)| - 1/sqrt(2))
+    / (1 - 1/sqrt(2)), 0, 1), a factor with r2 < min_r2 counting 0: 1 when every factor moves
+    along its own axis; 0 at 45 degrees between two axes (or worse); about 0.5 when two of two
+    factors share one axis. Invariant to the order, sign and scale of the latent axes.
+
+    The score uses these global (linear) directions. With `local`, `local` holds the same
+    numbers from local neighbourhoods: the Jacobian of codes on factors fitted on the
+    `neighbours` nearest points in standardised factor space around `max_centres` random
+    centres, |cos| averaged along the sheet. On a curved sheet it tells whether the factor
+    runs along an axis where it is, even if the sheet bends; it is noisier (it averages |cos|,
+    which noise pushes down) and it is reported, not scored.
+    """
+    x = _as_codes(codes, min_rows=3)
+    f = _as_factors(factors, x.shape[0])
+    n, d = x.shape
+    k = f.shape[1]
+    if not 2 <= d <= 64:
+        raise UserError(f"factor_alignment needs 2 to 64 code dims; got {d}.")
+    if n < 2 * (k + 1):
+        raise UserError(f"factor_alignment needs at least {2 * (k + 1)} rows for {k} factors; got {n}.")
+    design = np.column_stack([np.ones(n), f - f.mean(axis=0)])
+    xtx_inv = np.linalg.pinv(design.T @ design)
+    coef = xtx_inv @ design.T @ x  # (1 + K, d)
+    jac = coef[1:]
+    # Debias for noise: a code dim that does not depend on factor k still gets a slope of
+    # about its residual std / (std_k sqrt N); its expected square is subtracted.
+    resid_var = ((x - design @ coef) ** 2).sum(axis=0) / max(n - k - 1, 1)
+    sampling_var = np.diag(xtx_inv)[1:, None] * resid_var[None, :]
+    debiased = np.sign(jac) * np.sqrt(np.clip(jac**2 - sampling_var, 0.0, None))
+    directions = _unit_rows(debiased)
+    abs_cos = np.abs(directions)
+    best = abs_cos.max(axis=1)
+    r2 = _fit_r2(x, f, seed)
+    per, assigned, score = _alignment_score(abs_cos, r2, min_r2)
+    notes = []
+    if k > d:
+        notes.append(f"{k} factors on {d} axes: at most {d} can have their own axis")
+    weak = np.flatnonzero(r2 < min_r2)
+    if weak.size:
+        notes.append(f"factors {weak.tolist()} are not held by the codes (R^2 < {min_r2}) and count 0")
+    out = {
+        "directions": directions,
+        "slopes": np.linalg.norm(jac, axis=1),
+        "abs_cos": abs_cos,
+        "nearest_axis": np.argmax(abs_cos, axis=1),
+        "angles_deg": np.degrees(np.arccos(np.clip(best, 0.0, 1.0))),
+        "assigned_axis": assigned,
+        "per_factor": per,
+        "r2": r2,
+        "score": score,
+        "score_uses": "global linear directions",
+        "n": n, "d": d, "k": k, "min_r2": min_r2,
+        "note": "; ".join(notes),
+    }
+    if local:
+        loc_cos, used_neighbours, centres = _local_abs_cos(x, f, neighbours, max_centres, seed)
+        loc_per, loc_assigned, loc_score = _alignment_score(loc_cos, r2, min_r2)
+        out["local"] = {"abs_cos": loc_cos, "nearest_axis": np.argmax(loc_cos, axis=1),
+                        "assigned_axis": loc_assigned, "per_factor": loc_per, "score": loc_score,
+                        "neighbours": used_neighbours, "centres": centres}
+    return out
+
+
+def pixel_pca(images, factors, factor_names, n_components: int = 10, seed: int = 0) -> dict:
+    """PCA of the pixels (sklearn randomized PCA) and |Pearson r| of each factor with each pixel PC.
+
+    The baseline the study had in mind (P3md): if the factors were linear in pixel space,
+    each factor would line up with one pixel principal component. `abs_r[k, j]` =
+    |corr(factor k, projection on PC j)| (0 where either is constant).
+    """
+    imgs = np.asarray(images)
+    if imgs.ndim < 2:
+        raise UserError(f"images must be (N, H, W) or (N, P); got shape {imgs.shape}.")
+    n = imgs.shape[0]
+    x = imgs.reshape(n, -1).astype(np.float32) / 255.0
+    f = np.asarray(factors, dtype=np.float64)
+    if f.ndim == 1:
+        f = f[:, None]
+    if f.shape[0] != n:
+        raise UserError(f"factors has {f.shape[0]} rows but there are {n} images.")
+    names = list(factor_names)
+    if len(names) != f.shape[1]:
+        raise UserError(f"{len(names)} factor names for {f.shape[1]} factor columns.")
+    k = int(min(n_components, n - 1, x.shape[1]))
+    if k < 1:
+        raise UserError("pixel_pca needs at least 2 images.")
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed)
+    proj = pca.fit_transform(x)
+    abs_r = np.zeros((f.shape[1], k))
+    fc = f - f.mean(axis=0)
+    pc = proj - proj.mean(axis=0)
+    fs = np.sqrt((fc**2).sum(axis=0))
+    ps = np.sqrt((pc**2).sum(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (fc.T @ pc) / np.outer(fs, ps)
+    abs_r = np.nan_to_num(np.abs(r), nan=0.0, posinf=0.0, neginf=0.0)
+    shape = imgs.shape[1:]
+    return {
+        "factor_names": names,
+        "n_components": k,
+        "explained_variance_ratio": pca.explained_variance_ratio_,
+        "components": pca.components_.reshape((k,) + tuple(shape)),
+        "mean_image": pca.mean_.reshape(shape),
+        "projections": proj,
+        "abs_r": abs_r,
+        "best_component": np.argmax(abs_r, axis=1),
+        "best_abs_r": abs_r.max(axis=1),
+        "n": n,
+        "svd_solver": "randomized",
+        "sklearn_version": sklearn.__version__,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Curved factors: the latent paths of the transects
+
+
+def transect_geometry(mu_path) -> dict:
+    """Shape of an ordered (L, d) latent path.
+
+    straightness = chord / path length (1 on a line, 2/pi on a half circle);
+    linear_ratio = s_1 / sum(s) of the centred points' singular values (1: lies on a line);
+    axis_ratio = max_i std_i / sum_i std_i (1: moves along one latent axis only).
+    A path can be linear but tilted (linear_ratio 1, axis_ratio < 1) or curved.
+    """
+    p = _as_codes(mu_path, "mu_path")
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    length = float(seg.sum())
+    chord = float(np.linalg.norm(p[-1] - p[0]))
+    centred = p - p.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    std = p.std(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        straightness = chord / length if length > 0 else float("nan")
+        linear_ratio = float(s[0] / s.sum()) if s.sum() > 0 else float("nan")
+        axis_ratio = float(std.max() / std.sum()) if std.sum() > 0 else float("nan")
+    return {
+        "path": p,
+        "n_points": p.shape[0],
+        "path_length": length,
+        "chord": chord,
+        "straightness": float(straightness),
+        "singular_values": s,
+        "linear_ratio": linear_ratio,
+        "main_direction": vt[0],
+        "std": std,
+        "axis_ratio": axis_ratio,
+        "main_axis": int(np.argmax(std)),
+    }
+
+
+def transects_geometry(mu, transect_labels, point_numbers) -> dict:
+    """transect_geometry for each transect (P1, P2, P3...), points sorted by point number.
+
+    Rows whose label is empty or None are skipped; returns {name: geometry}, names sorted.
+    """
+    m = _as_codes(mu, "mu", min_rows=1)
+    labels = np.asarray(transect_labels, dtype=object)
+    points = np.asarray(point_numbers)
+    if labels.shape[0] != m.shape[0] or points.shape[0] != m.shape[0]:
+        raise UserError("mu, transect_labels and point_numbers must have the same number of rows.")
+    names = sorted({str(v) for v in labels if v is not None and str(v) not in ("", "nan")})
+    out = {}
+    for name in names:
+        rows = np.flatnonzero(np.array([str(v) == name for v in labels]))
+        rows = rows[np.argsort(points[rows], kind="stable")]
+        if rows.size < 2:
+            continue
+        geo = transect_geometry(m[rows])
+        geo["points"] = points[rows]
+        out[name] = geo
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# 3. The hole, as a zero-shot test
+
+
+def covered_region_mask(a, b, centre=HOLE_CENTRE, radius: float = HOLE_RADIUS, margin: float | None = 0.3):
+    """Validation points to compare the hole with: the ring radius < dist <= radius + margin.
+
+    The ring, not all of the covered region, because difficulty varies across (a, b)
+    (FACTS §4: small, low-b shapes reconstruct worst); the ring holds shapes like the hole's,
+    so a higher loss in the hole is due to the missing training data, not to harder shapes.
+    With the default margin 0.3 the ring is 3x the hole's area: 61 of the punctured set's
+    211 validation points (147 of the full set's 501). margin=None gives simply "outside
+    the hole".
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    dist = np.hypot(a - centre[0], b - centre[1])
+    outside = dist > radius
+    if margin is None:
+        return outside
+    return outside & (dist <= radius + margin)
+
+
+def hole_analysis(recon_loss_hole, recon_loss_val_covered) -> dict:
+    """Reconstruction loss in the hole against the covered ring (covered_region_mask).
+
+    Where the codes sit is hole_interpolation's question; this is the decoder's side: a
+    `recon_ratio_*` near 1 means unseen shapes reconstruct about as well as seen ones nearby.
+    """
+    lh = np.asarray(recon_loss_hole, dtype=np.float64).ravel()
+    lc = np.asarray(recon_loss_val_covered, dtype=np.float64).ravel()
+    if lh.size == 0 or lc.size == 0:
+        raise UserError("hole_analysis needs at least one hole loss and one covered-region loss.")
+    return {
+        "n_hole": lh.size,
+        "n_covered": lc.size,
+        "recon_hole_mean": float(lh.mean()),
+        "recon_hole_median": float(np.median(lh)),
+        "recon_covered_mean": float(lc.mean()),
+        "recon_covered_median": float(np.median(lc)),
+        "recon_ratio_mean": float(lh.mean() / lc.mean()) if lc.mean() != 0 else float("nan"),
+        "recon_ratio_median": float(np.median(lh) / np.median(lc)) if np.median(lc) != 0 else float("nan"),
+    }
+
+
+HOLE_NEIGHBOURS = 64
+HOLE_SMOOTHING = 1.0
+HOLE_AVERAGE = 16
+
+
+def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, center=HOLE_CENTRE,
+                       radius: float = HOLE_RADIUS, margin: float = 0.3, smoothing: float = HOLE_SMOOTHING,
+                       neighbors: int | None = HOLE_NEIGHBOURS, average: int = HOLE_AVERAGE) -> dict:
+    """The hole as a zero-shot test: are the hole images' codes where the sheet, interpolated, puts them?
+
+    A smooth map factors -> codes is fitted on the training set only (scipy RBFInterpolator:
+    thin-plate spline with a linear term, `smoothing` against encoder noise, each prediction
+    from the `neighbors` nearest training points; factors standardised first). It is exact for
+    a linear map. The evaluated images' codes are predicted from their factors, and
+
+      hole_error = median |prediction - code| over the evaluated images in the hole
+      ring_error = the same over the evaluated images in the covered ring
+                   radius < dist <= radius + margin (the same ring as covered_region_mask)
+
+    where |prediction - code| is first averaged (as a vector) over each image and its
+    `average` - 1 nearest images of the same group in factor space: the systematic error, where
+    the encoder puts those shapes, not its scatter from image to image (an encoder whose codes
+    scatter by sigma around a perfect sheet would otherwise score about 1.2 sigma / diameter).
+    Each is a fraction of the hole's diameter in code space as the fitted map places it (the
+    mean distance between the images of opposite points of the hole's rim). `ratio` =
+    hole_error / ring_error: about 1 when unseen shapes land on the sheet as well as seen ones.
+    `hole_scatter` / `ring_scatter` are the same medians without the averaging. Read hole_error
+    against the known answers below: with a near-perfect encoder the ring error tends to 0 while
+    the spline's own error across the hole stays about 0.02 on a gently curved sheet, so the
+    ratio can be 4 or more for codes that interpolate well.
+    Known answers (tests/test_hole.py): a smooth sheet (linear or gently curved) with noise up
+    to 2% of its extent gives hole_error <= 0.1; hole codes snapped to the code of the nearest
+    covered training image give >= 0.12; hole codes collapsed onto one training code >= 1.
+    """
+    ctr = _as_codes(codes_train, "codes_train", min_rows=3)
+    cev = _as_codes(codes_eval, "codes_eval", min_rows=1)
+    if cev.shape[1] != ctr.shape[1]:
+        raise UserError(f"codes_eval has {cev.shape[1]} dims but codes_train has {ctr.shape[1]}.")
+    ftr = _as_factors(factors_train, ctr.shape[0])
+    fev = _as_factors(factors_eval, cev.shape[0])
+    centre = np.asarray(center, dtype=np.float64).ravel()
+    if ftr.shape[1] != centre.size or fev.shape[1] != centre.size:
+        raise UserError(f"the hole's centre has {centre.size} coordinates; the factors need as many columns "
+                        f"(got {ftr.shape[1]} and {fev.shape[1]}).")
+    if not radius > 0:
+        raise UserError(f"hole radius must be > 0, not {radius!r}")
+    mean, sd = ftr.mean(axis=0), ftr.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    nb = None if neighbors is None or neighbors >= ctr.shape[0] else int(neighbors)
+    fit = RBFInterpolator((ftr - mean) / sd, ctr, kernel="thin_plate_spline", degree=1,
+                          smoothing=smoothing, neighbors=nb)
+
+    def predict(fac):
+        return fit((np.atleast_2d(fac) - mean) / sd)
+
+    # the hole's rim: a circle in the first two factor dims (a segment when K = 1; per axis above 2)
+    if centre.size >= 2:
+        t = np.linspace(0.0, np.pi, 32, endpoint=False)
+        dirs = np.zeros((t.size, centre.size))
+        dirs[:, 0], dirs[:, 1] = np.cos(t), np.sin(t)
+        if centre.size > 2:
+            dirs = np.vstack([dirs, np.eye(centre.size)[2:]])
+    else:
+        dirs = np.ones((1, 1))
+    rim_a, rim_b = predict(centre + radius * dirs), predict(centre - radius * dirs)
+    diameter = float(np.mean(np.linalg.norm(rim_a - rim_b, axis=1)))
+
+    dist = np.linalg.norm(fev - centre, axis=1)
+    in_hole = dist <= radius
+    in_ring = (dist > radius) & (dist <= radius + margin)
+    resid = cev - predict(fev) if cev.shape[0] else np.zeros((0, ctr.shape[1]))
+    scale = diameter if diameter > 0 else float("nan")
+    # Systematic error: each image's residual averaged with its group's `average` nearest
+    # images in factor space (the encoder's scatter averages out, a displacement does not).
+    systematic = np.full(cev.shape[0], np.nan)
+    for group in (in_hole, in_ring):
+        rows = np.flatnonzero(group)
+        if rows.size:
+            kk = int(min(average, rows.size))
+            _, idx = NearestNeighbors(n_neighbors=kk).fit((fev[rows] - mean) / sd).kneighbors(
+                (fev[rows] - mean) / sd)
+            systematic[rows] = np.linalg.norm(resid[rows][idx].mean(axis=1), axis=1) / scale
+    rel = np.linalg.norm(resid, axis=1) / scale
+    hole_error = float(np.median(systematic[in_hole])) if in_hole.any() else float("nan")
+    ring_error = float(np.median(systematic[in_ring])) if in_ring.any() else float("nan")
+    notes = []
+    if not in_hole.any():
+        notes.append("no evaluated image lies in the hole")
+    if not in_ring.any():
+        notes.append("no evaluated image lies in the covered ring")
+    return {
+        "hole_error": hole_error,
+        "ring_error": ring_error,
+        "ratio": hole_error / ring_error if ring_error and math.isfinite(ring_error) else float("nan"),
+        "diameter": diameter,
+        "n_train": ctr.shape[0], "n_hole": int(in_hole.sum()), "n_ring": int(in_ring.sum()),
+        "hole_scatter": float(np.median(rel[in_hole])) if in_hole.any() else float("nan"),
+        "ring_scatter": float(np.median(rel[in_ring])) if in_ring.any() else float("nan"),
+        "errors": systematic, "errors_single": rel, "in_hole": in_hole, "in_ring": in_ring,
+        "center": centre, "radius": float(radius), "margin": float(margin),
+        "settings": {"map": "scipy RBFInterpolator, thin_plate_spline, degree 1 (linear term)",
+                     "smoothing": smoothing, "neighbors": nb, "factors": "standardised by the training set",
+                     "average": average,
+                     "scipy_version": scipy.__version__},
+        "note": "; ".join(notes),
+    }

@@ -1,0 +1,1 @@
+"""The model and its losses: the networks and the VAE (Keras 3, keras.ops only), the exact speed rewrites of its layers, the loss terms, the registry of loss methods, and batch encoding and reconstruction."""

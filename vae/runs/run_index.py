@@ -1,0 +1,141 @@
+"""An index of run summaries, so a page lists hundreds of runs without reading every run's files.
+
+`list_runs()` returns the same rows as `vae.runs.folder.list_runs` (name, path, state, message, epoch,
+status, config, dataset, final, created) plus `evaluation` (evaluation.json's summary, or None)
+and `sweep` (the sweep's name for a run under sweeps/NAME/runs/, whose `name` is then
+"NAME/RUN"). It covers $VAE_LAB_HOME/runs and every sweep's runs.
+
+Each run's entry is kept with the modification times and sizes of its config.json, status.json,
+metrics.jsonl and evaluation.json; a call only `stat`s those files and re-reads a run whose
+fingerprint changed (a trainer rewrites status.json every 2 s, so a training run is always fresh).
+A run whose status says queued or running is always re-checked with `runs.run_state`, which
+notices a trainer that died without saying so. The entries live in this process and in
+`.index.json` beside the runs (written atomically; a server that starts later reads it instead
+of every run folder; a read-only viewer keeps it in memory only). The file is a cache: deleting it only
+costs one slower listing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from vae.base.errors import UserError
+from vae.base.fileio import atomic_write_text
+from vae.base.paths import data_root
+from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
+from vae.base.safety import readonly
+
+INDEX_FILE = ".index.json"
+INDEX_VERSION = 1
+WATCHED = ("config.json", "status.json", "metrics.jsonl", "evaluation.json")
+_CACHE: dict[str, dict] = {}  # index file path -> {run path: entry}
+_LOCK = threading.Lock()
+
+
+def _fingerprint(run_dir: Path) -> list | None:
+    out = []
+    for name in WATCHED:
+        try:
+            s = os.stat(run_dir / name)
+            out.append([s.st_mtime_ns, s.st_size])
+        except FileNotFoundError:
+            if name == "config.json":
+                return None
+            out.append(None)
+    return out
+
+
+def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
+    status = read_status(run_dir)
+    try:
+        doc = read_config(run_dir)
+    except UserError as e:
+        return {"name": name, "path": str(run_dir), "state": "damaged", "message": str(e), "config": {}, "final": {},
+                "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status}
+    evaluation = read_evaluation(run_dir)
+    return {"name": name, "path": str(run_dir), "state": status.get("state"), "message": status.get("message", ""),
+            "epoch": status.get("epoch"), "status": status, "config": doc["config"],
+            "dataset": doc.get("dataset", {}), "final": final_metrics(run_dir),
+            "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
+            "evaluation": (evaluation or {}).get("summary") if isinstance(evaluation, dict) else None}
+
+
+def _folders(runs_root: Path, sweeps_root: Path | None):
+    if runs_root.is_dir():
+        for d in runs_root.iterdir():
+            if d.is_dir() and not d.name.startswith("."):
+                yield d, d.name, None
+    if sweeps_root is not None and sweeps_root.is_dir():
+        for s in sweeps_root.iterdir():
+            if (s / "sweep.json").is_file() and (s / "runs").is_dir():
+                for d in (s / "runs").iterdir():
+                    if d.is_dir() and not d.name.startswith("."):
+                        yield d, f"{s.name}/{d.name}", s.name
+
+
+def _load(index_path: Path) -> dict:
+    try:
+        doc = json.loads(index_path.read_text(encoding="utf-8"))
+        if doc.get("version") == INDEX_VERSION and isinstance(doc.get("runs"), dict):
+            return doc["runs"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return {}
+
+
+_ONE: dict[str, dict] = {}  # run path -> entry, for summary()
+
+
+def summary(run_dir) -> dict:
+    """One run's summary (the row list_runs gives), re-read only when its files changed (in memory)."""
+    d = Path(run_dir)
+    fp = _fingerprint(d)
+    if fp is None:
+        return {}
+    with _LOCK:
+        entry = _ONE.get(str(d))
+        if entry is None or entry["fp"] != fp:
+            entry = _ONE[str(d)] = {"fp": fp, "row": _summary(d, d.name, None)}
+    return entry["row"]
+
+
+def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> list[dict]:
+    """Every run (and, with include_sweeps, every sweep's run), newest first; see the module doc."""
+    runs_root = Path(runs_root) if runs_root else data_root() / "runs"
+    if sweeps_root is None and include_sweeps:
+        sweeps_root = data_root() / "sweeps"
+    index_path = runs_root / INDEX_FILE
+    key = str(index_path.resolve()) + ("+sweeps" if include_sweeps else "")
+    with _LOCK:
+        cache = _CACHE.get(key)
+        if cache is None:
+            cache = _load(index_path) if include_sweeps else {}
+        fresh, changed = {}, False
+        for d, name, sweep in _folders(runs_root, sweeps_root if include_sweeps else None):
+            fp = _fingerprint(d)
+            if fp is None:
+                continue
+            path = str(d)
+            entry = cache.get(path)
+            if entry is None or entry.get("fp") != fp or entry.get("name") != name:
+                entry = {"fp": fp, "name": name, "row": _summary(d, name, sweep)}
+                changed = True
+            fresh[path] = entry
+        changed = changed or len(fresh) != len(cache)
+        _CACHE[key] = fresh
+        if changed and include_sweeps and runs_root.is_dir() and not readonly():  # a viewer writes nothing
+            try:
+                atomic_write_text(index_path, json.dumps({"version": INDEX_VERSION, "runs": fresh}))
+            except OSError:
+                pass  # a read-only data folder: the index stays in memory
+    out = []
+    for entry in fresh.values():
+        row = dict(entry["row"])
+        if row.get("state") in ACTIVE:  # a trainer that died without saying so
+            st = run_state(row["path"])
+            row.update(state=st.get("state"), message=st.get("message", ""), status=st, epoch=st.get("epoch"))
+        out.append(row)
+    return sorted(out, key=lambda r: float(r.get("created") or 0), reverse=True)

@@ -1,0 +1,243 @@
+"""The sweep driver: trains and evaluates a sweep's runs as Ray tasks (imports Ray, never TensorFlow).
+
+`run_sweep(sweep_dir)` starts a local Ray instance sized to the machine (or joins the cluster at
+`address` / RAY_ADDRESS), submits one task per run that is not done yet, at most `workers` at a
+time, and records each result in the sweep's status.json and results.csv as it lands.
+
+Each task (`execute_run`, in a Ray worker) trains its run folder with the library's `train_run`
+(resuming from last.keras when the folder has one) and then evaluates it (`evaluate_run`). Faults:
+- a worker killed mid-run: Ray retries the task (max_retries); the retry resumes the run from its
+  last completed epoch (the trainer drops metric lines past it), so no epoch is counted twice;
+- the driver killed: the local Ray instance and its workers end with it; the runs it was training
+  are left `failed` (their trainer's pid is gone) with last.keras, and `--resume` continues them;
+- a finished and evaluated run is never trained again; a finished run without evaluation is only
+  evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from vae.base.paths import package_parent
+from vae.sweeps import sweep as sw
+from vae.base.errors import UserError
+from vae.base.safety import require_writable
+
+HEARTBEAT_S = 3.0
+TASK_RETRIES = 3
+
+
+def default_workers(cpus: int, cpus_per_run: int) -> int:
+    return max(1, cpus // max(1, cpus_per_run))
+
+
+def _thread_env(threads: int) -> dict:
+    """Per-run thread limits, set before TensorFlow loads in the worker process."""
+    t = str(max(1, int(threads)))
+    # inter-op 2 even for one core: 1 inter-op thread cost 20% of the images/s (bench/RESULTS.md, thread settings)
+    return {"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": t,
+            "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = None, wait_s: float = 60.0) -> dict:
+    """Train (or resume) and evaluate one run folder in this process; returns what the driver records.
+
+    Called in a Ray worker, but plain Python: a test or a script can call it directly.
+    """
+    from vae.runs.folder import ACTIVE, run_state
+
+    run_dir = Path(run_dir)
+    t0 = time.time()
+    if threads:
+        for k, v in _thread_env(threads).items():
+            os.environ.setdefault(k, v)
+    # A trainer of a previous attempt may still be ending (a driver restarted quickly): wait for it.
+    deadline = time.time() + wait_s
+    while run_state(run_dir).get("state") in ACTIVE and run_state(run_dir).get("pid") != os.getpid():
+        if time.time() > deadline:
+            raise UserError(f"run {run_dir.name} is still trained by pid {run_state(run_dir).get('pid')}")
+        time.sleep(1.0)
+    state = run_state(run_dir).get("state")
+    trained = False
+    if state != "finished":
+        from vae.training.train import train_run
+
+        status = train_run(run_dir, resume=(run_dir / "last.keras").exists())
+        state, trained = status["state"], True
+    evaluated = False
+    if evaluate != "none" and state == "finished" and not (run_dir / "evaluation.json").exists():
+        from vae.training.evaluate import evaluate_run
+
+        evaluate_run(run_dir, generator_metrics=(evaluate == "full"))
+        evaluated = True
+    if trained:
+        import keras
+
+        keras.backend.clear_session()  # the worker trains the next run with a clean graph
+    return {"state": state, "trained": trained, "evaluated": evaluated, "wall_s": round(time.time() - t0, 2),
+            "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
+    import ray
+
+    out = execute_run(run_dir, evaluate, threads)
+    ctx = ray.get_runtime_context()
+    out["node"] = ctx.get_node_id()
+    out["gpus"] = [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]  # the GPU(s) Ray gave this run
+    return out
+
+
+class _Status:
+    """The sweep's status.json, rewritten by the driver at each change and every HEARTBEAT_S."""
+
+    def __init__(self, sweep_dir: Path, doc: dict):
+        self.sweep_dir, self.doc = sweep_dir, doc
+        old = sw.read_status(sweep_dir)
+        self.data = {"state": "running", "message": "starting Ray", "driver_pid": os.getpid(),
+                     "started": time.time(), "runs": old.get("runs") or {}, "history": old.get("history", [])}
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self.write()
+
+    def write(self, **fields):
+        with self.lock:
+            self.data.update(fields, heartbeat=time.time())
+            sw.write_status(self.sweep_dir, self.data)
+
+    def record(self, name: str, **fields):
+        with self.lock:
+            self.data["runs"].setdefault(name, {}).update(fields)
+        self.write()
+
+    def start_heartbeat(self):
+        def beat():
+            while not self._stop.wait(HEARTBEAT_S):
+                self.write()
+
+        threading.Thread(target=beat, name="sweep-heartbeat", daemon=True).start()
+
+    def stop_heartbeat(self):
+        self._stop.set()
+
+
+def _pythonpath() -> str:
+    """This lab's code first, then the driver's PYTHONPATH: the workers import `vae` from the same path."""
+    pkg_parent = package_parent()
+    return pkg_parent + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+
+
+def _init_ray(address: str | None, cpus: int | None):
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    runtime_env = {"env_vars": {"PYTHONPATH": _pythonpath()}}
+    t0 = time.time()
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, **kwargs)
+    else:
+        ray.init(num_cpus=cpus or os.cpu_count() or 1, runtime_env=runtime_env, **kwargs)
+    return ray, time.time() - t0
+
+
+def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None, cpus_per_run: int | None = None,
+              say=print) -> dict:
+    """Train and evaluate every run of the sweep that is not done; returns the final status."""
+    require_writable("run a sweep")
+    sweep_dir = Path(sweep_dir).resolve()
+    doc = sw.read_sweep(sweep_dir)
+    st = sw.sweep_state(sweep_dir)
+    if st.get("state") in ("running", "stopping") and st.get("driver_pid") != os.getpid():
+        raise UserError(f"sweep {sweep_dir.name} is already {st['state']} in driver pid {st.get('driver_pid')}; "
+                        "stop it first or wait")
+    (sweep_dir / "stop").unlink(missing_ok=True)
+    evaluate = doc.get("evaluate", "quick")
+    todo = [r for r in doc["runs"] if not sw.run_done(sw.run_dir_of(sweep_dir, r), evaluate)]
+    for r in todo:  # a stop asked of an earlier driver's runs does not stop this one's
+        (sw.run_dir_of(sweep_dir, r) / "stop").unlink(missing_ok=True)
+    status = _Status(sweep_dir, doc)
+    status.start_heartbeat()
+    try:
+        if not todo:
+            sw.write_results(sweep_dir, sw.result_rows(sweep_dir, doc, status.data))
+            status.write(state="finished", message=f"all {len(doc['runs'])} runs are done", finished=time.time())
+            return dict(status.data)
+        return _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluate, say)
+    except BaseException as e:
+        status.write(state="failed" if not isinstance(e, KeyboardInterrupt) else "stopped",
+                     message=f"{type(e).__name__}: {e}; resume the sweep to continue")
+        raise
+    finally:
+        status.stop_heartbeat()
+
+
+def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluate, say) -> dict:
+    ray, t_init = _init_ray(address, None)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        per_run = int(cpus_per_run or (doc.get("resources") or {}).get("cpus_per_run") or 1)
+        per_run = max(1, min(per_run, cpus))
+        workers = int(workers or default_workers(cpus, per_run))
+        say(f"ray: {cpus} CPU(s) on {len(ray.nodes())} node(s), started in {t_init:.1f} s; "
+            f"{len(todo)} of {len(doc['runs'])} runs to do, {workers} at a time, {per_run} CPU(s) each")
+        history = status.data.setdefault("history", [])
+        history.append({"driver_pid": os.getpid(), "started": time.time(), "ray_init_s": round(t_init, 2),
+                        "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo)})
+        status.write(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
+        gpus = float((doc.get("resources") or {}).get("gpus_per_run") or 0)
+        env = {**_thread_env(per_run), "PYTHONPATH": _pythonpath()}
+        task = ray.remote(_ray_task).options(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES,
+                                             retry_exceptions=False, runtime_env={"env_vars": env})
+        queue, in_flight, failed = list(todo), {}, 0
+        stopping = False
+        while queue or in_flight:
+            if not stopping and (sweep_dir / "stop").exists():
+                stopping = True
+                queue.clear()
+                for ref, run in in_flight.items():
+                    sw.request_stop_run(sw.run_dir_of(sweep_dir, run))
+                status.write(state="stopping", message="stopping: queued runs will not start; running runs stop "
+                                                       "after their current batch")
+            while queue and len(in_flight) < workers:
+                run = queue.pop(0)
+                rec = status.data["runs"].get(run["name"], {})
+                status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
+                in_flight[task.remote(str(sw.run_dir_of(sweep_dir, run)), evaluate, per_run)] = run
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                run = in_flight.pop(ref)
+                try:
+                    out = ray.get(ref)
+                    status.record(run["name"], node=out.get("node"), host=out.get("host"), wall_s=out["wall_s"],
+                                  state=out["state"], trained=out["trained"], gpus=out.get("gpus", []))
+                    say(f"{run['name']}: {out['state']} in {out['wall_s']:.1f} s on {out.get('host')} "
+                        f"(node {str(out.get('node'))[:8]})")
+                except Exception as e:  # the run failed (its status.json says why) or its worker died too often
+                    failed += 1
+                    status.record(run["name"], state="failed", error=f"{type(e).__name__}: {str(e)[:500]}")
+                    say(f"{run['name']}: failed ({type(e).__name__})")
+                _refresh_results(sweep_dir, doc, status)
+        _refresh_results(sweep_dir, doc, status)
+        counts = sw.progress(sweep_dir, doc)
+        done = sum(1 for r in doc["runs"] if sw.run_done(sw.run_dir_of(sweep_dir, r), evaluate))
+        if stopping:
+            state, msg = "stopped", f"stopped by request; {done} of {len(doc['runs'])} runs done; resume to continue"
+        elif done == len(doc["runs"]):
+            state, msg = "finished", f"all {done} runs finished and evaluated" if evaluate != "none" else f"all {done} runs finished"
+        else:
+            state, msg = "failed", (f"{done} of {len(doc['runs'])} runs done; {counts} - see each failed run's "
+                                    "status; resume the sweep to retry them")
+        status.write(state=state, message=msg, finished=time.time(), counts=counts)
+        say(f"sweep {state}: {msg}")
+        return dict(status.data)
+    finally:
+        ray.shutdown()
+
+
+def _refresh_results(sweep_dir, doc, status) -> None:
+    sw.write_results(sweep_dir, sw.result_rows(sweep_dir, doc, status.data))

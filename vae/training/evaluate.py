@@ -1,0 +1,179 @@
+"""`python -m vae evaluate RUN`: encode every split, then measure (imports Keras).
+
+Writes into the run folder:
+- latents.csv      one row per image: id, split, the factors, transect, point, mu_1..mu_d
+- evaluation.json  the disentanglement metrics (vae.measures.metrics.evaluate_all: training split as
+                   train, validation as test), the factor alignment and PCA alignment of the
+                   training codes (the same codes as the trainer's per-epoch numbers), the
+                   transects' geometry, the hole as a zero-shot test (hole_interpolation) and
+                   its reconstruction loss against the covered ring (punctured datasets), and
+                   the pixel-PCA baseline. `summary` holds the headline numbers, `settings`
+                   how they were computed, `notes` why some carry little information. The
+                   numbers come from vae.measures.analysis / vae.measures.metrics (numpy, SciPy, scikit-learn);
+                   this module only encodes and wires.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vae.measures import analysis
+from vae.measures import metrics
+from vae.base.errors import UserError
+from vae.base.fileio import atomic_write_json, atomic_write_text
+from vae.runs.folder import read_config
+from vae.base.safety import require_writable
+
+
+def _latents_csv(ds, mu: np.ndarray) -> str:
+    cols = ["id", "split", *ds.factor_names, "transect", "point"]
+    cols = [c for c in cols if c in ds.columns]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols + [f"mu_{k + 1}" for k in range(mu.shape[1])])
+    columns = [np.asarray(ds.columns[c]) for c in cols]
+    for i in range(mu.shape[0]):
+        w.writerow([_cell(col[i]) for col in columns] + [f"{v:.6g}" for v in mu[i]])
+    return buf.getvalue()
+
+
+def _cell(v):
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{float(v):.6g}"
+    return v
+
+
+# FactorVAE / BetaVAE budgets: disentanglement_lib's (10,000 votes / 10,000 pairs of 64-image
+# batches) would render about 3 million images here; these keep `evaluate` near a minute on a
+# 2-core CPU. The settings used are recorded in evaluation.json.
+GENERATOR_SETTINGS = {"factor_vae": {"num_train": 300, "num_eval": 150, "num_variance_estimate": 2000},
+                      "beta_vae": {"num_train": 150, "num_eval": 75}}
+
+
+def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True,
+                 dci_setting: str = "reference", progress=None) -> dict:
+    """Encode the run's dataset with its best model and write evaluation.json and latents.csv.
+
+    `dci_setting`: "reference" (disentanglement_lib's settings, the default) or "fast".
+    `progress(stage, fraction)`, if given, hears each stage as it starts (vae.jobs.evaluation_jobs).
+    """
+    say = progress or (lambda stage, fraction: None)
+    from vae.data import presets as data_mod
+    from vae.data.datasets import load_dataset
+    from vae.model.inference import encode, load_run_model, recon_loss_per_image
+
+    run_dir = Path(run_dir)
+    require_writable(f"evaluate run {run_dir.name} (it writes evaluation.json and latents.csv)")
+    doc = read_config(run_dir)
+    t0 = time.perf_counter()
+    say("loading the dataset and the model", 0.02)
+    ds = load_dataset(doc["config"]["dataset"])
+    model = load_run_model(run_dir)
+    images = np.asarray(ds.images)
+    say("encoding every split", 0.1)
+    mu = encode(model, images)
+    t_encode = time.perf_counter() - t0
+    atomic_write_text(run_dir / "latents.csv", _latents_csv(ds, mu))
+
+    split = np.asarray(ds.columns["split"]).astype(str)
+    tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
+    result: dict = {"format": "vae-lab-evaluation", "format_version": 1, "run": run_dir.name,
+                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)",
+                    "factor_names": list(ds.factor_names)}
+    if dci_setting not in metrics.DCI_SETTINGS:
+        raise UserError(f"dci_setting must be one of {', '.join(metrics.DCI_SETTINGS)}, not {dci_setting!r}")
+    rng = np.random.default_rng(seed)
+    tr_m = tr if len(tr) <= max_train else np.sort(rng.choice(tr, max_train, replace=False))
+    result["pca_alignment"] = analysis.pca_alignment(mu[tr_m])
+    summary = {"alignment_codes": f"training split ({len(tr_m)} codes)",
+               "pca_alignment": result["pca_alignment"]["score"],
+               "pca_alignment_reason": result["pca_alignment"]["reason"]}
+    settings = {"alignment_codes": "train", "n_alignment_codes": int(len(tr_m)), "max_train": max_train,
+                "seed": seed, "dci": metrics.DCI_SETTINGS[dci_setting]["label"], "dci_setting": dci_setting}
+    notes = {}
+
+    names = list(ds.factor_names)
+    if names and len(va):
+        factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in names])
+        gt, enc = None, None
+        if generator_metrics:
+            try:
+                spec = data_mod.DatasetSpec.from_dict(ds.meta["spec"])
+                gt = data_mod.ground_truth(spec)
+                enc = lambda imgs: encode(model, imgs)  # noqa: E731
+            except (UserError, KeyError, TypeError):
+                gt = None
+        result["factor_alignment"] = analysis.factor_alignment(mu[tr_m], factors[tr_m])
+        summary["factor_alignment"] = result["factor_alignment"]["score"]
+        summary["factor_alignment_local"] = result["factor_alignment"]["local"]["score"]
+        say("disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)", 0.3)
+        result["metrics"] = metrics.evaluate_all(mu[tr_m], factors[tr_m], mu[va], factors[va], ground_truth=gt,
+                                                 encode=enc, seed=seed, generator_settings=GENERATOR_SETTINGS,
+                                                 dci_setting=dci_setting)
+        m = result["metrics"]
+        m["settings"]["codes"] = {"train": "training split", "test": "validation split"}
+        summary.update({"mig": m.get("mig", {}).get("score"),
+                        "dci_disentanglement": m.get("dci", {}).get("disentanglement"),
+                        "dci_completeness": m.get("dci", {}).get("completeness"),
+                        "dci_informativeness_test": m.get("dci", {}).get("informativeness_test"),
+                        "sap_continuous": m.get("sap_continuous", {}).get("score"),
+                        "total_correlation": m.get("total_correlation"),
+                        "modularity": m.get("modularity", {}).get("score"),
+                        "factor_vae": (m.get("factor_vae") or {}).get("eval_accuracy"),
+                        "beta_vae": (m.get("beta_vae") or {}).get("eval_accuracy")})
+        notes.update(m.get("notes", {}))
+        if gt is not None:
+            settings["generator_metrics"] = GENERATOR_SETTINGS
+        sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
+        result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
+
+    say("transects, hole and reconstruction losses", 0.85)
+    if "transect" in ds.columns and np.any(split == "transects"):
+        t = np.flatnonzero(split == "transects")
+        geo = analysis.transects_geometry(mu[t], np.asarray(ds.columns["transect"])[t],
+                                          np.asarray(ds.columns["point"])[t])
+        result["transects"] = geo
+        summary["straightness"] = {k: v["straightness"] for k, v in geo.items()}
+
+    hole = np.flatnonzero(split == "hole")
+    if len(hole) and len(va) and {"a", "b"} <= set(names):
+        spec = ds.meta.get("spec", {})
+        centre = tuple(spec.get("hole_center", analysis.HOLE_CENTRE))
+        radius = float(spec.get("hole_radius", analysis.HOLE_RADIUS))
+        a, b = np.asarray(ds.columns["a"], float), np.asarray(ds.columns["b"], float)
+        covered = va[analysis.covered_region_mask(a[va], b[va], centre, radius)]
+        ab = np.column_stack([a, b])
+        evaluated = np.concatenate([hole, va])
+        result["hole_interpolation"] = analysis.hole_interpolation(mu[tr], ab[tr], mu[evaluated], ab[evaluated],
+                                                                   center=centre, radius=radius)
+        hi = result["hole_interpolation"]
+        summary.update({"hole_error": hi["hole_error"], "hole_ring_error": hi["ring_error"],
+                        "hole_ratio": hi["ratio"]})
+        if len(covered):
+            result["hole"] = analysis.hole_analysis(recon_loss_per_image(model, images[hole]),
+                                                    recon_loss_per_image(model, images[covered]))
+            summary["hole_recon_ratio"] = result["hole"]["recon_ratio_mean"]
+
+    recon = {}
+    for s in ("train", "validation", "hole", "transects"):
+        idx = np.flatnonzero(split == s)
+        if len(idx):
+            idx = idx[:2000]
+            recon[s] = float(np.mean(recon_loss_per_image(model, images[idx])))
+    result["recon_loss_per_split"] = recon
+    summary["recon_loss_per_split"] = recon
+    result["seconds"] = {"encode": t_encode, "total": time.perf_counter() - t0}
+    summary["seconds"] = result["seconds"]["total"]
+    summary["dci_setting"] = dci_setting
+    result["summary"] = summary
+    result["settings"] = settings
+    result["notes"] = notes
+    result = analysis.jsonable(result)
+    atomic_write_json(run_dir / "evaluation.json", result)
+    return result
+

@@ -1,0 +1,1 @@
+"""What the pages draw and say, without Streamlit: figures, the transect block, the Compare page's grouping, duration estimates and shared labels."""
