@@ -19,6 +19,7 @@ def rotation(deg):
     return np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
 
 
+@pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_analysis_and_metrics_never_import_tensorflow_or_keras():
     code = ("import sys, vae.measures.analysis, vae.measures.metrics; "
             "bad = [m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules]; "

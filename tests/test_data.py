@@ -49,6 +49,7 @@ def test_renderer_matches_study_transect_images():
     assert _ok(dice, mad), (dice.round(3), mad.round(1))
 
 
+@pytest.mark.slow  # more than 2 s on the 2-core machine
 @pytest.mark.parametrize("name,attr,value", [
     ("scale 16 px/unit", "PX_PER_UNIT", 16.0),
     ("scale 19 px/unit", "PX_PER_UNIT", 19.0),

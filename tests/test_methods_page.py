@@ -40,6 +40,7 @@ def test_the_page_shows_the_equivalent_beta_of_the_papers(tiny_dataset):
     assert "is the papers' β" in text
 
 
+@pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_start_writes_the_method_its_parameters_and_the_reduction(tiny_dataset, tmp_workspace):
     from vae.jobs import launcher as jobs
 

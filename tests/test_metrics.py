@@ -305,6 +305,7 @@ def test_beta_vae_score_is_high_for_identity_encode_and_chance_for_random():
 # ---- everything at once
 
 
+@pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_evaluate_all_is_json_and_records_small_splits_and_binning():
     rng = np.random.default_rng(12)
     f = np.column_stack([rng.uniform(0.5, 2.0, 1200), rng.uniform(0.0, 2.0, 1200)])
@@ -327,6 +328,7 @@ def test_evaluate_all_is_json_and_records_small_splits_and_binning():
         assert key in out["seconds"]
 
 
+@pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_evaluate_all_subsamples_to_the_study_sizes():
     rng = np.random.default_rng(13)
     n = 10300

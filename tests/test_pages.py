@@ -55,6 +55,7 @@ print("HEAVY", heavy)
 """
 
 
+@pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_no_page_loads_tensorflow_until_the_user_decodes(tiny_dataset, fake_run):
     """A fresh process renders the app and every page with a run on disk; TensorFlow stays unloaded."""
     fake_run("r1", dataset=str(tiny_dataset))
