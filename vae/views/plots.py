@@ -6,6 +6,12 @@ figure can be tested alone. The study's own figures (FACTS.md §4) are the
 model: input|reconstruction pairs in 2 columns x 10 rows, transect strips with
 a yellow box on the hole points, a 3-D embedding of black points with the
 transects P1 (blue), P2 (green), P3 (red) as lines with markers.
+
+plotly.express draws the standard figures (heatmaps: px.imshow; one point per run: px.scatter;
+the parameter-space scatter matrix: px.scatter_matrix). graph_objects stays where a figure layers
+different kinds of traces that express cannot put in one call: loss curves (a solid train line per
+batch and dashed validation points per epoch, sharing a colour), the 3-D embedding (points, the
+transects, the factor arrows), its film (animation frames), and bars with a cumulative line.
 """
 
 from __future__ import annotations
@@ -391,11 +397,9 @@ def heatmap(matrix: np.ndarray, labels: Sequence[str] | None = None, title: str 
     rows = list(labels) if labels is not None else [str(i + 1) for i in range(m.shape[0])]
     cols = list(col_labels) if col_labels is not None else (rows if m.shape[0] == m.shape[1] else
                                                            [str(j + 1) for j in range(m.shape[1])])
-    fig = go.Figure(go.Heatmap(z=m, x=cols, y=rows, zmid=zmid, zmin=zmin, zmax=zmax, colorscale=colorscale,
-                               text=np.vectorize(lambda v: f"{v:.3g}")(m) if m.size else None,
-                               texttemplate="%{text}", hoverongaps=False))
+    fig = px.imshow(m, x=cols, y=rows, text_auto=".3g", aspect="auto", color_continuous_scale=colorscale,
+                    color_continuous_midpoint=zmid, zmin=zmin, zmax=zmax)
     fig.update_layout(title=title or None, height=120 + 45 * len(rows), margin=dict(l=10, r=10, t=40, b=10))
-    fig.update_yaxes(autorange="reversed")
     return fig
 
 
@@ -422,8 +426,6 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     `colour` and `facet` (one panel per value) may be any column; `symbol` a column whose values are
     keys of MARKERS (the Compare page's convergence flag). A non-numeric `x` is drawn as categories.
     """
-    from plotly.subplots import make_subplots
-
     pts = [r for r in rows if r.get(x) is not None and _finite(r.get(y))]
     numeric = all(_finite(r.get(x)) for r in pts)
     log_x = log_x and numeric
@@ -432,32 +434,24 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
         positive = [v for v in xs if v > 0]
         floor = (min(positive) / 10) if positive else 1e-7
         xs = [v if v > 0 else floor for v in xs]
-    panels = sorted({str(r.get(facet)) for r in pts}, key=_natural) if facet else [None]
-    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"{facet} = {p}" for p in panels] if facet else None)
-    groups = sorted({str(r.get(colour)) for r in pts}, key=_natural) if colour else [None]
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
-    shown = set()
-    for k, g in enumerate(groups):
-        for col, panel in enumerate(panels, start=1):
-            for mark in (sorted({str(r.get(symbol)) for r in pts}) if symbol else [None]):
-                sel = [i for i, r in enumerate(pts) if (colour is None or str(r.get(colour)) == g)
-                       and (facet is None or str(r.get(facet)) == panel)
-                       and (symbol is None or str(r.get(symbol)) == mark)]
-                if not sel:
-                    continue
-                name = " · ".join(v for v in ((f"{colour}={g}" if colour else None), mark) if v) or y
-                fig.add_trace(go.Scatter(x=[xs[i] for i in sel], y=[pts[i][y] for i in sel], mode="markers",
-                                         name=name, legendgroup=name, showlegend=name not in shown,
-                                         text=[str(pts[i].get(hover, "")) for i in sel],
-                                         hovertemplate="%{text}<br>" + x + "=%{x}<br>" + y + "=%{y}<extra></extra>",
-                                         marker=dict(size=10, color=palette[k % len(palette)],
-                                                     symbol=MARKERS.get(mark, "circle"),
-                                                     line=dict(width=2, color=palette[k % len(palette)]))),
-                              row=1, col=col)
-                shown.add(name)
+    frame = {"_x": xs, y: [r[y] for r in pts], "_hover": [str(r.get(hover, "")) for r in pts]}
+    orders = {}
+    for role, column in (("_colour", colour), ("_facet", facet), ("_symbol", symbol)):
+        if column:
+            values = [str(r.get(column)) for r in pts]
+            frame[role] = [f"{column}={v}" for v in values] if role == "_colour" else values
+            orders[role] = sorted(set(frame[role]), key=_natural)
+    fig = px.scatter(frame, x="_x", y=y, color="_colour" if colour else None, facet_col="_facet" if facet else None,
+                     symbol="_symbol" if symbol else None, symbol_map=MARKERS, category_orders=orders,
+                     hover_name="_hover", log_x=log_x, facet_col_spacing=0.04,
+                     labels={"_x": x, "_colour": colour or "", "_symbol": symbol or "", "_facet": facet or ""})
+    if not colour:
+        fig.update_traces(marker_color="#1f77b4")
+    fig.update_traces(marker_size=10, marker_line_width=2)
+    fig.for_each_trace(lambda t: t.update(marker_line_color=t.marker.color))  # open symbols in the point's colour
+    fig.for_each_annotation(lambda a: a.update(text=a.text.replace("=", " = ", 1)))  # "facet = value"
     fig.update_layout(yaxis_title=y, height=400, margin=dict(l=10, r=10, t=40 if facet else 30, b=10),
-                      showlegend=bool(colour or symbol), legend=dict(orientation="h", y=-0.25))
+                      showlegend=bool(colour or symbol), legend=dict(orientation="h", y=-0.25, title_text=""))
     fig.update_xaxes(title_text=x + (" (0 drawn at the left edge)" if log_x else ""))
     if log_x:
         fig.update_xaxes(**LOG_AXIS)
