@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,55 @@ def dataclass_from_dict(cls, d: dict, what: str):
     if unknown:
         raise UserError(f"unknown {what} setting(s): {', '.join(unknown)}; remove them or upgrade the lab")
     return cls(**d)
+
+
+class HeartbeatFile:
+    """A JSON status file (a run's or a sweep's status.json) rewritten atomically at each change and
+    every `every` seconds by a daemon thread, each time with a fresh `heartbeat` (unix seconds), so a
+    reader can tell a live writer from a dead one.
+
+    The file is written while the lock is held: otherwise a heartbeat holding an older snapshot
+    ("running") could replace a final state ("finished") written just before it. `write_fn(data)`
+    writes the file (default: atomic JSON at `path`); with `ignore_os_errors` a failed write (a full
+    disk) is skipped, for a writer whose own writes report that failure."""
+
+    def __init__(self, path, data: dict, every: float, write_fn=None, ignore_os_errors: bool = False):
+        self.path = Path(path)
+        self.data = data
+        self.every = every
+        self.lock = threading.Lock()
+        self._write_fn = write_fn or (lambda d: atomic_write_json(self.path, d))
+        self._ignore_os_errors = ignore_os_errors
+        self._stop = threading.Event()
+        self.write()
+
+    def update(self, **fields) -> None:
+        """Change fields and write the file now."""
+        with self.lock:
+            self.data.update(fields)
+            self._write_locked()
+
+    def write(self) -> None:
+        with self.lock:
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        self.data["heartbeat"] = time.time()
+        try:
+            self._write_fn(self.data)
+        except OSError:
+            if not self._ignore_os_errors:
+                raise
+
+    def start_heartbeat(self) -> None:
+        def beat():
+            while not self._stop.wait(self.every):
+                try:
+                    self.write()
+                except OSError:
+                    pass  # the writer's next change reports it
+
+        threading.Thread(target=beat, name=f"heartbeat {self.path.name}", daemon=True).start()
+
+    def stop_heartbeat(self) -> None:
+        self._stop.set()

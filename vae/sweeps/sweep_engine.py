@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from pathlib import Path
 
 from vae.base.paths import package_parent
 from vae.sweeps import sweep as sw
 from vae.base.errors import UserError
+from vae.base.fileio import HeartbeatFile
 from vae.base.safety import require_writable
 
 HEARTBEAT_S = 3.0
@@ -92,37 +92,24 @@ def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
     return out
 
 
-class _Status:
+class _Status(HeartbeatFile):
     """The sweep's status.json, rewritten by the driver at each change and every HEARTBEAT_S."""
 
     def __init__(self, sweep_dir: Path, doc: dict):
         self.sweep_dir, self.doc = sweep_dir, doc
         old = sw.read_status(sweep_dir)
-        self.data = {"state": "running", "message": "starting Ray", "driver_pid": os.getpid(),
-                     "started": time.time(), "runs": old.get("runs") or {}, "history": old.get("history", [])}
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self.write()
+        data = {"state": "running", "message": "starting Ray", "driver_pid": os.getpid(),
+                "started": time.time(), "runs": old.get("runs") or {}, "history": old.get("history", [])}
+        super().__init__(sweep_dir / "status.json", data, every=HEARTBEAT_S,
+                         write_fn=lambda d: sw.write_status(sweep_dir, d))
 
     def write(self, **fields):
-        with self.lock:
-            self.data.update(fields, heartbeat=time.time())
-            sw.write_status(self.sweep_dir, self.data)
+        self.update(**fields)
 
     def record(self, name: str, **fields):
         with self.lock:
             self.data["runs"].setdefault(name, {}).update(fields)
         self.write()
-
-    def start_heartbeat(self):
-        def beat():
-            while not self._stop.wait(HEARTBEAT_S):
-                self.write()
-
-        threading.Thread(target=beat, name="sweep-heartbeat", daemon=True).start()
-
-    def stop_heartbeat(self):
-        self._stop.set()
 
 
 def _pythonpath() -> str:

@@ -22,7 +22,6 @@ import math
 import os
 import platform
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -34,7 +33,8 @@ from vae.measures.analysis import transects_geometry
 from vae.runs.config import TrainConfig
 from vae.data.datasets import load_dataset
 from vae.base.errors import UserError
-from vae.base.fileio import atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json, atomic_write_text, read_json
+from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
+                             atomic_write_text, read_json)
 from vae.model.inference import encode, reconstruct
 from vae.measures.metrics import cheap_metrics
 from vae.model.networks import build_vae
@@ -58,43 +58,12 @@ def library_versions() -> dict:
     return versions
 
 
-class StatusFile:
-    """status.json, shared by the training thread and the heartbeat thread."""
+class StatusFile(HeartbeatFile):
+    """The run's status.json, shared by the training thread and the heartbeat thread."""
 
     def __init__(self, run_dir: Path, **fields):
-        self.path = run_dir / "status.json"
-        self.lock = threading.Lock()
-        self.data = {"pid": os.getpid(), "started": time.time(), **fields}
-        self._stop = threading.Event()
-        self.write()
-
-    def update(self, **fields):
-        with self.lock:
-            self.data.update(fields)
-            self._write_locked()
-
-    def write(self):
-        with self.lock:
-            self._write_locked()
-
-    def _write_locked(self):
-        # The file is written while the lock is held: otherwise a heartbeat holding an older
-        # snapshot ("running") could replace the final "finished" written just before it.
-        self.data["heartbeat"] = time.time()
-        try:
-            atomic_write_json(self.path, self.data)
-        except OSError:
-            pass  # a full disk is reported by the training thread, which fails on its own writes
-
-    def start_heartbeat(self):
-        def beat():
-            while not self._stop.wait(HEARTBEAT_S):
-                self.write()
-
-        threading.Thread(target=beat, name="heartbeat", daemon=True).start()
-
-    def stop_heartbeat(self):
-        self._stop.set()
+        super().__init__(run_dir / "status.json", {"pid": os.getpid(), "started": time.time(), **fields},
+                         every=HEARTBEAT_S, ignore_os_errors=True)  # the training thread reports a full disk
 
 
 def _floats(logs: dict, prefix: str = "") -> dict:
