@@ -45,14 +45,6 @@ def loss_latex(beta: float, gamma: float, entanglement: str = "seed", method: st
     return methods.loss_latex(method, dict(method_params or {}), beta, gamma, ent)
 
 
-def _tex_number(x: float) -> str:
-    text = f"{x:.3g}"
-    if "e" not in text:
-        return text
-    mantissa, exponent = text.split("e")
-    return (rf"10^{{{int(exponent)}}}" if mantissa == "1" else rf"{mantissa}\times10^{{{int(exponent)}}}")
-
-
 # ---------------------------------------------------------------- loss curves
 
 def _x_of(row: Mapping, steps_per_epoch: int | None) -> float:
