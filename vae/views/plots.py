@@ -427,7 +427,7 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
         floor = (min(positive) / 10) if positive else 1e-7
         xs = [v if v > 0 else floor for v in xs]
     frame = {"_x": xs, y: [r[y] for r in pts], "_hover": [str(r.get(hover, "")) for r in pts]}
-    orders = {}
+    orders = {} if numeric else {"_x": sorted(set(xs), key=_natural)}
     for role, column in (("_colour", colour), ("_facet", facet), ("_symbol", symbol)):
         if column:
             values = [str(r.get(column)) for r in pts]
