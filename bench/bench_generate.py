@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae.data.presets import plan, preset_spec, render_rows  # noqa: E402
 from vae.data.datasets import write_dataset  # noqa: E402
+from vae.data.presets import plan, preset_spec, render_rows  # noqa: E402
 
 
 def _median_rate(fn, n_images, repeats):

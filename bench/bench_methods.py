@@ -31,12 +31,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vae.data import datasets
-from vae.model import methods
-from vae.measures import metrics
-from vae.runs import folder as runs  # noqa: E402
-from vae.measures.analysis import factor_alignment  # noqa: E402
-from vae.runs.config import TrainConfig  # noqa: E402
 from vae.data.presets import preset_spec  # noqa: E402
+from vae.measures import metrics
+from vae.measures.analysis import factor_alignment  # noqa: E402
+from vae.model import methods
+from vae.runs import folder as runs  # noqa: E402
+from vae.runs.config import TrainConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "methods_results.jsonl"

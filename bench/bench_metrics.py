@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vae.measures.metrics import cheap_metrics, evaluate_all  # noqa: E402
 
-
 DSPRITES_SIZES = (3, 6, 40, 32, 32)
 
 

@@ -64,8 +64,8 @@ def main() -> None:
     os.environ["VAE_LAB_HOME"] = str(home)
     os.environ["VAE_LAB_STANDBY"] = "0"
     write_runs(home, args.runs)
-    from vae.data import presets as data
     from vae.data import datasets
+    from vae.data import presets as data
     from vae.jobs import launcher as jobs
     from vae.runs import run_index
 

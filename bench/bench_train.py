@@ -362,8 +362,8 @@ def main(argv=None) -> dict:
         o = json.loads(Path(a.out).read_text())
         (ROOT / "bench" / "RESULTS.md").write_text(render_markdown(o))
         return o
-    from vae.data.presets import preset_spec
     from vae.data.datasets import write_dataset
+    from vae.data.presets import preset_spec
 
     t_all = time.perf_counter()
     work = Path(a.workdir or tempfile.mkdtemp(prefix="bench-train-"))

@@ -13,10 +13,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras
+
 from vae.model import networks
 from vae.model.networks import build_vae
-from vae.training.train import _fit_data
 from vae.runs.config import TrainConfig
+from vae.training.train import _fit_data
 
 keras.mixed_precision.set_global_policy("mixed_bfloat16")
 steps = 12

@@ -58,8 +58,8 @@ def safety_banner() -> None:
 def warm_trainer() -> None:
     """Start waiting runs when a trainer is free (a queue whose trainers were killed moves on), and keep a
     warm trainer waiting while none trains (vae.jobs.standby): Start then skips the 4-5 s imports."""
-    from vae.jobs import launcher as jobs
     from vae.base.paths import runs_root
+    from vae.jobs import launcher as jobs
 
     if safety.readonly():
         return

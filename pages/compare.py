@@ -7,8 +7,8 @@ import streamlit as st
 
 from pages._evaluation import evaluation_panel
 from pages._ui import ensure_app_navigation
-from vae.views import compare
 from vae.runs import run_index
+from vae.views import compare
 from vae.views.labels import RUN_COLUMNS
 from vae.views.plots import scatter_against
 

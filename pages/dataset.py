@@ -8,11 +8,11 @@ import streamlit as st
 
 from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
                        human_bytes, md_escape, user_errors, writable)
-from vae.data import presets as data
-from vae.data import datasets
-from vae.jobs import deletes
 from vae.base import safety
 from vae.base.paths import datasets_root, runs_root
+from vae.data import datasets
+from vae.data import presets as data
+from vae.jobs import deletes
 from vae.views.plots import montage, parameter_space
 
 ensure_app_navigation()

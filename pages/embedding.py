@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
-from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae.measures import analysis
-from vae.runs import run_index
-from vae.runs import folder as runs
+from pages._ui import dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
-from vae.views.plots import alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage, scale_note, stack_strips, traversal_codes
+from vae.measures import analysis
+from vae.runs import folder as runs
+from vae.runs import run_index
+from vae.views.plots import (alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage,
+                             scale_note, stack_strips, traversal_codes)
 
 ensure_app_navigation()
 

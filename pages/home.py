@@ -4,12 +4,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer, writable
+from vae.base.paths import datasets_root, runs_root
 from vae.data import datasets
+from vae.data.presets import preset_spec
 from vae.jobs import launcher as jobs
 from vae.runs import run_index
 from vae.runs.config import TrainConfig
-from vae.data.presets import preset_spec
-from vae.base.paths import datasets_root, runs_root
 
 ensure_app_navigation()
 warm_trainer()

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, dataset_of, model_of, pick_run, rows_of, sort_runs, user_errors
-from vae.runs import run_index
-from vae.runs import folder as runs
-from vae.views import transects
+from pages._ui import dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
+from vae.runs import folder as runs
+from vae.runs import run_index
+from vae.views import transects
 from vae.views.labels import covered_ring
 from vae.views.plots import pairs_grid
 

@@ -10,11 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import ensure_app_navigation, user_errors
-from vae.data import datasets
-from vae.sweeps import sweep
-from vae.sweeps import sweep_report
-from vae.runs.config import TrainConfig
 from vae.base.paths import datasets_root
+from vae.data import datasets
+from vae.runs.config import TrainConfig
+from vae.sweeps import sweep, sweep_report
 from vae.sweeps.sweep_plots import distribution_figure
 
 ensure_app_navigation()

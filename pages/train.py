@@ -10,19 +10,19 @@ import streamlit as st
 
 from pages._ui import (ensure_app_navigation, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
                        pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder, writable)
+from vae.base import safety
+from vae.base.paths import datasets_root, runs_root
+from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.data import datasets
 from vae.jobs import launcher as jobs
 from vae.model import methods
-from vae.runs import run_index
 from vae.runs import folder as runs
-from vae.base import safety
-from vae.sweeps import sweep
+from vae.runs import run_index
 from vae.runs.config import VARIANCE_MODES, TrainConfig
-from vae.base.paths import datasets_root, runs_root
+from vae.runs.folder import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
+from vae.sweeps import sweep
 from vae.views.estimate import estimate_duration
 from vae.views.labels import RUN_COLUMNS, curves_caption
-from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs.folder import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
 from vae.views.plots import analysis_curves, entanglement_diagnostics, loss_curves, loss_latex, method_curves
 
 ensure_app_navigation()

@@ -139,8 +139,8 @@ def _dataset_ids(dataset: str) -> dict | None:
 @pytest.fixture
 def tiny_dataset(tmp_workspace):
     """A real 32x32 punctured starfish dataset of 200 draws (+45 transect points) under datasets/tiny."""
-    from vae.data import presets as data
     from vae.data import datasets
+    from vae.data import presets as data
 
     return datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
                                   tmp_workspace / "datasets" / "tiny")
@@ -200,8 +200,8 @@ def pg(browser):
 @pytest.fixture
 def e2e_dataset(lab_home) -> Path:
     """A dataset in the server's data folder: the one a test generated through the page, else a small one."""
-    from vae.data import presets as data
     from vae.data import datasets
+    from vae.data import presets as data
 
     existing = sorted(p for p in (lab_home / "datasets").glob("*") if (p / "dataset.json").exists())
     if existing:

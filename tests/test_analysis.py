@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from vae.measures.analysis import covered_region_mask, hole_analysis, jsonable, pca_alignment, pixel_pca, transect_geometry, transects_geometry
 from vae.base.errors import UserError
+from vae.measures.analysis import (covered_region_mask, hole_analysis, jsonable, pca_alignment, pixel_pca,
+                                   transect_geometry, transects_geometry)
 
 
 def rotation(deg):

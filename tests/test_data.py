@@ -10,9 +10,9 @@ from PIL import Image
 
 import vae.data.presets as D
 import vae.data.render as R
+from vae.base.errors import UserError
 from vae.data.presets import DatasetSpec, generate, ground_truth, plan, preset_spec, preview, transect_points
 from vae.data.render import render_starfish, render_starfish_batch, to_training_size
-from vae.base.errors import UserError
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "reference"
 if not REF.is_dir():

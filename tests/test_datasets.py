@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae.data.presets import generate, preset_spec
-from vae.data.datasets import delete_dataset, import_images, list_datasets, load_dataset, safe_name, write_dataset
 from vae.base.errors import UserError
+from vae.data.datasets import delete_dataset, import_images, list_datasets, load_dataset, safe_name, write_dataset
+from vae.data.presets import generate, preset_spec
 
 
 def _small(**kw):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae.data import presets as data
-from vae.data import datasets
-from vae.jobs import deletes
 from vae.base.errors import UserError
+from vae.data import datasets
+from vae.data import presets as data
+from vae.jobs import deletes
 
 ROOT = Path(__file__).resolve().parent.parent
 

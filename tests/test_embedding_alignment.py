@@ -10,8 +10,8 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import _decode  # plotly's JSON arrays back to lists
-from vae.measures import analysis
 from vae.data import datasets
+from vae.measures import analysis
 from vae.runs import folder as runs
 
 ROOT = Path(__file__).resolve().parent.parent

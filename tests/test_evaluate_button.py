@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, figure
+from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
 from vae.jobs import launcher as jobs
-from vae.base.errors import UserError
 
 
 def evaluation(k=2, d=3):

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from vae.measures.analysis import factor_alignment, pca_alignment
 from vae.base.errors import UserError
+from vae.measures.analysis import factor_alignment, pca_alignment
 
 
 def plane_rotation(d, i, j, deg):

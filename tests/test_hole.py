@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from vae.measures.analysis import hole_interpolation, jsonable
 from vae.base.errors import UserError
+from vae.measures.analysis import hole_interpolation, jsonable
 
 CENTRE, RADIUS = np.array([1.25, 1.0]), 0.3
 

@@ -4,8 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from vae.model import losses
-from vae.model import methods
+from vae.model import losses, methods
 
 
 def np_log_normal(x, mean, logvar):

@@ -3,8 +3,8 @@ config a Start writes, and the live charts of a method's own terms."""
 import json
 
 import pytest
-
 from test_pages import chart_traces, page
+
 from vae.model import methods
 
 

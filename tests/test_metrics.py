@@ -10,7 +10,9 @@ import pytest
 import sklearn
 
 from vae.base.errors import UserError
-from vae.measures.metrics import active_units, beta_vae_score, cheap_metrics, dci, dci_from_importance, discretize_factors, evaluate_all, factor_vae_score, gaussian_total_correlation, histogram_discretize, mig, modularity, sap
+from vae.measures.metrics import (active_units, beta_vae_score, cheap_metrics, dci, dci_from_importance,
+                                  discretize_factors, evaluate_all, factor_vae_score, gaussian_total_correlation,
+                                  histogram_discretize, mig, modularity, sap)
 
 N_TRAIN, N_TEST = 1500, 500
 FAST_DCI = dict(n_estimators=10, max_train=800)

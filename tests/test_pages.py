@@ -128,8 +128,8 @@ def test_home_lists_datasets_and_runs_with_their_states(tiny_dataset, fake_run):
 
 
 def test_quick_start_generates_the_default_dataset_and_starts_a_run(tmp_workspace, monkeypatch):
-    from vae.data import presets as data
     from vae.data import datasets
+    from vae.data import presets as data
     from vae.jobs import launcher as jobs
 
     started = []

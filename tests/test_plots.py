@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae.views import plots
 from vae.base.paths import data_root, datasets_root, runs_root
+from vae.views import plots
 
 
 def _metrics():

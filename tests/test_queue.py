@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages._ui import progress_summary
+from vae.base import safety
+from vae.base.errors import UserError
 from vae.jobs import launcher as jobs
 from vae.runs import folder as runs
-from vae.base import safety
 from vae.runs.config import TrainConfig
-from vae.base.errors import UserError
-from pages._ui import progress_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 

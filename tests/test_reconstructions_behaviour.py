@@ -10,10 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, captions
-from vae.data import presets as data
 from vae.data import datasets
-from vae.views import plots
-from vae.views import transects
+from vae.data import presets as data
+from vae.views import plots, transects
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from vae.base import registry
-from vae.runs import folder as runs
-from vae.cli import build_parser
-from vae.runs.config import TrainConfig
 from vae.base.errors import UserError
+from vae.cli import build_parser
+from vae.runs import folder as runs
+from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

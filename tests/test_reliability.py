@@ -23,12 +23,12 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import wait_until
 from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
-from vae.data import datasets
 from vae.base import fileio
+from vae.base.errors import UserError
+from vae.data import datasets
 from vae.jobs import launcher as jobs
 from vae.runs import folder as runs
 from vae.runs.config import TrainConfig
-from vae.base.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,15 +20,15 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from vae import cli
-from vae.data import presets as data
+from vae.base import safety
+from vae.base.errors import UserError
 from vae.data import datasets
+from vae.data import presets as data
 from vae.jobs import deletes
 from vae.jobs import launcher as jobs
-from vae.base import safety
 from vae.jobs import standby
 from vae.runs import folder as runs_mod
 from vae.runs.config import TrainConfig
-from vae.base.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -332,8 +332,8 @@ def test_cli_train_refuses_before_creating_the_run_folder(lab, small_disk, capsy
 @pytest.mark.slow  # vae.training.train imports TensorFlow
 def test_a_trainer_that_finds_the_disk_full_fails_the_run_before_writing_a_checkpoint(lab, small_disk):
     """A queued or resumed run is checked again when its trainer starts (space may be gone by then)."""
-    from vae.training import train
     from vae.runs.folder import read_status
+    from vae.training import train
 
     run = lab / "runs" / "prepared"
     runs_mod.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,

@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import wait_until
 from vae.jobs import launcher as jobs
-from vae.runs import folder as runs
 from vae.jobs import standby
+from vae.runs import folder as runs
 from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,11 +7,10 @@ import time
 import pytest
 
 from vae import cli
-from vae.runs import run_index
-from vae.sweeps import sweep
-from vae.sweeps import sweep_report
 from vae.base.errors import UserError
+from vae.runs import run_index
 from vae.runs.folder import read_config
+from vae.sweeps import sweep, sweep_report
 
 
 def _finish(run_dir, summary: dict, val_loss=0.5):

@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vae.sweeps import sweep
 from vae.runs.folder import read_metrics
+from vae.sweeps import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
+from vae.base.errors import UserError
 from vae.data import datasets
+from vae.data.presets import preset_spec
 from vae.runs import folder as runs
 from vae.runs.config import TrainConfig
-from vae.data.presets import preset_spec
-from vae.base.errors import UserError
 
 
 @pytest.fixture(scope="module")

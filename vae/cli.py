@@ -13,17 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-from vae.data import presets as data
-from vae.data import datasets
-from vae.jobs import launcher as jobs
-from vae.model import methods
 from vae.base import safety
-from vae.jobs import standby
-from vae.runs.config import PRECISIONS, VARIANCE_MODES, TrainConfig
 from vae.base.errors import UserError, exit_code
 from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
-from vae.runs.folder import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
 from vae.base.runtime import load_keras
+from vae.data import datasets
+from vae.data import presets as data
+from vae.jobs import launcher as jobs
+from vae.jobs import standby
+from vae.model import methods
+from vae.runs.config import PRECISIONS, VARIANCE_MODES, TrainConfig
+from vae.runs.folder import list_runs, read_config, refuse_if_trained_elsewhere, write_run_config
 
 
 def _progress_bar(label: str):

@@ -16,8 +16,8 @@ SHOTS = Path("/work/brief/shots/safety")
 @pytest.fixture(scope="module")
 def three_sets(tmp_path_factory):
     """A server whose data folder holds three small datasets."""
-    from vae.data import presets as data
     from vae.data import datasets
+    from vae.data import presets as data
 
     home = tmp_path_factory.mktemp("delete_home")
     for name in ("ds-a", "ds-b", "ds-c"):

@@ -29,10 +29,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vae import __version__
-from vae.data.presets import CHUNK, DatasetSpec, _split_train_validation, plan, render_rows
 from vae.base.errors import UserError
-from vae.data.render import to_training_size
 from vae.base.safety import on_disk, require_free_space, require_writable
+from vae.data.presets import CHUNK, DatasetSpec, _split_train_validation, plan, render_rows
+from vae.data.render import to_training_size
 
 FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1

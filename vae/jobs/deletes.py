@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vae.base.errors import UserError
+from vae.base.safety import require_writable
 from vae.data import datasets
 from vae.jobs import launcher as jobs
 from vae.runs import folder as runs
-from vae.base.errors import UserError
-from vae.base.safety import require_writable
 
 
 def _same_folder(a, b) -> bool:

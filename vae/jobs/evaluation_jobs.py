@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.base.paths import package_parent
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, read_json
-from vae.runs.folder import pid_alive, read_config
+from vae.base.paths import package_parent
 from vae.base.safety import require_writable
+from vae.runs.folder import pid_alive, read_config
 
 PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"

@@ -24,16 +24,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from vae.base.paths import package_parent
-from vae.jobs import standby
-from vae.runs.config import TrainConfig
-from vae.data.datasets import load_dataset
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json
-from vae.runs.folder import ACTIVE, ENDED, IN_PROGRESS, WAITING, active_runs, check_name, list_runs, read_config, run_state, write_run_config
-# The run folder's rules live in vae.runs.folder; these names stay importable from here for older callers.
-from vae.runs.folder import QUEUED_S, STALE_S  # noqa: F401
+from vae.base.paths import package_parent
 from vae.base.safety import readonly, require_run_space, require_writable
+from vae.data.datasets import load_dataset
+from vae.jobs import standby
+from vae.runs.config import TrainConfig
+# The run folder's rules live in vae.runs.folder; these names stay importable from here for older callers.
+from vae.runs.folder import (ACTIVE, ENDED, IN_PROGRESS, QUEUED_S, STALE_S, WAITING, active_runs,  # noqa: F401
+                             check_name, list_runs, read_config, run_state, write_run_config)
 
 DEDUP_S = 30.0
 

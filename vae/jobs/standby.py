@@ -32,9 +32,9 @@ from pathlib import Path
 
 from vae.base.errors import exit_code
 from vae.base.fileio import atomic_write_json
-from vae.runs.folder import pid_alive
 from vae.base.runtime import load_keras
 from vae.base.safety import require_writable
+from vae.runs.folder import pid_alive
 
 POLL_S = 0.05
 CLAIM_WAIT_S = 10.0  # a claimed standby waits this long for its job.json

@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
-from vae.measures.analysis import _as_codes, alignment_from_covariance, factor_alignment, jsonable, pca_alignment
 from vae.base.errors import UserError
+from vae.measures.analysis import _as_codes, alignment_from_covariance, factor_alignment, jsonable, pca_alignment
 
 # The settings of disentanglement_lib's published study (its `config/unsupervised_study_v1/
 # metric_configs/*.gin`): points used by each metric and the generator-based scores' budgets.

@@ -26,7 +26,6 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-
 # Per spatial axis, nearest 2x upsampling followed by a 3-tap 'same' convolution w equals a stride-2
 # transposed convolution with the 4 taps (w[2], w[1] + w[2], w[0] + w[1], w[0]): even outputs see
 # x[i-1] and x[i], odd outputs x[i] and x[i+1], and the upsampled copies' taps add up.

@@ -15,9 +15,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from vae.base.errors import UserError
 from vae.model import losses
 from vae.model import networks as _register  # noqa: F401  (registers VAE, Sampling and the fast layers)
-from vae.base.errors import UserError
 
 
 def load_run_model(run_dir, which: str = "model.keras"):

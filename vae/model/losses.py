@@ -41,8 +41,8 @@ import sys
 import keras
 from keras import ops
 
-from vae.model import methods
 from vae.base.registry import ENTANGLEMENT_TERMS
+from vae.model import methods
 
 SIGMA_CONSTANT = 0.1
 DIP_LAMBDA_D = 10.0

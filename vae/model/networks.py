@@ -26,10 +26,9 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from vae.model import losses
-from vae.model import methods
-from vae.model.fast_layers import BatchNorm, Conv2DTranspose, ConvTranspose
 from vae.base.registry import ARCHITECTURES, logged_terms
+from vae.model import losses, methods
+from vae.model.fast_layers import BatchNorm, Conv2DTranspose, ConvTranspose
 
 
 @keras.saving.register_keras_serializable(package="vae")

@@ -17,10 +17,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from vae.model import methods
 from vae.base.errors import UserError
 from vae.base.fileio import dataclass_from_dict
 from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
+from vae.model import methods
+
 VARIANCE_MODES = ("constant", "learned")
 PRECISIONS = ("float32", "mixed_bfloat16")
 

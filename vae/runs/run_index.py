@@ -25,8 +25,8 @@ from pathlib import Path
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_text
 from vae.base.paths import data_root
-from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
 from vae.base.safety import readonly
+from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
 
 INDEX_FILE = ".index.json"
 INDEX_VERSION = 1

@@ -31,14 +31,14 @@ import sys
 import time
 from pathlib import Path
 
-from vae.runs.config import TrainConfig
 from vae.base.errors import UserError
-from vae.base.paths import data_root, package_parent
 from vae.base.fileio import atomic_write_json, atomic_write_text, read_json
+from vae.base.paths import data_root, package_parent
+from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
+from vae.runs.config import TrainConfig
 from vae.runs.folder import ACTIVE, check_name, pid_alive, run_state, write_run_config
-from vae.base.safety import require_writable
 
 SWEEP_FORMAT = "vae-lab-sweep"
 SWEEP_FORMAT_VERSION = 1

@@ -21,11 +21,11 @@ import socket
 import time
 from pathlib import Path
 
-from vae.base.paths import package_parent
-from vae.sweeps import sweep as sw
 from vae.base.errors import UserError
 from vae.base.fileio import HeartbeatFile
+from vae.base.paths import package_parent
 from vae.base.safety import require_writable
+from vae.sweeps import sweep as sw
 
 HEARTBEAT_S = 3.0
 TASK_RETRIES = 3

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.measures import analysis
-from vae.measures import metrics
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, atomic_write_text
-from vae.runs.folder import read_config
 from vae.base.safety import require_writable
+from vae.measures import analysis, metrics
+from vae.runs.folder import read_config
 
 
 def _latents_csv(ds, mu: np.ndarray) -> str:

@@ -29,18 +29,18 @@ import keras
 import numpy as np
 
 from vae import __version__
-from vae.measures.analysis import transects_geometry
-from vae.runs.config import TrainConfig
-from vae.data.datasets import load_dataset
 from vae.base.errors import UserError
 from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
                              atomic_write_text, read_json)
-from vae.model.inference import encode, reconstruct
-from vae.measures.metrics import cheap_metrics
-from vae.model.networks import build_vae
 from vae.base.registry import logged_terms
-from vae.runs.folder import ERRORS, read_metrics, refuse_if_trained_elsewhere
 from vae.base.safety import require_run_space, require_writable
+from vae.data.datasets import load_dataset
+from vae.measures.analysis import transects_geometry
+from vae.measures.metrics import cheap_metrics
+from vae.model.inference import encode, reconstruct
+from vae.model.networks import build_vae
+from vae.runs.config import TrainConfig
+from vae.runs.folder import ERRORS, read_metrics, refuse_if_trained_elsewhere
 
 HEARTBEAT_S = 2.0
 N_RECON = 20

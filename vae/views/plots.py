@@ -23,8 +23,8 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from vae.model import methods
 from vae.base import registry
+from vae.model import methods
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 # The hole in dark gold (the study's yellow box), never red: transect P3 is red.
