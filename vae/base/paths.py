@@ -1,4 +1,4 @@
-"""Where the lab keeps its files: the data root and its datasets/ and runs/ folders.
+"""Where the lab keeps its files: the data root and its datasets/, runs/ and sweeps/ folders.
 
 The data root is the environment variable ``VAE_LAB_HOME`` (default: the
 current directory). Datasets live in ``$VAE_LAB_HOME/datasets``, runs in
@@ -28,6 +28,14 @@ def datasets_root(create: bool = False) -> Path:
 def runs_root(create: bool = False) -> Path:
     """``$VAE_LAB_HOME/runs`` (created when ``create``)."""
     path = data_root() / "runs"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sweeps_root(create: bool = False) -> Path:
+    """``$VAE_LAB_HOME/sweeps`` (created when ``create``)."""
+    path = data_root() / "sweeps"
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_text
-from vae.base.paths import data_root
+from vae.base.paths import runs_root as default_runs_root
+from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
 from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
 
@@ -104,9 +105,9 @@ def summary(run_dir) -> dict:
 
 def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> list[dict]:
     """Every run (and, with include_sweeps, every sweep's run), newest first; see the module doc."""
-    runs_root = Path(runs_root) if runs_root else data_root() / "runs"
+    runs_root = Path(runs_root) if runs_root else default_runs_root()
     if sweeps_root is None and include_sweeps:
-        sweeps_root = data_root() / "sweeps"
+        sweeps_root = default_sweeps_root()
     index_path = runs_root / INDEX_FILE
     key = str(index_path.resolve()) + ("+sweeps" if include_sweeps else "")
     with _LOCK:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, atomic_write_text, read_json
-from vae.base.paths import data_root, package_parent
+from vae.base.paths import package_parent, sweeps_root
 from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
@@ -48,14 +48,6 @@ EVALUATE_MODES = ("quick", "full", "none")  # quick: every metric but the two th
 DRIVER_STALE_S = 30.0  # the driver writes its heartbeat every few seconds
 FINAL_KEYS = ("epoch", "loss", "val_loss", "val_recon", "val_kl", "val_entanglement", "alignment_score",
               "total_correlation", "active_units")
-
-
-def sweeps_root(create: bool = False) -> Path:
-    """``$VAE_LAB_HOME/sweeps`` (created when ``create``)."""
-    path = data_root() / "sweeps"
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # ---------------------------------------------------------------- settings
