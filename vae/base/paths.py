@@ -45,3 +45,18 @@ def package_parent() -> str:
     """The folder that holds the `vae` package: put on PYTHONPATH of the processes the lab starts
     (trainer, evaluation, sweep driver, Ray workers), so `python -m vae` works from any folder."""
     return str(Path(__file__).resolve().parents[2])
+
+
+def lab_pythonpath(environ=None) -> str:
+    """PYTHONPATH for a process the lab starts: the package's folder first, then the caller's own."""
+    environ = os.environ if environ is None else environ
+    return package_parent() + (os.pathsep + environ["PYTHONPATH"] if environ.get("PYTHONPATH") else "")
+
+
+def child_env() -> dict:
+    """The environment of a process the lab starts (trainer, evaluation, sweep driver): this one's, with
+    `lab_pythonpath()` and TensorFlow's C++ log level 2 unless the caller set one."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = lab_pythonpath(env)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env

@@ -25,7 +25,7 @@ import numpy as np
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, read_json
-from vae.base.paths import package_parent
+from vae.base.paths import child_env, package_parent
 from vae.base.safety import require_writable
 from vae.runs.folder import pid_alive, read_config
 
@@ -82,15 +82,12 @@ def start_evaluation(run_dir, fast: bool = False) -> int:
         raise UserError(f"run {run_dir.name} has no model.keras yet; evaluate it after its first epoch")
     if evaluation_state(run_dir).get("state") == "running":
         raise UserError(f"run {run_dir.name} is already being evaluated; wait for it to finish")
-    env = dict(os.environ)
-    pkg_parent = package_parent()
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = child_env()
     (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a new evaluation: its own start time
     with open(run_dir / LOG_FILE, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []),
                                 stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=package_parent(), env=env,
                                 start_new_session=True)
     write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=proc.pid)
     return proc.pid

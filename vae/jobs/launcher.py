@@ -26,7 +26,7 @@ from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json
-from vae.base.paths import package_parent
+from vae.base.paths import child_env, package_parent
 from vae.base.safety import readonly, require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.jobs import standby
@@ -67,11 +67,7 @@ def _train_command(run_dir: Path, resume: bool = False) -> list[str]:
 
 
 def _trainer_env() -> tuple[dict, str]:
-    env = dict(os.environ)
-    pkg_parent = package_parent()
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env, pkg_parent
+    return child_env(), package_parent()
 
 
 def _spawn(run_dir: Path, resume: bool = False) -> int:

@@ -25,7 +25,6 @@ import dataclasses
 import io
 import itertools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, atomic_write_text, read_json
-from vae.base.paths import package_parent, sweeps_root
+from vae.base.paths import child_env, package_parent, sweeps_root
 from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
@@ -346,13 +345,10 @@ def launch_driver(sweep_dir, address: str | None = None, workers: int | None = N
     if st.get("state") in ("running", "stopping"):
         raise UserError(f"sweep {sweep_dir.name} is already {st['state']} (driver pid {st.get('driver_pid')})")
     (sweep_dir / "stop").unlink(missing_ok=True)
-    env = dict(os.environ)
-    pkg_parent = package_parent()
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = child_env()
     with open(sweep_dir / "driver.log", "ab") as log:
         proc = subprocess.Popen(driver_command(sweep_dir, address, workers), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=pkg_parent, env=env, start_new_session=True)
+                                stdin=subprocess.DEVNULL, cwd=package_parent(), env=env, start_new_session=True)
     status = read_status(sweep_dir)
     write_status(sweep_dir, {**status, "state": "running", "message": "starting the sweep driver",
                              "driver_pid": proc.pid, "heartbeat": time.time()})

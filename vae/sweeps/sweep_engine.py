@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import HeartbeatFile
-from vae.base.paths import package_parent
+from vae.base.paths import lab_pythonpath  # the workers import `vae` from the driver's path
 from vae.base.safety import require_writable
 from vae.sweeps import sweep as sw
 
@@ -93,29 +93,20 @@ def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
 
 
 class _Status(HeartbeatFile):
-    """The sweep's status.json, rewritten by the driver at each change and every HEARTBEAT_S."""
+    """The sweep's status.json, rewritten by the driver at each change (`update`, `record`) and every HEARTBEAT_S."""
 
-    def __init__(self, sweep_dir: Path, doc: dict):
-        self.sweep_dir, self.doc = sweep_dir, doc
+    def __init__(self, sweep_dir: Path):
         old = sw.read_status(sweep_dir)
         data = {"state": "running", "message": "starting Ray", "driver_pid": os.getpid(),
                 "started": time.time(), "runs": old.get("runs") or {}, "history": old.get("history", [])}
         super().__init__(sweep_dir / "status.json", data, every=HEARTBEAT_S,
                          write_fn=lambda d: sw.write_status(sweep_dir, d))
 
-    def write(self, **fields):
-        self.update(**fields)
-
     def record(self, name: str, **fields):
+        """Change one run's fields and write the file now."""
         with self.lock:
             self.data["runs"].setdefault(name, {}).update(fields)
-        self.write()
-
-
-def _pythonpath() -> str:
-    """This lab's code first, then the driver's PYTHONPATH: the workers import `vae` from the same path."""
-    pkg_parent = package_parent()
-    return pkg_parent + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+            self._write_locked()
 
 
 def _init_ray(address: str | None, cpus: int | None):
@@ -123,7 +114,7 @@ def _init_ray(address: str | None, cpus: int | None):
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    runtime_env = {"env_vars": {"PYTHONPATH": _pythonpath()}}
+    runtime_env = {"env_vars": {"PYTHONPATH": lab_pythonpath()}}
     t0 = time.time()
     if address:
         ray.init(address=address, runtime_env=runtime_env, **kwargs)
@@ -147,16 +138,16 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
     todo = [r for r in doc["runs"] if not sw.run_done(sw.run_dir_of(sweep_dir, r), evaluate)]
     for r in todo:  # a stop asked of an earlier driver's runs does not stop this one's
         (sw.run_dir_of(sweep_dir, r) / "stop").unlink(missing_ok=True)
-    status = _Status(sweep_dir, doc)
+    status = _Status(sweep_dir)
     status.start_heartbeat()
     try:
         if not todo:
             sw.write_results(sweep_dir, sw.result_rows(sweep_dir, doc, status.data))
-            status.write(state="finished", message=f"all {len(doc['runs'])} runs are done", finished=time.time())
+            status.update(state="finished", message=f"all {len(doc['runs'])} runs are done", finished=time.time())
             return dict(status.data)
         return _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluate, say)
     except BaseException as e:
-        status.write(state="failed" if not isinstance(e, KeyboardInterrupt) else "stopped",
+        status.update(state="failed" if not isinstance(e, KeyboardInterrupt) else "stopped",
                      message=f"{type(e).__name__}: {e}; resume the sweep to continue")
         raise
     finally:
@@ -175,9 +166,9 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
         history = status.data.setdefault("history", [])
         history.append({"driver_pid": os.getpid(), "started": time.time(), "ray_init_s": round(t_init, 2),
                         "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo)})
-        status.write(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
+        status.update(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
         gpus = float((doc.get("resources") or {}).get("gpus_per_run") or 0)
-        env = {**_thread_env(per_run), "PYTHONPATH": _pythonpath()}
+        env = {**_thread_env(per_run), "PYTHONPATH": lab_pythonpath()}
         task = ray.remote(_ray_task).options(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES,
                                              retry_exceptions=False, runtime_env={"env_vars": env})
         queue, in_flight, failed = list(todo), {}, 0
@@ -188,7 +179,7 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
                 queue.clear()
                 for ref, run in in_flight.items():
                     sw.request_stop_run(sw.run_dir_of(sweep_dir, run))
-                status.write(state="stopping", message="stopping: queued runs will not start; running runs stop "
+                status.update(state="stopping", message="stopping: queued runs will not start; running runs stop "
                                                        "after their current batch")
             while queue and len(in_flight) < workers:
                 run = queue.pop(0)
@@ -219,7 +210,7 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
         else:
             state, msg = "failed", (f"{done} of {len(doc['runs'])} runs done; {counts} - see each failed run's "
                                     "status; resume the sweep to retry them")
-        status.write(state=state, message=msg, finished=time.time(), counts=counts)
+        status.update(state=state, message=msg, finished=time.time(), counts=counts)
         say(f"sweep {state}: {msg}")
         return dict(status.data)
     finally:
