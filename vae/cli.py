@@ -214,7 +214,8 @@ def cmd_import_benchmark(args) -> int:
     out = benchmarks.import_benchmark(
         bench.name, path, args.out, size=args.size, fit=args.fit, n=args.n, correlate=_correlate_arg(args.correlate),
         seed=args.seed, check=not args.no_verify, overwrite=args.overwrite,
-        progress=None if args.quiet else _progress_bar("import"))
+        progress=None if args.quiet else _progress_bar("convert"),
+        check_progress=None if args.quiet else _progress_bar("check MD5"))
     if not args.quiet:
         ds = datasets.load_dataset(out)
         counts = ", ".join(f"{k} {v:,}" for k, v in ds.meta.get("counts", {}).items())

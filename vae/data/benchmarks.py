@@ -520,20 +520,21 @@ def choose_rows(n_total: int, factors: dict, n: int | None, correlate: tuple | N
 
 def import_benchmark(name: str, path, out_dir, size: int = 64, fit: str = "stretch", n: int | None = None,
                      correlate: tuple | None = None, seed: int = 0, validation_fraction: float = 0.1,
-                     check: bool = True, overwrite: bool = False, progress=None) -> Path:
+                     check: bool = True, overwrite: bool = False, progress=None, check_progress=None) -> Path:
     """Convert a benchmark's published file(s) at `path` into a dataset folder at `out_dir` (atomically).
 
     `n`: keep a seeded random subsample of n images; `correlate=(factor1, factor2, rho)`: keep n images
     (all when n is None) in which the two factors have Pearson correlation rho (vae.data.correlation).
     `check`: verify the published MD5 first (False converts a file that is not the original, and says so in
-    dataset.json). `progress(done, total)` is called while checking and converting.
+    dataset.json). `check_progress(bytes, total)` is called while checking, `progress(images, total)` while
+    converting.
     """
     require_writable(f"import benchmark {name} into {Path(out_dir).name}")
     bench, path = benchmark(name), Path(path)
     spec = DatasetSpec(family="imported", preset=bench.name, n=None, image_size=size, fit=fit, seed=seed,
                        transects=False, validation_fraction=validation_fraction)
     spec.validate()
-    checked = verify(name, path, progress) if check else []
+    checked = verify(name, path, check_progress) if check else []
     table = bench.opener(path)
     try:
         rows = choose_rows(table.n, table.factors, n, correlate, seed)
