@@ -433,6 +433,31 @@ def source_paths(name: str, path) -> list[tuple[SourceFile, Path]]:
     return found
 
 
+def downloads_folder(root, name: str) -> Path:
+    """Where the lab keeps (and the Dataset page looks for) a benchmark's files: <data root>/downloads/<name>/."""
+    return Path(root) / "downloads" / benchmark(name).name
+
+
+def local_source(root, name: str) -> Path | None:
+    """The path to convert from when the benchmark's required files are in its downloads folder, else None.
+
+    The Dataset page reads only this folder (not any path a browser names); the CLI reads any path.
+    """
+    bench, folder = benchmark(name), downloads_folder(root, name)
+    if not all((folder / s.name).is_file() for s in bench.required):
+        return None
+    return folder / bench.files[0].name if len(bench.files) == 1 else folder
+
+
+def describe(name: str) -> str:
+    """One line for people: the set, its image count and size in memory at 64 px gray, its files."""
+    b = benchmark(name)
+    files = ", ".join(s.name for s in b.required) + (" (+ the testing half, optional)" if b.needs else "")
+    return (f"{b.title}: {b.n_images:,} images of {b.source_size}x{b.source_size} px"
+            f"{' colour (converted to gray)' if b.colour else ''}, factors {', '.join(b.factor_names)}; "
+            f"{b.n_images * 64 * 64 / 1e9:.1f} GB as 64x64 uint8 in memory. Files: {files}.")
+
+
 def verify(name: str, path, progress=None) -> list[dict]:
     """Check each of the benchmark's files at `path` against its published MD5; raise UserError on a mismatch."""
     out = []
