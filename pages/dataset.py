@@ -9,8 +9,8 @@ import streamlit as st
 from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
                        human_bytes, md_escape, user_errors, writable)
 from vae.base import safety
-from vae.base.paths import datasets_root, runs_root
-from vae.data import datasets
+from vae.base.paths import data_root, datasets_root, runs_root
+from vae.data import benchmarks, datasets
 from vae.data import presets as data
 from vae.jobs import deletes
 from vae.views.plots import montage, parameter_space
@@ -136,3 +136,46 @@ if writable():
                 if report.get("skipped"):
                     st.warning(f"Skipped {len(report['skipped'])} file(s):")
                     st.dataframe(report["skipped"], hide_index=True)
+
+if writable():
+    with st.expander("Benchmark datasets (dSprites, 3D Shapes, MPI3D, SmallNORB, Cars3D) from their published files"):
+        bench = st.selectbox("Benchmark", list(benchmarks.BENCHMARKS), key="bench_name",
+                             format_func=lambda b: benchmarks.BENCHMARKS[b].title)
+        st.caption(benchmarks.describe(bench))
+        folder = benchmarks.downloads_folder(data_root(), bench)
+        source = benchmarks.local_source(data_root(), bench)
+        st.caption(f"Found in `{folder}`; converting." if source else
+                   f"Put the file(s) in `{folder}` (or use `python -m vae import-benchmark {bench} PATH` for any "
+                   f"path), or download them here from the official source (each file is checked against its "
+                   f"published MD5).")
+        c = st.columns(4)
+        bench_out = c[0].text_input("Dataset name", bench, key="bench_out")
+        bench_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="bench_size")
+        bench_n = int(c[2].number_input("Subsample (0 = all)", 0, benchmarks.BENCHMARKS[bench].n_images, 0,
+                                        key="bench_n"))
+        bench_seed = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, key="bench_seed"))
+        factors = list(benchmarks.BENCHMARKS[bench].factor_names)
+        c = st.columns(3)
+        pair = c[0].multiselect("Correlate two factors (optional)", factors, max_selections=2, key="bench_pair",
+                                help="Träuble et al. 2021: keep the subsample's rows so that these two factors "
+                                     "have the chosen correlation (needs a subsample size)")
+        rho = c[1].slider("Correlation", -0.95, 0.95, 0.5, 0.05, key="bench_rho", disabled=len(pair) != 2)
+        verify_md5 = c[2].checkbox("Check the published MD5", True, key="bench_verify",
+                                   help="Off converts a file that is not the original; dataset.json records it")
+        label = "Convert" if source else "Download and convert"
+        if st.button(label, icon=":material/dataset:", key="bench_go"):
+            with user_errors():
+                bar = st.progress(0.0, text="Starting…")
+
+                def step(what):
+                    return lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
+                                                            text=f"{what} {done:,}/{total:,}")
+
+                if source is None:
+                    source = benchmarks.download(bench, folder, progress=step("Downloading (bytes)"))
+                out = benchmarks.import_benchmark(
+                    bench, source, datasets_root(create=True) / datasets.safe_name(bench_out), size=bench_size,
+                    n=bench_n or None, seed=bench_seed, check=verify_md5,
+                    correlate=(pair[0], pair[1], rho) if len(pair) == 2 else None,
+                    progress=step("Converting images"), check_progress=step("Checking MD5 (bytes)"))
+                st.success(f"Saved {out.name}.")

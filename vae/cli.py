@@ -15,9 +15,10 @@ from pathlib import Path
 
 from vae.base import safety
 from vae.base.errors import UserError, exit_code
+from vae.base.paths import data_root
 from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.base.runtime import load_keras
-from vae.data import datasets
+from vae.data import benchmarks, datasets
 from vae.data import presets as data
 from vae.jobs import launcher as jobs
 from vae.jobs import standby
@@ -190,6 +191,38 @@ def cmd_sweep(args) -> int:
     return 0 if status["state"] in ("finished", "stopped") else 1
 
 
+def _correlate_arg(text: str | None):
+    if not text:
+        return None
+    parts = text.split(",")
+    try:
+        f1, f2, rho = parts
+        return f1.strip(), f2.strip(), float(rho)
+    except ValueError:
+        raise UserError(f"--correlate takes FACTOR1,FACTOR2,RHO (e.g. shape,scale,0.5), not {text!r}") from None
+
+
+def cmd_import_benchmark(args) -> int:
+    bench = benchmarks.benchmark(args.name)
+    path = args.path
+    if path is None:
+        if not args.download:
+            raise UserError(f"give the path of {bench.title}'s file (or the folder holding its files), "
+                            f"or --download to fetch it from {bench.files[0].url.split('/')[2]}")
+        dest = Path(args.download_dir) if args.download_dir else data_root() / "downloads" / bench.name
+        path = benchmarks.download(bench.name, dest, progress=None if args.quiet else _progress_bar("download"))
+    out = benchmarks.import_benchmark(
+        bench.name, path, args.out, size=args.size, fit=args.fit, n=args.n, correlate=_correlate_arg(args.correlate),
+        seed=args.seed, check=not args.no_verify, overwrite=args.overwrite,
+        progress=None if args.quiet else _progress_bar("convert"),
+        check_progress=None if args.quiet else _progress_bar("check MD5"))
+    if not args.quiet:
+        ds = datasets.load_dataset(out)
+        counts = ", ".join(f"{k} {v:,}" for k, v in ds.meta.get("counts", {}).items())
+        print(f"wrote {out} ({counts}; factors {', '.join(ds.factor_names)})")
+    return 0
+
+
 def cmd_runs(args) -> int:
     runs = list_runs(args.root)
     if not runs:
@@ -237,6 +270,30 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--size", type=int, default=64)
     i.add_argument("--quiet", action="store_true", help="print nothing but errors (and skipped files)")
     i.set_defaults(func=cmd_import)
+
+    ib = sub.add_parser("import-benchmark", help="convert a benchmark's published file (dSprites, 3D Shapes, "
+                                                 "MPI3D, SmallNORB, Cars3D) into a dataset",
+                        description="Check a benchmark's file against its published MD5 and write the lab's "
+                                    "dataset folder: grayscale images at --size, the factor table, a random 10% "
+                                    "validation split, optionally a subsample with two factors correlated.")
+    ib.add_argument("name", choices=tuple(benchmarks.BENCHMARKS), help="which benchmark")
+    ib.add_argument("path", nargs="?", help="the downloaded file, or the folder holding its files "
+                                            "(SmallNORB: the six .mat.gz; Cars3D: the .tar.gz or its unpacked folder)")
+    ib.add_argument("--out", required=True, help="dataset folder to create, e.g. datasets/dsprites-real")
+    ib.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
+    ib.add_argument("--fit", choices=("stretch", "pad"), default="stretch")
+    ib.add_argument("--n", type=int, default=None, help="keep a seeded random subsample of N images")
+    ib.add_argument("--correlate", metavar="F1,F2,RHO", help="keep N images in which factors F1 and F2 have "
+                                                             "correlation RHO (Träuble et al. 2021); needs --n")
+    ib.add_argument("--seed", type=int, default=0, help="seed of the subsample and the validation split")
+    ib.add_argument("--download", action="store_true", help="without PATH: download from the official source "
+                                                            "into $VAE_LAB_HOME/downloads/NAME (checked)")
+    ib.add_argument("--download-dir", help="where --download puts the files")
+    ib.add_argument("--no-verify", action="store_true", help="convert a file whose MD5 is not the published one "
+                                                             "(recorded in dataset.json)")
+    ib.add_argument("--overwrite", action="store_true")
+    ib.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    ib.set_defaults(func=cmd_import_benchmark)
 
     t = sub.add_parser("train", help="train a VAE (foreground); writes a run folder")
     t.add_argument("--data", help="dataset folder")
