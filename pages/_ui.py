@@ -1,7 +1,8 @@
-"""Streamlit helpers shared by the pages (the only non-page file that imports streamlit).
+"""Streamlit helpers shared by the pages (`_evaluation.py` holds the Evaluate button and its tables).
 
-Kept tiny: showing a library `UserError`, picking and ordering runs, cached datasets and models, and the
-widgets' number and text helpers (the weight ladder of the β/γ sliders, progress text, sizes).
+The navigation guard, the safety banner and the warm standby, showing a library `UserError`, the delete
+confirmation, picking and ordering runs, cached datasets and models, and the widgets' number and text helpers
+(the weight ladder of the β/γ sliders, progress text, sizes).
 """
 from __future__ import annotations
 

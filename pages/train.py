@@ -205,7 +205,7 @@ waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
 if chosen:
     method = chosen.get("config", {}).get("method", "beta-vae")
     live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae", chosen["state"])
-    st.caption(curves_caption(chosen["config"].get("gamma")))
+    st.caption(curves_caption(chosen["config"]))
 
 if waiting_runs:
     st.subheader("Queue")

@@ -1,4 +1,5 @@
-"""Known answers for vae.measures.analysis.hole_interpolation: the hole as a zero-shot test (issue 11 item 3)."""
+"""Known answers for vae.measures.analysis.hole_interpolation: the hole as a zero-shot test
+(docs/measures.md, "The hole as a zero-shot test")."""
 
 from __future__ import annotations
 

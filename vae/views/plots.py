@@ -2,7 +2,7 @@
 
 Pure functions: numbers in, a plotly figure or a uint8 image out. No
 streamlit, no TensorFlow, no file formats, so the pages stay thin and every
-figure can be tested alone. The study's own figures (FACTS.md §4) are the
+figure can be tested alone. The study's own figures (docs/study.md, "What the study found") are the
 model: input|reconstruction pairs in 2 columns x 10 rows, transect strips with
 a yellow box on the hole points, a 3-D embedding of black points with the
 transects P1 (blue), P2 (green), P3 (red) as lines with markers.
@@ -38,7 +38,7 @@ LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
 
 def loss_latex(beta: float, gamma: float, entanglement: str = "seed", method: str = "beta-vae",
                method_params: Mapping | None = None) -> str:
-    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg; the
+    """The training loss with the current weights, as LaTeX (the study's part 3: L = βL_KL + L_crossent + γL_entg; the
     other methods' regularisers from vae.model.methods)."""
     term = registry.ENTANGLEMENT_TERMS.get(entanglement)
     ent = term.latex if term else r"L_{\mathrm{entg}}"
@@ -180,7 +180,7 @@ def pairs_grid(inputs, recons, columns: int = 2, pad: int = 2) -> np.ndarray:
 
 
 def transect_strip(truth, recon, in_hole: Sequence[bool] | None = None, pad: int = 3, box: int = 2) -> np.ndarray:
-    """Ground truth row above reconstruction row (RGB), with a yellow box around the hole points (NB-TR figure)."""
+    """Ground truth row above reconstruction row (RGB), with a yellow box around the hole points (the study's transect figure)."""
     t, r = _as_gray(truth), _as_gray(recon)
     n, h, w = t.shape
     img = np.stack([montage(np.concatenate([t, r]), n, pad, 40)] * 3, axis=-1)
