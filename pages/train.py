@@ -96,7 +96,7 @@ with st.expander("Settings", expanded=writable()):
                       + ("" if spec.uses_beta else f"; {spec.label} does not use β"))
     else:
         c[2].markdown(f"β = {ss['beta']:g} is the papers' β (sum over pixels and latents); the study's reduction would "
-                      f"need β = {ss['beta'] * ss['latent_dim'] / (2 * size * size):.3g}"
+                      f"need β = {methods.study_beta(ss['beta'], size * size, ss['latent_dim']):.3g}"
                       + ("" if spec.uses_beta else f"; {spec.label} does not use β"))
     if spec.params:
         cols = st.columns(len(spec.params))

@@ -601,3 +601,27 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
                      "scipy_version": scipy.__version__},
         "note": "; ".join(notes),
     }
+
+
+def hole_of_spec(spec) -> tuple[tuple[float, float], float]:
+    """A dataset's hole as (centre, radius) in (a, b), from its spec (dataset.json's `spec`); the study's
+    hole when the spec names none (datasets written before the hole could be moved)."""
+    spec = spec or {}
+    centre = spec.get("hole_center", HOLE_CENTRE)
+    return (float(centre[0]), float(centre[1])), float(spec.get("hole_radius", HOLE_RADIUS))
+
+
+def snapshot_alignments(codes, factors=None) -> tuple[dict | None, dict]:
+    """(factor alignment, PCA alignment) of one set of codes: the pair the Embedding page and evaluation.json
+    report side by side. The factor alignment is None without factors (an imported dataset)."""
+    pca = pca_alignment(codes)
+    return (None if factors is None else factor_alignment(codes, factors)), pca
+
+
+def hole_test(codes_train, ab_train, codes_hole, ab_hole, codes_validation, ab_validation, spec=None) -> dict:
+    """The hole as a zero-shot test of one model's codes: `hole_interpolation` fitted on the training codes
+    and their (a, b), evaluated on the hole images and the validation images (whose covered ring is the
+    reference), with the dataset's own hole (`hole_of_spec`)."""
+    centre, radius = hole_of_spec(spec)
+    return hole_interpolation(codes_train, ab_train, np.concatenate([codes_hole, codes_validation]),
+                              np.concatenate([ab_hole, ab_validation]), center=centre, radius=radius)
