@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import streamlit as st
 
 from vae.base import safety
@@ -189,7 +190,6 @@ def dataset_of(path) -> "object":
 
 def rows_of(ds, ids) -> "np.ndarray":
     """Positions in the dataset of the given image ids (the `id` column)."""
-    import numpy as np
     id_col = np.asarray(ds.columns["id"])
     order = np.argsort(id_col)
     return order[np.searchsorted(id_col, np.asarray(ids), sorter=order)]

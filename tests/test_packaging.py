@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,9 @@ def test_the_readme_module_table_lists_every_module_of_the_tree_under_its_folder
     tree = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "vae").rglob("*.py") if p.name != "__init__.py")
     assert sorted(listed) == tree
     assert len(listed) == len(set(listed))
-    # the folders' order is the order .importlinter checks
-    contract = (ROOT / ".importlinter").read_text().split("[importlinter:contract:packages]")[1].split("\n\n")[0]
-    layers = [ln.strip() for ln in contract.split("layers =")[1].splitlines() if ln.strip()]
+    # the folders' order is the order lint-imports checks ([tool.importlinter] in pyproject.toml)
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["id"] == "packages")["layers"]
     order = [name.strip().replace(".", "/") + "/" for ln in layers for name in ln.split("|")]
     readme_order = list(dict.fromkeys(p.rsplit("/", 1)[0] + "/" for p in listed if p.count("/") > 1))
     assert readme_order == [f for f in order if f in readme_order]
