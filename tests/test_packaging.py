@@ -68,9 +68,9 @@ def test_pip_install_gives_the_vae_lab_command_with_its_data_files_from_an_empty
     assert str(venv) in origin.stdout  # the installed copy, not the repository's folder
 
 
-def test_the_readme_module_table_lists_every_module_of_the_tree_under_its_folder():
-    """README "Library layout": one row per module (or a few named together), each under its folder."""
-    text = (ROOT / "README.md").read_text()
+def test_the_module_table_lists_every_module_of_the_tree_under_its_folder():
+    """docs/layout.md's module table: one row per module (or a few named together), each under its folder."""
+    text = (ROOT / "docs" / "layout.md").read_text()
     table = text[text.index("| folder (layer) | module |"):].split("\n\n")[0].splitlines()[2:]
     listed, folder = [], None
     for row in table:

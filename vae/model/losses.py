@@ -12,7 +12,7 @@ method's regulariser (vae.model.methods: beta * KL for the beta-VAE).
   (mu^2 + sigma^2 - log sigma^2 - 1) with sigma = 0.1 (no 1/2: as in the study's part-3 notebook).
 - KL, learned variance: the same convention as the study's constant-variance KL,
   mean over latent dimensions of (mu^2 + exp(logvar) - logvar - 1), i.e. twice the
-  textbook KL per latent (one convention for both variances; README "Loss conventions").
+  textbook KL per latent (one convention for both variances; docs/methods.md, "Loss conventions").
 - Reductions: `study` (above: per-pixel mean reconstruction, KL mean over latents
   without the 1/2) and `papers` (disentanglement_lib: sum over pixels, textbook KL
   summed over latents), so that published hyperparameters mean what they say.
