@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -46,12 +45,13 @@ def test_pip_install_gives_the_vae_lab_command_with_its_data_files_from_an_empty
     pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr
-    # The dependencies (TensorFlow etc.) are reused from the environment running the tests, not installed again:
-    # a .pth file, read after the venv's own site-packages, so `vae` still comes from the installed copy.
+    # The dependencies (TensorFlow etc.) are reused from the environment running the tests (every site-packages
+    # folder it sees, a venv's and the system's), not installed again: a .pth file, read after the venv's own
+    # site-packages, so `vae` still comes from the installed copy.
     where_site = "import sysconfig; print(sysconfig.get_path('purelib'))"
     site = subprocess.run([str(venv / "bin" / "python"), "-c", where_site], capture_output=True, text=True,
                           check=True, timeout=120).stdout.strip()
-    outer = dict.fromkeys(sysconfig.get_path(k) for k in ("purelib", "platlib"))
+    outer = [p for p in dict.fromkeys(sys.path) if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
     (Path(site) / "outer_environment.pth").write_text("".join(f"{p}\n" for p in outer))
     empty = tmp_path / "empty"
     empty.mkdir()
