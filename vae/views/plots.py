@@ -31,7 +31,8 @@ TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#d4a000", "transects": "#222222"}
 LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
-LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
+# The loss axis of a run, by its reduction (vae.model.methods.REDUCTIONS)
+LOSS_UNIT = {"study": "loss (nats; recon = mean BCE per pixel)", "papers": "loss (nats; recon = BCE summed over pixels)"}
 
 
 # ---------------------------------------------------------------- the loss formula
@@ -58,7 +59,8 @@ def _x_of(row: Mapping, steps_per_epoch: int | None) -> float:
 
 
 def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, log_y: bool = False,
-                terms: Sequence[tuple[str, str]] | None = None, title: str = "Losses") -> go.Figure:
+                terms: Sequence[tuple[str, str]] | None = None, title: str = "Losses",
+                reduction: str = "study") -> go.Figure:
     """Training curves (batch lines, solid) and validation curves (epoch lines, dashed with markers).
 
     x is the epoch (fractional for batch lines when `steps_per_epoch` is known). `terms`: (key, label)
@@ -82,7 +84,7 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in vrows], y=[m["val_" + key] for m in vrows],
                                      mode="lines+markers", name=f"{label} (validation)",
                                      line=dict(color=colour, dash="dash")))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=LOSS_UNIT, height=380,
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=LOSS_UNIT[reduction], height=380,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
     if log_y:
         fig.update_yaxes(type="log", exponentformat="e")  # 1e-4, never the SI "100μ" (μ is a latent mean here)
