@@ -87,3 +87,14 @@ def test_the_module_table_lists_every_module_of_the_tree_under_its_folder():
     order = [name.strip().replace(".", "/") + "/" for ln in layers for name in ln.split("|")]
     readme_order = list(dict.fromkeys(p.rsplit("/", 1)[0] + "/" for p in listed if p.count("/") > 1))
     assert readme_order == [f for f in order if f in readme_order]
+
+
+def test_no_code_reads_a_path_outside_the_repository():
+    """A fresh clone is all the tests and the lab need: no code names the study's folder beside the repository
+    or a path of the machine it was written on (the study's files the tests use are in tests/data/study)."""
+    tracked = subprocess.run(["git", "ls-files", "*.py", "*.toml", "*.cfg", "*.ini", ".ci/*"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    outside = ("../shared", '"shared"', "/work/", "shared/seed", "/root/", "/home/")
+    found = [(name, bad) for name in tracked if name != "tests/test_packaging.py" for bad in outside
+             if bad in (ROOT / name).read_text(errors="replace")]
+    assert tracked and found == []
