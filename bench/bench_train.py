@@ -278,7 +278,7 @@ NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
   slot variables are created before `fit` (creating them inside the traced step cost about 2 s); the
   first batch is logged at once instead of after 5; TensorBoard scalars are written by our callback at
   epoch end (Keras' TensorBoard callback added about 1 s before the first batch); and the dashboard keeps
-  a warm standby trainer with the imports done (README, vae/jobs/standby.py), which Start hands the run to.
+  a warm standby trainer with the imports done (docs/layout.md, vae/jobs/standby.py), which Start hands the run to.
   Without it (CLI, VAE_LAB_STANDBY=0) the first point is borderline: its repeats spread around 8 s.
 - Every arm is a fresh subprocess; arms that are compared alternate in one script and medians are
   reported. The study-pipeline ratio compares the study's tf.data-from-PNG pipeline and add_loss model

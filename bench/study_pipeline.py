@@ -1,4 +1,4 @@
-"""The study's training pipeline, re-implemented as a baseline (FACTS.md §1-3, notebook NB-EL).
+"""The study's training pipeline, re-implemented as a baseline (docs/study.md; the study's part-3 notebook).
 
 - PNG files read by `keras.utils.image_dataset_from_directory` (grayscale, resized bilinearly to
   SIZE x SIZE, batch 8, shuffle=False, no cache, label_mode=None), then multiplied by 1/255. The

@@ -1,7 +1,8 @@
-"""Streamlit helpers shared by the pages (the only non-page file that imports streamlit).
+"""Streamlit helpers shared by the pages (`_evaluation.py` holds the Evaluate button and its tables).
 
-Kept tiny: showing a library `UserError`, picking and ordering runs, cached datasets and models, and the
-widgets' number and text helpers (the weight ladder of the β/γ sliders, progress text, sizes).
+The navigation guard, the safety banner and the warm standby, showing a library `UserError`, the delete
+confirmation, picking and ordering runs, cached datasets and models, and the widgets' number and text helpers
+(the weight ladder of the β/γ sliders, progress text, sizes).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import streamlit as st
 
 from vae.base import safety
@@ -51,7 +53,7 @@ def safety_banner() -> None:
         where = f"address {address}" if address else "every network interface"
         st.warning(f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
                    "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
-                   "serve it on 127.0.0.1 and use an SSH port forward (README: Sharing the lab).",
+                   "serve it on 127.0.0.1 and use an SSH port forward (docs/sharing.md).",
                    icon=":material/public:")
 
 
@@ -188,7 +190,6 @@ def dataset_of(path) -> "object":
 
 def rows_of(ds, ids) -> "np.ndarray":
     """Positions in the dataset of the given image ids (the `id` column)."""
-    import numpy as np
     id_col = np.asarray(ds.columns["id"])
     order = np.argsort(id_col)
     return order[np.searchsorted(id_col, np.asarray(ids), sorter=order)]

@@ -25,28 +25,18 @@ def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, da
     the hole as a zero-shot test (punctured datasets)."""
     snap = runs.load_snapshot(run_path, epoch)
     codes = snap["mu_train"]
-    pca = analysis.pca_alignment(codes)
-    fa, factors = None, None
-    if factor_names and codes.shape[1] >= 2:
-        ds = dataset_of(dataset_path)
-        rows = rows_of(ds, snap["index_train"])
-        factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64)[rows] for f in factor_names])
-        fa = analysis.factor_alignment(codes, factors)
+    ds = dataset_of(dataset_path) if factor_names else None
+
+    def columns(names, split):
+        return np.column_stack([np.asarray(ds.columns[f], dtype=np.float64)[rows_of(ds, snap[f"index_{split}"])]
+                                for f in names])
+
+    factors = columns(factor_names, "train") if factor_names and codes.shape[1] >= 2 else None
+    fa, pca = analysis.snapshot_alignments(codes, factors)
     hole = None
     if {"a", "b"} <= set(factor_names) and "mu_hole" in snap and "mu_validation" in snap:
-        ds = dataset_of(dataset_path)
-        spec = ds.meta.get("spec", {})
-        col = {f: np.asarray(ds.columns[f], dtype=np.float64) for f in ("a", "b")}
-
-        def ab(ids):
-            r = rows_of(ds, ids)
-            return np.column_stack([col["a"][r], col["b"][r]])
-
-        hole = analysis.hole_interpolation(
-            codes, ab(snap["index_train"]), np.concatenate([snap["mu_hole"], snap["mu_validation"]]),
-            np.concatenate([ab(snap["index_hole"]), ab(snap["index_validation"])]),
-            center=tuple(spec.get("hole_center", analysis.HOLE_CENTRE)),
-            radius=float(spec.get("hole_radius", analysis.HOLE_RADIUS)))
+        hole = analysis.hole_test(codes, columns(("a", "b"), "train"), snap["mu_hole"], columns(("a", "b"), "hole"),
+                                  snap["mu_validation"], columns(("a", "b"), "validation"), ds.meta.get("spec"))
     return fa, pca, factors, hole
 
 

@@ -22,7 +22,8 @@ st.markdown(
 A re-run, in the open, of a small study: a variational autoencoder is trained on **"starfish"** images,
 closed curves $r(\\theta) = b\\cos(5\\theta) + a$ drawn for parameters $(a, b)$, with a **hole** punched in
 the $(a, b)$ plane so that some shapes are never seen in training. The question: does an extra
-**entanglement** term $\\gamma\\sum_{i<j}|\\mu_i\\mu_j|$ in the loss turn the data's principal directions into
+**entanglement** term $\\gamma\\cdot\\frac{2}{d(d-1)}\\sum_{i<j}\\overline{|\\mu_i\\mu_j|}$ (the mean over
+the pairs of latents of the batch mean of $|\\mu_i\\mu_j|$) in the loss turn the data's principal directions into
 the latent axes, i.e. *disentangle* size $a$ from shape $b$? (The study found a curved 2-D sheet with a hole
 in a 3-D latent space, and concluded that the loss did not disentangle.)
 

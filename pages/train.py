@@ -96,7 +96,7 @@ with st.expander("Settings", expanded=writable()):
                       + ("" if spec.uses_beta else f"; {spec.label} does not use β"))
     else:
         c[2].markdown(f"β = {ss['beta']:g} is the papers' β (sum over pixels and latents); the study's reduction would "
-                      f"need β = {ss['beta'] * ss['latent_dim'] / (2 * size * size):.3g}"
+                      f"need β = {methods.study_beta(ss['beta'], size * size, ss['latent_dim']):.3g}"
                       + ("" if spec.uses_beta else f"; {spec.label} does not use β"))
     if spec.params:
         cols = st.columns(len(spec.params))
@@ -162,7 +162,7 @@ chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab
 
 
 @st.fragment(run_every=1.0)
-def live(run_dir: Path, method: str, shown: str) -> None:
+def live(run_dir: Path, method: str, shown: str, reduction: str = "study") -> None:
     status = jobs.run_state(run_dir)
     metrics = runs.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
@@ -185,7 +185,7 @@ def live(run_dir: Path, method: str, shown: str) -> None:
     log_y = st.toggle("Log scale", key="log_y")
     steps = status.get("steps_per_epoch")
     st.plotly_chart(loss_curves(metrics, steps, log_y, methods.loss_chart_terms(method),
-                                title=f"Losses ({methods.get(method).label})"), key="loss_chart")
+                                title=f"Losses ({methods.get(method).label})", reduction=reduction), key="loss_chart")
     if methods.diagnostic_terms(method):
         st.plotly_chart(method_curves(metrics, method, steps, log_y), key="method_chart")
     left, right = st.columns(2)
@@ -204,8 +204,9 @@ def queue_position(run_dir: Path) -> str:
 waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
 if chosen:
     method = chosen.get("config", {}).get("method", "beta-vae")
-    live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae", chosen["state"])
-    st.caption(curves_caption(chosen["config"].get("gamma")))
+    live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae", chosen["state"],
+         chosen["config"].get("reduction", "study"))
+    st.caption(curves_caption(chosen["config"]))
 
 if waiting_runs:
     st.subheader("Queue")

@@ -1,5 +1,5 @@
 """The headline alignment on Train and Compare: the factor alignment (PCA beside it) of the training
-codes, named as such; old runs' `alignment_score` keeps its own name (issue 11 item 2, issue 16 item 5)."""
+codes, named as such; old runs' `alignment_score` keeps its own name (docs/measures.md)."""
 
 from __future__ import annotations
 

@@ -116,6 +116,15 @@ def test_at_gamma_zero_the_page_says_why_gamma_entanglement_has_no_curve(tiny_da
     assert "γ = 0 for this run" in text and "running mean" in text and "mean binary cross-entropy per pixel" in text
 
 
+def test_the_curves_caption_gives_the_units_and_total_of_the_runs_own_reduction_and_method(tiny_dataset, fake_run):
+    fake_run("annealed-papers", dataset=str(tiny_dataset), method="annealed", reduction="papers")
+    text = " ".join(c.value for c in page("train").run().caption)
+    assert "summed over the pixels" in text and "recon + γ·|KL−C| + γ·entanglement" in text
+    assert "per pixel" not in text and "β·KL" not in text
+    axis = [c for c in page("train").run().get("plotly_chart") if "Losses" in c.proto.spec][0]
+    assert "BCE summed over pixels" in axis.proto.spec
+
+
 def test_run_tables_on_train_and_home_put_beta_gamma_and_final_losses_before_the_rest(tiny_dataset, fake_run):
     fake_run("r1", dataset=str(tiny_dataset))
     train = page("train").run().dataframe[-1].value

@@ -1,4 +1,4 @@
-"""Known answers for vae.measures.analysis.factor_alignment and the well-posed pca_alignment (issue 11 items 1-2)."""
+"""Known answers for vae.measures.analysis.factor_alignment and the well-posed pca_alignment (docs/measures.md)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.slow  # builds and runs Keras layers and networks (the fast lane stays without them)
 
-from vae.model.networks import build_vae  # noqa: E402
 
 
 def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():

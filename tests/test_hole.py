@@ -1,4 +1,5 @@
-"""Known answers for vae.measures.analysis.hole_interpolation: the hole as a zero-shot test (issue 11 item 3)."""
+"""Known answers for vae.measures.analysis.hole_interpolation: the hole as a zero-shot test
+(docs/measures.md, "The hole as a zero-shot test")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from vae.base.errors import UserError
-from vae.measures.analysis import hole_interpolation, jsonable
+from vae.measures.analysis import hole_interpolation, hole_of_spec, hole_test, jsonable
 
 CENTRE, RADIUS = np.array([1.25, 1.0]), 0.3
 
@@ -82,3 +83,20 @@ def test_hole_interpolation_rejects_mismatched_input():
         hole_interpolation(np.zeros((10, 3)), draws(10, 0), np.zeros((2, 2)), draws(2, 1))
     with pytest.raises(UserError, match="centre"):
         hole_interpolation(np.zeros((10, 3)), draws(10, 0), np.zeros((2, 3)), draws(2, 1), center=(1.0,))
+
+
+def test_hole_test_measures_around_the_datasets_own_hole():
+    """The pages' and evaluate's set-up: fitted on training codes, evaluated on hole + validation codes, with
+    the hole the dataset's spec names (the study's when it names none)."""
+    assert hole_of_spec(None) == hole_of_spec({}) == ((1.25, 1.0), 0.3)
+    spec = {"hole_center": [0.9, 1.4], "hole_radius": 0.25}
+    assert hole_of_spec(spec) == ((0.9, 1.4), 0.25)
+    ab = draws(3000, 3)
+    inside = np.hypot(ab[:, 0] - 0.9, ab[:, 1] - 1.4) <= 0.25
+    train, hole, val = ab[~inside][:2400], ab[inside], ab[~inside][2400:]
+    out = hole_test(linear(train), train, linear(hole), hole, linear(val), val, spec)
+    assert out["n_hole"] == len(hole) and list(out["center"]) == [0.9, 1.4] and out["radius"] == 0.25
+    assert out["hole_error"] < 1e-3  # a linear sheet predicts its hole exactly
+    direct = hole_interpolation(linear(train), train, linear(np.vstack([hole, val])), np.vstack([hole, val]),
+                                center=(0.9, 1.4), radius=0.25)
+    assert out["ring_error"] == direct["ring_error"] and out["n_ring"] == direct["n_ring"]

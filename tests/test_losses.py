@@ -11,7 +11,7 @@ def np_bce(x, p):
 
 
 def np_seed_entanglement(mu):
-    # The study's double loop over latent pairs (FACTS.md §3).
+    # The study's double loop over latent pairs (docs/study.md, "The loss and training").
     d = mu.shape[1]
     total = 0.0
     for i in range(d):

@@ -24,9 +24,9 @@ def np_total_correlation(z, mu, logvar, log_weight=None):
     lw = np.zeros((b, b)) if log_weight is None else log_weight
     total = 0.0
     for j in range(b):
-        joint = [sum(np_log_normal(z[j, l], mu[i, l], logvar[i, l]) for l in range(d)) + lw[j, i] for i in range(b)]
-        marginals = sum(np_logsumexp([np_log_normal(z[j, l], mu[i, l], logvar[i, l]) + lw[j, i] for i in range(b)])
-                        for l in range(d))
+        joint = [sum(np_log_normal(z[j, k], mu[i, k], logvar[i, k]) for k in range(d)) + lw[j, i] for i in range(b)]
+        marginals = sum(np_logsumexp([np_log_normal(z[j, k], mu[i, k], logvar[i, k]) + lw[j, i] for i in range(b)])
+                        for k in range(d))
         total += np_logsumexp(joint) - marginals
     return total / b
 
@@ -178,6 +178,19 @@ def test_equivalent_paper_beta_gives_the_same_loss_times_the_pixel_count(batch, 
     assert eq == pytest.approx(2 * 64 * 0.003 / 3)
     papers = losses.vae_loss_terms(x, logits, mu, logvar, beta=eq, gamma=0.0, reduction="papers")
     assert float(papers["loss"]) == pytest.approx(64 * float(study["loss"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("variance", ["learned", "constant"])
+def test_study_beta_is_the_inverse_the_train_page_shows_for_a_papers_run(batch, variance):
+    """A papers-reduced β, turned into the study's β by the Train page's formula, gives the papers' loss / P."""
+    x, logits, mu, logvar = batch
+    logvar = logvar if variance == "learned" else None
+    papers = losses.vae_loss_terms(x, logits, mu, logvar, beta=4.0, gamma=0.0, reduction="papers")
+    beta = methods.study_beta(4.0, 64, 3)
+    assert beta == pytest.approx(3 * 4.0 / (2 * 64))
+    study = losses.vae_loss_terms(x, logits, mu, logvar, beta=beta, gamma=0.0, reduction="study")
+    assert float(papers["loss"]) == pytest.approx(64 * float(study["loss"]), rel=1e-5)
+    assert methods.study_beta(methods.equivalent_paper_beta(0.001, 64 * 64, 3), 64 * 64, 3) == pytest.approx(0.001)
 
 
 def _terms(batch, method, params, reduction="papers", gamma=0.0, **kw):

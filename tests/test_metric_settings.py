@@ -1,5 +1,5 @@
-"""Metrics on disentanglement_lib's scale (issue 11 item 4): DCI's reference defaults, the labelled
-fast setting, notes beside uninformative numbers, settings recorded with every number."""
+"""Metrics on disentanglement_lib's scale (docs/measures.md, "Disentanglement metrics"): DCI's reference
+defaults, the labelled fast setting, notes beside uninformative numbers, settings recorded with every number."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -37,13 +38,21 @@ def test_quiet_train_prints_nothing_not_even_tensorflows_start_up_lines(tiny_dat
 
 @pytest.mark.slow
 def test_pip_install_gives_the_vae_lab_command_with_its_data_files_from_an_empty_folder(tmp_path):
-    """A fresh venv (reusing the installed TensorFlow etc.), `pip install .`, then the command elsewhere."""
+    """A fresh venv, `pip install .` as a user runs it (pip builds the wheel in an isolated environment with the
+    setuptools pyproject.toml asks for, fetched from PyPI), then the command from another folder."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-                          "--no-build-isolation", str(ROOT)], cwd=tmp_path, env=_env(), capture_output=True,
-                         text=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+                         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr
+    # The dependencies (TensorFlow etc.) are reused from the environment running the tests (every site-packages
+    # folder it sees, a venv's and the system's), not installed again: a .pth file, read after the venv's own
+    # site-packages, so `vae` still comes from the installed copy.
+    where_site = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site = subprocess.run([str(venv / "bin" / "python"), "-c", where_site], capture_output=True, text=True,
+                          check=True, timeout=120).stdout.strip()
+    outer = [p for p in dict.fromkeys(sys.path) if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+    (Path(site) / "outer_environment.pth").write_text("".join(f"{p}\n" for p in outer))
     empty = tmp_path / "empty"
     empty.mkdir()
     # seed-exact reads the study's draws from vae/resources: the package's data files are installed
@@ -59,9 +68,9 @@ def test_pip_install_gives_the_vae_lab_command_with_its_data_files_from_an_empty
     assert str(venv) in origin.stdout  # the installed copy, not the repository's folder
 
 
-def test_the_readme_module_table_lists_every_module_of_the_tree_under_its_folder():
-    """README "Library layout": one row per module (or a few named together), each under its folder."""
-    text = (ROOT / "README.md").read_text()
+def test_the_module_table_lists_every_module_of_the_tree_under_its_folder():
+    """docs/layout.md's module table: one row per module (or a few named together), each under its folder."""
+    text = (ROOT / "docs" / "layout.md").read_text()
     table = text[text.index("| folder (layer) | module |"):].split("\n\n")[0].splitlines()[2:]
     listed, folder = [], None
     for row in table:
@@ -72,9 +81,20 @@ def test_the_readme_module_table_lists_every_module_of_the_tree_under_its_folder
     tree = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "vae").rglob("*.py") if p.name != "__init__.py")
     assert sorted(listed) == tree
     assert len(listed) == len(set(listed))
-    # the folders' order is the order .importlinter checks
-    contract = (ROOT / ".importlinter").read_text().split("[importlinter:contract:packages]")[1].split("\n\n")[0]
-    layers = [ln.strip() for ln in contract.split("layers =")[1].splitlines() if ln.strip()]
+    # the folders' order is the order lint-imports checks ([tool.importlinter] in pyproject.toml)
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["id"] == "packages")["layers"]
     order = [name.strip().replace(".", "/") + "/" for ln in layers for name in ln.split("|")]
     readme_order = list(dict.fromkeys(p.rsplit("/", 1)[0] + "/" for p in listed if p.count("/") > 1))
     assert readme_order == [f for f in order if f in readme_order]
+
+
+def test_no_code_reads_a_path_outside_the_repository():
+    """A fresh clone is all the tests and the lab need: no code names the study's folder beside the repository
+    or a path of the machine it was written on (the study's files the tests use are in tests/data/study)."""
+    tracked = subprocess.run(["git", "ls-files", "*.py", "*.toml", "*.cfg", "*.ini", ".ci/*"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    outside = ("../shared", '"shared"', "/work/", "shared/seed", "/root/", "/home/")
+    found = [(name, bad) for name in tracked if name != "tests/test_packaging.py" for bad in outside
+             if bad in (ROOT / name).read_text(errors="replace")]
+    assert tracked and found == []

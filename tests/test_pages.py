@@ -60,7 +60,7 @@ def test_no_page_loads_tensorflow_until_the_user_decodes(tiny_dataset, fake_run)
     """A fresh process renders the app and every page with a run on disk; TensorFlow stays unloaded."""
     fake_run("r1", dataset=str(tiny_dataset))
     files = [str(ROOT / "app.py")] + [str(ROOT / "pages" / f"{p}.py") for p in
-                                      ("home", "dataset", "train", "reconstructions", "embedding", "compare")]
+                                      ("home", "dataset", "train", "reconstructions", "embedding", "compare", "sweep")]
     out = subprocess.run([sys.executable, "-c", NO_TF_SCRIPT, *files], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert "HEAVY []" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
@@ -98,15 +98,18 @@ def test_compare_with_no_runs_says_so(tmp_workspace):
 
 # ------------------------------------------------------------------ app shell and home
 
-def test_app_shell_navigates_over_six_pages_and_starts_on_home(tmp_workspace):
+def test_app_shell_navigates_over_every_page_and_starts_on_home(tmp_workspace):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "VAE Disentanglement Lab"
     assert any(b.label == "Quick start" for b in at.button)
     source = (ROOT / "app.py").read_text()
-    for name in ("Home", "Dataset", "Train", "Reconstructions", "Embedding", "Compare"):
+    for name in ("Home", "Dataset", "Train", "Reconstructions", "Embedding", "Compare", "Sweeps"):
         assert f'title="{name}"' in source
-    assert source.count(':material/') >= 7
+    # every page file (not the _helpers) is in the menu, each with its icon
+    files = sorted(f.name for f in (ROOT / "pages").glob("*.py") if not f.name.startswith("_"))
+    assert len(files) == 7 and all(f'st.Page("pages/{f}", title=' in source for f in files)
+    assert source.count(':material/') >= 8  # the app's own icon and one per page
 
 
 def test_home_on_an_empty_machine_lists_nothing(tmp_workspace):

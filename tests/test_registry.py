@@ -81,6 +81,6 @@ def test_every_registered_entry_has_its_implementation():
 def test_run_states_are_one_table_read_by_the_rules():
     assert runs.ACTIVE == ("queued", "running")
     assert runs.ERRORS == ("failed", "diverged") and runs.RESUMABLE == ("stopped", "failed")
-    assert set(runs.STATES) == {"waiting", "queued", "running", "finished", "stopped", "failed", "diverged"}  # README
+    assert set(runs.STATES) == {"waiting", "queued", "running", "finished", "stopped", "failed", "diverged"}  # docs/formats.md
     assert runs.ENDED == ("finished", "stopped", "failed", "diverged")  # a run in the queue has not ended
 

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -352,7 +351,7 @@ def test_run_estimate_scales_with_epochs_snapshots_and_the_network():
     assert full["checkpoints"] == half["checkpoints"] and full["snapshots"] == 2 * half["snapshots"]
     assert full["checkpoints"] >= 3 * 12 * safety.param_count("burgess", 64, 3)
     big = safety.estimate_run_bytes(TrainConfig(dataset="x", image_size=256, arch="seed", epochs=10), counts)
-    assert big["total"] > 0 and safety.param_count("seed", 256, 3) == 549_956  # the study's count (README)
+    assert big["total"] > 0 and safety.param_count("seed", 256, 3) == 549_956  # the study's count (docs/study.md)
 
 
 def test_dataset_page_shows_the_size_estimate_and_warns_when_it_does_not_fit(tmp_workspace, small_disk):

@@ -1,4 +1,4 @@
-"""The study's punctured split (FACTS §1): of the 4510 covered draws, in data_full order, the
+"""The study's punctured split (docs/study.md, "The data"): of the 4510 covered draws, in data_full order, the
 first 4299 train and the last 211 validate; the 490 draws in the hole are held out."""
 
 import csv
@@ -9,7 +9,7 @@ import pytest
 
 from vae.data.presets import plan, preset_spec
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "seed" / "reference"
+REF = Path(__file__).parent / "data" / "study"  # the study's own files (tests/data/README.md)
 
 
 def _study_rows():

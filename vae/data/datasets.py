@@ -201,7 +201,7 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
 
         def store(result):
             start, imgs, pngs = result
-            arr[start:start + len(imgs)] = imgs
+            arr[start:start + len(imgs)] = imgs  # noqa: F821 (never called after `del arr` below)
             for k, data in enumerate(pngs):
                 with open(target.tmp / "images" / f"{start + k:06d}.png", "wb") as f:
                     f.write(data)

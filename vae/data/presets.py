@@ -1,7 +1,7 @@
 """Dataset specs and presets: what to make, its factor table and its ground truth (numpy only).
 
 `starfish` is the study's family: one closed polar curve r(θ) = b·cos(5θ) + a
-(FACTS.md §1, MATLAB `Generate_latent_space.m`) over (a, b) with the study's
+(docs/study.md, "The data"; the study's MATLAB `Generate_latent_space.m`) over (a, b) with the study's
 ranges, hole and transects. `sprites` is a dSprites-like family (Matthey et al.
 2017, github.com/deepmind/dsprites-dataset): square, ellipse and heart with
 scale, rotation and position. The images themselves are drawn by vae.data.render.

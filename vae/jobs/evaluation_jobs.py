@@ -2,7 +2,7 @@
 
 `start_evaluation(run_dir)` launches the evaluation like a trainer (`start_new_session=True`), so a
 Streamlit rerun, a closed tab or a server restart never stops it. The evaluating process reports
-its stage into `evaluation_progress.json` (written atomically; README "Run folder format"):
+its stage into `evaluation_progress.json` (written atomically; docs/formats.md, "Run folder format"):
 
     {"state": "running" | "finished" | "failed", "stage": "encoding every split", "fraction": 0.3,
      "pid": 1234, "started": 1.7e9, "updated": 1.7e9, "message": ""}

@@ -1,6 +1,6 @@
 """What the study looked at, measured: axis alignment, curved factors, the hole.
 
-The study (FACTS §4) judged its latent sheet by eye: a curved 2-D sheet with a hole,
+The study (docs/study.md) judged its latent sheet by eye: a curved 2-D sheet with a hole,
 "not disentangled". These functions put numbers on the same questions:
 
   factor_alignment    -- does each ground-truth factor change the codes along its own latent axis?
@@ -39,7 +39,7 @@ DEGENERATE_GAP = 0.1
 # directions do not make the score ill-posed (their weight in it is below this fraction).
 LEADING_FRACTION = 0.01
 
-# The study's hole (FACTS §1): a disc in (a, b), centre (1.25, 1.0), radius 0.3.
+# The study's hole (docs/study.md, "The data"): a disc in (a, b), centre (1.25, 1.0), radius 0.3.
 HOLE_CENTRE = (1.25, 1.0)
 HOLE_RADIUS = 0.3
 
@@ -150,7 +150,7 @@ def pca_alignment(codes, degenerate_gap: float = DEGENERATE_GAP) -> dict:
     are not defined (any rotation of a near-tied pair fits as well), `conditioned` is False,
     `score` is None and `reason` says why in words (`score_if_defined` keeps the number the
     eigen-solver's arbitrary directions give, for diagnostics only). Follows the
-    PCA-of-the-latent-space idea of P3md (FACTS §4); no library computes this exact number.
+    PCA-of-the-latent-space idea of the study's part 3 post; no library computes this exact number.
     """
     x = _as_codes(codes)
     out = alignment_from_covariance(np.atleast_2d(np.cov(x, rowvar=False)), degenerate_gap)
@@ -342,7 +342,7 @@ def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL
 def pixel_pca(images, factors, factor_names, n_components: int = 10, seed: int = 0) -> dict:
     """PCA of the pixels (sklearn randomized PCA) and |Pearson r| of each factor with each pixel PC.
 
-    The baseline the study had in mind (P3md): if the factors were linear in pixel space,
+    The baseline the study had in mind (its part 3 post): if the factors were linear in pixel space,
     each factor would line up with one pixel principal component. `abs_r[k, j]` =
     |corr(factor k, projection on PC j)| (0 where either is constant).
     """
@@ -458,7 +458,7 @@ def covered_region_mask(a, b, centre=HOLE_CENTRE, radius: float = HOLE_RADIUS, m
     """Validation points to compare the hole with: the ring radius < dist <= radius + margin.
 
     The ring, not all of the covered region, because difficulty varies across (a, b)
-    (FACTS §4: small, low-b shapes reconstruct worst); the ring holds shapes like the hole's,
+    (the study: small, low-b shapes reconstruct worst); the ring holds shapes like the hole's,
     so a higher loss in the hole is due to the missing training data, not to harder shapes.
     With the default margin 0.3 the ring is 3x the hole's area: 61 of the punctured set's
     211 validation points (147 of the full set's 501). margin=None gives simply "outside
@@ -601,3 +601,27 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
                      "scipy_version": scipy.__version__},
         "note": "; ".join(notes),
     }
+
+
+def hole_of_spec(spec) -> tuple[tuple[float, float], float]:
+    """A dataset's hole as (centre, radius) in (a, b), from its spec (dataset.json's `spec`); the study's
+    hole when the spec names none (datasets written before the hole could be moved)."""
+    spec = spec or {}
+    centre = spec.get("hole_center", HOLE_CENTRE)
+    return (float(centre[0]), float(centre[1])), float(spec.get("hole_radius", HOLE_RADIUS))
+
+
+def snapshot_alignments(codes, factors=None) -> tuple[dict | None, dict]:
+    """(factor alignment, PCA alignment) of one set of codes: the pair the Embedding page and evaluation.json
+    report side by side. The factor alignment is None without factors (an imported dataset)."""
+    pca = pca_alignment(codes)
+    return (None if factors is None else factor_alignment(codes, factors)), pca
+
+
+def hole_test(codes_train, ab_train, codes_hole, ab_hole, codes_validation, ab_validation, spec=None) -> dict:
+    """The hole as a zero-shot test of one model's codes: `hole_interpolation` fitted on the training codes
+    and their (a, b), evaluated on the hole images and the validation images (whose covered ring is the
+    reference), with the dataset's own hole (`hole_of_spec`)."""
+    centre, radius = hole_of_spec(spec)
+    return hole_interpolation(codes_train, ab_train, np.concatenate([codes_hole, codes_validation]),
+                              np.concatenate([ab_hole, ab_validation]), center=centre, radius=radius)

@@ -1,6 +1,6 @@
 """The loss terms, as pure functions of tensors (keras.ops only).
 
-L = recon + R(KL, ...) + gamma * L_entg   (FACTS.md §3; study part 3), where R is the
+L = recon + R(KL, ...) + gamma * L_entg   (the study's part 3: docs/study.md, "The loss and training"), where R is the
 method's regulariser (vae.model.methods: beta * KL for the beta-VAE).
 
 - recon: per-pixel binary cross-entropy, averaged over the pixels of each
@@ -9,10 +9,10 @@ method's regulariser (vae.model.methods: beta * KL for the beta-VAE).
   We compute it from the decoder's logits (softplus(l) - x*l), which equals
   BCE(x, sigmoid(l)) without the 1e-7 clipping Keras applied in the study.
 - KL, constant variance: the study's form, mean over latent dimensions of
-  (mu^2 + sigma^2 - log sigma^2 - 1) with sigma = 0.1 (no 1/2: as in NB-EL).
+  (mu^2 + sigma^2 - log sigma^2 - 1) with sigma = 0.1 (no 1/2: as in the study's part-3 notebook).
 - KL, learned variance: the same convention as the study's constant-variance KL,
   mean over latent dimensions of (mu^2 + exp(logvar) - logvar - 1), i.e. twice the
-  textbook KL per latent (one convention for both variances; README "Loss conventions").
+  textbook KL per latent (one convention for both variances; docs/methods.md, "Loss conventions").
 - Reductions: `study` (above: per-pixel mean reconstruction, KL mean over latents
   without the 1/2) and `papers` (disentanglement_lib: sum over pixels, textbook KL
   summed over latents), so that published hyperparameters mean what they say.
@@ -258,7 +258,7 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
 
     With sample weights w, the per-image terms (recon, KL) are averaged with weights w (a real
     per-sample weighting; the study's version only rescaled the batch loss by 2*mean(w), see
-    FACTS.md §1), so the logged terms add up to the loss.
+    docs/study.md, "The loss and training"), so the logged terms add up to the loss.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown reduction {reduction!r}; use one of {', '.join(REDUCTIONS)}")

@@ -252,6 +252,12 @@ def equivalent_paper_beta(beta: float, image_pixels: int, latent_dim: int) -> fl
     return 2.0 * image_pixels * beta / latent_dim
 
 
+def study_beta(paper_beta: float, image_pixels: int, latent_dim: int) -> float:
+    """The inverse of `equivalent_paper_beta`: the beta under the study's reduction with the same optimum as
+    `paper_beta` under the papers' (sum over pixels and latents): d beta / (2 P)."""
+    return paper_beta * latent_dim / (2.0 * image_pixels)
+
+
 def loss_chart_terms(method: str) -> list[tuple[str, str]]:
     """(term, label) of the loss chart: total, reconstruction, the parts of R, the study's term."""
     m = get(method)

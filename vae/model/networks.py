@@ -1,7 +1,7 @@
 """The VAE: encoder and decoder built with the Functional API, keras.ops only.
 
 Architectures
-- `seed`: the study's network exactly (FACTS.md §2): four Conv2D(3x3, valid,
+- `seed`: the study's network exactly (docs/study.md, "The network"): four Conv2D(3x3, valid,
   ReLU) -> MaxPool(2, same) with 64, 64, 128, 128 filters, Dense(latent) means;
   decoder Dense((S/8)^2*16, ReLU, no bias) -> Reshape -> [Up, ConvT 3x3 64, BN]
   x2 -> Up, ConvT 3x3 128, BN -> ConvT 1x1 256, BN -> ConvT 1x1 1 (sigmoid).

@@ -4,7 +4,7 @@ The config is written to a run folder's `config.json` and read back by the
 trainer process, so it must round-trip through JSON. It never imports
 TensorFlow: the dashboard validates settings before anything heavy loads.
 
-Loss (FACTS.md §3):  L = recon + R + gamma * L_entg, where R is the method's
+Loss (docs/study.md, "The loss and training"):  L = recon + R + gamma * L_entg, where R is the method's
 regulariser (`method`, `method_params`: vae.model.methods; beta * KL for the default
 beta-VAE). `reduction` "study" (the default) is the study's: recon is the
 per-pixel mean binary cross-entropy, KL the mean over latent dimensions;
@@ -53,7 +53,7 @@ class TrainConfig:
     # ---- presets -------------------------------------------------------
     @classmethod
     def study(cls, dataset: str = "", **overrides) -> "TrainConfig":
-        """The study's own settings (FACTS.md §2-3: NB-EL, part 3)."""
+        """The study's own settings (docs/study.md, "The network" and "The loss and training": part 3's notebook)."""
         values = dict(
             dataset=dataset,
             arch="seed",

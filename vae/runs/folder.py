@@ -1,6 +1,6 @@
 """The run folder: its format, its states, and every rule about them (never imports TensorFlow).
 
-A run folder (README: "Run folder format") holds config.json, status.json,
+A run folder (docs/formats.md, "Run folder format") holds config.json, status.json,
 metrics.jsonl, model.keras, last.keras, snapshots/epoch_NNNN.npz,
 tensorboard/, and after `python -m vae evaluate` evaluation.json and
 latents.csv. The trainer writes every file atomically, except metrics.jsonl,

@@ -1,6 +1,6 @@
 """Sweeps: a grid of settings x seeds, each an ordinary run folder (never imports TensorFlow or Ray).
 
-A sweep folder (README: "Sweep folder format"):
+A sweep folder (docs/formats.md, "Sweep folder format"):
   sweep.json    format "vae-lab-sweep", format_version 1: the dataset, the grid ({setting: [values]}),
                 the seeds, the fixed settings, the resources per run and the list of runs
                 (name, settings, seed), in the order they are trained

@@ -88,7 +88,10 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         raise UserError(f"dci_setting must be one of {', '.join(metrics.DCI_SETTINGS)}, not {dci_setting!r}")
     rng = np.random.default_rng(seed)
     tr_m = tr if len(tr) <= max_train else np.sort(rng.choice(tr, max_train, replace=False))
-    result["pca_alignment"] = analysis.pca_alignment(mu[tr_m])
+    names = list(ds.factor_names)
+    factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in names]) if names else None
+    with_factors = bool(names) and len(va) > 0
+    fa, result["pca_alignment"] = analysis.snapshot_alignments(mu[tr_m], factors[tr_m] if with_factors else None)
     summary = {"alignment_codes": f"training split ({len(tr_m)} codes)",
                "pca_alignment": result["pca_alignment"]["score"],
                "pca_alignment_reason": result["pca_alignment"]["reason"]}
@@ -96,9 +99,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
                 "seed": seed, "dci": metrics.DCI_SETTINGS[dci_setting]["label"], "dci_setting": dci_setting}
     notes = {}
 
-    names = list(ds.factor_names)
-    if names and len(va):
-        factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in names])
+    if with_factors:
         gt, enc = None, None
         if generator_metrics:
             try:
@@ -107,7 +108,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
                 enc = lambda imgs: encode(model, imgs)  # noqa: E731
             except (UserError, KeyError, TypeError):
                 gt = None
-        result["factor_alignment"] = analysis.factor_alignment(mu[tr_m], factors[tr_m])
+        result["factor_alignment"] = fa
         summary["factor_alignment"] = result["factor_alignment"]["score"]
         summary["factor_alignment_local"] = result["factor_alignment"]["local"]["score"]
         say("disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)", 0.3)
@@ -141,15 +142,12 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
 
     hole = np.flatnonzero(split == "hole")
     if len(hole) and len(va) and {"a", "b"} <= set(names):
-        spec = ds.meta.get("spec", {})
-        centre = tuple(spec.get("hole_center", analysis.HOLE_CENTRE))
-        radius = float(spec.get("hole_radius", analysis.HOLE_RADIUS))
+        centre, radius = analysis.hole_of_spec(ds.meta.get("spec"))
         a, b = np.asarray(ds.columns["a"], float), np.asarray(ds.columns["b"], float)
         covered = va[analysis.covered_region_mask(a[va], b[va], centre, radius)]
         ab = np.column_stack([a, b])
-        evaluated = np.concatenate([hole, va])
-        result["hole_interpolation"] = analysis.hole_interpolation(mu[tr], ab[tr], mu[evaluated], ab[evaluated],
-                                                                   center=centre, radius=radius)
+        result["hole_interpolation"] = analysis.hole_test(mu[tr], ab[tr], mu[hole], ab[hole], mu[va], ab[va],
+                                                          ds.meta.get("spec"))
         hi = result["hole_interpolation"]
         summary.update({"hole_error": hi["hole_error"], "hole_ring_error": hi["ring_error"],
                         "hole_ratio": hi["ratio"]})

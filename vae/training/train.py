@@ -32,7 +32,6 @@ from vae import __version__
 from vae.base.errors import UserError
 from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
                              atomic_write_text, read_json)
-from vae.base.registry import logged_terms
 from vae.base.safety import require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.measures.analysis import transects_geometry

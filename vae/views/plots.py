@@ -2,7 +2,7 @@
 
 Pure functions: numbers in, a plotly figure or a uint8 image out. No
 streamlit, no TensorFlow, no file formats, so the pages stay thin and every
-figure can be tested alone. The study's own figures (FACTS.md §4) are the
+figure can be tested alone. The study's own figures (docs/study.md, "What the study found") are the
 model: input|reconstruction pairs in 2 columns x 10 rows, transect strips with
 a yellow box on the hole points, a 3-D embedding of black points with the
 transects P1 (blue), P2 (green), P3 (red) as lines with markers.
@@ -31,14 +31,15 @@ TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#d4a000", "transects": "#222222"}
 LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
-LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
+# The loss axis of a run, by its reduction (vae.model.methods.REDUCTIONS)
+LOSS_UNIT = {"study": "loss (nats; recon = mean BCE per pixel)", "papers": "loss (nats; recon = BCE summed over pixels)"}
 
 
 # ---------------------------------------------------------------- the loss formula
 
 def loss_latex(beta: float, gamma: float, entanglement: str = "seed", method: str = "beta-vae",
                method_params: Mapping | None = None) -> str:
-    """The training loss with the current weights, as LaTeX (P3md: L = βL_KL + L_crossent + γL_entg; the
+    """The training loss with the current weights, as LaTeX (the study's part 3: L = βL_KL + L_crossent + γL_entg; the
     other methods' regularisers from vae.model.methods)."""
     term = registry.ENTANGLEMENT_TERMS.get(entanglement)
     ent = term.latex if term else r"L_{\mathrm{entg}}"
@@ -58,7 +59,8 @@ def _x_of(row: Mapping, steps_per_epoch: int | None) -> float:
 
 
 def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, log_y: bool = False,
-                terms: Sequence[tuple[str, str]] | None = None, title: str = "Losses") -> go.Figure:
+                terms: Sequence[tuple[str, str]] | None = None, title: str = "Losses",
+                reduction: str = "study") -> go.Figure:
     """Training curves (batch lines, solid) and validation curves (epoch lines, dashed with markers).
 
     x is the epoch (fractional for batch lines when `steps_per_epoch` is known). `terms`: (key, label)
@@ -82,7 +84,7 @@ def loss_curves(metrics: Sequence[Mapping], steps_per_epoch: int | None = None, 
             fig.add_trace(go.Scatter(x=[float(m["epoch"]) for m in vrows], y=[m["val_" + key] for m in vrows],
                                      mode="lines+markers", name=f"{label} (validation)",
                                      line=dict(color=colour, dash="dash")))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=LOSS_UNIT, height=380,
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=LOSS_UNIT[reduction], height=380,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=11)))
     if log_y:
         fig.update_yaxes(type="log", exponentformat="e")  # 1e-4, never the SI "100μ" (μ is a latent mean here)
@@ -180,7 +182,7 @@ def pairs_grid(inputs, recons, columns: int = 2, pad: int = 2) -> np.ndarray:
 
 
 def transect_strip(truth, recon, in_hole: Sequence[bool] | None = None, pad: int = 3, box: int = 2) -> np.ndarray:
-    """Ground truth row above reconstruction row (RGB), with a yellow box around the hole points (NB-TR figure)."""
+    """Ground truth row above reconstruction row (RGB), with a yellow box around the hole points (the study's transect figure)."""
     t, r = _as_gray(truth), _as_gray(recon)
     n, h, w = t.shape
     img = np.stack([montage(np.concatenate([t, r]), n, pad, 40)] * 3, axis=-1)

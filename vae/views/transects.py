@@ -25,10 +25,8 @@ def _rows(ds, split: str) -> np.ndarray:
 
 def hole_of(ds) -> dict:
     """{'punctured', 'centre', 'radius'} of a dataset: punctured when it holds a `hole` split."""
-    spec = ds.meta.get("spec") or {}
-    return {"punctured": len(_rows(ds, "hole")) > 0,
-            "centre": tuple(spec.get("hole_center", analysis.HOLE_CENTRE)),
-            "radius": float(spec.get("hole_radius", analysis.HOLE_RADIUS))}
+    centre, radius = analysis.hole_of_spec(ds.meta.get("spec"))
+    return {"punctured": len(_rows(ds, "hole")) > 0, "centre": centre, "radius": radius}
 
 
 def transect_rows(ds) -> dict[str, np.ndarray]:

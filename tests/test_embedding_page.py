@@ -1,5 +1,5 @@
 """The Embedding page's factor panel beside the PCA panel, arrows, plots to scale, the epochs film,
-and every number naming its codes (issue 11 items 2 and 6, issue 16 items 4 and 5)."""
+and every number naming its codes (docs/measures.md)."""
 
 from __future__ import annotations
 

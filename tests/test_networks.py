@@ -12,7 +12,7 @@ def test_seed_network_has_the_study_parameter_count():
     m = build_vae("seed", image_size=256, latent_dim=3, variance="constant")
     assert count_params(m) == {"total": 549_956, "trainable": 548_932, "non_trainable": 1_024}
     enc = sum(int(np.prod(w.shape)) for w in m.encoder.weights)
-    assert enc == 345_411  # FACTS.md §2: encoder 345,411 (z_mean Dense 86,403)
+    assert enc == 345_411  # docs/study.md, "The network": encoder 345,411 (z_mean Dense 86,403)
 
 
 @pytest.mark.slow

@@ -14,9 +14,7 @@ from vae.base.errors import UserError
 from vae.data.presets import DatasetSpec, generate, ground_truth, plan, preset_spec, preview, transect_points
 from vae.data.render import render_starfish, render_starfish_batch, to_training_size
 
-REF = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "reference"
-if not REF.is_dir():
-    REF = Path("/work/shared/seed/reference")
+REF = Path(__file__).parent / "data" / "study"  # the study's own files (tests/data/README.md)
 
 
 def _p1_reference():
