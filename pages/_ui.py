@@ -38,6 +38,15 @@ def writable() -> bool:
     return not safety.readonly()
 
 
+def environment_errors() -> None:
+    """On every page (called by app.py): stop with one line per VAE_LAB_* environment value that is bad."""
+    problems = safety.check_environment()
+    if problems:
+        for line in problems:
+            st.error(line, icon=":material/error:")
+        st.stop()
+
+
 def safety_banner() -> None:
     """On every page (called by app.py): the read-only notice, or a warning when anyone on the network can
     reach this server and change data (bound to a non-loopback address, read-only off)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json
 from vae.base.paths import child_env, package_parent
+from vae.base import safety
 from vae.base.safety import readonly, require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.jobs import standby
@@ -39,10 +40,7 @@ DEDUP_S = 30.0
 
 
 def max_trainers() -> int:
-    try:
-        return max(1, int(os.environ.get("VAE_LAB_MAX_TRAINERS", "1")))
-    except ValueError:
-        return 1
+    return safety.env_number("VAE_LAB_MAX_TRAINERS", 1, integer=True, maximum=1024)
 
 
 @contextmanager
