@@ -406,7 +406,7 @@ def _zip_members(src: Path, max_bytes: int, max_image: int):
                 continue
             try:
                 with zf.open(info) as f:
-                    data = f.read(max_image + 1)  # the declared size bounds what zipfile yields
+                    data = f.read(info.file_size + 1)  # zipfile yields at most the declared size
             except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
                 yield info.filename, None, f"unreadable zip entry ({exc})"
                 continue
@@ -424,17 +424,18 @@ def _folder_members(src: Path, max_image: int):
             yield rel, None, "symbolic link (skipped)"
             continue
         try:
-            big = _too_big(p.stat().st_size, max_image)
+            size = p.stat().st_size
+            big = _too_big(size, max_image)
             if big is not None:
                 yield rel, None, big
                 continue
             with open(p, "rb") as f:
-                data = f.read(max_image + 1)
+                data = f.read(min(size, max_image) + 1)
         except OSError as exc:
             yield rel, None, f"unreadable ({exc.strerror or exc})"
             continue
-        if len(data) > max_image:  # it grew since stat
-            yield rel, None, _too_big(len(data), max_image)
+        if len(data) > size:  # it grew since stat: read it again, whole, next time
+            yield rel, None, "file changed while it was read"
             continue
         yield rel, data, None
 
