@@ -17,17 +17,16 @@ made within DEDUP_S seconds returns the run already started, and at most
 from __future__ import annotations
 
 import fcntl
-import os
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from vae.base import safety
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json
 from vae.base.paths import child_env, package_parent
-from vae.base import safety
 from vae.base.safety import readonly, require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.jobs import standby

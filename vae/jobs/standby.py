@@ -30,10 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from vae.base import safety
 from vae.base.errors import exit_code
 from vae.base.fileio import atomic_write_json
 from vae.base.runtime import load_keras
-from vae.base import safety
 from vae.base.safety import require_writable
 from vae.runs.folder import pid_alive
 
