@@ -60,7 +60,8 @@ def safety_banner() -> None:
         where = f"address {address}" if address else "every network interface"
         st.warning(f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
                    "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
-                   "serve it on 127.0.0.1 and use an SSH port forward (README: Sharing the lab).",
+                   "serve it on 127.0.0.1 and use an SSH port forward (README: Sharing the lab). It answers only "
+                   f"to the host names {', '.join(safety.allowed_hosts())} (VAE_LAB_ALLOWED_HOSTS adds names).",
                    icon=":material/public:")
 
 
