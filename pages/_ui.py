@@ -40,6 +40,15 @@ def writable() -> bool:
     return not safety.readonly()
 
 
+def environment_errors() -> None:
+    """On every page (called by app.py): stop with one line per VAE_LAB_* environment value that is bad."""
+    problems = safety.check_environment()
+    if problems:
+        for line in problems:
+            st.error(line, icon=":material/error:")
+        st.stop()
+
+
 def safety_banner() -> None:
     """On every page (called by app.py): the read-only notice, or a warning when anyone on the network can
     reach this server and change data (bound to a non-loopback address, read-only off)."""
@@ -53,7 +62,8 @@ def safety_banner() -> None:
         where = f"address {address}" if address else "every network interface"
         st.warning(f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
                    "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
-                   "serve it on 127.0.0.1 and use an SSH port forward (docs/sharing.md).",
+                   "serve it on 127.0.0.1 and use an SSH port forward (docs/sharing.md, docs/security.md). It answers only "
+                   f"to the host names {', '.join(safety.allowed_hosts())} (VAE_LAB_ALLOWED_HOSTS adds names).",
                    icon=":material/public:")
 
 

@@ -121,20 +121,25 @@ if writable():
     with st.expander("Import images (a zip, or a folder on this machine)"):
         c = st.columns(2)
         upload = c[0].file_uploader("Zip of images", type=["zip"])
-        folder = c[1].text_input("…or a folder path")
+        folder = c[1].text_input("…or a folder path", help="A folder under the data folder, or under one listed in "
+                                 "VAE_LAB_IMPORT_ROOTS (the CLI `python -m vae import` reads any folder)")
         c = st.columns(2)
         import_name = c[0].text_input("Dataset name", "imported", key="import_name")
         import_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="import_size")
         if st.button("Import", disabled=not (upload or folder)):
             with user_errors(), tempfile.TemporaryDirectory() as tmp:
-                src = folder
+                target = datasets_root(create=True) / datasets.safe_name(import_name)  # the name, before any read
                 if upload:
-                    src = Path(tmp) / upload.name
+                    src = Path(tmp) / "upload.zip"  # a name the server makes: the browser's name never becomes a path
                     src.write_bytes(upload.getvalue())
-                out, report = datasets.import_images(src, datasets_root(create=True) / datasets.safe_name(import_name), size=import_size)
+                else:
+                    src = safety.require_import_folder(folder, data_root())
+                out, report = datasets.import_images(src, target, size=import_size)
                 st.success(f"Imported {report.get('imported', 0)} images into {out.name}.")
+                if report.get("ignored"):
+                    st.info(f"Ignored {report['ignored']} file(s) that are not PNG or JPEG images.")
                 if report.get("skipped"):
-                    st.warning(f"Skipped {len(report['skipped'])} file(s):")
+                    st.warning(f"Skipped {len(report['skipped'])} image file(s):")
                     st.dataframe(report["skipped"], hide_index=True)
 
 if writable():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, user_errors
+from pages._ui import ensure_app_navigation, user_errors, writable
 from vae.base.paths import datasets_root
 from vae.data import datasets
 from vae.runs.config import TrainConfig
@@ -23,8 +23,10 @@ st.title("Sweeps")
 st.caption("Every answer as a distribution over seeds: one run per setting × seed, trained as Ray tasks.")
 
 sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
-with st.expander("New sweep", expanded=not sweep.list_sweeps()):
-    if not sets:
+with st.expander("New sweep", expanded=not sweep.list_sweeps()) if writable() else st.container():
+    if not writable():
+        st.caption("Read-only viewer: sweeps can be watched, not started, stopped or resumed.")
+    elif not sets:
         st.info("No dataset yet: generate one on the Dataset page.")
     else:
         by_name = {d["name"]: d for d in sets}
@@ -41,7 +43,7 @@ with st.expander("New sweep", expanded=not sweep.list_sweeps()):
             n_runs = int(seeds) * (1 if not grid else math.prod(len(v) for v in grid.values()))
             st.write(f"**{n_runs} runs**: " + " × ".join([f"{len(v)} {k}" for k, v in grid.items()] +
                                                          [f"{int(seeds)} seeds"]))
-            if st.button("Start sweep", type="primary", icon=":material/play_arrow:", key="sweep_start"):
+            if writable() and st.button("Start sweep", type="primary", icon=":material/play_arrow:", key="sweep_start"):
                 out = sweep.start_sweep(by_name[dataset]["path"], grid, int(seeds),
                                         {"epochs": int(epochs), "image_size": by_name[dataset]["image_size"]},
                                         name)
@@ -74,7 +76,9 @@ def watch() -> None:
     c[5].metric("Time left", "-" if w["eta_s"] is None else f"{w['eta_s'] / 60:.0f} min")
     st.progress(w["finished"] / max(w["total"], 1), text=status.get("message", ""))
     with user_errors():
-        if status.get("state") in ("running", "stopping"):
+        if not writable():
+            pass  # a read-only viewer watches; it cannot start, stop or resume
+        elif status.get("state") in ("running", "stopping"):
             if st.button("Stop sweep", icon=":material/stop:", key="sweep_stop"):
                 sweep.request_stop(sweep_dir)
                 st.toast("Stop requested: queued runs will not start; running runs stop after their batch.")

@@ -147,8 +147,8 @@ def test_import_skips_unreadable_files_with_reasons(tmp_path):
     ds = load_dataset(path)
     assert report["imported"] == 10 and ds.images.shape == (10, 32, 32)
     reasons = {s["file"]: s["reason"] for s in report["skipped"]}
-    assert set(reasons) == {"broken.png", "empty.png", "notes.txt"}
-    assert "empty" in reasons["empty.png"] and "not an image" in reasons["notes.txt"]
+    assert set(reasons) == {"broken.png", "empty.png"}  # notes.txt is ignored unread and unnamed
+    assert report["ignored"] == 1 and "empty" in reasons["empty.png"]
     assert "unreadable" in reasons["broken.png"] or "not an image" in reasons["broken.png"]
     assert ds.meta["family"] == "imported" and ds.factor_names == []
     assert ds.meta["counts"] == {"train": 9, "validation": 1}
@@ -172,7 +172,7 @@ def test_import_from_zip(tmp_path):
             zf.writestr(f"d/{i}.png", _png(np.full((20, 20), 40 * i, np.uint8)))
         zf.writestr("d/readme.md", "hi")
     path, report = import_images(z, tmp_path / "out", size=32)
-    assert report["imported"] == 5 and [s["file"] for s in report["skipped"]] == ["d/readme.md"]
+    assert report["imported"] == 5 and report["skipped"] == [] and report["ignored"] == 1  # d/readme.md
     assert list(load_dataset(path).images[:, 0, 0]) == [0, 40, 80, 120, 160]
 
 

@@ -193,10 +193,11 @@ def test_dataset_page_deletes_after_confirmation(tiny_dataset):
     assert not at.exception and not tiny_dataset.exists()
 
 
-def test_dataset_page_imports_a_folder_of_images(tmp_workspace, tmp_path_factory):
+def test_dataset_page_imports_a_folder_of_images(tmp_workspace):
     from PIL import Image
 
-    src = tmp_path_factory.mktemp("pngs")
+    src = tmp_workspace / "pngs"  # the page imports from under the data root (or VAE_LAB_IMPORT_ROOTS)
+    src.mkdir()
     for i in range(12):
         Image.fromarray(np.full((20, 30), i * 20, np.uint8)).save(src / f"{i:02d}.png")
     at = page("dataset").run()

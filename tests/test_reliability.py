@@ -392,7 +392,7 @@ def test_import_zip_bomb_with_a_lying_header_is_refused_or_bounded(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_dataset_page_shows_each_skipped_file_with_its_reason(tmp_workspace, tmp_path):
+def test_dataset_page_shows_each_skipped_image_with_its_reason(tmp_workspace, tmp_path):
     src = tmp_path / "pngs"
     src.mkdir()
     for i in range(12):
@@ -408,7 +408,9 @@ def test_dataset_page_shows_each_skipped_file_with_its_reason(tmp_workspace, tmp
     shown += " ".join(str(j.value) for j in at.json) + " ".join(w.value for w in at.warning)
     for df in at.dataframe:
         shown += df.value.to_string()
-    assert "broken.png" in shown and "notes.txt" in shown and "not an image" in shown
+    shown += " ".join(i.value for i in at.info)
+    assert "broken.png" in shown and ("unreadable" in shown or "not an image" in shown)
+    assert "notes.txt" not in shown and "Ignored 1 file" in shown  # other files are counted, not named (#20)
 
 
 def test_dataset_page_refuses_a_dataset_name_that_escapes_the_data_folder(tmp_workspace, tmp_path):

@@ -75,7 +75,8 @@ def cmd_import(args) -> int:
     for item in skipped:
         print(f"skipped {item.get('file')}: {item.get('reason')}", file=sys.stderr)
     if not args.quiet:
-        print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped)")
+        ignored = f", {report['ignored']} other file(s) ignored" if report.get("ignored") else ""
+        print(f"wrote {out} ({report.get('imported', '?')} images, {len(skipped)} skipped{ignored})")
     return 0
 
 
@@ -132,6 +133,7 @@ def _start_next(runs_root) -> None:
 
 
 def cmd_standby(args) -> int:
+    safety.require_writable("serve as a standby trainer")  # before runs/.standby/ and the queue are touched
     try:
         return standby.serve(args.runs_root, args.launcher_pid)
     finally:
@@ -381,9 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _checked(args) -> int:
+    problems = safety.check_environment()  # a bad VAE_LAB_* value: one clear line now, not a failure mid-job
+    if problems:
+        raise UserError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return args.func(args)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return exit_code(args.func, args)
+    return exit_code(_checked, args)
 
 
 def console() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import shutil
 import socket
@@ -36,6 +37,33 @@ def require_writable(action: str) -> None:
                         f"restart it without {READONLY_ENV} to change data")
 
 
+# ------------------------------------------------------------------ numbers from the environment
+def env_number(name: str, default: float, integer: bool = False, zero_ok: bool = False,
+               maximum: float | None = None) -> float:
+    """The environment variable `name` as a finite positive number (`default` when unset or empty).
+
+    Raises UserError naming the variable when its value is not a number, not finite (nan, inf), negative,
+    zero (unless `zero_ok`), not a whole number (when `integer`) or over `maximum`: a typo must not become
+    "no margin", "no limit" or a crash deep inside a job.
+    """
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return int(default) if integer else float(default)
+    want = ("a whole number" if integer else "a number") + (" >= 0" if zero_ok else " > 0")
+    if maximum is not None:
+        want += f" and <= {maximum:g}"
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    bad = (not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok)
+           or (integer and value != int(value)) or (maximum is not None and value > maximum))
+    if bad:
+        raise UserError(f"environment variable {name}={raw!r} is not {want}; set it to one "
+                        f"(e.g. {name}={int(default) if integer else default:g}) or unset it for the default")
+    return int(value) if integer else value
+
+
 # ------------------------------------------------------------------ disk guard
 MARGIN_ENV = "VAE_LAB_DISK_MARGIN_MB"
 DEFAULT_MARGIN_MB = 256
@@ -56,12 +84,8 @@ def human_bytes(n: float) -> str:
 
 
 def margin_bytes() -> int:
-    """Free space kept besides a job's estimate (env VAE_LAB_DISK_MARGIN_MB, default 256 MB)."""
-    try:
-        mb = float(os.environ.get(MARGIN_ENV, DEFAULT_MARGIN_MB))
-    except ValueError:
-        mb = DEFAULT_MARGIN_MB
-    return int(max(mb, 0.0) * 1024 ** 2)
+    """Free space kept besides a job's estimate (env VAE_LAB_DISK_MARGIN_MB, default 256 MB; 0 is allowed)."""
+    return int(env_number(MARGIN_ENV, DEFAULT_MARGIN_MB, zero_ok=True) * 1024 ** 2)
 
 
 def free_bytes(path) -> int:
@@ -166,3 +190,148 @@ def is_loopback_address(address: str | None) -> bool:
     except OSError:
         return False
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+# ------------------------------------------------------------------ which host names the dashboard answers to
+HOSTS_ENV = "VAE_LAB_ALLOWED_HOSTS"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def allowed_hosts() -> list[str]:
+    """The host names the dashboard answers to: loopback ones, plus VAE_LAB_ALLOWED_HOSTS (comma-separated).
+
+    A name in the list is a host name or IP address (no port, no scheme); `*.example.org` allows its
+    subdomains and `*` allows any host (DNS rebinding then works again: only for a trusted network).
+    Raises UserError naming the entry that is not one.
+    """
+    import re
+
+    extra = []
+    for item in os.environ.get(HOSTS_ENV, "").split(","):
+        name = item.strip().lower().rstrip(".")
+        if not name:
+            continue
+        bare = name.strip("[]")
+        try:
+            extra.append(str(ipaddress.ip_address(bare)))
+            continue
+        except ValueError:
+            pass
+        if name == "*" or re.fullmatch(r"(\*\.)?[a-z0-9_]([a-z0-9_-]{0,62}\.)*[a-z0-9_-]{1,63}", name):
+            extra.append(name)
+        else:
+            raise UserError(f"{HOSTS_ENV} entry {item.strip()!r} is not a host name or IP address; list names "
+                            f"separated by commas, without scheme or port (e.g. {HOSTS_ENV}=lab.example.org,10.0.0.5)")
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, *extra]))
+
+
+def host_of(header: str | None) -> str | None:
+    """The host name of an HTTP Host header ('example.org:8501' -> 'example.org', '[::1]:80' -> '::1'),
+    lower-case; None when it is missing or malformed."""
+    from urllib.parse import urlsplit
+
+    if not header or any(c in header for c in "/?#@\\ \t"):
+        return None
+    try:
+        parts = urlsplit("//" + header)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return None
+    return (parts.hostname or "").rstrip(".") or None
+
+
+def host_allowed(header: str | None, allowed) -> bool:
+    """True if a request with this Host header is for one of the `allowed` names (see allowed_hosts)."""
+    host = host_of(header)
+    if host is None:
+        return False
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    for pattern in allowed:
+        if pattern == "*" or host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+class HostGuard:
+    """ASGI middleware: requests and websockets whose Host header is not an allowed name get nothing.
+
+    Plain ASGI (no framework): an HTTP request gets 403 with a one-line text, a websocket is closed
+    before it is accepted (the server answers the handshake with 403). It stops DNS rebinding: a web
+    page whose own name points at 127.0.0.1 sends its own name as Host, which is not on the list.
+    """
+
+    def __init__(self, app, hosts=None):
+        self.app = app
+        self.allowed = list(hosts) if hosts is not None else allowed_hosts()
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        if host_allowed(headers.get("host"), self.allowed):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = (f"This VAE Lab server does not answer to the host name {host_of(headers.get('host'))!r}. "
+                f"Open it as http://localhost, or list the name in {HOSTS_ENV} when you start it.\n").encode()
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+# ------------------------------------------------------------------ folders the dashboard may import from
+IMPORT_ROOTS_ENV = "VAE_LAB_IMPORT_ROOTS"
+
+
+def import_roots(data_root) -> list[Path]:
+    """Folders the dashboard's folder import may read: the data root and VAE_LAB_IMPORT_ROOTS (os.pathsep-separated)."""
+    roots = [Path(data_root).resolve()]
+    for item in os.environ.get(IMPORT_ROOTS_ENV, "").split(os.pathsep):
+        if item.strip():
+            roots.append(Path(item.strip()).expanduser().resolve())
+    return roots
+
+
+def require_import_folder(folder, data_root) -> Path:
+    """The folder (resolved, symbolic links followed) if it lies in an import root; UserError otherwise.
+
+    The dashboard's server may run for other people: a typed path must not read any folder the server can.
+    The CLI, run from the user's own shell, does not call this.
+    """
+    path = Path(str(folder).strip()).expanduser()
+    if not path.is_absolute():
+        path = Path(data_root) / path
+    real = path.resolve()
+    roots = import_roots(data_root)
+    if not any(real == r or r in real.parents for r in roots):
+        raise UserError(f"the dashboard imports folders only from under {', '.join(str(r) for r in roots)}; "
+                        f"move the images there, list their folder in {IMPORT_ROOTS_ENV} when you start the lab, "
+                        f"or use `python -m vae import {folder} --out ...`")
+    return real
+
+
+# ------------------------------------------------------------------ every setting read from the environment
+def check_environment() -> list[str]:
+    """One line per environment variable of the lab that holds a bad value (empty: all good).
+
+    The dashboard shows these at start and the CLI refuses with them, instead of failing later
+    inside a job.
+    """
+    checks = [lambda: margin_bytes(), allowed_hosts,
+              lambda: env_number("VAE_LAB_MAX_TRAINERS", 1, integer=True, maximum=1024),
+              lambda: env_number("VAE_LAB_STANDBY_IDLE_S", 600.0)]
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except UserError as e:
+            problems.append(str(e))
+    return problems

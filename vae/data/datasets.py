@@ -38,7 +38,9 @@ FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1
 SPLITS = ("train", "validation", "hole", "transects")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-MAX_ZIP_BYTES = 2 * 1024 ** 3
+MAX_ZIP_BYTES = 2 * 1024 ** 3  # the images of one import together, unpacked
+MAX_IMAGE_BYTES = 64 * 1024 ** 2  # one image file (a 4096 x 4096 16-bit PNG is 32 MB uncompressed)
+MAX_NAME_BYTES = 100
 FLOAT_FMT = "{:.6f}"
 
 
@@ -54,8 +56,9 @@ def safe_name(name: str) -> str:
         raise UserError(f"dataset name {name!r} must be a plain name, not a path (no '/', '\\\\' or ':')")
     if name in (".", "..") or name.startswith("."):
         raise UserError(f"dataset name {name!r} must not start with '.'")
-    if len(name) > 100:
-        raise UserError("dataset name must be at most 100 characters")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:  # a file name holds 255 bytes; the temporary folder adds ~20
+        raise UserError(f"dataset name must be at most {MAX_NAME_BYTES} bytes in UTF-8 "
+                        f"({len(name.encode('utf-8'))} given; an accented or non-Latin letter takes 2-4)")
     return name
 
 
@@ -356,7 +359,26 @@ def _decode(data: bytes):
         return None, f"unreadable ({exc})"
 
 
-def _zip_members(src: Path, max_bytes: int):
+def _is_image_name(name: str) -> str | None:
+    """None if `name` (a path inside the source) may be an image to read, else why it is ignored unread."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if base.startswith(".") or name.startswith("__MACOSX/"):
+        return "hidden or system file"
+    if not base.lower().endswith(IMAGE_EXTENSIONS):
+        return "not an image"
+    return None
+
+
+def _too_big(size: int, max_image: int) -> str | None:
+    if size > max_image:
+        return f"file of {size / 1024 ** 2:.0f} MB, over the {max_image / 1024 ** 2:.0f} MB limit per image (not read)"
+    return None
+
+
+def _zip_members(src: Path, max_bytes: int, max_image: int):
+    """(name, bytes, None), (name, None, reason) for an image that cannot be used, or (None, None, reason)
+    for a file that is not an image (ignored unread, not named). Names and declared sizes are checked
+    before an entry is read, and an entry never yields more than its declared size."""
     try:
         zf = zipfile.ZipFile(src)
     except zipfile.BadZipFile:
@@ -368,58 +390,85 @@ def _zip_members(src: Path, max_bytes: int):
             parts = name.replace("\\", "/").split("/")
             if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
                 raise UserError(f"{src.name} holds an entry with an unsafe path ({name!r}); refusing the zip")
-        total = sum(i.file_size for i in infos)
+        images = [i for i in infos if _is_image_name(i.filename) is None]
+        total = sum(i.file_size for i in images if i.file_size <= max_image)
         if total > max_bytes:
-            raise UserError(f"{src.name} unpacks to {total / 1e9:.1f} GB, over the {max_bytes / 1e9:.1f} GB limit")
+            raise UserError(f"{src.name}'s images unpack to {total / 1e9:.1f} GB, over the {max_bytes / 1e9:.1f} GB "
+                            "limit; import them in parts")
         for info in sorted(infos, key=lambda i: i.filename):
+            ignored = _is_image_name(info.filename)
+            if ignored is not None:
+                yield None, None, ignored
+                continue
+            big = _too_big(info.file_size, max_image)
+            if big is not None:
+                yield info.filename, None, big
+                continue
             try:
-                data = zf.read(info)
-            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                with zf.open(info) as f:
+                    data = f.read(info.file_size + 1)  # zipfile yields at most the declared size
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
                 yield info.filename, None, f"unreadable zip entry ({exc})"
                 continue
             yield info.filename, data, None
 
 
-def _folder_members(src: Path):
+def _folder_members(src: Path, max_image: int):
     for p in sorted(q for q in src.rglob("*") if q.is_file() or q.is_symlink()):
         rel = p.relative_to(src).as_posix()
+        ignored = _is_image_name(rel)
+        if ignored is not None:
+            yield None, None, ignored
+            continue
         if p.is_symlink():
             yield rel, None, "symbolic link (skipped)"
             continue
         try:
-            yield rel, p.read_bytes(), None
+            size = p.stat().st_size
+            big = _too_big(size, max_image)
+            if big is not None:
+                yield rel, None, big
+                continue
+            with open(p, "rb") as f:
+                data = f.read(min(size, max_image) + 1)
         except OSError as exc:
             yield rel, None, f"unreadable ({exc.strerror or exc})"
+            continue
+        if len(data) > size:  # it grew since stat: read it again, whole, next time
+            yield rel, None, "file changed while it was read"
+            continue
+        yield rel, data, None
 
 
 def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite: bool = False,
-                  max_zip_bytes: int = MAX_ZIP_BYTES, progress=None):
+                  max_zip_bytes: int = MAX_ZIP_BYTES, progress=None, max_image_bytes: int = MAX_IMAGE_BYTES):
     """Turn a folder or .zip of PNG/JPEG images into a dataset (family "imported", no factors).
 
     Colour becomes grayscale and 16-bit becomes 8-bit; every image is resized to size x size
-    (`fit` as in vae.data.render.to_training_size). The last 10% are validation. Returns (path, report)
-    where report = {"imported": n, "skipped": [{"file", "reason"}, ...]}.
+    (`fit` as in vae.data.render.to_training_size). The last 10% are validation. Each file's name and
+    size are checked before it is read: files without a PNG/JPEG extension and hidden files are ignored
+    unread (counted, not named), an image over `max_image_bytes` is skipped unread, and a zip whose
+    images unpack to more than `max_zip_bytes` is refused. Returns (path, report) where report =
+    {"imported": n, "skipped": [{"file", "reason"}, ...] (images that could not be used), "ignored": m}.
     """
     require_writable(f"import images into {Path(out_dir).name}")
     src = Path(src)
     spec = DatasetSpec(family="imported", n=None, image_size=size, fit=fit, seed=0, transects=False)
     spec.validate()
     if src.is_dir():
-        members = _folder_members(src)
+        members = _folder_members(src, max_image_bytes)
     elif src.is_file() and zipfile.is_zipfile(src):
-        members = _zip_members(src, max_zip_bytes)
+        members = _zip_members(src, max_zip_bytes, max_image_bytes)
     elif src.exists():
         raise UserError(f"{src.name} is neither a folder nor a .zip file")
     else:
         raise UserError(f"{src} does not exist")
 
-    images, skipped = [], []
+    images, skipped, ignored = [], [], 0
     for name, data, reason in members:
-        base = name.rsplit("/", 1)[-1]
-        if reason is None and (base.startswith(".") or name.startswith("__MACOSX/")):
-            reason = "hidden or system file"
-        if reason is None and not base.lower().endswith(IMAGE_EXTENSIONS):
-            reason = f"not an image (extension {os.path.splitext(base)[1] or 'none'}; PNG or JPEG expected)"
+        if name is None:
+            ignored += 1
+            continue
         if reason is None:
             gray, reason = _decode(data)
         if reason is not None:
@@ -427,7 +476,8 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
             continue
         images.append(to_training_size(gray, size, fit))
     if not images:
-        raise UserError(f"no usable images in {src.name} ({len(skipped)} file(s) skipped)")
+        raise UserError(f"no usable images in {src.name} ({len(skipped)} image(s) skipped, {ignored} other file(s) "
+                        "ignored; PNG or JPEG files expected)")
     n = len(images)
     spec.n = n
     columns = {"id": np.arange(n, dtype=np.int64), "split": _split_train_validation(n, 0.1).astype(str),
@@ -442,7 +492,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
             (target.tmp / "images" / f"{i:06d}.png").write_bytes(_png_bytes(img))
             if progress is not None and (i + 1) % CHUNK == 0:
                 progress(i + 1, n)
-        meta = _meta(spec, columns, [], size, {"source": src.name, "skipped": len(skipped)})
+        meta = _meta(spec, columns, [], size, {"source": src.name, "skipped": len(skipped), "ignored": ignored})
         _write_folder(target.tmp, meta, columns, [],
                       lambda p: np.save(p, stack, allow_pickle=False))
         path = target.commit()
@@ -451,7 +501,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
         raise
     if progress is not None:
         progress(n, n)
-    return path, {"imported": n, "skipped": skipped}
+    return path, {"imported": n, "skipped": skipped, "ignored": ignored}
 
 
 # ------------------------------------------------------------------ listing and deleting

@@ -36,6 +36,7 @@ LOG_FILE = "evaluate.log"
 def write_progress(run_dir, stage: str, fraction: float, state: str = "running", message: str = "",
                    pid: int | None = None) -> None:
     """Record the evaluation's stage (atomic); keeps the start time of the file already there."""
+    require_writable(f"record the evaluation progress of run {Path(run_dir).name}")
     path = Path(run_dir) / PROGRESS_FILE
     try:
         started = read_json(path).get("started")
@@ -97,6 +98,7 @@ def evaluate_with_progress(run_dir, **kwargs) -> dict:
     """`evaluate.evaluate_run` that records its stages, its end and its failure in the progress file."""
     from vae.training.evaluate import evaluate_run
 
+    require_writable(f"evaluate run {Path(run_dir).name} (it writes evaluation.json and latents.csv)")
     read_config(run_dir)  # not a run folder: the UserError, before any progress file is written
 
     def progress(stage: str, fraction: float) -> None:

@@ -17,13 +17,13 @@ made within DEDUP_S seconds returns the run already started, and at most
 from __future__ import annotations
 
 import fcntl
-import os
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from vae.base import safety
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json
 from vae.base.paths import child_env, package_parent
@@ -39,10 +39,7 @@ DEDUP_S = 30.0
 
 
 def max_trainers() -> int:
-    try:
-        return max(1, int(os.environ.get("VAE_LAB_MAX_TRAINERS", "1")))
-    except ValueError:
-        return 1
+    return safety.env_number("VAE_LAB_MAX_TRAINERS", 1, integer=True, maximum=1024)
 
 
 @contextmanager

@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from vae.base import safety
 from vae.base.errors import exit_code
 from vae.base.fileio import atomic_write_json
 from vae.base.runtime import load_keras
@@ -45,10 +46,7 @@ def enabled() -> bool:
 
 
 def idle_limit() -> float:
-    try:
-        return float(os.environ.get("VAE_LAB_STANDBY_IDLE_S", "600"))
-    except ValueError:
-        return 600.0
+    return safety.env_number("VAE_LAB_STANDBY_IDLE_S", 600.0)
 
 
 def backend() -> str:
@@ -136,6 +134,7 @@ def assign(sb: dict, run_dir, resume: bool = False) -> None:
 
 def serve(runs_root, launcher_pid: int | None = None) -> int:
     """Body of `python -m vae standby`: import, say ready, wait for a job, train it, exit."""
+    require_writable("serve as a standby trainer")  # before runs/.standby/ is created
     me = standby_root(runs_root) / str(os.getpid())
     launcher = launcher_pid or os.getppid()
     me.mkdir(parents=True, exist_ok=True)

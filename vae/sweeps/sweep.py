@@ -213,6 +213,7 @@ def read_status(sweep_dir) -> dict:
 
 
 def write_status(sweep_dir, status: dict) -> None:
+    require_writable(f"write the status of sweep {Path(sweep_dir).name}")
     atomic_write_json(Path(sweep_dir) / "status.json", {**status, "updated": time.time()})
 
 
@@ -285,6 +286,7 @@ def result_rows(sweep_dir, doc: dict | None = None, status: dict | None = None) 
 
 def write_results(sweep_dir, rows: list[dict] | None = None) -> Path:
     """results.csv (atomic): the columns are the union of every row's keys, in first-seen order."""
+    require_writable(f"write the results of sweep {Path(sweep_dir).name}")
     rows = result_rows(sweep_dir) if rows is None else rows
     cols: list = []
     for r in rows:
@@ -358,6 +360,7 @@ def launch_driver(sweep_dir, address: str | None = None, workers: int | None = N
 def start_sweep(dataset, grid: dict, seeds: int, fixed: dict, name: str, root=None, workers: int | None = None,
                 address: str | None = None) -> Path:
     """Plan a sweep under root/name and launch its driver process (the dashboard's Start)."""
+    require_writable("start a sweep")  # before sweeps/ is created
     root = Path(root) if root else sweeps_root(create=True)
     out = plan_sweep(root / check_name(name, "sweep name"), dataset, grid, seeds, fixed)
     launch_driver(out, address=address, workers=workers)

@@ -24,7 +24,7 @@ from pathlib import Path
 from vae.base.errors import UserError
 from vae.base.fileio import HeartbeatFile
 from vae.base.paths import lab_pythonpath  # the workers import `vae` from the driver's path
-from vae.base.safety import require_writable
+from vae.base.safety import is_loopback_address, require_writable
 from vae.sweeps import sweep as sw
 
 HEARTBEAT_S = 3.0
@@ -109,10 +109,25 @@ class _Status(HeartbeatFile):
             self._write_locked()
 
 
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def _init_ray(address: str | None, cpus: int | None):
+    """Connect to the cluster the user named (--ray-address or RAY_ADDRESS), or start a local Ray that
+    listens on loopback only.
+
+    Ray on Linux gives a local instance the machine's outward address and opens its GCS, raylet,
+    worker and agent ports to the network. Its single-machine mode (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+    Ray's default on macOS and Windows) makes the node's address 127.0.0.1, and Ray then binds every
+    server to loopback. The variable is read when Ray is imported, so it is set before the import, and
+    the node's address is checked after the start: a local Ray that is reachable from the network is
+    shut down and refused.
+    """
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address:
+        os.environ[LOCAL_ONLY_ENV] = "0"
     import ray
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     runtime_env = {"env_vars": {"PYTHONPATH": lab_pythonpath()}}
     t0 = time.time()
@@ -120,6 +135,13 @@ def _init_ray(address: str | None, cpus: int | None):
         ray.init(address=address, runtime_env=runtime_env, **kwargs)
     else:
         ray.init(num_cpus=cpus or os.cpu_count() or 1, runtime_env=runtime_env, **kwargs)
+        outward = [n.get("NodeManagerAddress") for n in ray.nodes()
+                   if not is_loopback_address(n.get("NodeManagerAddress"))]
+        if outward:
+            ray.shutdown()
+            raise UserError(f"the local Ray started on {outward[0]}, reachable from the network (Ray was imported "
+                            f"before {LOCAL_ONLY_ENV}=0 could be set); start the sweep in a fresh process "
+                            "(python -m vae sweep), or name a cluster with --ray-address")
     return ray, time.time() - t0
 
 
