@@ -205,6 +205,7 @@ def _correlate_arg(text: str | None):
 
 
 def cmd_import_benchmark(args) -> int:
+    safety.require_writable(f"import benchmark {args.name} into {args.out}")
     bench = benchmarks.benchmark(args.name)
     path = args.path
     if path is None:
