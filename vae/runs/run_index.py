@@ -27,7 +27,7 @@ from vae.base.fileio import atomic_write_text
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
+from vae.runs.folder import ACTIVE, DAMAGED, evaluation_summary, final_metrics, read_config, read_status, run_state
 
 INDEX_FILE = ".index.json"
 INDEX_VERSION = 1
@@ -54,14 +54,13 @@ def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
     try:
         doc = read_config(run_dir)
     except UserError as e:
-        return {"name": name, "path": str(run_dir), "state": "damaged", "message": str(e), "config": {}, "final": {},
+        return {"name": name, "path": str(run_dir), "state": DAMAGED, "message": str(e), "config": {}, "final": {},
                 "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status}
-    evaluation = read_evaluation(run_dir)
     return {"name": name, "path": str(run_dir), "state": status.get("state"), "message": status.get("message", ""),
             "epoch": status.get("epoch"), "status": status, "config": doc["config"],
             "dataset": doc.get("dataset", {}), "final": final_metrics(run_dir),
             "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
-            "evaluation": (evaluation or {}).get("summary") if isinstance(evaluation, dict) else None}
+            "evaluation": evaluation_summary(run_dir)}
 
 
 def _folders(runs_root: Path, sweeps_root: Path | None):

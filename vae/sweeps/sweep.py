@@ -37,7 +37,7 @@ from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
 from vae.runs.config import TrainConfig
-from vae.runs.folder import ACTIVE, check_name, pid_alive, run_state, write_run_config
+from vae.runs.folder import ACTIVE, DAMAGED, check_name, field_problem, pid_alive, run_state, write_run_config
 
 SWEEP_FORMAT = "vae-lab-sweep"
 SWEEP_FORMAT_VERSION = 1
@@ -196,6 +196,18 @@ def read_sweep(sweep_dir) -> dict:
                         f"version {SWEEP_FORMAT_VERSION}")
     if not isinstance(doc.get("runs"), list):
         raise UserError(f"{path} has no list of runs; the sweep folder is damaged")
+    problem = field_problem(doc, {"name": (str,), "dataset": (str,), "created": "number", "grid": (dict,),
+                                  "seeds": (list,), "fixed": (dict,), "resources": (dict,), "evaluate": (str,)})
+    for run in doc["runs"]:
+        if problem:
+            break
+        if not isinstance(run, dict) or not isinstance(run.get("name"), str) or not run["name"] \
+                or "/" in run["name"] or run["name"].startswith("."):
+            problem = f"a run entry {str(run)[:80]} has no valid name"
+        else:
+            problem = field_problem(run, {"settings": (dict,), "seed": (int,)})
+    if problem:
+        raise UserError(f"{path}: {problem}; the sweep folder is damaged")
     return doc
 
 
@@ -204,12 +216,28 @@ def run_dir_of(sweep_dir, run: dict | str) -> Path:
 
 
 # ---------------------------------------------------------------- status
+_STATUS_TYPES = {"state": (str,), "message": (str,), "driver_pid": (int, type(None)), "heartbeat": "number",
+                 "updated": "number", "workers": (int, type(None)), "runs": (dict,)}
+
+
 def read_status(sweep_dir) -> dict:
+    """The sweep's status.json, checked: {'state': 'unknown'} if missing, {'state': 'damaged', 'message': why}
+    if it is not a status object with the right types (resume the sweep to write it again)."""
+    path = Path(sweep_dir) / "status.json"
     try:
-        st = read_json(Path(sweep_dir) / "status.json")
-        return st if isinstance(st, dict) else {"state": "unknown"}
-    except (OSError, ValueError):
+        st = read_json(path)
+    except FileNotFoundError:
         return {"state": "unknown", "runs": {}}
+    except (OSError, ValueError) as e:
+        why = "it is a folder" if isinstance(e, IsADirectoryError) else (str(e).splitlines() or ["?"])[0][:200]
+        return {"state": DAMAGED, "runs": {}, "message": f"cannot read {path}: {why}; resume the sweep to rewrite it"}
+    problem = f"it holds {type(st).__name__}, not a JSON object" if not isinstance(st, dict) else \
+        field_problem(st, _STATUS_TYPES)
+    if not problem and not all(isinstance(r, dict) for r in st.get("runs", {}).values()):
+        problem = "'runs' must map each run to an object"
+    if problem:
+        return {"state": DAMAGED, "runs": {}, "message": f"{path}: {problem}; resume the sweep to rewrite it"}
+    return st
 
 
 def write_status(sweep_dir, status: dict) -> None:
@@ -306,14 +334,17 @@ def list_sweeps(root=None) -> list[dict]:
         return []
     out = []
     for d in root.iterdir():
-        if not (d / "sweep.json").is_file():
+        if not (d / "sweep.json").exists():
             continue
         try:
             doc = read_sweep(d)
-        except UserError:
+        except UserError as e:  # listed, with why it cannot be opened
+            out.append({"name": d.name, "path": str(d), "created": d.stat().st_mtime, "grid": {}, "n_runs": 0,
+                        "state": DAMAGED, "message": str(e)})
             continue
-        out.append({"name": d.name, "path": str(d), "created": doc.get("created", 0), "grid": doc.get("grid", {}),
-                    "n_runs": len(doc["runs"]), "state": sweep_state(d).get("state")})
+        st = sweep_state(d)
+        out.append({"name": d.name, "path": str(d), "created": doc.get("created") or 0, "grid": doc.get("grid", {}),
+                    "n_runs": len(doc["runs"]), "state": st.get("state"), "message": st.get("message", "")})
     return sorted(out, key=lambda s: s["created"], reverse=True)
 
 

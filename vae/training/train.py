@@ -31,7 +31,7 @@ import numpy as np
 from vae import __version__
 from vae.base.errors import UserError
 from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
-                             atomic_write_text, read_json)
+                             atomic_write_text)
 from vae.base.registry import logged_terms
 from vae.base.safety import require_run_space, require_writable
 from vae.data.datasets import load_dataset
@@ -40,7 +40,7 @@ from vae.measures.metrics import cheap_metrics
 from vae.model.inference import encode, reconstruct
 from vae.model.networks import build_vae
 from vae.runs.config import TrainConfig
-from vae.runs.folder import ERRORS, read_metrics, refuse_if_trained_elsewhere
+from vae.runs.folder import ERRORS, read_config, read_metrics, refuse_if_trained_elsewhere
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
@@ -261,7 +261,7 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     """Train the run in `run_dir` (its config.json must exist). Returns the final status."""
     run_dir = Path(run_dir)
     require_writable(f"train run {run_dir.name}")
-    doc = read_json(run_dir / "config.json")
+    doc = read_config(run_dir)  # checked: a damaged config.json is a one-line UserError
     cfg = TrainConfig.from_dict(doc["config"])
     refuse_if_trained_elsewhere(run_dir)
     status = StatusFile(run_dir, state="running", message="loading data", epoch=0, epochs=cfg.epochs, step=0)
