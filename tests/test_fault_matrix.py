@@ -430,3 +430,21 @@ def test_every_reading_command_gives_one_line_on_each_damaged_folder(lab, capsys
         assert code == 2 or (argv[0] == "sweep" and argv[1] == "--report" and code == 0), (argv, code, out, err)
         if code == 2:
             assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)
+
+
+@pytest.mark.parametrize("kind", ["empty", "random", "truncated", "folder"])
+def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, kind):
+    """Keras reports any file that is not a .keras archive as "File not found"; the lab says what it is."""
+    import zipfile
+
+    from vae.base.errors import UserError
+    from vae.base.fileio import check_model_file
+
+    path = tmp_path / "run" / "model.keras"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{}" * 1000)
+    check_model_file(path)  # a whole archive passes
+    damage(path, kind, {})
+    with pytest.raises(UserError, match="folder" if kind == "folder" else "damaged: not a Keras model archive"):
+        check_model_file(path)

@@ -20,14 +20,16 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 from vae.base.errors import UserError
-from vae.base.fileio import atomic_write_text
+from vae.base.fileio import atomic_write_text, read_json
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import ACTIVE, DAMAGED, evaluation_summary, final_metrics, read_config, read_status, run_state
+from vae.runs.folder import (ACTIVE, DAMAGED, evaluation_summary, field_problem, final_metrics, pid_alive, read_config,
+                             read_status, run_state)
 
 INDEX_FILE = ".index.json"
 INDEX_VERSION = 1
@@ -139,3 +141,44 @@ def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> 
             row.update(state=st.get("state"), message=st.get("message", ""), status=st, epoch=st.get("epoch"))
         out.append(row)
     return sorted(out, key=lambda r: float(r.get("created") or 0), reverse=True)
+
+
+# ---------------------------------------------------------------- a sweep's state (vae.sweeps.sweep and the delete guard)
+DRIVER_STALE_S = 30.0  # the driver writes its heartbeat every few seconds
+SWEEP_IN_PROGRESS = ("planned", "running", "stopping")  # its runs not yet ended will be trained: they read the dataset
+
+
+_SWEEP_STATUS_TYPES = {"state": (str,), "message": (str,), "driver_pid": (int, type(None)), "heartbeat": "number",
+                       "updated": "number", "workers": (int, type(None)), "runs": (dict,)}
+
+
+def read_sweep_status(sweep_dir) -> dict:
+    """The sweep's status.json, checked: {'state': 'unknown'} if missing, {'state': 'damaged', 'message': why}
+    if it is not a status object with the right types (resume the sweep to write it again)."""
+    path = Path(sweep_dir) / "status.json"
+    try:
+        st = read_json(path)
+    except FileNotFoundError:
+        return {"state": "unknown", "runs": {}}
+    except (OSError, ValueError) as e:
+        why = "it is a folder" if isinstance(e, IsADirectoryError) else (str(e).splitlines() or ["?"])[0][:200]
+        return {"state": DAMAGED, "runs": {}, "message": f"cannot read {path}: {why}; resume the sweep to rewrite it"}
+    problem = f"it holds {type(st).__name__}, not a JSON object" if not isinstance(st, dict) else \
+        field_problem(st, _SWEEP_STATUS_TYPES)
+    if not problem and not all(isinstance(r, dict) for r in st.get("runs", {}).values()):
+        problem = "'runs' must map each run to an object"
+    if problem:
+        return {"state": DAMAGED, "runs": {}, "message": f"{path}: {problem}; resume the sweep to rewrite it"}
+    return st
+
+
+def sweep_state(sweep_dir) -> dict:
+    """status.json, corrected for a driver that died without saying so (then `stopped`: resume it)."""
+    st = read_sweep_status(sweep_dir)
+    if st.get("state") in ("running", "stopping"):
+        age = time.time() - float(st.get("heartbeat", 0) or 0)
+        if not pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
+            st = {**st, "state": "stopped",
+                  "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
+                             "resume the sweep to train what is left"}
+    return st

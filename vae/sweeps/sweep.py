@@ -37,14 +37,15 @@ from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
 from vae.runs.config import TrainConfig
-from vae.runs.folder import ACTIVE, DAMAGED, check_name, field_problem, pid_alive, run_state, write_run_config
+from vae.runs.folder import ACTIVE, DAMAGED, check_name, field_problem, run_state, write_run_config
+from vae.runs.run_index import DRIVER_STALE_S, sweep_state  # noqa: F401  (read there: the delete guard needs it too)
+from vae.runs.run_index import read_sweep_status as read_status
 
 SWEEP_FORMAT = "vae-lab-sweep"
 SWEEP_FORMAT_VERSION = 1
 NOT_SWEPT = ("dataset", "seed", "extra")  # seed has its own axis; dataset is one per sweep
 SWEEP_STATES = ("planned", "running", "stopping", "stopped", "finished", "failed")
 EVALUATE_MODES = ("quick", "full", "none")  # quick: every metric but the two that render new images
-DRIVER_STALE_S = 30.0  # the driver writes its heartbeat every few seconds
 FINAL_KEYS = ("epoch", "loss", "val_loss", "val_recon", "val_kl", "val_entanglement", "alignment_score",
               "total_correlation", "active_units")
 
@@ -216,44 +217,8 @@ def run_dir_of(sweep_dir, run: dict | str) -> Path:
 
 
 # ---------------------------------------------------------------- status
-_STATUS_TYPES = {"state": (str,), "message": (str,), "driver_pid": (int, type(None)), "heartbeat": "number",
-                 "updated": "number", "workers": (int, type(None)), "runs": (dict,)}
-
-
-def read_status(sweep_dir) -> dict:
-    """The sweep's status.json, checked: {'state': 'unknown'} if missing, {'state': 'damaged', 'message': why}
-    if it is not a status object with the right types (resume the sweep to write it again)."""
-    path = Path(sweep_dir) / "status.json"
-    try:
-        st = read_json(path)
-    except FileNotFoundError:
-        return {"state": "unknown", "runs": {}}
-    except (OSError, ValueError) as e:
-        why = "it is a folder" if isinstance(e, IsADirectoryError) else (str(e).splitlines() or ["?"])[0][:200]
-        return {"state": DAMAGED, "runs": {}, "message": f"cannot read {path}: {why}; resume the sweep to rewrite it"}
-    problem = f"it holds {type(st).__name__}, not a JSON object" if not isinstance(st, dict) else \
-        field_problem(st, _STATUS_TYPES)
-    if not problem and not all(isinstance(r, dict) for r in st.get("runs", {}).values()):
-        problem = "'runs' must map each run to an object"
-    if problem:
-        return {"state": DAMAGED, "runs": {}, "message": f"{path}: {problem}; resume the sweep to rewrite it"}
-    return st
-
-
 def write_status(sweep_dir, status: dict) -> None:
     atomic_write_json(Path(sweep_dir) / "status.json", {**status, "updated": time.time()})
-
-
-def sweep_state(sweep_dir) -> dict:
-    """status.json, corrected for a driver that died without saying so (then `stopped`: resume it)."""
-    st = read_status(sweep_dir)
-    if st.get("state") in ("running", "stopping"):
-        age = time.time() - float(st.get("heartbeat", 0) or 0)
-        if not pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
-            st = {**st, "state": "stopped",
-                  "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
-                             "resume the sweep to train what is left"}
-    return st
 
 
 def run_done(run_dir, evaluate: str = "quick") -> bool:
