@@ -448,3 +448,32 @@ def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, kind):
     damage(path, kind, {})
     with pytest.raises(UserError, match="folder" if kind == "folder" else "damaged: not a Keras model archive"):
         check_model_file(path)
+
+
+@pytest.mark.parametrize("kind", GENERIC + ("null", "list", "bad_entries", "old_version"))
+def test_a_damaged_run_index_is_rebuilt(tmp_workspace, fake_run, kind):
+    """runs/.index.json is a cache: damaged, hand-edited or written by an older version, it is read again from
+    the run folders (an old file's rows could hold a relative dataset path or a textual `created`)."""
+    from vae.runs import run_index
+
+    fake_run("r1")
+    fake_run("r2")
+    index = tmp_workspace / "runs" / run_index.INDEX_FILE
+    run_index.list_runs()
+    doc = json.loads(index.read_text())
+    run_index._CACHE.clear()  # a new server process: reads the file
+    if kind == "bad_entries":
+        first, second = sorted(doc["runs"])
+        doc["runs"][first] = [1]
+        doc["runs"][second]["row"]["created"] = "yesterday"
+        index.write_text(json.dumps(doc))
+    elif kind == "old_version":
+        for entry in doc["runs"].values():
+            entry["row"]["config"]["dataset"] = "relative/elsewhere"
+        index.write_text(json.dumps({**doc, "version": 1}))
+    else:
+        index.write_text(json.dumps(doc))
+        damage(index, kind, {})
+    rows = run_index.list_runs()
+    assert sorted(r["name"] for r in rows) == ["r1", "r2"]
+    assert all(Path(r["config"]["dataset"]).is_absolute() and isinstance(r["created"], float) for r in rows)

@@ -32,7 +32,7 @@ from vae.runs.folder import (ACTIVE, DAMAGED, evaluation_summary, field_problem,
                              read_status, run_state)
 
 INDEX_FILE = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: rows of checked configs (absolute dataset paths, numeric `created`); older files are rebuilt
 WATCHED = ("config.json", "status.json", "metrics.jsonl", "evaluation.json")
 _CACHE: dict[str, dict] = {}  # index file path -> {run path: entry}
 _LOCK = threading.Lock()
@@ -78,12 +78,21 @@ def _folders(runs_root: Path, sweeps_root: Path | None):
                         yield d, f"{s.name}/{d.name}", s.name
 
 
+def _entry_ok(entry) -> bool:
+    """An index entry as this module writes it (a damaged or hand-edited .index.json is rebuilt, not trusted)."""
+    row = entry.get("row") if isinstance(entry, dict) else None
+    return (isinstance(row, dict) and isinstance(entry.get("fp"), list) and isinstance(entry.get("name"), str)
+            and isinstance(row.get("config"), dict) and isinstance(row.get("path"), str)
+            and isinstance(row.get("state"), (str, type(None))) and isinstance(row.get("created"), (int, float))
+            and not isinstance(row.get("created"), bool))
+
+
 def _load(index_path: Path) -> dict:
     try:
         doc = json.loads(index_path.read_text(encoding="utf-8"))
         if doc.get("version") == INDEX_VERSION and isinstance(doc.get("runs"), dict):
-            return doc["runs"]
-    except (OSError, ValueError, AttributeError):
+            return {path: entry for path, entry in doc["runs"].items() if _entry_ok(entry)}
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass
     return {}
 
