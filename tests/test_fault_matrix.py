@@ -477,3 +477,15 @@ def test_a_damaged_run_index_is_rebuilt(tmp_workspace, fake_run, kind):
     rows = run_index.list_runs()
     assert sorted(r["name"] for r in rows) == ["r1", "r2"]
     assert all(Path(r["config"]["dataset"]).is_absolute() and isinstance(r["created"], float) for r in rows)
+
+
+def test_metric_lines_keep_their_words_and_lose_only_wrong_values():
+    """A metrics line's reason and codes stay (Compare shows them); a number written as text is dropped, and a
+    line whose epoch is not a whole number is skipped."""
+    from vae.runs.folder import metrics_row
+
+    row = metrics_row({"kind": "epoch", "epoch": 2, "step": 5, "loss": 0.5, "val_loss": "abc", "kl": [1],
+                       "pca_alignment": None, "pca_alignment_reason": "PC1 and PC2 are tied", "alignment_codes": "train"})
+    assert row == {"kind": "epoch", "epoch": 2, "step": 5, "loss": 0.5, "pca_alignment": None,
+                   "pca_alignment_reason": "PC1 and PC2 are tied", "alignment_codes": "train"}
+    assert metrics_row({"kind": "epoch", "epoch": "two"}) is None and metrics_row([1]) is None

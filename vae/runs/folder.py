@@ -277,16 +277,25 @@ def refuse_if_trained_elsewhere(run_dir, pid: int | None = None) -> None:
                         f"(pid {st['pid']}); stop it first or wait for it to end")
 
 
+TEXT_KEYS = ("setting", "reason", "codes", "uses", "note", "error")  # keys (or parts of keys) whose values are words
+
+
+def _text_key(key: str) -> bool:
+    return any(t in key for t in TEXT_KEYS)
+
+
 def metrics_row(row):
     """A metrics.jsonl line as a row the pages can trust, or None: a JSON object whose `kind` is text,
-    whose `epoch`, `step` and `global_step` are whole numbers, and whose other values are numbers (or
-    null); a value of another type is dropped from the row (someone edited the file)."""
+    whose `epoch`, `step` and `global_step` are whole numbers, and whose other values are numbers, true/
+    false or null (text where the key says words: `pca_alignment_reason`, `alignment_codes`); a value
+    of another type is dropped from the row (someone edited the file)."""
     if not isinstance(row, dict) or not isinstance(row.get("kind"), str):
         return None
     for key in ("epoch", "step", "global_step"):
         if key in row and (not isinstance(row[key], int) or isinstance(row[key], bool)):
             return None
-    return {k: v for k, v in row.items() if k == "kind" or v is None or _is_number(v)}
+    return {k: v for k, v in row.items() if k == "kind" or v is None or isinstance(v, (int, float))
+            or (isinstance(v, str) and _text_key(k))}
 
 
 def read_metrics(run_dir, kind: str | None = None) -> list[dict]:
@@ -406,9 +415,6 @@ def final_metrics(run_dir) -> dict:
     return {}
 
 
-_TEXT_SUMMARY = ("setting", "reason", "codes", "uses", "note")  # summary keys whose values are words
-
-
 def _matrix_problem(value, name: str) -> str | None:
     """Why `value` is not a rectangular 2-D matrix of numbers (None if it is, or absent)."""
     if value is None:
@@ -428,8 +434,8 @@ def _evaluation_problem(doc) -> str | None:
     if not isinstance(summary, dict):
         return f"its summary is {type(summary).__name__}, not a JSON object"
     for key, v in summary.items():
-        words = isinstance(v, str) and any(t in key for t in _TEXT_SUMMARY)
-        if not (v is None or _is_number(v) or isinstance(v, (dict, list)) or words):
+        words = isinstance(v, str) and _text_key(key)
+        if not (v is None or isinstance(v, (int, float, dict, list)) or words):
             return f"summary {key!r} must be a number, got {v!r}"[:200]
     metrics = doc.get("metrics", {})
     if not isinstance(metrics, dict):
