@@ -78,8 +78,9 @@ def active_block(usage: dict) -> str | None:
     sweeps = usage.get("sweeps") or []
     return f"run{'s' if len(usage['active']) != 1 else ''} {names} {'is' if len(usage['active']) == 1 else 'are'} " \
            "training on it (or waiting to); stop them or wait until they end, then delete it" + \
-           (f" (sweep{'s' if len(sweeps) != 1 else ''} {_names(sweeps)}: stop or finish {'it' if len(sweeps) == 1 else 'them'}"
-            " on the Sweeps page)" if sweeps else "")
+           (f" (sweep{'s' if len(sweeps) != 1 else ''} {_names(sweeps)}: stop {'it' if len(sweeps) == 1 else 'them'} on "
+            "the Sweeps page; a sweep that is only planned trains when started: delete its folder under sweeps/ "
+            "if it will not run)" if sweeps else "")
 
 
 def delete_dataset(path, datasets_root, runs_root) -> None:
