@@ -31,7 +31,7 @@ import numpy as np
 from vae import __version__
 from vae.base.errors import UserError
 from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
-                             atomic_write_text)
+                             atomic_write_text, check_model_file)
 from vae.base.registry import logged_terms
 from vae.base.safety import require_run_space, require_writable
 from vae.data.datasets import load_dataset
@@ -298,7 +298,7 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
 
     initial_epoch, extra = 0, {}
     if resume and (run_dir / "last.keras").exists():
-        model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
+        model = keras.models.load_model(check_model_file(run_dir / "last.keras"), safe_mode=True)
         rows = read_metrics(run_dir, "epoch")
         initial_epoch = rows[-1]["epoch"] if rows else 0
         extra = {"time_offset": rows[-1]["time"] if rows else 0.0,
