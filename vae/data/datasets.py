@@ -265,6 +265,8 @@ def _read_columns(path: Path, factor_names) -> dict:
         with open(path, encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
+            if header is None:
+                raise UserError(f"{path} is empty; the dataset is damaged")
             if header != expected:
                 raise UserError(f"{path} has columns {str(header)[:200]}, expected {expected}; the dataset is damaged")
             rows = list(reader)
@@ -349,6 +351,9 @@ def load_dataset(path) -> Dataset:
     factor_names = list(meta["factor_names"])
     columns = _read_columns(path / "factors.csv", factor_names)
     try:
+        with open(path / "images.npy", "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # random bytes would otherwise read as a (refused) pickle
+                raise ValueError("not a .npy array file: empty, cut short at its start, or overwritten")
         images = np.load(path / "images.npy", mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path.name}/images.npy cannot be read ({(str(exc).splitlines() or ['?'])[0][:200]}); "

@@ -371,6 +371,9 @@ def load_snapshot(run_dir, epoch: int | None = None) -> dict[str, np.ndarray]:
     epoch = epochs[-1] if epoch is None else int(epoch)
     path = snapshot_path(run_dir, epoch)
     try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # random bytes would otherwise read as a (refused) pickle
+                raise ValueError("not an .npz archive: empty, cut short at its start, or overwritten")
         with np.load(path, allow_pickle=False) as z:
             if not isinstance(z, np.lib.npyio.NpzFile):
                 raise ValueError("a single array, not an .npz archive")

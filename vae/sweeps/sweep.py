@@ -188,8 +188,11 @@ def read_sweep(sweep_dir) -> dict:
     except FileNotFoundError:
         raise UserError(f"{sweep_dir} is not a sweep folder (no sweep.json); plan one with "
                         "`python -m vae sweep --data ... --out ...`") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a file; the sweep folder is damaged") from None
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path}: {e}; the sweep folder is damaged") from None
+        raise UserError(f"cannot read {path}: {(str(e).splitlines() or ['?'])[0][:200]}; the sweep folder is damaged") \
+            from None
     if not isinstance(doc, dict) or doc.get("format") != SWEEP_FORMAT:
         raise UserError(f"{path} is not a {SWEEP_FORMAT} file")
     if doc.get("format_version") != SWEEP_FORMAT_VERSION:
