@@ -489,14 +489,3 @@ def test_metric_lines_keep_their_words_and_lose_only_wrong_values():
     assert row == {"kind": "epoch", "epoch": 2, "step": 5, "loss": 0.5, "pca_alignment": None,
                    "pca_alignment_reason": "PC1 and PC2 are tied", "alignment_codes": "train"}
     assert metrics_row({"kind": "epoch", "epoch": "two"}) is None and metrics_row([1]) is None
-
-
-def test_resume_says_a_damaged_checkpoint_is_damaged(fake_run):
-    """A garbage last.keras is refused by Resume with a clear line, before a trainer starts."""
-    from vae.base.errors import UserError
-    from vae.jobs import launcher as jobs
-
-    run = fake_run("stopped-run", state="stopped", done_epochs=1, epochs=3)
-    (run / "last.keras").write_bytes(RNG_BYTES)
-    with pytest.raises(UserError, match="last.keras is damaged"):
-        jobs.resume_run(run)

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vae.base.errors import UserError
-from vae.base.fileio import atomic_write_json, check_model_file
+from vae.base.fileio import atomic_write_json
 from vae.base.paths import child_env, package_parent
 from vae.base.safety import readonly, require_run_space, require_writable
 from vae.data.datasets import load_dataset
@@ -231,7 +231,6 @@ def resume_run(run_dir, runs_root=None) -> Path:
         if not (run_dir / "last.keras").exists():
             raise UserError(f"run {run_dir.name} has no checkpoint (last.keras) yet: it ended before its first "
                             "epoch finished; start a new run instead")
-        check_model_file(run_dir / "last.keras")  # a damaged checkpoint: said here, not by the trainer's Keras
         cfg = TrainConfig.from_dict(doc["config"])
         require_run_space(cfg, _dataset_counts(cfg.dataset), run_dir, epochs=cfg.epochs - int(st.get("epoch") or 0))
         (run_dir / "stop").unlink(missing_ok=True)
