@@ -13,6 +13,9 @@ notices a trainer that died without saying so. The entries live in this process 
 `.index.json` beside the runs (written atomically; a server that starts later reads it instead
 of every run folder; a read-only viewer keeps it in memory only). The file is a cache: deleting it only
 costs one slower listing.
+
+It also reads a sweep's status.json (`read_sweep_status`, `sweep_state`: vae.sweeps.sweep uses them), so the
+delete guard (vae.jobs.deletes, below the sweeps package) can tell a sweep that will still train its runs.
 """
 
 from __future__ import annotations
