@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import user_errors, writable
+from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
 from vae.runs import folder as runs
 from vae.views.plots import heatmap
@@ -37,7 +38,11 @@ def evaluation_panel(run: dict, key: str) -> None:
     run_dir = Path(run["path"])
     st.subheader("Which latent tracks which factor")
     status = evaluation_jobs.evaluation_state(run_dir)
-    evaluation = runs.read_evaluation(run_dir)
+    try:
+        evaluation = runs.read_evaluation(run_dir)
+    except UserError as e:  # a damaged evaluation.json: say why, and offer Evaluate to write it again
+        st.error(str(e), icon=":material/error:")
+        evaluation = None
     running = status.get("state") == ACTIVE
     c = st.columns([1.2, 1.2, 3])
     fast = writable() and c[1].checkbox(

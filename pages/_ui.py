@@ -200,9 +200,14 @@ def dataset_of(path) -> "object":
 
 def rows_of(ds, ids) -> "np.ndarray":
     """Positions in the dataset of the given image ids (the `id` column)."""
-    id_col = np.asarray(ds.columns["id"])
+    id_col, ids = np.asarray(ds.columns["id"]), np.asarray(ids)
     order = np.argsort(id_col)
-    return order[np.searchsorted(id_col, np.asarray(ids), sorter=order)]
+    pos = np.searchsorted(id_col, ids, sorter=order)
+    found = order[np.minimum(pos, len(order) - 1)] if len(order) else pos
+    if len(ids) and (not len(order) or not np.array_equal(id_col[found], ids)):
+        raise UserError(f"the run's snapshot names images that are not in dataset {ds.path.name}: the snapshot is "
+                        "damaged, or the dataset was replaced by another of the same name")
+    return found
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model (the first time also loads TensorFlow)…")
@@ -213,9 +218,9 @@ def _model(run_dir: str, stamp: float):
 
 def model_of(run_dir):
     """The run's best model (cached until model.keras changes)."""
-    path = Path(run_dir) / "model.keras"
-    if not path.exists():
-        raise UserError(f"run {Path(run_dir).name} has no model.keras yet; wait for its first epoch to end")
+    from vae.base.fileio import check_model_file
+
+    path = check_model_file(Path(run_dir) / "model.keras")
     return _model(str(run_dir), path.stat().st_mtime)
 
 

@@ -103,8 +103,11 @@ deleted_notice()
 for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() else []:
     c = st.columns([3, 2, 3, 1, 1.4])
     c[0].markdown(f"**{md_escape(d['name'])}**  \n{d.get('family')} / {d.get('preset') or '-'}")
-    c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
-    c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
+    if d.get("error"):  # a damaged dataset: why, in place of its sizes
+        c[1].error(md_escape(d["error"]), icon=":material/error:")
+    else:
+        c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
+        c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
     c[3].write(human_bytes(d.get("bytes", 0)))
     item = "dataset:" + d["name"]
     if writable():

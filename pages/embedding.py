@@ -44,6 +44,9 @@ st.title("Embedding")
 run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
+if run["state"] == runs.DAMAGED:
+    st.error(run["message"], icon=":material/error:")
+    st.stop()
 if not runs.list_snapshots(run["path"]):
     st.info("This run has no epoch snapshot yet; the first one is written at the end of epoch 1.")
     st.stop()
@@ -55,7 +58,12 @@ except UserError as e:
     st.stop()
 
 epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epochs) > 1 else epochs[0]
-snap = runs.load_snapshot(run_dir, epoch)
+try:
+    snap = runs.load_snapshot(run_dir, epoch)
+    rows_of(ds, np.concatenate([snap[k] for k in snap if k.startswith("index_")]))  # ids of this dataset
+except UserError as e:  # a damaged snapshot, or one of another dataset
+    st.error(str(e), icon=":material/error:")
+    st.stop()
 d = snap["mu_train"].shape[1]
 names = [f"μ{i + 1}" for i in range(d)]
 c = st.columns([2.2, 1, 1, 1, 1.3])  # the Splits chips need the room at 1280 px
@@ -175,7 +183,7 @@ if hole is not None:
     m[0].metric("Hole error", f"{hole['hole_error']:.3f}")
     m[1].metric("Covered-ring error", f"{hole['ring_error']:.3f}")
     m[2].metric("Ratio hole / ring", f"{hole['ratio']:.2f}")
-    recon_ratio = ((runs.read_evaluation(run_dir) or {}).get("summary") or {}).get("hole_recon_ratio")
+    recon_ratio = (runs.evaluation_summary(run_dir) or {}).get("hole_recon_ratio")
     m[3].metric("Recon loss hole / ring", f"{recon_ratio:.2f}" if recon_ratio is not None else "–",
                 help="From evaluation.json (best model); also on the Reconstructions page")
     if hole["note"]:

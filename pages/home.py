@@ -58,7 +58,8 @@ with left:
     if sets:
         st.dataframe(pd.DataFrame([{"name": d["name"], "family": d.get("family"), "preset": d.get("preset"),
                                     "images": sum((d.get("counts") or {}).values()),
-                                    "size": f'{d.get("image_size")}px', "on disk": human_bytes(d.get("bytes", 0))}
+                                    "size": f'{d.get("image_size")}px' if not d.get("error") else "damaged",
+                                    "on disk": human_bytes(d.get("bytes", 0))}
                                    for d in sets]), hide_index=True)
     else:
         st.caption("None yet: press Quick start, or generate one on the Dataset page.")

@@ -24,6 +24,9 @@ st.title("Reconstructions")
 run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
+if run["state"] == runs.DAMAGED:
+    st.error(run["message"], icon=":material/error:")
+    st.stop()
 run_dir, cfg = Path(run["path"]), run["config"]
 epochs = runs.list_snapshots(run_dir)
 if not epochs:
@@ -53,8 +56,15 @@ def keep(what: str, value) -> None:
 left, right = st.columns([1, 1])
 with left:
     epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epochs) > 1 else epochs[0]
-    snap = runs.load_snapshot(run_dir, epoch)
-    grid = pairs_grid(ds.images[rows_of(ds, snap["recon_index"])], snap["recon"], columns=2)
+    try:
+        snap = runs.load_snapshot(run_dir, epoch)
+        if snap["recon"].shape[1:] != ds.images.shape[1:]:
+            raise UserError(f"the snapshot's reconstructions are {snap['recon'].shape[1:]} pixels, the dataset's "
+                            f"images {ds.images.shape[1:]}: the snapshot is damaged or of another dataset")
+        grid = pairs_grid(ds.images[rows_of(ds, snap["recon_index"])], snap["recon"], columns=2)
+    except UserError as e:  # a damaged snapshot, or one of another dataset
+        st.error(str(e), icon=":material/error:")
+        st.stop()
     st.image(grid, output_format="PNG", caption=f"First {len(snap['recon'])} validation images: input | reconstruction, epoch {epoch}",
              width="stretch")
 with right:

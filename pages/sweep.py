@@ -22,7 +22,8 @@ ss = st.session_state
 st.title("Sweeps")
 st.caption("Every answer as a distribution over seeds: one run per setting × seed, trained as Ray tasks.")
 
-sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
+sets = [d for d in (datasets.list_datasets(datasets_root()) if datasets_root().exists() else [])
+        if not d.get("error")]  # a damaged dataset cannot be swept (the Dataset page says why)
 with st.expander("New sweep", expanded=not sweep.list_sweeps()) if writable() else st.container():
     if not writable():
         st.caption("Read-only viewer: sweeps can be watched, not started, stopped or resumed.")
@@ -60,6 +61,9 @@ if ss.get("sweep_selected") not in names:
 chosen = st.selectbox("Sweep", names, key="sweep_selected",
                       format_func=lambda n: f"{n}  ({all_sweeps[names.index(n)]['state']})")
 sweep_dir = Path(all_sweeps[names.index(chosen)]["path"])
+if all_sweeps[names.index(chosen)]["state"] == sweep.DAMAGED:
+    st.error(all_sweeps[names.index(chosen)]["message"], icon=":material/error:")
+    st.stop()
 
 
 @st.fragment(run_every=2.0)

@@ -31,7 +31,8 @@ LADDER = weight_ladder()
 ss = st.session_state
 
 st.title("Train")
-sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
+sets = [d for d in (datasets.list_datasets(datasets_root()) if datasets_root().exists() else [])
+        if not d.get("error")]  # a damaged dataset cannot be trained on (the Dataset page says why)
 if not sets:
     st.info("No dataset yet: generate one on the Dataset page (or press Quick start on Home).")
     st.stop()
@@ -202,6 +203,8 @@ def queue_position(run_dir: Path) -> str:
 
 
 waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
+if chosen and chosen["state"] == runs.DAMAGED:  # config.json or status.json: say which, and why
+    st.error(chosen["message"], icon=":material/error:")
 if chosen:
     method = chosen.get("config", {}).get("method", "beta-vae")
     live(Path(chosen["path"]), method if method in methods.METHODS else "beta-vae", chosen["state"],

@@ -438,7 +438,7 @@ def test_old_or_hand_edited_run_folders_are_explained_not_crashed_on(tiny_datase
     listed = {r["name"]: r for r in jobs.list_runs(tmp_workspace / "runs")}
     assert listed["old-format"]["state"] == "damaged" and "version 0" in listed["old-format"]["message"]
     assert [r["epoch"] for r in runs.read_metrics(garbled, "epoch")] == [1, 2, 3]
-    assert listed["garbled"]["state"] == "unknown" and "unreadable" in listed["garbled"]["message"]
+    assert listed["garbled"]["state"] == "damaged" and "status.json" in listed["garbled"]["message"]
     with pytest.raises(UserError, match="damaged"):
         runs.load_snapshot(garbled, 2)
     with pytest.raises(UserError, match="version 0"):

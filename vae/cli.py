@@ -102,11 +102,13 @@ def cmd_train(args) -> int:
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").exists():
             raise UserError(f"{run_dir} has no config.json; use --data and --out to start a new run")
+        datasets.load_dataset(read_config(run_dir)["config"]["dataset"])  # a damaged run or dataset: said now,
         refuse_if_trained_elsewhere(run_dir)  # before TensorFlow's seconds of imports
     else:
         if not args.data or not args.out:
             raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
         cfg = _config_from_args(args)
+        cfg.dataset = str(Path(cfg.dataset).resolve())  # the run may be read from any folder (delete guard, pages)
         ds = datasets.load_dataset(cfg.dataset)
         cfg.validate(train_size=len(ds.indices("train")))
         run_dir = Path(args.out)
@@ -142,7 +144,8 @@ def cmd_standby(args) -> int:
 
 def cmd_evaluate(args) -> int:
     safety.require_writable(f"evaluate {args.run} (it writes evaluation.json and latents.csv)")
-    read_config(args.run)  # not a run folder: say so before TensorFlow's seconds of imports
+    datasets.load_dataset(read_config(args.run)["config"]["dataset"])  # a damaged run or dataset: said before
+    # TensorFlow's seconds of imports
     load_keras()  # TensorFlow loads only for this command
     from vae.jobs.evaluation_jobs import evaluate_with_progress
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,20 @@ def dataclass_from_dict(cls, d: dict, what: str):
     if unknown:
         raise UserError(f"unknown {what} setting(s): {', '.join(unknown)}; remove them or upgrade the lab")
     return cls(**d)
+
+
+def check_model_file(path) -> Path:
+    """`path` (a run's model.keras or last.keras) is there and is a Keras archive (a zip file); else a
+    UserError that says so (Keras itself calls a damaged file "File not found")."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a model file; the run folder is damaged")
+    if not path.is_file():
+        raise UserError(f"run {path.parent.name} has no {path.name} yet; it is saved at the end of the first epoch")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path} is damaged: not a Keras model archive (empty, cut short or overwritten); "
+                        "resume or retrain the run to write it again")
+    return path
 
 
 class HeartbeatFile:

@@ -264,12 +264,17 @@ class Dataset:
 
 def _read_columns(path: Path, factor_names) -> dict:
     expected = columns_for(factor_names)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header != expected:
-            raise UserError(f"{path} has columns {header}, expected {expected}; the dataset is damaged")
-        rows = list(reader)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise UserError(f"{path} is empty; the dataset is damaged")
+            if header != expected:
+                raise UserError(f"{path} has columns {str(header)[:200]}, expected {expected}; the dataset is damaged")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path} is not a CSV file of factors ({str(exc)[:200]}); the dataset is damaged") from None
     try:
         cols = list(zip(*rows)) if rows else [()] * len(expected)
         out = {"id": np.array(cols[0], dtype=np.int64), "split": np.array(cols[1], dtype=str)}
@@ -284,36 +289,78 @@ def _read_columns(path: Path, factor_names) -> dict:
     return out
 
 
+def _meta_problem(meta) -> str | None:
+    """What is wrong with a dataset.json's value (None if nothing): its format, version and field types."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        return f"it is not a VAE Lab dataset (format is not {FORMAT!r})"
+    if meta.get("format_version") != FORMAT_VERSION:
+        return (f"it has dataset format version {meta.get('format_version')!r}; this version of the lab reads "
+                f"version {FORMAT_VERSION} (regenerate or update the lab)")
+    for key in ("n_images", "counts", "image_size", "factor_names"):
+        if key not in meta:
+            return f"it lacks {key!r}"
+
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not whole(meta["n_images"]):
+        return f"'n_images' must be a whole number, got {meta['n_images']!r}"[:200]
+    if not whole(meta["image_size"]) or not 1 <= meta["image_size"] <= 4096:
+        return f"'image_size' must be a whole number of pixels, got {meta['image_size']!r}"[:200]
+    counts = meta["counts"]
+    if not isinstance(counts, dict) or not all(isinstance(k, str) and whole(v) for k, v in counts.items()):
+        return f"'counts' must map each split to a whole number, got {counts!r}"[:200]
+    names = meta["factor_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return f"'factor_names' must be a list of names, got {names!r}"[:200]
+    for key in ("family", "preset"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            return f"{key!r} must be text, got {meta[key]!r}"[:200]
+    if not isinstance(meta.get("spec", {}), dict):
+        return f"'spec' must be a JSON object, got {meta['spec']!r}"[:200]
+    return None
+
+
+def read_meta(path) -> dict:
+    """A dataset folder's dataset.json, checked (format, version, field types); UserError if damaged."""
+    meta_path = Path(path) / "dataset.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except IsADirectoryError:
+        raise UserError(f"{meta_path} is a folder, not a file; the dataset is damaged") from None
+    except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(f"{meta_path} is not valid JSON ({(str(exc).splitlines() or ['?'])[0][:200]}); "
+                        "the dataset is damaged") from None
+    problem = _meta_problem(meta)
+    if problem:
+        raise UserError(f"{meta_path}: {problem}; the dataset is damaged")
+    return meta
+
+
 def load_dataset(path) -> Dataset:
     """Open a dataset folder (images memory-mapped); raises UserError if it is not a valid one."""
     path = Path(path)
     meta_path = path / "dataset.json"
     if not path.is_dir():
         raise UserError(f"no dataset folder at {path}")
-    if not meta_path.is_file():
+    if not meta_path.exists():
         raise UserError(f"{path} is not a dataset (no dataset.json)")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{meta_path} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise UserError(f"{meta_path} is not a VAE Lab dataset (format is not {FORMAT!r})")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise UserError(f"{path.name} has dataset format version {version!r}; this version of the lab "
-                        f"reads version {FORMAT_VERSION} (regenerate or update the lab)")
-    for key in ("n_images", "counts", "image_size", "factor_names"):
-        if key not in meta:
-            raise UserError(f"{meta_path} lacks {key!r}; the dataset is damaged")
+    meta = read_meta(path)
     for name in ("factors.csv", "images.npy"):
+        if (path / name).is_dir():
+            raise UserError(f"{path.name}/{name} is a folder, not a file; the dataset is damaged")
         if not (path / name).is_file():
             raise UserError(f"{path.name} is missing {name}; the dataset is incomplete")
     factor_names = list(meta["factor_names"])
     columns = _read_columns(path / "factors.csv", factor_names)
     try:
+        with open(path / "images.npy", "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # random bytes would otherwise read as a (refused) pickle
+                raise ValueError("not a .npy array file: empty, cut short at its start, or overwritten")
         images = np.load(path / "images.npy", mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path.name}/images.npy cannot be read ({exc})") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path.name}/images.npy cannot be read ({(str(exc).splitlines() or ['?'])[0][:200]}); "
+                        "the dataset is damaged") from None
     n, size = int(meta["n_images"]), int(meta["image_size"])
     if images.dtype != np.uint8 or images.shape != (n, size, size):
         raise UserError(f"{path.name}/images.npy holds {images.dtype} {images.shape}, "
@@ -524,18 +571,16 @@ def list_datasets(root) -> list[dict]:
         return []
     out = []
     for p in sorted(root.iterdir()):
-        if p.name.startswith(".") or not p.is_dir() or not (p / "dataset.json").is_file():
+        if p.name.startswith(".") or not p.is_dir() or not (p / "dataset.json").exists():
             continue
         row = {"name": p.name, "path": str(p), "family": None, "preset": None, "counts": {},
                "image_size": None, "n_images": None, "bytes": _folder_bytes(p), "error": None}
         try:
-            meta = json.loads((p / "dataset.json").read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT:
-                raise ValueError("not a VAE Lab dataset")
-            row.update(family=meta.get("family"), preset=meta.get("preset"), counts=meta.get("counts", {}),
-                       image_size=meta.get("image_size"), n_images=meta.get("n_images"))
-        except (ValueError, OSError, AttributeError) as exc:
-            row["error"] = f"dataset.json unreadable: {exc}"
+            meta = read_meta(p)
+            row.update(family=meta.get("family"), preset=meta.get("preset"), counts=meta["counts"],
+                       image_size=meta["image_size"], n_images=meta["n_images"])
+        except UserError as exc:
+            row["error"] = str(exc)
         out.append(row)
     return out
 

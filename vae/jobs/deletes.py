@@ -1,8 +1,9 @@
 """Deleting safely: what depends on an item, and no delete while something uses it.
 
-A dataset is used by the runs trained on it (their config.json names its folder): once it is
-gone their reconstructions and embedding no longer open. `dataset_usage` says which runs those
-are; `delete_dataset` refuses while one of them is active (queued, waiting or training) and holds
+A dataset is used by the runs trained on it (their config.json names its folder), sweep runs included:
+once it is gone their reconstructions and embedding no longer open. `dataset_usage` says which runs those
+are; `delete_dataset` refuses while one of them is active (queued, waiting or training, or a run a planned
+or running sweep will still train) and holds
 the runs folder's lock while it checks and deletes, so a Start cannot pick the dataset up in
 between (jobs.start_run takes the same lock).
 """
@@ -17,22 +18,46 @@ from vae.base.safety import require_writable
 from vae.data import datasets
 from vae.jobs import launcher as jobs
 from vae.runs import folder as runs
+from vae.runs import run_index
 
 
 def _same_folder(a, b) -> bool:
     return os.path.realpath(str(a)) == os.path.realpath(str(b))
 
 
-def dataset_usage(dataset_path, runs_root) -> dict:
-    """The runs trained on a dataset: {"runs": [names], "active": [names of waiting, queued or running runs]}."""
-    used, active = [], []
-    for run in runs.list_runs(runs_root):
+def dataset_usage(dataset_path, runs_root, sweeps_root=None) -> dict:
+    """The runs that read a dataset: {"runs": [names], "active": [names of runs that will read it soon],
+    "sweeps": [names of the sweeps in progress among them]}.
+
+    Every run under `runs_root` and every run of every sweep under `sweeps_root` (default: the `sweeps`
+    folder beside `runs_root`), by the dataset its config.json names (an old relative path resolved as
+    `vae.runs.folder.read_config` does, so a CLI run started from any folder counts). Active: a run
+    waiting, queued or training, and a run of a planned, running or stopping sweep that has not
+    finished (the sweep's driver will train it)."""
+    runs_root = Path(runs_root)
+    sweeps_root = Path(sweeps_root) if sweeps_root is not None else runs_root.parent / "sweeps"
+    used, active, sweeps, sweep_states = [], [], [], {}
+    for run in run_index.list_runs(runs_root, sweeps_root):
         ds = (run.get("config") or {}).get("dataset")
-        if ds and _same_folder(ds, dataset_path):
-            used.append(run["name"])
-            if run.get("state") in runs.IN_PROGRESS:
-                active.append(run["name"])
-    return {"runs": used, "active": active}
+        if not ds or not _same_folder(ds, dataset_path):
+            continue
+        used.append(run["name"])
+        sweep = run.get("sweep")
+        if sweep and sweep not in sweep_states:
+            sweep_states[sweep] = run_index.sweep_state(sweeps_root / sweep).get("state")
+        if run.get("state") in runs.IN_PROGRESS or (
+                sweep and sweep_states[sweep] in run_index.SWEEP_IN_PROGRESS and run.get("state") not in SWEEP_RUN_DONE):
+            active.append(run["name"])
+            if sweep and sweep not in sweeps:
+                sweeps.append(sweep)
+    return {"runs": used, "active": active, "sweeps": sweeps}
+
+
+SWEEP_RUN_DONE = ("finished", "diverged")  # a sweep's driver trains its other runs (again)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def describe_dataset_usage(usage: dict) -> str:
@@ -40,7 +65,7 @@ def describe_dataset_usage(usage: dict) -> str:
     runs = usage["runs"]
     if not runs:
         return "No run uses it."
-    names = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+    names = _names(runs)
     return (f"Used by {len(runs)} run{'s' if len(runs) != 1 else ''} ({names}): their reconstructions and "
             "embedding will no longer open (their curves and numbers stay).")
 
@@ -49,9 +74,13 @@ def active_block(usage: dict) -> str | None:
     """Why the dataset cannot be deleted now (a run trains on it), or None."""
     if not usage["active"]:
         return None
-    names = ", ".join(usage["active"])
+    names = _names(usage["active"])
+    sweeps = usage.get("sweeps") or []
     return f"run{'s' if len(usage['active']) != 1 else ''} {names} {'is' if len(usage['active']) == 1 else 'are'} " \
-           "training on it (or waiting to); stop them or wait until they end, then delete it"
+           "training on it (or waiting to); stop them or wait until they end, then delete it" + \
+           (f" (sweep{'s' if len(sweeps) != 1 else ''} {_names(sweeps)}: stop {'it' if len(sweeps) == 1 else 'them'} on "
+            "the Sweeps page; a sweep that is only planned trains when started: delete its folder under sweeps/ "
+            "if it will not run)" if sweeps else "")
 
 
 def delete_dataset(path, datasets_root, runs_root) -> None:

@@ -27,7 +27,7 @@ from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, read_json
 from vae.base.paths import child_env, package_parent
 from vae.base.safety import require_writable
-from vae.runs.folder import pid_alive, read_config
+from vae.runs.folder import field_problem, pid_alive, read_config
 
 PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"
@@ -48,6 +48,10 @@ def write_progress(run_dir, stage: str, fraction: float, state: str = "running",
                              "updated": now, "message": message})
 
 
+_PROGRESS_TYPES = {"state": (str,), "stage": (str,), "fraction": "number", "pid": (int, type(None)),
+                   "started": "number", "updated": "number", "message": (str,)}
+
+
 def evaluation_state(run_dir) -> dict:
     """The progress file, or {'state': 'none'} when the run was never evaluated from the dashboard.
 
@@ -59,9 +63,12 @@ def evaluation_state(run_dir) -> dict:
     except FileNotFoundError:
         return {"state": "none", "fraction": 0.0, "stage": "", "message": ""}
     except (OSError, ValueError) as e:
-        return {"state": "failed", "fraction": 0.0, "stage": "", "message": f"{PROGRESS_FILE} unreadable: {e}"}
-    if not isinstance(status, dict):
-        return {"state": "failed", "fraction": 0.0, "stage": "", "message": f"{PROGRESS_FILE} is not an object"}
+        why = "it is a folder" if isinstance(e, IsADirectoryError) else (str(e).splitlines() or ["?"])[0][:200]
+        return {"state": "failed", "fraction": 0.0, "stage": "", "message": f"{PROGRESS_FILE} unreadable: {why}"}
+    problem = "it is not a JSON object" if not isinstance(status, dict) else field_problem(status, _PROGRESS_TYPES)
+    if problem:
+        return {"state": "failed", "fraction": 0.0, "stage": "",
+                "message": f"{PROGRESS_FILE} is damaged ({problem}); evaluate the run again"}
     if status.get("state") == "running" and not pid_alive(status.get("pid")):
         status = {**status, "state": "failed",
                   "message": f"the evaluation process (pid {status.get('pid')}) ended during "

@@ -16,15 +16,14 @@ import numpy as np
 from keras import ops
 
 from vae.base.errors import UserError
+from vae.base.fileio import check_model_file
 from vae.model import losses
 from vae.model import networks as _register  # noqa: F401  (registers VAE, Sampling and the fast layers)
 
 
 def load_run_model(run_dir, which: str = "model.keras"):
     """The best model of a run (or `last.keras`)."""
-    path = Path(run_dir) / which
-    if not path.exists():
-        raise UserError(f"run {Path(run_dir).name} has no {which} yet; it is saved at the end of the first epoch")
+    path = check_model_file(Path(run_dir) / which)  # a damaged file: said so (Keras would say "File not found")
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as e:

@@ -26,6 +26,33 @@ VARIANCE_MODES = ("constant", "learned")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
+def check_config_types(d: dict) -> str | None:
+    """What is wrong with the types of a stored config's settings (config.json's "config"), or None.
+
+    Each setting present must have its default's type (a whole number where an int is expected, any
+    number where a float is); settings this version does not know are left alone (an older or newer run).
+    Ranges are `TrainConfig.validate`'s job; this only lets a reader trust what it reads."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in d:
+            continue
+        v = getattr(TrainConfig(), f.name)
+        got = d[f.name]
+        if isinstance(v, bool):
+            ok, want = isinstance(got, bool), "true or false"
+        elif isinstance(v, int):
+            ok, want = isinstance(got, int) and not isinstance(got, bool), "a whole number"
+        elif isinstance(v, float):
+            ok = isinstance(got, (int, float)) and not isinstance(got, bool)
+            want = "a number"
+        elif isinstance(v, dict):
+            ok, want = isinstance(got, dict), "a JSON object"
+        else:
+            ok, want = isinstance(got, str), "text"
+        if not ok:
+            return f"setting {f.name!r} must be {want}, got {got!r}"[:200]
+    return None
+
+
 @dataclass
 class TrainConfig:
     dataset: str = ""

@@ -13,6 +13,9 @@ notices a trainer that died without saying so. The entries live in this process 
 `.index.json` beside the runs (written atomically; a server that starts later reads it instead
 of every run folder; a read-only viewer keeps it in memory only). The file is a cache: deleting it only
 costs one slower listing.
+
+It also reads a sweep's status.json (`read_sweep_status`, `sweep_state`: vae.sweeps.sweep uses them), so the
+delete guard (vae.jobs.deletes, below the sweeps package) can tell a sweep that will still train its runs.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 from vae.base.errors import UserError
-from vae.base.fileio import atomic_write_text
+from vae.base.fileio import atomic_write_text, read_json
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
+from vae.runs.folder import (ACTIVE, DAMAGED, evaluation_summary, field_problem, final_metrics, pid_alive, read_config,
+                             read_status, run_state)
 
 INDEX_FILE = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: rows of checked configs (absolute dataset paths, numeric `created`); older files are rebuilt
 WATCHED = ("config.json", "status.json", "metrics.jsonl", "evaluation.json")
 _CACHE: dict[str, dict] = {}  # index file path -> {run path: entry}
 _LOCK = threading.Lock()
@@ -54,14 +59,13 @@ def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
     try:
         doc = read_config(run_dir)
     except UserError as e:
-        return {"name": name, "path": str(run_dir), "state": "damaged", "message": str(e), "config": {}, "final": {},
+        return {"name": name, "path": str(run_dir), "state": DAMAGED, "message": str(e), "config": {}, "final": {},
                 "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status}
-    evaluation = read_evaluation(run_dir)
     return {"name": name, "path": str(run_dir), "state": status.get("state"), "message": status.get("message", ""),
             "epoch": status.get("epoch"), "status": status, "config": doc["config"],
             "dataset": doc.get("dataset", {}), "final": final_metrics(run_dir),
             "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
-            "evaluation": (evaluation or {}).get("summary") if isinstance(evaluation, dict) else None}
+            "evaluation": evaluation_summary(run_dir)}
 
 
 def _folders(runs_root: Path, sweeps_root: Path | None):
@@ -77,12 +81,21 @@ def _folders(runs_root: Path, sweeps_root: Path | None):
                         yield d, f"{s.name}/{d.name}", s.name
 
 
+def _entry_ok(entry) -> bool:
+    """An index entry as this module writes it (a damaged or hand-edited .index.json is rebuilt, not trusted)."""
+    row = entry.get("row") if isinstance(entry, dict) else None
+    return (isinstance(row, dict) and isinstance(entry.get("fp"), list) and isinstance(entry.get("name"), str)
+            and isinstance(row.get("config"), dict) and isinstance(row.get("path"), str)
+            and isinstance(row.get("state"), (str, type(None))) and isinstance(row.get("created"), (int, float))
+            and not isinstance(row.get("created"), bool))
+
+
 def _load(index_path: Path) -> dict:
     try:
         doc = json.loads(index_path.read_text(encoding="utf-8"))
         if doc.get("version") == INDEX_VERSION and isinstance(doc.get("runs"), dict):
-            return doc["runs"]
-    except (OSError, ValueError, AttributeError):
+            return {path: entry for path, entry in doc["runs"].items() if _entry_ok(entry)}
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass
     return {}
 
@@ -140,3 +153,44 @@ def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> 
             row.update(state=st.get("state"), message=st.get("message", ""), status=st, epoch=st.get("epoch"))
         out.append(row)
     return sorted(out, key=lambda r: float(r.get("created") or 0), reverse=True)
+
+
+# ---------------------------------------------------------------- a sweep's state (vae.sweeps.sweep and the delete guard)
+DRIVER_STALE_S = 30.0  # the driver writes its heartbeat every few seconds
+SWEEP_IN_PROGRESS = ("planned", "running", "stopping")  # its runs not yet ended will be trained: they read the dataset
+
+
+_SWEEP_STATUS_TYPES = {"state": (str,), "message": (str,), "driver_pid": (int, type(None)), "heartbeat": "number",
+                       "updated": "number", "workers": (int, type(None)), "runs": (dict,)}
+
+
+def read_sweep_status(sweep_dir) -> dict:
+    """The sweep's status.json, checked: {'state': 'unknown'} if missing, {'state': 'damaged', 'message': why}
+    if it is not a status object with the right types (resume the sweep to write it again)."""
+    path = Path(sweep_dir) / "status.json"
+    try:
+        st = read_json(path)
+    except FileNotFoundError:
+        return {"state": "unknown", "runs": {}}
+    except (OSError, ValueError) as e:
+        why = "it is a folder" if isinstance(e, IsADirectoryError) else (str(e).splitlines() or ["?"])[0][:200]
+        return {"state": DAMAGED, "runs": {}, "message": f"cannot read {path}: {why}; resume the sweep to rewrite it"}
+    problem = f"it holds {type(st).__name__}, not a JSON object" if not isinstance(st, dict) else \
+        field_problem(st, _SWEEP_STATUS_TYPES)
+    if not problem and not all(isinstance(r, dict) for r in st.get("runs", {}).values()):
+        problem = "'runs' must map each run to an object"
+    if problem:
+        return {"state": DAMAGED, "runs": {}, "message": f"{path}: {problem}; resume the sweep to rewrite it"}
+    return st
+
+
+def sweep_state(sweep_dir) -> dict:
+    """status.json, corrected for a driver that died without saying so (then `stopped`: resume it)."""
+    st = read_sweep_status(sweep_dir)
+    if st.get("state") in ("running", "stopping"):
+        age = time.time() - float(st.get("heartbeat", 0) or 0)
+        if not pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
+            st = {**st, "state": "stopped",
+                  "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
+                             "resume the sweep to train what is left"}
+    return st

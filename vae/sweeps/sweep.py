@@ -37,14 +37,15 @@ from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
 from vae.runs.config import TrainConfig
-from vae.runs.folder import ACTIVE, check_name, pid_alive, run_state, write_run_config
+from vae.runs.folder import ACTIVE, DAMAGED, check_name, field_problem, run_state, write_run_config
+from vae.runs.run_index import DRIVER_STALE_S, sweep_state  # noqa: F401  (read there: the delete guard needs it too)
+from vae.runs.run_index import read_sweep_status as read_status
 
 SWEEP_FORMAT = "vae-lab-sweep"
 SWEEP_FORMAT_VERSION = 1
 NOT_SWEPT = ("dataset", "seed", "extra")  # seed has its own axis; dataset is one per sweep
 SWEEP_STATES = ("planned", "running", "stopping", "stopped", "finished", "failed")
 EVALUATE_MODES = ("quick", "full", "none")  # quick: every metric but the two that render new images
-DRIVER_STALE_S = 30.0  # the driver writes its heartbeat every few seconds
 FINAL_KEYS = ("epoch", "loss", "val_loss", "val_recon", "val_kl", "val_entanglement", "alignment_score",
               "total_correlation", "active_units")
 
@@ -187,8 +188,11 @@ def read_sweep(sweep_dir) -> dict:
     except FileNotFoundError:
         raise UserError(f"{sweep_dir} is not a sweep folder (no sweep.json); plan one with "
                         "`python -m vae sweep --data ... --out ...`") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a file; the sweep folder is damaged") from None
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path}: {e}; the sweep folder is damaged") from None
+        raise UserError(f"cannot read {path}: {(str(e).splitlines() or ['?'])[0][:200]}; the sweep folder is damaged") \
+            from None
     if not isinstance(doc, dict) or doc.get("format") != SWEEP_FORMAT:
         raise UserError(f"{path} is not a {SWEEP_FORMAT} file")
     if doc.get("format_version") != SWEEP_FORMAT_VERSION:
@@ -196,6 +200,18 @@ def read_sweep(sweep_dir) -> dict:
                         f"version {SWEEP_FORMAT_VERSION}")
     if not isinstance(doc.get("runs"), list):
         raise UserError(f"{path} has no list of runs; the sweep folder is damaged")
+    problem = field_problem(doc, {"name": (str,), "dataset": (str,), "created": "number", "grid": (dict,),
+                                  "seeds": (list,), "fixed": (dict,), "resources": (dict,), "evaluate": (str,)})
+    for run in doc["runs"]:
+        if problem:
+            break
+        if not isinstance(run, dict) or not isinstance(run.get("name"), str) or not run["name"] \
+                or "/" in run["name"] or run["name"].startswith("."):
+            problem = f"a run entry {str(run)[:80]} has no valid name"
+        else:
+            problem = field_problem(run, {"settings": (dict,), "seed": (int,)})
+    if problem:
+        raise UserError(f"{path}: {problem}; the sweep folder is damaged")
     return doc
 
 
@@ -204,29 +220,9 @@ def run_dir_of(sweep_dir, run: dict | str) -> Path:
 
 
 # ---------------------------------------------------------------- status
-def read_status(sweep_dir) -> dict:
-    try:
-        st = read_json(Path(sweep_dir) / "status.json")
-        return st if isinstance(st, dict) else {"state": "unknown"}
-    except (OSError, ValueError):
-        return {"state": "unknown", "runs": {}}
-
-
 def write_status(sweep_dir, status: dict) -> None:
     require_writable(f"write the status of sweep {Path(sweep_dir).name}")
     atomic_write_json(Path(sweep_dir) / "status.json", {**status, "updated": time.time()})
-
-
-def sweep_state(sweep_dir) -> dict:
-    """status.json, corrected for a driver that died without saying so (then `stopped`: resume it)."""
-    st = read_status(sweep_dir)
-    if st.get("state") in ("running", "stopping"):
-        age = time.time() - float(st.get("heartbeat", 0) or 0)
-        if not pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
-            st = {**st, "state": "stopped",
-                  "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
-                             "resume the sweep to train what is left"}
-    return st
 
 
 def run_done(run_dir, evaluate: str = "quick") -> bool:
@@ -308,14 +304,17 @@ def list_sweeps(root=None) -> list[dict]:
         return []
     out = []
     for d in root.iterdir():
-        if not (d / "sweep.json").is_file():
+        if not (d / "sweep.json").exists():
             continue
         try:
             doc = read_sweep(d)
-        except UserError:
+        except UserError as e:  # listed, with why it cannot be opened
+            out.append({"name": d.name, "path": str(d), "created": d.stat().st_mtime, "grid": {}, "n_runs": 0,
+                        "state": DAMAGED, "message": str(e)})
             continue
-        out.append({"name": d.name, "path": str(d), "created": doc.get("created", 0), "grid": doc.get("grid", {}),
-                    "n_runs": len(doc["runs"]), "state": sweep_state(d).get("state")})
+        st = sweep_state(d)
+        out.append({"name": d.name, "path": str(d), "created": doc.get("created") or 0, "grid": doc.get("grid", {}),
+                    "n_runs": len(doc["runs"]), "state": st.get("state"), "message": st.get("message", "")})
     return sorted(out, key=lambda s: s["created"], reverse=True)
 
 

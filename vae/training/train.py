@@ -31,7 +31,7 @@ import numpy as np
 from vae import __version__
 from vae.base.errors import UserError
 from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
-                             atomic_write_text, read_json)
+                             atomic_write_text, check_model_file)
 from vae.base.safety import require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.measures.analysis import transects_geometry
@@ -39,7 +39,7 @@ from vae.measures.metrics import cheap_metrics
 from vae.model.inference import encode, reconstruct
 from vae.model.networks import build_vae
 from vae.runs.config import TrainConfig
-from vae.runs.folder import ERRORS, read_metrics, refuse_if_trained_elsewhere
+from vae.runs.folder import ERRORS, read_config, read_metrics, refuse_if_trained_elsewhere
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
@@ -260,7 +260,7 @@ def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     """Train the run in `run_dir` (its config.json must exist). Returns the final status."""
     run_dir = Path(run_dir)
     require_writable(f"train run {run_dir.name}")
-    doc = read_json(run_dir / "config.json")
+    doc = read_config(run_dir)  # checked: a damaged config.json is a one-line UserError
     cfg = TrainConfig.from_dict(doc["config"])
     refuse_if_trained_elsewhere(run_dir)
     status = StatusFile(run_dir, state="running", message="loading data", epoch=0, epochs=cfg.epochs, step=0)
@@ -297,7 +297,7 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
 
     initial_epoch, extra = 0, {}
     if resume and (run_dir / "last.keras").exists():
-        model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
+        model = keras.models.load_model(check_model_file(run_dir / "last.keras"), safe_mode=True)
         rows = read_metrics(run_dir, "epoch")
         initial_epoch = rows[-1]["epoch"] if rows else 0
         extra = {"time_offset": rows[-1]["time"] if rows else 0.0,

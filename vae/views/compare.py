@@ -22,6 +22,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vae.base.errors import UserError
 from vae.runs import folder as runs
 
 DEFAULT_METHOD = "beta-vae"  # a run config without a `method` field trained the β-VAE family's loss
@@ -78,7 +79,7 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     if "evaluation" in run:  # a vae.runs.run_index row carries the summary: no file read per run and rerun
         summary = run["evaluation"] or {}
     else:
-        summary = ((runs.read_evaluation(run["path"]) if run.get("path") else None) or {}).get("summary") or {}
+        summary = (runs.evaluation_summary(run["path"]) if run.get("path") else None) or {}
     state = run.get("state")
     row = {"name": run.get("name"), "state": state,
            "converged": convergence(val_losses) if state == "finished" else "-",
@@ -181,5 +182,9 @@ def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
     for run in run_list:
         path = run.get("path")
         if path:
-            notes.update(((runs.read_evaluation(path) or {}).get("notes")) or {})
+            try:
+                found = (runs.read_evaluation(path) or {}).get("notes")
+            except UserError:  # a damaged evaluation.json: the page that opens the run says why
+                continue
+            notes.update({k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {})
     return notes
