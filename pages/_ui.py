@@ -166,6 +166,21 @@ def follow_states(shown: dict) -> None:
         st.rerun()
 
 
+COPY_SETTINGS = "_copy_settings"  # a run's config, handed to the Train page by copy_settings_button
+
+
+def copy_settings_button(run: Mapping, key: str, container=None) -> None:
+    """"Copy settings to Train": opens the Train page with this run's settings in the form (not started)."""
+    where = container or st
+    if writable() and run.get("config") and where.button(
+            "Copy settings to Train", key=f"{key}_copy_settings", icon=":material/content_copy:",
+            help="Open the Train page with every setting of this run (dataset, method, β, γ, network, seed, ...) "
+                 "filled in, to repeat it or change one thing"):
+        st.session_state[COPY_SETTINGS] = dict(run["config"])
+        st.session_state[COPY_SETTINGS + "_from"] = run.get("name", "")
+        st.switch_page("pages/train.py")
+
+
 def sort_runs(runs: list[dict]) -> list[dict]:
     """Training (or starting) runs first, then those waiting in the queue, then the newest."""
     group = lambda r: 0 if r["state"] in ACTIVE else 1 if r["state"] in IN_PROGRESS else 2  # noqa: E731

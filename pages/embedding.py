@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
-from pages._ui import dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
+from pages._ui import copy_settings_button, dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
 from vae.measures import analysis
 from vae.runs import folder as runs
@@ -54,6 +54,7 @@ st.title("Embedding")
 run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
+copy_settings_button(run, key="embedding")
 if not runs.list_snapshots(run["path"]):
     st.info("This run has no epoch snapshot yet; the first one is written at the end of epoch 1.")
     st.stop()

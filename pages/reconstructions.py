@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages._ui import dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
+from pages._ui import copy_settings_button, dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
 from vae.runs import folder as runs
 from vae.runs import run_index
@@ -24,6 +24,7 @@ st.title("Reconstructions")
 run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
+copy_settings_button(run, key="recon")
 run_dir, cfg = Path(run["path"]), run["config"]
 epochs = runs.list_snapshots(run_dir)
 if not epochs:

@@ -122,6 +122,28 @@ def test_scatter_against_puts_zero_at_the_left_edge_of_a_log_axis():
     assert list(fig.data[0].x) == pytest.approx([1e-4, 1e-3]) and fig.layout.xaxis.type == "log"
 
 
+def test_zero_on_a_log_axis_sits_on_a_tick_that_reads_0_not_a_power_of_ten():
+    rows = [dict(name="a", gamma=0.0, score=0.1), dict(name="b", gamma=1e-3, score=0.2),
+            dict(name="c", gamma=1e-2, score=0.3)]
+    axis = plots.scatter_against(rows, "gamma", "score").layout.xaxis
+    assert list(axis.ticktext) == ["0", "1e-3", "0.01"]
+    assert list(axis.tickvals) == pytest.approx([1e-4, 1e-3, 1e-2])  # "0" where the γ = 0 runs are drawn
+
+
+def test_only_zeros_draw_on_a_linear_axis_whose_tick_reads_0():
+    rows = [dict(name="a", gamma=0.0, score=0.1), dict(name="b", gamma=0.0, score=0.2)]
+    fig = plots.scatter_against(rows, "gamma", "score")
+    assert fig.layout.xaxis.type != "log" and list(fig.data[0].x) == [0.0, 0.0]
+
+
+def test_categories_get_distinct_qualitative_colours():
+    rows = [dict(name=str(k), gamma=0.0, method=m, score=0.1 * k) for k, m in enumerate(["beta-vae", "factor-vae",
+                                                                                         "beta-tcvae"])]
+    fig = plots.scatter_against(rows, "gamma", "score", colour="method")
+    colours = [t.marker.color for t in fig.data]
+    assert len(set(colours)) == 3 and set(colours) <= set(plots.QUALITATIVE)
+
+
 def test_traversal_codes_move_along_the_direction():
     codes = plots.traversal_codes(np.zeros(3), np.array([0, 2.0, 0]), spread=1.0, steps=5, span=2.0)
     assert codes.shape == (5, 3) and list(codes[:, 1]) == [-2, -1, 0, 1, 2] and not codes[:, [0, 2]].any()

@@ -1,7 +1,8 @@
 """An index of run summaries, so a page lists hundreds of runs without reading every run's files.
 
 `list_runs()` returns the same rows as `vae.runs.folder.list_runs` (name, path, state, message, epoch,
-status, config, dataset, final, created) plus `evaluation` (evaluation.json's summary, or None)
+status, config, dataset, final, created) plus `evaluation` (evaluation.json's summary, or None), `evaluation_notes` (its notes, {}),
+`val_losses` (the per-epoch validation losses, for the convergence flag)
 and `sweep` (the sweep's name for a run under sweeps/NAME/runs/, whose `name` is then
 "NAME/RUN"). It covers $VAE_LAB_HOME/runs and every sweep's runs.
 
@@ -27,10 +28,11 @@ from vae.base.fileio import atomic_write_text
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import ACTIVE, final_metrics, read_config, read_evaluation, read_status, run_state
+from vae.runs.folder import (ACTIVE, final_metrics, read_config, read_evaluation, read_metrics, read_status,
+                             run_state)
 
 INDEX_FILE = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: evaluation_notes and val_losses in each row
 WATCHED = ("config.json", "status.json", "metrics.jsonl", "evaluation.json")
 _CACHE: dict[str, dict] = {}  # index file path -> {run path: entry}
 _LOCK = threading.Lock()
@@ -55,13 +57,18 @@ def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
         doc = read_config(run_dir)
     except UserError as e:
         return {"name": name, "path": str(run_dir), "state": "damaged", "message": str(e), "config": {}, "final": {},
-                "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status}
+                "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status,
+                "evaluation_notes": {}, "val_losses": []}
     evaluation = read_evaluation(run_dir)
+    evaluation = evaluation if isinstance(evaluation, dict) else {}
+    notes = evaluation.get("notes")
     return {"name": name, "path": str(run_dir), "state": status.get("state"), "message": status.get("message", ""),
             "epoch": status.get("epoch"), "status": status, "config": doc["config"],
             "dataset": doc.get("dataset", {}), "final": final_metrics(run_dir),
             "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
-            "evaluation": (evaluation or {}).get("summary") if isinstance(evaluation, dict) else None}
+            "evaluation": evaluation.get("summary"),
+            "evaluation_notes": notes if isinstance(notes, dict) else {},
+            "val_losses": [m.get("val_loss") for m in read_metrics(run_dir, "epoch")]}
 
 
 def _folders(runs_root: Path, sweeps_root: Path | None):

@@ -406,6 +406,8 @@ def explained_variance(ratios: Sequence[float], title: str = "Explained variance
 
 
 LOG_AXIS = dict(type="log", exponentformat="e", dtick=1, minorloglabels="none")  # 1e-4 style, one label a decade
+# Distinct colours for categories (methods, settings): D3's ten (Streamlit's theme starts with two blues)
+QUALITATIVE = px.colors.qualitative.D3
 MARKERS = {"finished, converged": "circle", "finished, not converged": "circle-open",
            "stopped / not finished": "x"}
 
@@ -420,12 +422,17 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     """
     pts = [r for r in rows if r.get(x) is not None and _finite(r.get(y))]
     numeric = all(_finite(r.get(x)) for r in pts)
-    log_x = log_x and numeric
     xs = [float(r[x]) if numeric else str(r[x]) for r in pts]
-    if log_x and xs:
-        positive = [v for v in xs if v > 0]
-        floor = (min(positive) / 10) if positive else 1e-7
-        xs = [v if v > 0 else floor for v in xs]
+    positive = sorted({v for v in xs if numeric and v > 0})
+    log_x = log_x and numeric and bool(positive)  # only zeros: a linear axis, whose one tick reads 0
+    ticks = None
+    if log_x:
+        zero_at = positive[0] / 10  # 0 has no place on a log axis: drawn a decade left, on a tick labelled "0"
+        has_zero = any(v <= 0 for v in xs)
+        xs = [v if v > 0 else zero_at for v in xs]
+        values = positive if len(positive) <= 8 else [10.0 ** k for k in range(math.ceil(math.log10(positive[0])),
+                                                                               math.floor(math.log10(positive[-1])) + 1)]
+        ticks = ([zero_at] if has_zero else []) + values, (["0"] if has_zero else []) + [_tick(v) for v in values]
     frame = {"_x": xs, y: [r[y] for r in pts], "_hover": [str(r.get(hover, "")) for r in pts]}
     orders = {} if numeric else {"_x": sorted(set(xs), key=_natural)}
     for role, column in (("_colour", colour), ("_facet", facet), ("_symbol", symbol)):
@@ -436,6 +443,7 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     fig = px.scatter(frame, x="_x", y=y, color="_colour" if colour else None, facet_col="_facet" if facet else None,
                      symbol="_symbol" if symbol else None, symbol_map=MARKERS, category_orders=orders,
                      hover_name="_hover", log_x=log_x, facet_col_spacing=0.04,
+                     color_discrete_sequence=QUALITATIVE,
                      labels={"_x": x, "_colour": colour or "", "_symbol": symbol or "", "_facet": facet or ""})
     if not colour:
         fig.update_traces(marker_color="#1f77b4")
@@ -444,10 +452,17 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     fig.for_each_annotation(lambda a: a.update(text=a.text.replace("=", " = ", 1)))  # "facet = value"
     fig.update_layout(yaxis_title=y, height=400, margin=dict(l=10, r=10, t=40 if facet else 30, b=10),
                       showlegend=bool(colour or symbol), legend=dict(orientation="h", y=-0.25, title_text=""))
-    fig.update_xaxes(title_text=x + (" (0 drawn at the left edge)" if log_x else ""))
+    fig.update_xaxes(title_text=x + (" (log scale; 0 on its own tick)" if ticks and ticks[1][0] == "0" else
+                                     " (log scale)" if log_x else ""))
     if log_x:
-        fig.update_xaxes(**LOG_AXIS)
+        fig.update_xaxes(type="log", tickmode="array", tickvals=ticks[0], ticktext=ticks[1])
     return fig
+
+
+def _tick(v: float) -> str:
+    """A log axis's tick: 1e-3, 2e-4 (never SI prefixes like 100µ), 0.01 and 0.1 as they are."""
+    mantissa, exponent = f"{v:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}" if abs(int(exponent)) >= 3 else f"{v:g}"
 
 
 def _natural(text: str):
