@@ -108,7 +108,7 @@ def _config_from_args(args):
     base.method_params = {**base.method_params, **given}  # validate() names a flag the method does not take
     if args.sample_weights:
         base.sample_weights = True
-    if args.image_size is None:
+    if args.image_size is None and args.data:  # with --config alone, the run's own image size
         base.image_size = datasets.load_dataset(args.data).image_size
     return base
 
