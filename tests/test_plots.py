@@ -166,3 +166,33 @@ def test_analysis_curves_chart_alignment_and_each_transects_straightness():
     names = [t.name for t in fig.data]
     assert names == ["PCA alignment (validation codes, older run)", "straightness P1", "straightness P2"]
     assert list(fig.data[0].y) == [0.1, 0.2, 0.30000000000000004]
+
+
+def test_own_axis_angle_is_measured_to_the_own_axis_not_the_nearest():
+    abs_cos = np.array([[0.2, 0.9, 0.1], [0.1, 0.95, 0.3]])  # both factors nearest μ2; the second owns μ3
+    angles = plots.own_axis_angles(abs_cos, [1, 2])
+    assert angles == [pytest.approx(np.degrees(np.arccos(0.9)), abs=0.05),
+                      pytest.approx(np.degrees(np.arccos(0.3)), abs=0.05)]
+    assert plots.own_axis_angles(abs_cos, [1, -1])[1] is None
+
+
+def test_principal_axes_have_distinct_colours_and_no_arrow_outgrows_the_cloud():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(500, 3)) * [1.0, 0.5, 0.2]
+    pca = {"components": np.eye(3), "explained_variance": codes.var(0), "conditioned": True}
+    fa = {"directions": np.array([[1.0, 0, 0]]), "slopes": [1000.0]}  # a factor the codes barely follow
+    arrows = plots.alignment_arrows(codes, rng.normal(size=500), fa, pca, ["a"])
+    pcs = [a for a in arrows if a["name"].startswith("PC")]
+    assert len({a["colour"] for a in pcs}) == 3
+    cap = 4 * np.sqrt(codes.var(0).sum())
+    assert all(np.linalg.norm(a["vector"]) <= cap + 1e-9 for a in arrows)
+    assert "cut" in arrows[0]["name"]
+
+
+def test_a_collapsed_latent_does_not_flatten_the_3d_box():
+    rng = np.random.default_rng(0)
+    codes = np.column_stack([rng.normal(size=300), rng.normal(size=300), 1e-4 * rng.normal(size=300)])
+    scene = plots.embedding_3d(codes).layout.scene
+    assert scene.aspectmode == "manual" and scene.aspectratio.z >= 0.15
+    healthy = plots.embedding_3d(rng.normal(size=(300, 3))).layout.scene
+    assert healthy.aspectmode == "data"

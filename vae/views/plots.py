@@ -28,7 +28,8 @@ from vae.model import methods
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 # The hole in dark gold (the study's yellow box), never red: transect P3 is red.
-SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#d4a000", "transects": "#222222"}
+# validation green, not orange: beside the hole's yellow an orange read as the same colour
+SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#2ca02c", "hole": "#d4a000", "transects": "#222222"}
 LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
 LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
@@ -309,13 +310,34 @@ def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.nda
                                   sizemode="absolute", sizeref=0.12 * float(np.linalg.norm(tip)), anchor="tip",
                                   showscale=False, colorscale=[[0, colour_a], [1, colour_a]],
                                   name=arrow["name"], legendgroup=arrow["name"], showlegend=False))
-    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=30 if title else 0, b=0),
+    aspect = _aspect(cols) if equal_scale else None
+    fig.update_layout(title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2],
-                                 aspectmode="data" if equal_scale else "cube",
-                                 camera=dict(eye=dict(x=1.7, y=1.7, z=1.2))),  # room for the tick labels
+                                 aspectmode="manual" if aspect else "data" if equal_scale else "cube",
+                                 aspectratio=aspect,
+                                 camera=dict(eye=dict(x=1.5, y=1.5, z=1.1))),  # the whole box and its labels
                       legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=0.0, x=0.0),
                       uirevision="embedding")
     return fig
+
+
+def own_axis_angles(abs_cos, assigned) -> list:
+    """Each factor's angle (degrees, 1 decimal) to its own (assigned) latent axis from the |cos| matrix
+    (factors x latents); None where it has none."""
+    m = np.asarray(abs_cos, dtype=float)
+    return [round(float(np.degrees(np.arccos(np.clip(m[k, i], 0.0, 1.0)))), 1) if i >= 0 else None
+            for k, i in enumerate(assigned)]
+
+
+def _aspect(cols: Sequence[np.ndarray], floor: float = 0.15) -> dict | None:
+    """Equal scale, except that an axis under `floor` of the longest is drawn `floor` long: a collapsed latent
+    would flatten the box to a sheet and put plotly's camera inside the cloud. None: plain equal scale."""
+    spans = [float(np.ptp(c)) if len(c) else 0.0 for c in cols]
+    top = max(spans) if spans else 0.0
+    if top <= 0 or min(spans) >= floor * top:
+        return None
+    r = [max(s / top, floor) for s in spans]
+    return dict(x=r[0], y=r[1], z=r[2])
 
 
 def scale_note(points: np.ndarray, dims: Sequence[int], axis_names: Sequence[str], flat: float = 0.05) -> str:
@@ -494,6 +516,7 @@ def stack_strips(strips: Iterable[np.ndarray], pad: int = 4) -> np.ndarray:
 
 
 FACTOR_COLOURS = ["#e67e22", "#8e44ad", "#16a085", "#c0392b", "#2c3e50"]
+PC_COLOURS = ["#17becf", "#1f77b4", "#7f7f7f"]  # PC1-3 told apart (dashed: principal axes)
 
 
 def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align: Mapping | None,
@@ -520,5 +543,15 @@ def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align
                 continue
             sd = float(np.sqrt(max(var, 0.0)))
             out.append({"name": f"PC{k + 1}", "origin": centre - axis * sd, "vector": 2 * axis * sd,
-                        "colour": "#17becf", "dash": dash})
+                        "colour": PC_COLOURS[k % len(PC_COLOURS)], "dash": dash})
+    # No arrow longer than the cloud (a factor the codes barely follow gets a huge slope): cut to 2 sd
+    # of the codes' total spread either side, and say so in its name.
+    cap = 4.0 * float(np.sqrt(x.var(axis=0).sum())) if len(x) else 0.0
+    for arrow in out:
+        length = float(np.linalg.norm(arrow["vector"]))
+        if cap > 0 and length > cap:
+            mid = arrow["origin"] + arrow["vector"] / 2
+            arrow["vector"] = arrow["vector"] * (cap / length)
+            arrow["origin"] = mid - arrow["vector"] / 2
+            arrow["name"] += " (cut to the cloud's size)"
     return out
