@@ -181,6 +181,17 @@ def copy_settings_button(run: Mapping, key: str, container=None) -> None:
         st.switch_page("pages/train.py")
 
 
+def shown_table(table):
+    """A DataFrame as a table should show it: columns empty in every row left out, and blanks (not "None")
+    for the missing values of text columns."""
+    table = table.dropna(axis=1, how="all")
+    text = [c for c in table.columns if table[c].dtype == object]
+    if text:
+        table = table.copy()
+        table[text] = table[text].astype(object).where(table[text].notna(), "")
+    return table
+
+
 def sort_runs(runs: list[dict]) -> list[dict]:
     """Training (or starting) runs first, then those waiting in the queue, then the newest."""
     group = lambda r: 0 if r["state"] in ACTIVE else 1 if r["state"] in IN_PROGRESS else 2  # noqa: E731

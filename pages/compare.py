@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
-from pages._ui import copy_settings_button, ensure_app_navigation
+from pages._ui import copy_settings_button, ensure_app_navigation, shown_table
 from vae.runs import run_index
 from vae.sweeps import export
 from vae.views import compare
@@ -62,7 +62,7 @@ st.caption("factor alignment: does each ground-truth factor move the codes along
            "0 = at 45°); PCA alignment: the principal axes against the latent axes, empty where they are not "
            "defined (see pca_reason). Both of the training codes; 'alignment from' says whether of the evaluated "
            "best model (evaluation.json) or of the last epoch's snapshot.")
-st.dataframe(table.drop(columns=["flag"]), hide_index=True, column_config={
+st.dataframe(shown_table(table.drop(columns=["flag"])), hide_index=True, column_config={
     **RUN_COLUMNS,
     "factor_alignment": st.column_config.NumberColumn("factor alignment", format="%.3f", width="small",
                                                       help="Factor alignment of the training codes (1: each factor "

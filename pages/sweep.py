@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, format_duration, user_errors
+from pages._ui import ensure_app_navigation, format_duration, shown_table, user_errors
 from vae.base.paths import datasets_root
 from vae.data import datasets
 from vae.runs.config import TrainConfig
@@ -103,8 +103,8 @@ def watch() -> None:
                 sweep.launch_driver(sweep_dir)
                 st.rerun()
     table = pd.DataFrame(rows)
-    table["node"] = table["node"].astype(str).str[:8]  # Ray node ids are 56 hex digits; 8 tell them apart
-    st.dataframe(table, hide_index=True, height=240)
+    table["node"] = table["node"].map(lambda v: str(v)[:8] if v else None)  # Ray node ids: 56 hex digits; 8 do
+    st.dataframe(shown_table(table), hide_index=True, height=240)
     seen = ss.setdefault("_sweep_seen", {})
     if seen.get(str(sweep_dir)) not in (None, w["finished"]):
         seen[str(sweep_dir)] = w["finished"]

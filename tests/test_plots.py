@@ -193,6 +193,8 @@ def test_a_collapsed_latent_does_not_flatten_the_3d_box():
     rng = np.random.default_rng(0)
     codes = np.column_stack([rng.normal(size=300), rng.normal(size=300), 1e-4 * rng.normal(size=300)])
     scene = plots.embedding_3d(codes).layout.scene
-    assert scene.aspectmode == "manual" and scene.aspectratio.z >= 0.15
-    healthy = plots.embedding_3d(rng.normal(size=(300, 3))).layout.scene
-    assert healthy.aspectmode == "data"
+    assert scene.aspectmode == "manual" and scene.aspectratio.z == 0.15  # not 1e-4: the camera stays outside
+    assert max(scene.aspectratio.x, scene.aspectratio.y) == 1.0  # the box within the unit cube
+    spread = rng.normal(size=(300, 3)) * [2.0, 1.0, 0.5]
+    healthy = plots.embedding_3d(spread).layout.scene.aspectratio  # otherwise drawn to scale
+    assert healthy.y / healthy.x == pytest.approx(np.ptp(spread[:, 1]) / np.ptp(spread[:, 0]))

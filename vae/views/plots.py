@@ -311,11 +311,10 @@ def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.nda
                                   showscale=False, colorscale=[[0, colour_a], [1, colour_a]],
                                   name=arrow["name"], legendgroup=arrow["name"], showlegend=False))
     aspect = _aspect(cols) if equal_scale else None
-    fig.update_layout(title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=30 if title else 0, b=0),
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2],
-                                 aspectmode="manual" if aspect else "data" if equal_scale else "cube",
-                                 aspectratio=aspect,
-                                 camera=dict(eye=dict(x=1.5, y=1.5, z=1.1))),  # the whole box and its labels
+                                 aspectmode="manual" if aspect else "cube", aspectratio=aspect,
+                                 camera=_camera(aspect)),
                       legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=0.0, x=0.0),
                       uirevision="embedding")
     return fig
@@ -330,14 +329,23 @@ def own_axis_angles(abs_cos, assigned) -> list:
 
 
 def _aspect(cols: Sequence[np.ndarray], floor: float = 0.15) -> dict | None:
-    """Equal scale, except that an axis under `floor` of the longest is drawn `floor` long: a collapsed latent
-    would flatten the box to a sheet and put plotly's camera inside the cloud. None: plain equal scale."""
+    """The box's aspect ratios: equal scale (the ranges' ratios, the longest 1), except that an axis under
+    `floor` of the longest is drawn `floor` long. Plotly's own "data" mode scales a flat box up until a
+    collapsed latent puts its camera inside the cloud; a box within the unit cube is seen whole. None:
+    no points to scale by."""
     spans = [float(np.ptp(c)) if len(c) else 0.0 for c in cols]
     top = max(spans) if spans else 0.0
-    if top <= 0 or min(spans) >= floor * top:
+    if top <= 0:
         return None
     r = [max(s / top, floor) for s in spans]
     return dict(x=r[0], y=r[1], z=r[2])
+
+
+def _camera(aspect: dict | None) -> dict:
+    """A camera that frames the box: nearer for a flat box (less empty space above and below it)."""
+    size = (aspect["x"] + aspect["y"] + aspect["z"]) / 3 if aspect else 1.0
+    k = 0.8 + 0.45 * size
+    return dict(eye=dict(x=1.3 * k, y=1.3 * k, z=0.9 * k))
 
 
 def scale_note(points: np.ndarray, dims: Sequence[int], axis_names: Sequence[str], flat: float = 0.05) -> str:
