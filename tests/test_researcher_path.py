@@ -259,3 +259,13 @@ def test_evaluate_on_a_sweeps_run_rewrites_results_csv(tiny_dataset, tmp_workspa
     monkeypatch.setattr(evaluation_jobs, "evaluate_with_progress", fake_evaluate)
     assert cli.main(["evaluate", str(rd), "--quiet"]) == 0
     assert "0.777" in (out / "results.csv").read_text()
+
+
+def test_the_dataset_lists_the_size_its_estimate_promised(tmp_workspace):
+    from vae.data import datasets, presets
+
+    spec = presets.preset_spec("seed-full", n=300, image_size=32)
+    estimate_bytes = datasets.estimate_dataset_bytes(spec)
+    datasets.write_dataset(spec, tmp_workspace / "datasets" / "d")
+    (listed,) = datasets.list_datasets(tmp_workspace / "datasets")
+    assert abs(listed["bytes"] - estimate_bytes) <= 0.25 * listed["bytes"]  # the same measure: bytes on disk

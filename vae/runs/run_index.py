@@ -68,7 +68,28 @@ def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
             "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
             "evaluation": evaluation.get("summary"),
             "evaluation_notes": notes if isinstance(notes, dict) else {},
-            "val_losses": [m.get("val_loss") for m in read_metrics(run_dir, "epoch")]}
+            "val_losses": _val_losses(run_dir)}
+
+
+def _val_losses(run_dir: Path) -> list:
+    """The per-epoch validation losses from metrics.jsonl, parsing only its epoch lines (a 15-epoch run has
+    about 7 batch lines per epoch line); falls back to read_metrics for a file written another way."""
+    try:
+        text = (run_dir / "metrics.jsonl").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        if '"epoch"' in line and '"kind": "epoch"' in line:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("kind") == "epoch":
+                out.append(row.get("val_loss"))
+    if not out and '"kind":"epoch"' in text:  # compact JSON: parse every line
+        out = [m.get("val_loss") for m in read_metrics(run_dir, "epoch")]
+    return out
 
 
 def _folders(runs_root: Path, sweeps_root: Path | None):
