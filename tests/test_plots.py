@@ -198,3 +198,11 @@ def test_a_collapsed_latent_does_not_flatten_the_3d_box():
     spread = rng.normal(size=(300, 3)) * [2.0, 1.0, 0.5]
     healthy = plots.embedding_3d(spread).layout.scene.aspectratio  # otherwise drawn to scale
     assert healthy.y / healthy.x == pytest.approx(np.ptp(spread[:, 1]) / np.ptp(spread[:, 0]))
+
+
+def test_hole_and_validation_colours_are_far_apart():
+    def rgb(h):
+        return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)], float)
+
+    c = plots.SPLIT_COLOURS
+    assert np.linalg.norm(rgb(c["hole"]) - rgb(c["validation"])) > 150  # yellow vs orange was ~75

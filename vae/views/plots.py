@@ -28,8 +28,8 @@ from vae.model import methods
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 # The hole in dark gold (the study's yellow box), never red: transect P3 is red.
-# validation green, not orange: beside the hole's yellow an orange read as the same colour
-SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#2ca02c", "hole": "#d4a000", "transects": "#222222"}
+# validation purple, not orange: beside the hole's yellow an orange read as the same colour (green is P2's)
+SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#9467bd", "hole": "#d4a000", "transects": "#222222"}
 LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
 LOSS_UNIT = "loss (nats; recon = mean BCE per pixel)"
