@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from vae.measures import analysis
+from vae.data.presets import HOLE_CENTER, HOLE_RADIUS
 from vae.views.plots import stack_strips, transect_strip
 
 
@@ -27,8 +27,8 @@ def hole_of(ds) -> dict:
     """{'punctured', 'centre', 'radius'} of a dataset: punctured when it holds a `hole` split."""
     spec = ds.meta.get("spec") or {}
     return {"punctured": len(_rows(ds, "hole")) > 0,
-            "centre": tuple(spec.get("hole_center", analysis.HOLE_CENTRE)),
-            "radius": float(spec.get("hole_radius", analysis.HOLE_RADIUS))}
+            "centre": tuple(spec.get("hole_center", HOLE_CENTER)),
+            "radius": float(spec.get("hole_radius", HOLE_RADIUS))}
 
 
 def transect_rows(ds) -> dict[str, np.ndarray]:
@@ -68,6 +68,8 @@ def transect_block(ds, reconstruct: Callable, recon_loss: Callable, n_hole_image
     out = {"image": stack_strips(strips) if strips else None, "names": list(blocks), "punctured": hole["punctured"],
            "in_region": region, "hole": hole}
     if hole["punctured"]:
+        from vae.measures import analysis  # here, not at import: scikit-learn's 1-5 s load off the page's first visit
+
         val = _rows(ds, "validation")
         covered = val[analysis.covered_region_mask(np.asarray(ds.columns["a"], float)[val],
                                                    np.asarray(ds.columns["b"], float)[val], hole["centre"],
