@@ -20,7 +20,6 @@ installed packages' metadata.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import platform
@@ -89,19 +88,6 @@ def figures_html(figures: Mapping) -> str:
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>figures</title></head><body>{heads}</body></html>"
 
 
-def table_csv(rows: Sequence[Mapping]) -> str:
-    """Rows as CSV: the columns are the union of the rows' keys in first-seen order; None as empty."""
-    cols: list = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    return buf.getvalue()
-
-
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(name))[:120] or "figure"
 
@@ -127,7 +113,9 @@ versions.json      the lab's and the packages' versions
 def bundle(rows: Sequence[Mapping], run_paths: Sequence, figures: Mapping, extra: Mapping[str, bytes | str] = (),
            static: bool = True) -> bytes:
     """A zip (bytes) of rows as results.csv, each run folder's config.json, the figures and versions.json."""
-    files: dict = {"README.txt": README, "results.csv": table_csv(rows)}
+    from vae.sweeps.sweep import table_csv
+
+    files: dict = {"README.txt": README, "results.csv": table_csv(list(rows))}
     for path in run_paths:
         p = Path(path) / "config.json"
         if p.is_file():

@@ -286,6 +286,13 @@ def result_rows(sweep_dir, doc: dict | None = None, status: dict | None = None) 
 def write_results(sweep_dir, rows: list[dict] | None = None) -> Path:
     """results.csv (atomic): the columns are the union of every row's keys, in first-seen order."""
     rows = result_rows(sweep_dir) if rows is None else rows
+    path = Path(sweep_dir) / "results.csv"
+    atomic_write_text(path, table_csv(rows))
+    return path
+
+
+def table_csv(rows: list[dict]) -> str:
+    """Rows as CSV text: the columns are the union of the rows' keys in first-seen order; None as empty."""
     cols: list = []
     for r in rows:
         cols += [k for k in r if k not in cols]
@@ -294,9 +301,7 @@ def write_results(sweep_dir, rows: list[dict] | None = None) -> Path:
     w.writeheader()
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    path = Path(sweep_dir) / "results.csv"
-    atomic_write_text(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def list_sweeps(root=None) -> list[dict]:
