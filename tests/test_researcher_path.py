@@ -3,6 +3,7 @@ Copy settings to Train, settings in the URL), export bundles, and the index that
 from __future__ import annotations
 
 import io
+import os
 import json
 import subprocess
 import sys
@@ -269,3 +270,18 @@ def test_the_dataset_lists_the_size_its_estimate_promised(tmp_workspace):
     datasets.write_dataset(spec, tmp_workspace / "datasets" / "d")
     (listed,) = datasets.list_datasets(tmp_workspace / "datasets")
     assert abs(listed["bytes"] - estimate_bytes) <= 0.25 * listed["bytes"]  # the same measure: bytes on disk
+
+
+def test_a_resumed_sweep_run_is_listed_waiting_not_failed_until_its_driver_dies(fake_run):
+    run = fake_run("resumed", state="failed", message="LocalRayletDiedError")
+    assert sweep.mark_resumed(run, os.getpid(), "gs")
+    (row,) = [r for r in run_index.list_runs() if r["name"] == "resumed"]
+    assert row["state"] == "waiting" and "waiting for a Ray worker" in row["message"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "driver_pid": dead.pid}))
+    (row,) = [r for r in run_index.list_runs() if r["name"] == "resumed"]
+    assert row["state"] == "failed" and "resume the sweep" in row["message"]
+    finished = fake_run("done")
+    assert not sweep.mark_resumed(finished, os.getpid())  # only failed or stopped runs are marked

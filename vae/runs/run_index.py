@@ -9,7 +9,7 @@ and `sweep` (the sweep's name for a run under sweeps/NAME/runs/, whose `name` is
 Each run's entry is kept with the modification times and sizes of its config.json, status.json,
 metrics.jsonl and evaluation.json; a call only `stat`s those files and re-reads a run whose
 fingerprint changed (a trainer rewrites status.json every 2 s, so a training run is always fresh).
-A run whose status says queued or running is always re-checked with `runs.run_state`, which
+A run whose status says waiting, queued or running is always re-checked with `runs.run_state`, which
 notices a trainer that died without saying so. The entries live in this process and in
 `.index.json` beside the runs (written atomically; a server that starts later reads it instead
 of every run folder; a read-only viewer keeps it in memory only). The file is a cache: deleting it only
@@ -28,7 +28,7 @@ from vae.base.fileio import atomic_write_text
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import (ACTIVE, final_metrics, read_config, read_evaluation, read_metrics, read_status,
+from vae.runs.folder import (IN_PROGRESS, final_metrics, read_config, read_evaluation, read_metrics, read_status,
                              run_state)
 
 INDEX_FILE = ".index.json"
@@ -163,7 +163,7 @@ def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> 
     out = []
     for entry in fresh.values():
         row = dict(entry["row"])
-        if row.get("state") in ACTIVE:  # a trainer that died without saying so
+        if row.get("state") in IN_PROGRESS:  # a trainer (or a sweep's driver) that died without saying so
             st = run_state(row["path"])
             row.update(state=st.get("state"), message=st.get("message", ""), status=st, epoch=st.get("epoch"))
         out.append(row)

@@ -228,6 +228,22 @@ def sweep_state(sweep_dir) -> dict:
     return st
 
 
+def mark_resumed(run_dir, driver_pid: int, sweep_name: str = "") -> bool:
+    """A failed or stopped run the driver submits again is `waiting` (for a Ray worker), not still failed,
+    in every list until its trainer starts; failed again if the driver ends first (folder.run_state).
+    Returns whether it was marked."""
+    from vae.runs.folder import WAITING, read_status
+
+    status = run_state(run_dir)
+    if status.get("state") not in ("failed", "stopped"):
+        return False
+    atomic_write_json(Path(run_dir) / "status.json",
+                      {**read_status(run_dir), "state": WAITING, "pid": None, "driver_pid": int(driver_pid),
+                       "queued_at": time.time(), "resume": True,
+                       "message": f"resumed by sweep {sweep_name}: waiting for a Ray worker".replace("  ", " ")})
+    return True
+
+
 def run_done(run_dir, evaluate: str = "quick") -> bool:
     """A run needs no more work: finished (and evaluated, when the sweep evaluates)."""
     if run_state(run_dir).get("state") != "finished":

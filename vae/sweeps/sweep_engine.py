@@ -184,6 +184,7 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
             while queue and len(in_flight) < workers:
                 run = queue.pop(0)
                 rec = status.data["runs"].get(run["name"], {})
+                sw.mark_resumed(sw.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
                 status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
                 in_flight[task.remote(str(sw.run_dir_of(sweep_dir, run)), evaluate, per_run)] = run
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
