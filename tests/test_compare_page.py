@@ -121,4 +121,4 @@ def test_run_tables_on_train_and_home_put_beta_gamma_and_final_losses_before_the
     train = page("train").run().dataframe[-1].value
     assert list(train.columns)[:7] == ["name", "state", "beta", "gamma", "val_loss", "loss", "val_recon"]
     home = page("home").run().dataframe[1].value
-    assert list(home.columns)[:4] == ["name", "state", "β", "γ"]
+    assert list(home.columns)[:5] == ["name", "state", "method", "β", "γ"]
