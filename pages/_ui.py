@@ -181,6 +181,33 @@ def copy_settings_button(run: Mapping, key: str, container=None) -> None:
         st.switch_page("pages/train.py")
 
 
+try:  # Streamlit's stop/rerun signal, raised in the script at its next st call (a closed tab, a click)
+    from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException as _ScriptControl
+except ImportError:  # a Streamlit that moved it: nothing is held, as before
+    _ScriptControl = ()
+
+
+class HeldProgress:
+    """A progress callback for work that must finish even if the tab closes or the page reruns meanwhile
+    (Generate: a stopped write would drop the whole dataset). Streamlit's stop or rerun signal, raised at
+    the next widget update, is held; updates stop; `release()` raises it once the work is done."""
+
+    def __init__(self, update):
+        self.update, self.held = update, None
+
+    def __call__(self, *args) -> None:
+        if self.held is not None:
+            return
+        try:
+            self.update(*args)
+        except _ScriptControl as e:
+            self.held = e
+
+    def release(self) -> None:
+        if self.held is not None:
+            raise self.held
+
+
 def shown_table(table):
     """A DataFrame as a table should show it: columns empty in every row left out, and blanks (not "None")
     for the missing values of text columns."""

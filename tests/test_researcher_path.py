@@ -285,3 +285,27 @@ def test_a_resumed_sweep_run_is_listed_waiting_not_failed_until_its_driver_dies(
     assert row["state"] == "failed" and "resume the sweep" in row["message"]
     finished = fake_run("done")
     assert not sweep.mark_resumed(finished, os.getpid())  # only failed or stopped runs are marked
+
+
+def test_generate_finishes_the_dataset_when_the_tab_closes_midway(tmp_workspace):
+    """Closing the tab makes Streamlit raise StopException at the page's next progress update: the dataset
+    is written whole all the same, and the stop is raised after."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    from pages._ui import HeldProgress
+    from vae.data import datasets, presets
+
+    calls = []
+
+    def update(done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise StopException()
+
+    progress = HeldProgress(update)
+    spec = presets.preset_spec("seed-full", n=3 * presets.CHUNK, image_size=32)  # more chunks than updates
+    out = datasets.write_dataset(spec, tmp_workspace / "datasets" / "kept", progress=progress)
+    assert len(datasets.load_dataset(out).images) == len(presets.plan(spec)["id"])  # every image written
+    assert len(calls) == 2  # no update after the stop
+    with pytest.raises(StopException):
+        progress.release()
