@@ -190,6 +190,8 @@ def cmd_sweep(args) -> int:
         from vae.base.fileio import atomic_write_bytes
         from vae.sweeps.export import sweep_bundle
 
+        if not args.export_to:
+            safety.require_writable(f"write the export bundle into {args.export} (or give --export-to FILE.zip)")
         target = Path(args.export_to or Path(args.export) / f"{Path(args.export).resolve().name}-export.zip")
         atomic_write_bytes(target, sweep_bundle(args.export))
         print(f"wrote {target}")
