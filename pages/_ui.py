@@ -178,6 +178,59 @@ def follow_states(shown: dict) -> None:
         st.rerun()
 
 
+COPY_SETTINGS = "_copy_settings"  # a run's config, handed to the Train page by copy_settings_button
+
+
+def copy_settings_button(run: Mapping, key: str, container=None) -> None:
+    """"Copy settings to Train": opens the Train page with this run's settings in the form (not started)."""
+    where = container or st
+    if writable() and run.get("config") and where.button(
+            "Copy settings to Train", key=f"{key}_copy_settings", icon=":material/content_copy:",
+            help="Open the Train page with every setting of this run (dataset, method, β, γ, network, seed, ...) "
+                 "filled in, to repeat it or change one thing"):
+        st.session_state[COPY_SETTINGS] = dict(run["config"])
+        st.session_state[COPY_SETTINGS + "_from"] = run.get("name", "")
+        st.switch_page("pages/train.py")
+
+
+try:  # Streamlit's stop/rerun signal, raised in the script at its next st call (a closed tab, a click)
+    from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException as _ScriptControl
+except ImportError:  # a Streamlit that moved it: nothing is held, as before
+    _ScriptControl = ()
+
+
+class HeldProgress:
+    """A progress callback for work that must finish even if the tab closes or the page reruns meanwhile
+    (Generate: a stopped write would drop the whole dataset). Streamlit's stop or rerun signal, raised at
+    the next widget update, is held; updates stop; `release()` raises it once the work is done."""
+
+    def __init__(self, update):
+        self.update, self.held = update, None
+
+    def __call__(self, *args) -> None:
+        if self.held is not None:
+            return
+        try:
+            self.update(*args)
+        except _ScriptControl as e:
+            self.held = e
+
+    def release(self) -> None:
+        if self.held is not None:
+            raise self.held
+
+
+def shown_table(table):
+    """A DataFrame as a table should show it: columns empty in every row left out, and blanks (not "None")
+    for the missing values of text columns."""
+    table = table.dropna(axis=1, how="all")
+    text = [c for c in table.columns if table[c].dtype == object]
+    if text:
+        table = table.copy()
+        table[text] = table[text].astype(object).where(table[text].notna(), "")
+    return table
+
+
 def sort_runs(runs: list[dict]) -> list[dict]:
     """Training (or starting) runs first, then those waiting in the queue, then the newest."""
     group = lambda r: 0 if r["state"] in ACTIVE else 1 if r["state"] in IN_PROGRESS else 2  # noqa: E731

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
-from pages._ui import ensure_app_navigation
+from pages._ui import copy_settings_button, ensure_app_navigation, shown_table
 from vae.runs import run_index
+from vae.sweeps import export
 from vae.views import compare
 from vae.views.labels import RUN_COLUMNS
 from vae.views.plots import scatter_against
@@ -54,14 +55,14 @@ if len(varying) > 1:
                "may be another's.", icon=":material/warning:")
 
 table = pd.DataFrame(shown)
-first = ["beta", "gamma", "val_loss", "loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_score",
-         "converged", "state", "epochs", "epochs_done", "arch", "method", "name"]
+first = ["name", "method", "seed", "beta", "gamma", "val_loss", "loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_score",
+         "converged", "state", "epochs", "epochs_done", "arch"]
 table = table[[k for k in first if k in table] + [k for k in table if k not in first]]
 st.caption("factor alignment: does each ground-truth factor move the codes along its own latent axis (1 = yes, "
            "0 = at 45°); PCA alignment: the principal axes against the latent axes, empty where they are not "
            "defined (see pca_reason). Both of the training codes; 'alignment from' says whether of the evaluated "
            "best model (evaluation.json) or of the last epoch's snapshot.")
-st.dataframe(table.drop(columns=["flag"]), hide_index=True, column_config={
+st.dataframe(shown_table(table.drop(columns=["flag"])), hide_index=True, column_config={
     **RUN_COLUMNS,
     "factor_alignment": st.column_config.NumberColumn("factor alignment", format="%.3f", width="small",
                                                       help="Factor alignment of the training codes (1: each factor "
@@ -90,10 +91,19 @@ if numeric:
                        help="Defaults to the setting that varies among the runs shown")
     colour = c[2].selectbox("Colour by", ["none", *settings], index=0)
     facet = c[3].selectbox("Facet by", ["none", *settings], index=0, help="One panel per value")
-    st.plotly_chart(scatter_against(table.to_dict("records"), x, y, None if colour == "none" else colour,
-                                    log_x=x in ("beta", "gamma", "lr"), facet=None if facet == "none" else facet,
-                                    symbol="flag"), key="compare_scatter")
+    figure = scatter_against(table.to_dict("records"), x, y, None if colour == "none" else colour,
+                             log_x=x in ("beta", "gamma", "lr"), facet=None if facet == "none" else facet,
+                             symbol="flag")
+    st.plotly_chart(figure, key="compare_scatter")
+    shown_paths = [by_name[n]["path"] for n in table["name"]]
+    st.download_button("Export this view (zip)", file_name="compare-export.zip", mime="application/zip",
+                       data=lambda: export.bundle(table.to_dict("records"), shown_paths, {f"{y}_vs_{x}": figure}),
+                       icon=":material/download:", key="compare_export",
+                       help="The table shown (results.csv), every shown run's config.json, this figure (plotly JSON "
+                            "and an offline HTML page; SVG and PNG where kaleido is installed) and the versions of "
+                            "the lab and its packages")
 
 st.divider()
 pick = st.selectbox("Run to evaluate", list(table["name"]), key="compare_eval_run")
+copy_settings_button(by_name[pick], key="compare")
 evaluation_panel(by_name[pick], key="compare")

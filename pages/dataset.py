@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import (CONFIRM_DELETE, delete_button, delete_confirmation, deleted_notice, ensure_app_navigation,
+from pages._ui import (CONFIRM_DELETE, HeldProgress, delete_button, delete_confirmation, deleted_notice,
+                       ensure_app_navigation,
                        human_bytes, md_escape, user_errors, writable)
 from vae.base import safety
 from vae.base.paths import data_root, datasets_root, runs_root
@@ -94,8 +95,11 @@ with right:
                            "refuse. Lower N or the image size, or free some space.", icon=":material/storage:")
         if writable() and st.button("Generate", type="primary", icon=":material/add_photo_alternate:"):
             bar = st.progress(0.0, text="Generating…")
-            out = datasets.write_dataset(spec_obj, datasets_root(create=True) / datasets.safe_name(name), progress=lambda done, total:
-                                         bar.progress(done / max(total, 1), text=f"Rendering {done:,}/{total:,} images"))
+            progress = HeldProgress(lambda done, total: bar.progress(done / max(total, 1),
+                                                                     text=f"Rendering {done:,}/{total:,} images"))
+            out = datasets.write_dataset(spec_obj, datasets_root(create=True) / datasets.safe_name(name),
+                                         progress=progress)  # finishes even if the tab is closed meanwhile
+            progress.release()
             st.success(f"Saved {out.name}: {len(columns['id']):,} images.")
 
 st.subheader("Datasets on disk")

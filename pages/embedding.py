@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
-from pages._ui import dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
+from pages._ui import copy_settings_button, dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
 from vae.measures import analysis
 from vae.runs import folder as runs
 from vae.runs import run_index
-from vae.views.plots import (alignment_arrows, embedding_3d, embedding_film, explained_variance, heatmap, montage,
+from vae.views.plots import (alignment_arrows, own_axis_angles, embedding_3d, embedding_film, explained_variance, heatmap, montage,
                              scale_note, stack_strips, traversal_codes)
 
 ensure_app_navigation()
@@ -47,6 +47,7 @@ if not run:
 if run["state"] == runs.DAMAGED:
     st.error(run["message"], icon=":material/error:")
     st.stop()
+copy_settings_button(run, key="embedding")
 if not runs.list_snapshots(run["path"]):
     st.info("This run has no epoch snapshot yet; the first one is written at the end of epoch 1.")
     st.stop()
@@ -134,11 +135,12 @@ with fcol:
                          f"{fa['local']['centres']} points: low when a factor turns along a curved sheet. "
                          "Reported, not the headline.")
         st.plotly_chart(heatmap(fa["abs_cos"], list(ds.factor_names), "|cos(factor direction, latent axis)|",
-                                names, zmid=None, colorscale="Oranges", zmin=0, zmax=1), use_container_width=True)
+                                names, zmid=None, colorscale="Blues", zmin=0, zmax=1), use_container_width=True)
         st.dataframe(pd.DataFrame({"factor": list(ds.factor_names),
                                    "nearest axis": [names[i] for i in fa["nearest_axis"]],
-                                   "angle (°)": np.round(fa["angles_deg"], 1),
+                                   "angle to nearest (°)": np.round(fa["angles_deg"], 1),
                                    "own axis": [names[i] if i >= 0 else "–" for i in fa["assigned_axis"]],
+                                   "angle to own (°)": own_axis_angles(fa["abs_cos"], fa["assigned_axis"]),
                                    "score": np.round(fa["per_factor"], 3),
                                    "R²": np.round(fa["r2"], 3)}), hide_index=True, use_container_width=True)
         st.caption("own axis: factors put on distinct axes (a shared axis goes to one factor only); "
@@ -196,8 +198,8 @@ m = st.columns(3)
 m[0].metric("Active units (var > 0.01)", int((var > 0.01).sum()),
             help="Latent dims whose mean varies over the images (Burda et al. 2016)")
 # Lists of numbers as wrapping text, not st.metric (which cuts them with "…" at 1280 px)
-m[1].markdown("Variance per latent axis  \n" + ", ".join(f"{v:.2g}" for v in var))
-m[2].markdown("Principal variances  \n" + ", ".join(f"{v:.2g}" for v in pca["explained_variance"]))
+m[1].markdown("Variance per latent axis  \n" + ", ".join(f"{n} {v:.2g}" for n, v in zip(names, var)))
+m[2].markdown("Principal variances  \n" + ", ".join(f"{n} {v:.2g}" for n, v in zip(pc_names, pca["explained_variance"])))
 c1, c2, c3 = st.columns(3)
 c1.plotly_chart(explained_variance(pca["explained_variance_ratio"]), use_container_width=True)
 c2.plotly_chart(heatmap(np.cov(snap["mu_train"], rowvar=False), names, "Covariance of μ"), use_container_width=True)

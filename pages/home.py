@@ -51,8 +51,7 @@ if writable() and st.button("Quick start", type="primary", icon=":material/rocke
         except StreamlitAPIException:  # the page runs alone (tests): say where to look instead
             st.success(f"Started run {run.name}: watch it on the Train page.")
 
-left, right = st.columns(2)
-with left:
+with st.container():
     st.subheader("Datasets")
     sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
     if sets:
@@ -63,13 +62,14 @@ with left:
                                    for d in sets]), hide_index=True)
     else:
         st.caption("None yet: press Quick start, or generate one on the Dataset page.")
-with right:
+with st.container():  # full width: run names (dataset-method-network-β-γ-seed-time) are long
     st.subheader("Runs")
     runs = run_index.list_runs()
     if runs:
-        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"], "β": r["config"].get("beta"),
-                                    "γ": r["config"].get("gamma"),
+        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
+                                    "method": r["config"].get("method") or "beta-vae", "β": r["config"].get("beta"),
+                                    "γ": r["config"].get("gamma"), "seed": r["config"].get("seed"),
                                     "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1]} for r in runs]),
-                     hide_index=True, column_config={"name": st.column_config.TextColumn("name", width="medium")})
+                     hide_index=True, column_config={"name": st.column_config.TextColumn("name", width="large")})
     else:
         st.caption("None yet.")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages._ui import dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
+from pages._ui import copy_settings_button, dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
 from vae.runs import folder as runs
 from vae.runs import run_index
@@ -27,6 +27,7 @@ if not run:
 if run["state"] == runs.DAMAGED:
     st.error(run["message"], icon=":material/error:")
     st.stop()
+copy_settings_button(run, key="recon")
 run_dir, cfg = Path(run["path"]), run["config"]
 epochs = runs.list_snapshots(run_dir)
 if not epochs:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, user_errors, writable
+from pages._ui import ensure_app_navigation, format_duration, shown_table, user_errors, writable
 from vae.base.paths import datasets_root
 from vae.data import datasets
 from vae.runs.config import TrainConfig
-from vae.sweeps import sweep, sweep_report
+from vae.runs import run_index
+from vae.sweeps import export, sweep, sweep_report, sweep_review
 from vae.sweeps.sweep_plots import distribution_figure
 
 ensure_app_navigation()
@@ -32,18 +33,37 @@ with st.expander("New sweep", expanded=not sweep.list_sweeps()) if writable() el
     else:
         by_name = {d["name"]: d for d in sets}
         c = st.columns([2, 2, 1, 1])
-        dataset = c[0].selectbox("Dataset", list(by_name), key="sweep_dataset")
-        name = c[1].text_input("Sweep name", value=f"{dataset}-sweep", key="sweep_name")
-        seeds = c[2].number_input("Seeds", 1, 100, 3, key="sweep_seeds")
-        epochs = c[3].number_input("Epochs", 1, 10_000, TrainConfig().epochs, key="sweep_epochs")
-        keys = st.multiselect("Swept settings", sweep.sweepable(), default=["gamma"], key="sweep_keys")
+        dataset = c[0].selectbox("Dataset", list(by_name), key="sweep_dataset",
+                               help="Every run of the sweep trains on this dataset")
+        name = c[1].text_input("Sweep name", value=f"{dataset}-sweep", key="sweep_name",
+                             help="The folder under sweeps/: letters, digits, '.', '_' or '-'")
+        seeds = c[2].number_input("Seeds", 1, 100, 3, key="sweep_seeds",
+                                help="Runs per setting, seeds 0..N-1: the spread over seeds is the answer's error bar")
+        epochs = c[3].number_input("Epochs", 1, 10_000, TrainConfig().epochs, key="sweep_epochs",
+                                 help="Epochs of every run")
+        keys = st.multiselect("Swept settings", sweep.sweepable(), default=["gamma"], key="sweep_keys",
+                              help="The settings the grid varies; every other setting is fixed (listed below)")
         grid_text = {k: st.text_input(f"{k} values (comma-separated)", value="0,1e-4,1e-3" if k == "gamma" else
-                                      str(getattr(TrainConfig(), k)), key=f"sweep_values_{k}") for k in keys}
+                                      str(getattr(TrainConfig(), k)), key=f"sweep_values_{k}",
+                                      help="One run per value (× seeds); numbers like 1e-3 are fine") for k in keys}
         with user_errors():
             grid = sweep.parse_grid([f"{k}={v}" for k, v in grid_text.items()])
             n_runs = int(seeds) * (1 if not grid else math.prod(len(v) for v in grid.values()))
             st.write(f"**{n_runs} runs**: " + " × ".join([f"{len(v)} {k}" for k, v in grid.items()] +
                                                          [f"{int(seeds)} seeds"]))
+            plan_fixed = {"epochs": int(epochs), "image_size": by_name[dataset]["image_size"]}
+            shared = sweep_review.fixed_settings(plan_fixed, grid)
+            st.caption("Fixed in every run: " + ", ".join(f"{k} = {sweep_review.fmt_setting(v)}"
+                                                          for k, v in shared.items()))
+            counts = by_name[dataset].get("counts") or {}
+            guess = sweep_review.sweep_estimate({**TrainConfig().to_dict(), **plan_fixed}, n_runs,
+                                                sweep_review.default_workers(), counts.get("train", 0),
+                                                counts.get("validation", 0), run_index.list_runs())
+            st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** ({n_runs} runs of about "
+                       f"{format_duration(guess['per_run'])}, {guess['workers']} at a time; "
+                       + (f"measured by {guess['runs']} earlier run(s) with these settings)" if guess["source"] ==
+                          "measured" else "a default speed: no earlier run with these settings here)")
+                       + "; evaluation adds about a minute per run.")
             if writable() and st.button("Start sweep", type="primary", icon=":material/play_arrow:", key="sweep_start"):
                 out = sweep.start_sweep(by_name[dataset]["path"], grid, int(seeds),
                                         {"epochs": int(epochs), "image_size": by_name[dataset]["image_size"]},
@@ -91,8 +111,8 @@ def watch() -> None:
                 sweep.launch_driver(sweep_dir)
                 st.rerun()
     table = pd.DataFrame(rows)
-    table["node"] = table["node"].astype(str).str[:8]  # Ray node ids are 56 hex digits; 8 tell them apart
-    st.dataframe(table, hide_index=True, height=240)
+    table["node"] = table["node"].map(lambda v: str(v)[:8] if v else None)  # Ray node ids: 56 hex digits; 8 do
+    st.dataframe(shown_table(table), hide_index=True, height=240)
     seen = ss.setdefault("_sweep_seen", {})
     if seen.get(str(sweep_dir)) not in (None, w["finished"]):
         seen[str(sweep_dir)] = w["finished"]
@@ -103,14 +123,32 @@ def watch() -> None:
 watch()
 
 doc = sweep.read_sweep(sweep_dir)
-rows = sweep_report.finished(sweep.result_rows(sweep_dir, doc))
+sweep_status = sweep.read_status(sweep_dir)
+all_rows = sweep.result_rows(sweep_dir, doc, sweep_status)
+rows = sweep_report.finished(all_rows)
 st.subheader("The answer")
+st.download_button("Export bundle (zip)", data=lambda: export.sweep_bundle(sweep_dir), file_name=f"{sweep_dir.name}-export.zip",
+                   mime="application/zip", icon=":material/download:", key="sweep_export",
+                   help="results.csv, every run's config.json, the figures (plotly JSON and one offline HTML page; "
+                        "SVG and PNG where kaleido is installed), sweep.json, status.json and the versions of the lab "
+                        f"and its packages. Also: `python -m vae sweep --export {sweep_dir}`")
 metrics = sweep_report.metric_columns(rows)
 grid = doc.get("grid") or {}
 if not rows or not metrics:
     st.info("No finished run yet: the answer appears as runs finish.")
     st.stop()
 keys = list(grid) or ["seed"]
+flagged = sweep_review.run_flags(sweep_dir, all_rows, sweep_status)
+base_key = "gamma" if "gamma" in grid else keys[0]
+cost_rows = sweep_review.costs(rows, base_key, sweep_report.baseline_of(grid[base_key]) if grid else None,
+                               (doc.get("fixed") or {}).get("latent_dim") or TrainConfig().latent_dim)
+review = sweep_review.flag_lines(flagged) + sweep_review.cost_lines(
+    cost_rows, base_key, sweep_report.baseline_of(grid[base_key]) if grid else None)
+if review:
+    st.warning("  \n".join(review), icon=":material/warning:")
+st.caption("Fixed in every run: " + ", ".join(f"{k} = {sweep_review.fmt_setting(v)}" for k, v in
+                                              sweep_review.fixed_settings(doc.get("fixed") or {}, grid,
+                                                                          doc.get("evaluate", "quick")).items()))
 c = st.columns(3)
 metric = c[0].selectbox("Metric", metrics, format_func=sweep_report.label, key="sweep_metric")
 x = c[1].selectbox("Against", keys, key="sweep_x")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import (ensure_app_navigation, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
+from pages._ui import (COPY_SETTINGS, ensure_app_navigation, md_escape, format_duration, format_weight, method_param_ladder, nearest_on_ladder,
                        pick_run, progress_summary, sort_runs, user_errors, warm_trainer, weight_ladder, writable)
 from vae.base import safety
 from vae.base.paths import datasets_root, runs_root
@@ -18,7 +18,7 @@ from vae.jobs import launcher as jobs
 from vae.model import methods
 from vae.runs import folder as runs
 from vae.runs import run_index
-from vae.runs.config import VARIANCE_MODES, TrainConfig
+from vae.runs.config import FORM_KEYS, VARIANCE_MODES, TrainConfig, settings_from_query, settings_to_query
 from vae.runs.folder import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
 from vae.sweeps import sweep
 from vae.views.estimate import estimate_duration
@@ -67,6 +67,34 @@ for key in ("beta", "gamma", "arch", "batch_size", "lr", "variance", "entangleme
 for spec in methods.METHODS.values():
     for p in spec.params:
         ss.setdefault(param_key(spec.name, p.name), p.default)
+
+
+def apply_settings(values: dict) -> None:
+    """Put settings (copied from a run, or read from the URL) into the form's widgets."""
+    valid = {"arch": ARCHITECTURES, "entanglement": ENTANGLEMENT_TERMS, "variance": VARIANCE_MODES,
+             "method": methods.METHOD_NAMES, "reduction": methods.REDUCTIONS}
+    for key in FORM_KEYS:
+        if key in values and (key not in valid or values[key] in valid[key]):
+            ss[key] = values[key]
+    for key in ("beta", "gamma"):
+        ss[key + "_slider"] = nearest_on_ladder(float(ss[key]), LADDER)
+    spec = methods.METHODS.get(ss["method"])
+    for p in spec.params if spec else ():
+        if p.name in (values.get("method_params") or {}):
+            v = values["method_params"][p.name]
+            ss[param_key(spec.name, p.name)] = v if p.kind is str else p.kind(v)
+    if values.get("dataset") in by_name:
+        ss["dataset"] = values["dataset"]
+
+
+copied = ss.pop(COPY_SETTINGS, None)
+if copied:  # "Copy settings to Train" on another page
+    apply_settings(settings_from_query(settings_to_query(copied)))
+    st.info(f"Settings copied from run **{md_escape(ss.pop(COPY_SETTINGS + '_from', ''))}**; change what you like "
+            "and press Start.", icon=":material/content_copy:")
+elif not ss.get("_train_form_restored"):  # a reload or a shared link: the settings in the URL
+    apply_settings(settings_from_query(st.query_params.to_dict()))
+ss["_train_form_restored"] = True
 for key in ("beta", "gamma"):
     ss.setdefault(key + "_slider", nearest_on_ladder(ss[key], LADDER))
 
@@ -123,15 +151,20 @@ with st.expander("Settings", expanded=writable()):
     c[3].number_input("Seed", 0, 2**31 - 1, key="seed")
     c[4].checkbox("Sample weights", key="sample_weights")
 method_params = {p.name: ss[param_key(ss["method"], p.name)] for p in methods.get(ss["method"]).params}
+st.query_params.from_dict(settings_to_query({**{k: ss[k] for k in FORM_KEYS}, "method_params": method_params,
+                                             "dataset": dataset}))  # a reload keeps the settings
 st.latex(loss_latex(ss["beta"], ss["gamma"], ss["entanglement"], ss["method"], method_params))
 counts = by_name[dataset].get("counts") or {}
-guess = estimate_duration({**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs")},
-                           "image_size": int(by_name[dataset].get("image_size") or 64)},
-                          counts.get("train", 0), counts.get("validation", 0),
-                          run_index.list_runs(include_sweeps=False))  # sweep runs share cores: slower
+guess_cfg = {**defaults.to_dict(), **{k: ss[k] for k in ("arch", "batch_size", "epochs", "method")},
+             "image_size": int(by_name[dataset].get("image_size") or 64)}
+guess = estimate_duration(guess_cfg, counts.get("train", 0), counts.get("validation", 0),
+                          run_index.list_runs(include_sweeps=False))
+if guess["source"] != "measured":  # no run of its own: a sweep's runs (they shared the cores: an upper bound)
+    guess = estimate_duration(guess_cfg, counts.get("train", 0), counts.get("validation", 0), run_index.list_runs())
 st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** "
            f"({ss['epochs']} epochs × {format_duration(guess['per_epoch'])}; "
-           + (f"measured by {guess['runs']} earlier run(s) of this network, batch size and image size on this machine)"
+           + (f"measured by {guess['runs']} earlier run(s) of this method, network, batch size and image size on "
+              "this machine)"
               if guess["source"] == "measured" else
               "a default speed for this network from the development machine: "
               "no earlier run with these settings here)"))

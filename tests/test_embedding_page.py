@@ -55,7 +55,12 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
     names = [t.get("name") for t in latent["data"]]
     assert "a direction" in names and "b direction" in names and "PC1" in names
     assert any(t["type"] == "cone" for t in latent["data"])
-    assert latent["layout"]["scene"]["aspectmode"] == "data" and principal["layout"]["scene"]["aspectmode"] == "data"
+    # equal scales (the ranges' ratios); a flat (collapsed) axis is drawn at 15% of the longest (plotly's
+    # camera sat inside the cloud)
+    for fig in (latent, principal):
+        scene = fig["layout"]["scene"]
+        assert scene["aspectmode"] == "manual" and max(scene["aspectratio"].values()) == 1.0
+        assert min(scene["aspectratio"].values()) >= 0.15
     titles = [fig["layout"].get("title", {}).get("text") for fig in figs]
     assert "|cos(factor direction, latent axis)|" in titles and "|cos(principal axis, latent axis)|" in titles
     texts = " ".join(str(c.value) for c in at.caption)

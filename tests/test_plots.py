@@ -122,6 +122,28 @@ def test_scatter_against_puts_zero_at_the_left_edge_of_a_log_axis():
     assert list(fig.data[0].x) == pytest.approx([1e-4, 1e-3]) and fig.layout.xaxis.type == "log"
 
 
+def test_zero_on_a_log_axis_sits_on_a_tick_that_reads_0_not_a_power_of_ten():
+    rows = [dict(name="a", gamma=0.0, score=0.1), dict(name="b", gamma=1e-3, score=0.2),
+            dict(name="c", gamma=1e-2, score=0.3)]
+    axis = plots.scatter_against(rows, "gamma", "score").layout.xaxis
+    assert list(axis.ticktext) == ["0", "1e-3", "0.01"]
+    assert list(axis.tickvals) == pytest.approx([1e-4, 1e-3, 1e-2])  # "0" where the γ = 0 runs are drawn
+
+
+def test_only_zeros_draw_on_a_linear_axis_whose_tick_reads_0():
+    rows = [dict(name="a", gamma=0.0, score=0.1), dict(name="b", gamma=0.0, score=0.2)]
+    fig = plots.scatter_against(rows, "gamma", "score")
+    assert fig.layout.xaxis.type != "log" and list(fig.data[0].x) == [0.0, 0.0]
+
+
+def test_categories_get_distinct_qualitative_colours():
+    rows = [dict(name=str(k), gamma=0.0, method=m, score=0.1 * k) for k, m in enumerate(["beta-vae", "factor-vae",
+                                                                                         "beta-tcvae"])]
+    fig = plots.scatter_against(rows, "gamma", "score", colour="method")
+    colours = [t.marker.color for t in fig.data]
+    assert len(set(colours)) == 3 and set(colours) <= set(plots.QUALITATIVE)
+
+
 def test_traversal_codes_move_along_the_direction():
     codes = plots.traversal_codes(np.zeros(3), np.array([0, 2.0, 0]), spread=1.0, steps=5, span=2.0)
     assert codes.shape == (5, 3) and list(codes[:, 1]) == [-2, -1, 0, 1, 2] and not codes[:, [0, 2]].any()
@@ -144,3 +166,43 @@ def test_analysis_curves_chart_alignment_and_each_transects_straightness():
     names = [t.name for t in fig.data]
     assert names == ["PCA alignment (validation codes, older run)", "straightness P1", "straightness P2"]
     assert list(fig.data[0].y) == [0.1, 0.2, 0.30000000000000004]
+
+
+def test_own_axis_angle_is_measured_to_the_own_axis_not_the_nearest():
+    abs_cos = np.array([[0.2, 0.9, 0.1], [0.1, 0.95, 0.3]])  # both factors nearest μ2; the second owns μ3
+    angles = plots.own_axis_angles(abs_cos, [1, 2])
+    assert angles == [pytest.approx(np.degrees(np.arccos(0.9)), abs=0.05),
+                      pytest.approx(np.degrees(np.arccos(0.3)), abs=0.05)]
+    assert plots.own_axis_angles(abs_cos, [1, -1])[1] is None
+
+
+def test_principal_axes_have_distinct_colours_and_no_arrow_outgrows_the_cloud():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(500, 3)) * [1.0, 0.5, 0.2]
+    pca = {"components": np.eye(3), "explained_variance": codes.var(0), "conditioned": True}
+    fa = {"directions": np.array([[1.0, 0, 0]]), "slopes": [1000.0]}  # a factor the codes barely follow
+    arrows = plots.alignment_arrows(codes, rng.normal(size=500), fa, pca, ["a"])
+    pcs = [a for a in arrows if a["name"].startswith("PC")]
+    assert len({a["colour"] for a in pcs}) == 3
+    cap = 4 * np.sqrt(codes.var(0).sum())
+    assert all(np.linalg.norm(a["vector"]) <= cap + 1e-9 for a in arrows)
+    assert "cut" in arrows[0]["name"]
+
+
+def test_a_collapsed_latent_does_not_flatten_the_3d_box():
+    rng = np.random.default_rng(0)
+    codes = np.column_stack([rng.normal(size=300), rng.normal(size=300), 1e-4 * rng.normal(size=300)])
+    scene = plots.embedding_3d(codes).layout.scene
+    assert scene.aspectmode == "manual" and scene.aspectratio.z == 0.15  # not 1e-4: the camera stays outside
+    assert max(scene.aspectratio.x, scene.aspectratio.y) == 1.0  # the box within the unit cube
+    spread = rng.normal(size=(300, 3)) * [2.0, 1.0, 0.5]
+    healthy = plots.embedding_3d(spread).layout.scene.aspectratio  # otherwise drawn to scale
+    assert healthy.y / healthy.x == pytest.approx(np.ptp(spread[:, 1]) / np.ptp(spread[:, 0]))
+
+
+def test_hole_and_validation_colours_are_far_apart():
+    def rgb(h):
+        return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)], float)
+
+    c = plots.SPLIT_COLOURS
+    assert np.linalg.norm(rgb(c["hole"]) - rgb(c["validation"])) > 150  # yellow vs orange was ~75

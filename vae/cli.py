@@ -80,8 +80,27 @@ def cmd_import(args) -> int:
     return 0
 
 
+def _read_config_file(path) -> TrainConfig:
+    """A TrainConfig from a run's config.json (`{"config": {...}}`) or a bare settings object."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: no such file; give a run's config.json") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"--config {path} is not readable JSON ({e}); give a run's config.json") from None
+    cfg = doc.get("config") if isinstance(doc, dict) and isinstance(doc.get("config"), dict) else doc
+    if not isinstance(cfg, dict):
+        raise UserError(f"--config {path} holds no settings object; give a run's config.json")
+    return TrainConfig.from_dict(cfg)
+
+
 def _config_from_args(args):
-    base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
+    if getattr(args, "config", None):
+        base = _read_config_file(args.config)
+        if args.data:
+            base.dataset = args.data
+    else:
+        base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
     for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
                 "seed", "precision", "image_size", "method", "reduction"):
         value = getattr(args, key)
@@ -91,7 +110,7 @@ def _config_from_args(args):
     base.method_params = {**base.method_params, **given}  # validate() names a flag the method does not take
     if args.sample_weights:
         base.sample_weights = True
-    if args.image_size is None:
+    if args.image_size is None and args.data:  # with --config alone, the run's own image size
         base.image_size = datasets.load_dataset(args.data).image_size
     return base
 
@@ -105,8 +124,9 @@ def cmd_train(args) -> int:
         datasets.load_dataset(read_config(run_dir)["config"]["dataset"])  # a damaged run or dataset: said now,
         refuse_if_trained_elsewhere(run_dir)  # before TensorFlow's seconds of imports
     else:
-        if not args.data or not args.out:
-            raise UserError("train needs --data DATASET and --out RUN_FOLDER (or --run-dir of a prepared run)")
+        if not (args.data or args.config) or not args.out:
+            raise UserError("train needs --data DATASET (or --config CONFIG.json) and --out RUN_FOLDER "
+                            "(or --run-dir of a prepared run)")
         cfg = _config_from_args(args)
         cfg.dataset = str(Path(cfg.dataset).resolve())  # the run may be read from any folder (delete guard, pages)
         ds = datasets.load_dataset(cfg.dataset)
@@ -151,6 +171,11 @@ def cmd_evaluate(args) -> int:
 
     result = evaluate_with_progress(args.run, max_train=args.max_train, seed=args.seed,
                                     dci_setting="fast" if args.fast else "reference")
+    sweep_dir = Path(args.run).resolve().parent.parent
+    if Path(args.run).resolve().parent.name == "runs" and (sweep_dir / "sweep.json").is_file():
+        from vae.sweeps import sweep
+
+        sweep.write_results(sweep_dir)  # "Evaluate again" on a sweep's run: its results.csv follows
     if args.quiet:
         return 0
     print(json.dumps(result.get("summary", {}), indent=2))
@@ -166,6 +191,16 @@ def cmd_sweep(args) -> int:
 
         doc = sweep.read_sweep(args.report)
         print(text_report(sweep.result_rows(args.report, doc), doc.get("grid") or {}))
+        return 0
+    if args.export:
+        from vae.base.fileio import atomic_write_bytes
+        from vae.sweeps.export import sweep_bundle
+
+        if not args.export_to:
+            safety.require_writable(f"write the export bundle into {args.export} (or give --export-to FILE.zip)")
+        target = Path(args.export_to or Path(args.export) / f"{Path(args.export).resolve().name}-export.zip")
+        atomic_write_bytes(target, sweep_bundle(args.export))
+        print(f"wrote {target}")
         return 0
     if args.stop:
         sweep.request_stop(args.stop)
@@ -305,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="dataset folder")
     t.add_argument("--out", help="run folder to create")
     t.add_argument("--run-dir", help="train a prepared run folder (config.json written by the dashboard)")
+    t.add_argument("--config", metavar="FILE", help="start from a run's config.json (every setting, its dataset "
+                   "included): reproduce that run; other flags change single settings")
     t.add_argument("--resume", action="store_true", help="continue from last.keras")
     t.add_argument("--study", action="store_true", help="start from the study's settings (seed net, batch 8, ...)")
     t.add_argument("--arch", choices=tuple(ARCHITECTURES),
@@ -363,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--resume", metavar="SWEEP", help="continue a sweep: train only what is not finished")
     w.add_argument("--report", metavar="SWEEP", help="print a sweep's answer (distributions over seeds, effects)")
     w.add_argument("--stop", metavar="SWEEP", help="ask a running sweep's driver to stop")
+    w.add_argument("--export", metavar="SWEEP", help="write the sweep's export bundle (zip: results.csv, configs, "
+                   "figures, versions) to SWEEP/NAME-export.zip or --export-to")
+    w.add_argument("--export-to", metavar="FILE.zip", help="where --export writes the zip")
     w.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: RAY_ADDRESS, else a "
                                                        "local Ray instance sized to this machine)")
     w.add_argument("--workers", type=int, help="runs at a time (default: the cluster's CPUs / CPUs per run)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def start_evaluation(run_dir, fast: bool = False) -> int:
                                 stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=package_parent(), env=env,
                                 start_new_session=True)
+    # Wait for it in a thread: an exited child nobody waits for stays a zombie under the server.
+    threading.Thread(target=proc.wait, name=f"reap-evaluate-{proc.pid}", daemon=True).start()
     write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=proc.pid)
     return proc.pid
 

@@ -55,7 +55,9 @@ def _locked(root: Path):
 
 def _default_name(cfg: TrainConfig) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{Path(cfg.dataset).name}-{cfg.arch}-b{cfg.beta:g}-g{cfg.gamma:g}-s{cfg.seed}-{stamp}"[:100]
+    # the method first: runs of different methods tell apart in every list (its name is not cut at 100)
+    tail = f"-{cfg.method or 'beta-vae'}-{cfg.arch}-b{cfg.beta:g}-g{cfg.gamma:g}-s{cfg.seed}-{stamp}"
+    return Path(cfg.dataset).name[:max(1, 100 - len(tail))] + tail
 
 
 def _train_command(run_dir: Path, resume: bool = False) -> list[str]:

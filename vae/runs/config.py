@@ -159,3 +159,60 @@ class TrainConfig:
         need(self.snapshot_every >= 1, f"snapshot_every must be >= 1, got {self.snapshot_every}")
         need(self.snapshot_max_codes >= 10, f"snapshot_max_codes must be >= 10, got {self.snapshot_max_codes}")
         return self
+
+
+# ---- the Train page's settings in a URL (kept across reloads) and copied from a run ----------------
+FORM_KEYS = ("beta", "gamma", "arch", "latent_dim", "entanglement", "variance", "method", "reduction", "epochs",
+             "batch_size", "lr", "seed", "sample_weights")
+
+
+def settings_to_query(cfg: dict) -> dict[str, str]:
+    """The Train form's settings of a config dict as URL query parameters (text); method parameters as
+    `mp.NAME`, the dataset by its folder name."""
+    out = {k: str(cfg[k]).lower() if isinstance(cfg.get(k), bool) else f"{cfg[k]:g}" if isinstance(cfg.get(k), float)
+           else str(cfg[k]) for k in FORM_KEYS if cfg.get(k) is not None}
+    out.update({f"mp.{k}": f"{v:g}" if isinstance(v, float) else str(v)
+                for k, v in (cfg.get("method_params") or {}).items()})
+    if cfg.get("dataset"):
+        out["dataset"] = str(cfg["dataset"]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return out
+
+
+def settings_from_query(params: dict) -> dict:
+    """Typed Train settings from query parameters (what settings_to_query wrote, or a hand-edited URL):
+    unknown keys and values that do not parse as their setting's type are dropped, never raised."""
+    types = {f.name: type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)}
+    out: dict = {}
+    for key in FORM_KEYS:
+        text = params.get(key)
+        if text is None:
+            continue
+        kind = types[key]
+        try:
+            if kind is bool:
+                if str(text).lower() not in ("true", "false"):
+                    continue
+                out[key] = str(text).lower() == "true"
+            elif kind is int:
+                out[key] = int(str(text))
+            elif kind is float:
+                value = float(str(text))
+                if not math.isfinite(value):
+                    continue
+                out[key] = value
+            else:
+                out[key] = str(text)
+        except ValueError:
+            continue
+    mp = {}
+    for key, text in params.items():
+        if key.startswith("mp."):
+            try:
+                mp[key[3:]] = int(text) if str(text).lstrip("-").isdigit() else float(text)
+            except ValueError:
+                mp[key[3:]] = str(text)
+    if mp:
+        out["method_params"] = mp
+    if params.get("dataset"):
+        out["dataset"] = str(params["dataset"])
+    return out

@@ -232,6 +232,11 @@ def run_state(run_dir) -> dict:
             status = {**status, "state": "failed",
                       "message": f"the trainer (pid {pid}) has not started in {age:.0f} s; see trainer.log in the "
                                  "run folder, then resume or start the run again"}
+    elif state == WAITING and status.get("driver_pid") is not None and not pid_alive(status.get("driver_pid")):
+        # a sweep's run waiting for a Ray worker whose driver is gone (resume the sweep)
+        status = {**status, "state": "failed",
+                  "message": f"the sweep driver (pid {status.get('driver_pid')}) ended before this run started "
+                             "again; resume the sweep to continue it"}
     return status
 
 

@@ -1,14 +1,15 @@
 """An index of run summaries, so a page lists hundreds of runs without reading every run's files.
 
 `list_runs()` returns the same rows as `vae.runs.folder.list_runs` (name, path, state, message, epoch,
-status, config, dataset, final, created) plus `evaluation` (evaluation.json's summary, or None)
+status, config, dataset, final, created) plus `evaluation` (evaluation.json's summary, or None), `evaluation_notes` (its notes, {}),
+`val_losses` (the per-epoch validation losses, for the convergence flag)
 and `sweep` (the sweep's name for a run under sweeps/NAME/runs/, whose `name` is then
 "NAME/RUN"). It covers $VAE_LAB_HOME/runs and every sweep's runs.
 
 Each run's entry is kept with the modification times and sizes of its config.json, status.json,
 metrics.jsonl and evaluation.json; a call only `stat`s those files and re-reads a run whose
 fingerprint changed (a trainer rewrites status.json every 2 s, so a training run is always fresh).
-A run whose status says queued or running is always re-checked with `runs.run_state`, which
+A run whose status says waiting, queued or running is always re-checked with `runs.run_state`, which
 notices a trainer that died without saying so. The entries live in this process and in
 `.index.json` beside the runs (written atomically; a server that starts later reads it instead
 of every run folder; a read-only viewer keeps it in memory only). The file is a cache: deleting it only
@@ -31,11 +32,12 @@ from vae.base.fileio import atomic_write_text, read_json
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import (ACTIVE, DAMAGED, evaluation_summary, field_problem, final_metrics, pid_alive, read_config,
-                             read_status, run_state)
+from vae.runs.folder import (DAMAGED, IN_PROGRESS, field_problem, final_metrics, pid_alive, read_config,
+                             read_evaluation, read_metrics, read_status, run_state)
 
 INDEX_FILE = ".index.json"
-INDEX_VERSION = 2  # 2: rows of checked configs (absolute dataset paths, numeric `created`); older files are rebuilt
+INDEX_VERSION = 3  # 2: rows of checked configs (absolute dataset paths, numeric `created`); 3: evaluation_notes and
+#                    val_losses in each row; older files are rebuilt
 WATCHED = ("config.json", "status.json", "metrics.jsonl", "evaluation.json")
 _CACHE: dict[str, dict] = {}  # index file path -> {run path: entry}
 _LOCK = threading.Lock()
@@ -60,12 +62,42 @@ def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
         doc = read_config(run_dir)
     except UserError as e:
         return {"name": name, "path": str(run_dir), "state": DAMAGED, "message": str(e), "config": {}, "final": {},
-                "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status}
+                "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status,
+                "evaluation_notes": {}, "val_losses": []}
+    try:
+        evaluation = read_evaluation(run_dir)
+    except UserError:  # damaged: the page that opens the run says why
+        evaluation = None
+    evaluation = evaluation if isinstance(evaluation, dict) else {}
+    notes = evaluation.get("notes")
     return {"name": name, "path": str(run_dir), "state": status.get("state"), "message": status.get("message", ""),
             "epoch": status.get("epoch"), "status": status, "config": doc["config"],
             "dataset": doc.get("dataset", {}), "final": final_metrics(run_dir),
             "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
-            "evaluation": evaluation_summary(run_dir)}
+            "evaluation": evaluation.get("summary"),
+            "evaluation_notes": notes if isinstance(notes, dict) else {},
+            "val_losses": _val_losses(run_dir)}
+
+
+def _val_losses(run_dir: Path) -> list:
+    """The per-epoch validation losses from metrics.jsonl, parsing only its epoch lines (a 15-epoch run has
+    about 7 batch lines per epoch line); falls back to read_metrics for a file written another way."""
+    try:
+        text = (run_dir / "metrics.jsonl").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        if '"epoch"' in line and '"kind": "epoch"' in line:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("kind") == "epoch":
+                out.append(row.get("val_loss"))
+    if not out and '"kind":"epoch"' in text:  # compact JSON: parse every line
+        out = [m.get("val_loss") for m in read_metrics(run_dir, "epoch")]
+    return out
 
 
 def _folders(runs_root: Path, sweeps_root: Path | None):
@@ -148,7 +180,7 @@ def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> 
     out = []
     for entry in fresh.values():
         row = dict(entry["row"])
-        if row.get("state") in ACTIVE:  # a trainer that died without saying so
+        if row.get("state") in IN_PROGRESS:  # a trainer (or a sweep's driver) that died without saying so
             st = run_state(row["path"])
             row.update(state=st.get("state"), message=st.get("message", ""), status=st, epoch=st.get("epoch"))
         out.append(row)

@@ -225,6 +225,22 @@ def write_status(sweep_dir, status: dict) -> None:
     atomic_write_json(Path(sweep_dir) / "status.json", {**status, "updated": time.time()})
 
 
+def mark_resumed(run_dir, driver_pid: int, sweep_name: str = "") -> bool:
+    """A failed or stopped run the driver submits again is `waiting` (for a Ray worker), not still failed,
+    in every list until its trainer starts; failed again if the driver ends first (folder.run_state).
+    Returns whether it was marked."""
+    from vae.runs.folder import WAITING, read_status
+
+    status = run_state(run_dir)
+    if status.get("state") not in ("failed", "stopped"):
+        return False
+    atomic_write_json(Path(run_dir) / "status.json",
+                      {**read_status(run_dir), "state": WAITING, "pid": None, "driver_pid": int(driver_pid),
+                       "queued_at": time.time(), "resume": True,
+                       "message": f"resumed by sweep {sweep_name}: waiting for a Ray worker".replace("  ", " ")})
+    return True
+
+
 def run_done(run_dir, evaluate: str = "quick") -> bool:
     """A run needs no more work: finished (and evaluated, when the sweep evaluates)."""
     if run_state(run_dir).get("state") != "finished":
@@ -284,6 +300,13 @@ def write_results(sweep_dir, rows: list[dict] | None = None) -> Path:
     """results.csv (atomic): the columns are the union of every row's keys, in first-seen order."""
     require_writable(f"write the results of sweep {Path(sweep_dir).name}")
     rows = result_rows(sweep_dir) if rows is None else rows
+    path = Path(sweep_dir) / "results.csv"
+    atomic_write_text(path, table_csv(rows))
+    return path
+
+
+def table_csv(rows: list[dict]) -> str:
+    """Rows as CSV text: the columns are the union of the rows' keys in first-seen order; None as empty."""
     cols: list = []
     for r in rows:
         cols += [k for k in r if k not in cols]
@@ -292,9 +315,7 @@ def write_results(sweep_dir, rows: list[dict] | None = None) -> Path:
     w.writeheader()
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    path = Path(sweep_dir) / "results.csv"
-    atomic_write_text(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def list_sweeps(root=None) -> list[dict]:

@@ -206,6 +206,7 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
             while queue and len(in_flight) < workers:
                 run = queue.pop(0)
                 rec = status.data["runs"].get(run["name"], {})
+                sw.mark_resumed(sw.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
                 status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
                 in_flight[task.remote(str(sw.run_dir_of(sweep_dir, run)), evaluate, per_run)] = run
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
@@ -213,13 +214,19 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
                 run = in_flight.pop(ref)
                 try:
                     out = ray.get(ref)
-                    status.record(run["name"], node=out.get("node"), host=out.get("host"), wall_s=out["wall_s"],
+                    lost = float(status.data["runs"].get(run["name"], {}).get("lost_s") or 0.0)  # failed attempts
+                    status.record(run["name"], node=out.get("node"), host=out.get("host"),
+                                  wall_s=round(out["wall_s"] + lost, 2), last_attempt_s=out["wall_s"],
                                   state=out["state"], trained=out["trained"], gpus=out.get("gpus", []))
                     say(f"{run['name']}: {out['state']} in {out['wall_s']:.1f} s on {out.get('host')} "
                         f"(node {str(out.get('node'))[:8]})")
                 except Exception as e:  # the run failed (its status.json says why) or its worker died too often
                     failed += 1
-                    status.record(run["name"], state="failed", error=f"{type(e).__name__}: {str(e)[:500]}")
+                    rec = status.data["runs"].get(run["name"], {})
+                    lost = float(rec.get("lost_s") or 0.0) + max(0.0, time.time() - float(rec.get("submitted") or
+                                                                                        time.time()))
+                    status.record(run["name"], state="failed", error=f"{type(e).__name__}: {str(e)[:500]}",
+                                  lost_s=round(lost, 2))
                     say(f"{run['name']}: failed ({type(e).__name__})")
                 _refresh_results(sweep_dir, doc, status)
         _refresh_results(sweep_dir, doc, status)

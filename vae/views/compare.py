@@ -74,6 +74,8 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     `val_losses` are the per-epoch validation losses (read from metrics.jsonl when not given).
     """
     cfg, final = run.get("config") or {}, run.get("final") or {}
+    if val_losses is None and "val_losses" in run:  # a vae.runs.run_index row carries the curve
+        val_losses = run["val_losses"]
     if val_losses is None:
         val_losses = validation_curve(run["path"]) if run.get("path") else []
     if "evaluation" in run:  # a vae.runs.run_index row carries the summary: no file read per run and rerun
@@ -181,10 +183,14 @@ def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
     notes = {}
     for run in run_list:
         path = run.get("path")
-        if path:
+        if "evaluation_notes" in run:  # a vae.runs.run_index row: no file read per run and rerun
+            found = run["evaluation_notes"]
+        elif path:
             try:
                 found = (runs.read_evaluation(path) or {}).get("notes")
             except UserError:  # a damaged evaluation.json: the page that opens the run says why
                 continue
-            notes.update({k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {})
+        else:
+            found = None
+        notes.update({k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {})
     return notes

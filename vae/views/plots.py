@@ -28,7 +28,8 @@ from vae.model import methods
 
 TRANSECT_COLOURS = {"P1": "blue", "P2": "green", "P3": "red"}
 # The hole in dark gold (the study's yellow box), never red: transect P3 is red.
-SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "hole": "#d4a000", "transects": "#222222"}
+# validation purple, not orange: beside the hole's yellow an orange read as the same colour (green is P2's)
+SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#9467bd", "hole": "#d4a000", "transects": "#222222"}
 LOSS_CURVES = ("loss", "recon", "beta_kl", "gamma_entanglement")  # the terms the loss chart draws (LOSS_TERMS labels)
 YELLOW = np.array([255, 215, 0], np.uint8)
 # The loss axis of a run, by its reduction (vae.model.methods.REDUCTIONS)
@@ -311,13 +312,42 @@ def embedding_3d(mu: np.ndarray, dims: Sequence[int] = (0, 1, 2), colour: np.nda
                                   sizemode="absolute", sizeref=0.12 * float(np.linalg.norm(tip)), anchor="tip",
                                   showscale=False, colorscale=[[0, colour_a], [1, colour_a]],
                                   name=arrow["name"], legendgroup=arrow["name"], showlegend=False))
+    aspect = _aspect(cols) if equal_scale else None
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=30 if title else 0, b=0),
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2],
-                                 aspectmode="data" if equal_scale else "cube",
-                                 camera=dict(eye=dict(x=1.7, y=1.7, z=1.2))),  # room for the tick labels
+                                 aspectmode="manual" if aspect else "cube", aspectratio=aspect,
+                                 camera=_camera(aspect)),
                       legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=0.0, x=0.0),
                       uirevision="embedding")
     return fig
+
+
+def own_axis_angles(abs_cos, assigned) -> list:
+    """Each factor's angle (degrees, 1 decimal) to its own (assigned) latent axis from the |cos| matrix
+    (factors x latents); None where it has none."""
+    m = np.asarray(abs_cos, dtype=float)
+    return [round(float(np.degrees(np.arccos(np.clip(m[k, i], 0.0, 1.0)))), 1) if i >= 0 else None
+            for k, i in enumerate(assigned)]
+
+
+def _aspect(cols: Sequence[np.ndarray], floor: float = 0.15) -> dict | None:
+    """The box's aspect ratios: equal scale (the ranges' ratios, the longest 1), except that an axis under
+    `floor` of the longest is drawn `floor` long. Plotly's own "data" mode scales a flat box up until a
+    collapsed latent puts its camera inside the cloud; a box within the unit cube is seen whole. None:
+    no points to scale by."""
+    spans = [float(np.ptp(c)) if len(c) else 0.0 for c in cols]
+    top = max(spans) if spans else 0.0
+    if top <= 0:
+        return None
+    r = [max(s / top, floor) for s in spans]
+    return dict(x=r[0], y=r[1], z=r[2])
+
+
+def _camera(aspect: dict | None) -> dict:
+    """A camera that frames the box: nearer for a flat box (less empty space above and below it)."""
+    size = (aspect["x"] + aspect["y"] + aspect["z"]) / 3 if aspect else 1.0
+    k = 0.8 + 0.45 * size
+    return dict(eye=dict(x=1.3 * k, y=1.3 * k, z=0.9 * k))
 
 
 def scale_note(points: np.ndarray, dims: Sequence[int], axis_names: Sequence[str], flat: float = 0.05) -> str:
@@ -408,6 +438,8 @@ def explained_variance(ratios: Sequence[float], title: str = "Explained variance
 
 
 LOG_AXIS = dict(type="log", exponentformat="e", dtick=1, minorloglabels="none")  # 1e-4 style, one label a decade
+# Distinct colours for categories (methods, settings): D3's ten (Streamlit's theme starts with two blues)
+QUALITATIVE = px.colors.qualitative.D3
 MARKERS = {"finished, converged": "circle", "finished, not converged": "circle-open",
            "stopped / not finished": "x"}
 
@@ -422,12 +454,17 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     """
     pts = [r for r in rows if r.get(x) is not None and _finite(r.get(y))]
     numeric = all(_finite(r.get(x)) for r in pts)
-    log_x = log_x and numeric
     xs = [float(r[x]) if numeric else str(r[x]) for r in pts]
-    if log_x and xs:
-        positive = [v for v in xs if v > 0]
-        floor = (min(positive) / 10) if positive else 1e-7
-        xs = [v if v > 0 else floor for v in xs]
+    positive = sorted({v for v in xs if numeric and v > 0})
+    log_x = log_x and numeric and bool(positive)  # only zeros: a linear axis, whose one tick reads 0
+    ticks = None
+    if log_x:
+        zero_at = positive[0] / 10  # 0 has no place on a log axis: drawn a decade left, on a tick labelled "0"
+        has_zero = any(v <= 0 for v in xs)
+        xs = [v if v > 0 else zero_at for v in xs]
+        values = positive if len(positive) <= 8 else [10.0 ** k for k in range(math.ceil(math.log10(positive[0])),
+                                                                               math.floor(math.log10(positive[-1])) + 1)]
+        ticks = ([zero_at] if has_zero else []) + values, (["0"] if has_zero else []) + [_tick(v) for v in values]
     frame = {"_x": xs, y: [r[y] for r in pts], "_hover": [str(r.get(hover, "")) for r in pts]}
     orders = {} if numeric else {"_x": sorted(set(xs), key=_natural)}
     for role, column in (("_colour", colour), ("_facet", facet), ("_symbol", symbol)):
@@ -438,6 +475,7 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     fig = px.scatter(frame, x="_x", y=y, color="_colour" if colour else None, facet_col="_facet" if facet else None,
                      symbol="_symbol" if symbol else None, symbol_map=MARKERS, category_orders=orders,
                      hover_name="_hover", log_x=log_x, facet_col_spacing=0.04,
+                     color_discrete_sequence=QUALITATIVE,
                      labels={"_x": x, "_colour": colour or "", "_symbol": symbol or "", "_facet": facet or ""})
     if not colour:
         fig.update_traces(marker_color="#1f77b4")
@@ -446,10 +484,17 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
     fig.for_each_annotation(lambda a: a.update(text=a.text.replace("=", " = ", 1)))  # "facet = value"
     fig.update_layout(yaxis_title=y, height=400, margin=dict(l=10, r=10, t=40 if facet else 30, b=10),
                       showlegend=bool(colour or symbol), legend=dict(orientation="h", y=-0.25, title_text=""))
-    fig.update_xaxes(title_text=x + (" (0 drawn at the left edge)" if log_x else ""))
+    fig.update_xaxes(title_text=x + (" (log scale; 0 on its own tick)" if ticks and ticks[1][0] == "0" else
+                                     " (log scale)" if log_x else ""))
     if log_x:
-        fig.update_xaxes(**LOG_AXIS)
+        fig.update_xaxes(type="log", tickmode="array", tickvals=ticks[0], ticktext=ticks[1])
     return fig
+
+
+def _tick(v: float) -> str:
+    """A log axis's tick: 1e-3, 2e-4 (never SI prefixes like 100µ), 0.01 and 0.1 as they are."""
+    mantissa, exponent = f"{v:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}" if abs(int(exponent)) >= 3 else f"{v:g}"
 
 
 def _natural(text: str):
@@ -481,6 +526,7 @@ def stack_strips(strips: Iterable[np.ndarray], pad: int = 4) -> np.ndarray:
 
 
 FACTOR_COLOURS = ["#e67e22", "#8e44ad", "#16a085", "#c0392b", "#2c3e50"]
+PC_COLOURS = ["#17becf", "#1f77b4", "#7f7f7f"]  # PC1-3 told apart (dashed: principal axes)
 
 
 def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align: Mapping | None,
@@ -507,5 +553,15 @@ def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align
                 continue
             sd = float(np.sqrt(max(var, 0.0)))
             out.append({"name": f"PC{k + 1}", "origin": centre - axis * sd, "vector": 2 * axis * sd,
-                        "colour": "#17becf", "dash": dash})
+                        "colour": PC_COLOURS[k % len(PC_COLOURS)], "dash": dash})
+    # No arrow longer than the cloud (a factor the codes barely follow gets a huge slope): cut to 2 sd
+    # of the codes' total spread either side, and say so in its name.
+    cap = 4.0 * float(np.sqrt(x.var(axis=0).sum())) if len(x) else 0.0
+    for arrow in out:
+        length = float(np.linalg.norm(arrow["vector"]))
+        if cap > 0 and length > cap:
+            mid = arrow["origin"] + arrow["vector"] / 2
+            arrow["vector"] = arrow["vector"] * (cap / length)
+            arrow["origin"] = mid - arrow["vector"] / 2
+            arrow["name"] += " (cut to the cloud's size)"
     return out

@@ -66,6 +66,8 @@ def transect_block(ds, reconstruct: Callable, recon_loss: Callable, n_hole_image
     out = {"image": stack_strips(strips) if strips else None, "names": list(blocks), "punctured": hole["punctured"],
            "in_region": region, "hole": hole}
     if hole["punctured"]:
+        from vae.measures import analysis  # here, not at import: scikit-learn's 1-5 s load off the page's first visit
+
         val = _rows(ds, "validation")
         covered = val[analysis.covered_region_mask(np.asarray(ds.columns["a"], float)[val],
                                                    np.asarray(ds.columns["b"], float)[val], hole["centre"],
