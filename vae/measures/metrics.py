@@ -25,7 +25,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
 from vae.base.errors import UserError
-from vae.measures.analysis import _as_codes, alignment_from_covariance, factor_alignment, jsonable, pca_alignment
+from vae.measures.analysis import _as_codes, factor_alignment, jsonable, pca_alignment
 
 # The settings of disentanglement_lib's published study (its `config/unsupervised_study_v1/
 # metric_configs/*.gin`): points used by each metric and the generator-based scores' budgets.
@@ -360,7 +360,7 @@ def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
     x = _as_codes(x)
     cov = np.atleast_2d(np.cov(x, rowvar=False))
     var = np.diag(cov)
-    pca = alignment_from_covariance(cov)
+    pca = pca_alignment(x)  # the tie gate uses N and the codes' fourth moments
     out = {"pca_alignment": pca["score"], "pca_alignment_reason": pca["reason"],
            "total_correlation": _tc_from_covariance(cov), "active_units": int(np.sum(var > 0.01)),
            "alignment_codes": codes_name}
