@@ -345,7 +345,8 @@ def factor_movement(codes, factors, seed: int = 0) -> dict:
     variance, is subtracted): the part of latent i that factor k alone moves, in units of latent
     i's own spread. Correlated factors are attributed jointly (z_1 = a gives movement 0 to b even
     when a and b correlate); a latent that bends with a factor (sin, cos of it) is moved by it just
-    as a straight one is; dead latents get 0.
+    as a straight one is; dead latents get 0. A latent moved by an interaction alone (a * b of
+    centred factors, uncorrelated with each) has no additive part and is not seen.
     """
     x = _as_codes(codes, min_rows=3)
     f = _as_factors(factors, x.shape[0])
@@ -515,6 +516,77 @@ def pixel_pca(images, factors, factor_names, n_components: int = 10, seed: int =
         "svd_solver": "randomized",
         "sklearn_version": sklearn.__version__,
     }
+
+
+# ---------------------------------------------------------------------------------------
+# 1c. What the entanglement terms prefer on given codes (numpy versions of vae.model.losses')
+
+ENTANGLEMENT_MODES = ("seed", "covariance", "dip-i")
+DIP_LAMBDA_D = 10.0  # as vae.model.losses.DIP_LAMBDA_D
+
+
+def entanglement_value(codes, mode: str = "seed") -> float:
+    """One entanglement term of (N, d) codes, in numpy, as vae.model.losses.entanglement computes it
+    on a batch: `seed` mean over pairs i<j of mean |z_i z_j| (uncentred), `covariance` mean over
+    pairs of |Cov_ij|, `dip-i` sum_{i!=j} Cov_ij^2 + 10 sum_i (Cov_ii - 1)^2 (Cov with N - 1)."""
+    x = _as_codes(codes)
+    return float(_entanglement_values(x[None], mode)[0])
+
+
+def _entanglement_values(x: np.ndarray, mode: str) -> np.ndarray:
+    """The term for a stack (M, N, d) of code sets; shape (M,)."""
+    d = x.shape[2]
+    iu = np.triu_indices(d, k=1)
+    if mode == "seed":
+        vals = np.stack([np.mean(np.abs(x[:, :, i] * x[:, :, j]), axis=1) for i, j in zip(*iu)], axis=1)
+        return vals.mean(axis=1)
+    xc = x - x.mean(axis=1, keepdims=True)
+    cov = np.einsum("mni,mnj->mij", xc, xc) / max(x.shape[1] - 1, 1)
+    if mode == "covariance":
+        return np.abs(cov[:, iu[0], iu[1]]).mean(axis=1)
+    if mode == "dip-i":
+        diag = np.diagonal(cov, axis1=1, axis2=2)
+        off = (cov**2).sum(axis=(1, 2)) - (diag**2).sum(axis=1)
+        return off + DIP_LAMBDA_D * ((diag - 1.0) ** 2).sum(axis=1)
+    raise UserError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_MODES)}")
+
+
+def entanglement_profile(codes, mode: str = "seed", angles=None, max_codes: int = 5000, seed: int = 0) -> dict:
+    """What an entanglement term prefers on these codes: its value as the codes are rotated in each latent plane.
+
+    For each pair of latents (i, j) the codes are rotated by each angle (degrees) in the (i, j)
+    plane, the other latents unchanged, and the term `mode` (entanglement_value) is computed.
+    `values[p]` is the profile of plane `planes[p]` over `angles`, `relative[p]` the same divided
+    by its value at 0 degrees, `best_angle[p]` the angle with the lowest value: 0 (or 90) when the
+    term prefers the codes as they are, 45 when it prefers them mixed. Known answers
+    (tests/test_measures_known_answers.py): the `seed` term on a uniform square is lowest at 45
+    degrees (E|z1 z2| = 1/4 aligned, 1/6 at 45 for the unit square [-1, 1]^2), on a Laplace one at 0.
+    Up to `max_codes` codes are used (a random subset).
+    """
+    x = _as_codes(codes)
+    if mode not in ENTANGLEMENT_MODES:
+        raise UserError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_MODES)}")
+    n, d = x.shape
+    if d < 2:
+        raise UserError("entanglement_profile needs codes with at least 2 latents.")
+    if n > max_codes:
+        x = x[np.sort(np.random.default_rng(seed).choice(n, max_codes, replace=False))]
+    ang = np.arange(0.0, 90.1, 5.0) if angles is None else np.asarray(angles, dtype=np.float64).ravel()
+    if ang.size == 0 or not np.all(np.isfinite(ang)):
+        raise UserError("angles must be a non-empty list of finite numbers (degrees).")
+    planes = [(i, j) for i in range(d) for j in range(i + 1, d)]
+    values = np.zeros((len(planes), ang.size))
+    t = np.radians(ang)
+    for p, (i, j) in enumerate(planes):
+        stack = np.repeat(x[None], ang.size, axis=0)  # (A, N, d)
+        c, s_ = np.cos(t)[:, None], np.sin(t)[:, None]
+        stack[:, :, i] = c * x[None, :, i] - s_ * x[None, :, j]
+        stack[:, :, j] = s_ * x[None, :, i] + c * x[None, :, j]
+        values[p] = _entanglement_values(stack, mode)
+    at0 = np.array([float(_entanglement_values(x[None], mode)[0])] * len(planes))
+    relative = values / np.where(at0 != 0, at0, 1.0)[:, None]
+    return {"mode": mode, "angles": ang, "planes": planes, "values": values, "relative": relative,
+            "best_angle": ang[np.argmin(values, axis=1)], "value_at_0": at0, "n": int(x.shape[0]), "d": d}
 
 
 # ---------------------------------------------------------------------------------------
