@@ -138,3 +138,43 @@ def test_entanglement_profile_covers_every_plane_and_term():
     assert set(entanglement_profile(x, mode="covariance")["best_angle"].tolist()) <= {0.0, 90.0}  # 90: swapped
     with pytest.raises(UserError, match="mode"):
         entanglement_profile(x, mode="nope")
+
+
+# ---- active units, per-latent KL and the collapse flag; one checkpoint rule
+
+
+def test_latent_usage_counts_active_latents_kl_per_latent_and_flags_collapse():
+    from vae.measures.metrics import latent_usage
+
+    rng = np.random.default_rng(11)
+    mu = np.column_stack([rng.normal(0, 1.0, N), rng.normal(0, 2.0, N), 1e-3 * rng.normal(size=N)])
+    out = latent_usage(mu, num_factors=2)
+    assert out["active_units"] == 2 and out["collapsed"] is False and out["collapsed_latents"] == 1
+    # textbook KL with the study's constant sigma 0.1: 0.5 (mu^2 + 0.01 - log 0.01 - 1), mean over images
+    expect = 0.5 * ((mu**2).mean(0) + 0.01 - np.log(0.01) - 1.0)
+    assert out["kl_per_latent"] == pytest.approx(expect) and out["kl_total"] == pytest.approx(expect.sum())
+    assert latent_usage(mu[:, [0, 2]], num_factors=2)["collapsed"] is True
+    logvar = np.log(np.full(mu.shape, 0.25))
+    learned = latent_usage(mu, logvar=logvar)["kl_per_latent"]
+    assert learned == pytest.approx(0.5 * ((mu**2).mean(0) + 0.25 - np.log(0.25) - 1.0))
+
+
+def test_the_checkpoint_rule_is_reconstruction_plus_kl_whatever_the_method_adds():
+    from vae.model.methods import selection_loss
+
+    study = {"val_recon": 0.03, "val_kl": 4.0, "val_loss": 0.07, "val_tc": -26.0, "val_gamma_entanglement": 9.0}
+    # study reduction: per-pixel mean BCE x 4096 pixels + KL mean over 3 latents (no 1/2) x 3/2
+    assert selection_loss(study, "study", 64 * 64, 3) == pytest.approx(0.03 * 4096 + 4.0 * 1.5)
+    assert selection_loss({**study, "val_tc": 100.0}, "study", 4096, 3) == selection_loss(study, "study", 4096, 3)
+    assert selection_loss({"val_recon": 120.0, "val_kl": 6.0}, "papers", 4096, 3) == pytest.approx(126.0)
+    assert selection_loss({"val_loss": 1.0}, "study", 4096, 3) == float("inf")
+
+
+def test_compare_rows_say_which_epoch_was_evaluated_and_whether_latents_collapsed():
+    from vae.views.compare import alignment_columns
+
+    summary = {"factor_alignment": 0.4, "pca_alignment": None, "evaluated_epoch": 7, "active_units": 1,
+               "collapsed": True}
+    out = alignment_columns(summary, {"epoch": 15, "active_units": 3})
+    assert out["evaluated epoch"] == 7 and out["active_units"] == 1 and out["collapsed"] is True
+    assert alignment_columns({}, {"factor_alignment": 0.2, "epoch": 15})["evaluated epoch"] == 15

@@ -14,6 +14,7 @@ Nothing here imports TensorFlow: a regulariser is given the vae.model.losses mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from vae.base import registry
@@ -268,3 +269,26 @@ def diagnostic_terms(method: str) -> list[tuple[str, str]]:
 def logged_terms(method: str) -> dict:
     """term -> label of what a run of this method logs (the loss chart's lines)."""
     return {**COMMON_TERMS, **get(method).terms}
+
+
+# The checkpoint rule (issue 23): one criterion for every method.
+SELECTION_RULE = ("validation reconstruction + KL (negative ELBO, nats per image: summed pixel BCE + "
+                  "textbook KL summed over latents), the same for every method")
+
+
+def selection_loss(logs: dict, reduction: str, pixels: int, latent_dim: int, prefix: str = "val_") -> float:
+    """The checkpoint rule, one for every method: reconstruction + KL of the validation split, as a
+    negative ELBO in nats per image (the `papers` reduction's units: BCE summed over the `pixels`,
+    textbook KL summed over the `latent_dim` latents), whatever the run's reduction and method.
+
+    The method's own terms (β, capacity, TC, DIP, a discriminator's estimate) and γ·entanglement
+    are left out, so runs of different methods are chosen by the same criterion. Under `study`
+    the logged terms are a per-pixel mean and a KL mean over latents without the 1/2, so they are
+    scaled by `pixels` and `latent_dim / 2`. inf when the logs lack the terms.
+    """
+    recon, kl = logs.get(prefix + "recon"), logs.get(prefix + "kl")
+    if recon is None or kl is None:
+        return math.inf
+    if reduction == "study":
+        return float(recon) * pixels + float(kl) * latent_dim / 2.0
+    return float(recon) + float(kl)

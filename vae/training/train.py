@@ -40,33 +40,13 @@ from vae.data.datasets import load_dataset
 from vae.measures.analysis import transects_geometry
 from vae.measures.metrics import cheap_metrics
 from vae.model.inference import encode, reconstruct
+from vae.model.methods import selection_loss
 from vae.model.networks import build_vae
 from vae.runs.config import TrainConfig
 from vae.runs.folder import ERRORS, read_metrics, refuse_if_trained_elsewhere
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
-
-SELECTION_RULE = ("validation reconstruction + KL (negative ELBO, nats per image: summed pixel BCE + "
-                  "textbook KL summed over latents), the same for every method")
-
-
-def selection_loss(logs: dict, reduction: str, pixels: int, latent_dim: int, prefix: str = "val_") -> float:
-    """The checkpoint rule, one for every method: reconstruction + KL of the validation split, as a
-    negative ELBO in nats per image (the `papers` reduction's units: BCE summed over the `pixels`,
-    textbook KL summed over the `latent_dim` latents), whatever the run's reduction and method.
-
-    The method's own terms (β, capacity, TC, DIP, a discriminator's estimate) and γ·entanglement
-    are left out, so runs of different methods are chosen by the same criterion. Under `study`
-    the logged terms are a per-pixel mean and a KL mean over latents without the 1/2, so they are
-    scaled by `pixels` and `latent_dim / 2`. inf when the logs lack the terms.
-    """
-    recon, kl = logs.get(prefix + "recon"), logs.get(prefix + "kl")
-    if recon is None or kl is None:
-        return math.inf
-    if reduction == "study":
-        return float(recon) * pixels + float(kl) * latent_dim / 2.0
-    return float(recon) + float(kl)
 
 
 def library_versions() -> dict:
