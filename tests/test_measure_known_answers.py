@@ -178,3 +178,24 @@ def test_compare_rows_say_which_epoch_was_evaluated_and_whether_latents_collapse
     out = alignment_columns(summary, {"epoch": 15, "active_units": 3})
     assert out["evaluated epoch"] == 7 and out["active_units"] == 1 and out["collapsed"] is True
     assert alignment_columns({}, {"factor_alignment": 0.2, "epoch": 15})["evaluated epoch"] == 15
+
+
+# ---- data that separates the two questions
+
+
+@pytest.mark.parametrize("preset", ["seed-correlated", "seed-correlated-punctured"])
+def test_a_perfect_factor_code_on_correlated_starfish_aligns_factors_not_principal_axes(preset):
+    from vae.data import presets
+
+    plan = presets.plan(presets.preset_spec(preset))
+    train = plan["split"] == "train"
+    f = np.column_stack([plan["a"], plan["b"]])[train]
+    assert np.corrcoef(f.T)[0, 1] == pytest.approx(presets.CORRELATED_RHO, abs=0.05)
+    x, y = ((f - f.min(0)) / np.ptp(f, axis=0) - 0.5).T  # the box scaled to [-0.5, 0.5]^2
+    assert not np.any((x > 0.25) & (y < -0.25)) and not np.any((x < -0.25) & (y > 0.25))  # corners a box fills
+    rng = np.random.default_rng(12)
+    z = np.column_stack([f[:, 0], f[:, 1], np.zeros(len(f))]) + 0.01 * rng.normal(size=(len(f), 3))
+    fa = factor_alignment(z, f, local=False)["score"]
+    pca = pca_alignment(z)
+    assert fa >= 0.95
+    assert pca["score"] is not None and pca["score"] <= 0.7 and fa - pca["score"] >= 0.25  # 0.65 at rho = 0.6
