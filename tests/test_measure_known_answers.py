@@ -199,3 +199,27 @@ def test_a_perfect_factor_code_on_correlated_starfish_aligns_factors_not_princip
     pca = pca_alignment(z)
     assert fa >= 0.95
     assert pca["score"] is not None and pca["score"] <= 0.7 and fa - pca["score"] >= 0.25  # 0.65 at rho = 0.6
+
+
+# ---- published weights mean what they say
+
+
+def test_a_papers_method_defaults_to_the_papers_reduction_and_kl_weight(tmp_path, tiny_dataset):
+    from vae.cli import _config_from_args, build_parser
+    from vae.model import methods
+
+    def config(*extra):
+        return _config_from_args(build_parser().parse_args(["train", "--data", str(tiny_dataset), *extra]))
+
+    for method in ("factor-vae", "beta-tcvae", "dip-vae-i"):
+        cfg = config("--method", method)
+        assert (cfg.reduction, cfg.beta) == ("papers", 1.0)
+        assert methods.papers_mismatch(method, cfg.reduction, cfg.beta) == ""
+    annealed = config("--method", "annealed")
+    assert annealed.reduction == "papers" and annealed.beta == config().beta  # AnnealedVAE does not use β
+    plain = config("--method", "beta-vae")
+    assert (plain.reduction, plain.beta) == (config().reduction, config().beta)  # β-VAE's β is the user's
+    chosen = config("--method", "factor-vae", "--reduction", "study", "--beta", "0.001")
+    assert (chosen.reduction, chosen.beta) == ("study", 0.001)  # the user can still choose otherwise
+    warning = methods.papers_mismatch("factor-vae", chosen.reduction, chosen.beta)
+    assert "study reduction" in warning and "β = 0.001" in warning and "paper uses 1" in warning

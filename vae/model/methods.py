@@ -292,3 +292,35 @@ def selection_loss(logs: dict, reduction: str, pixels: int, latent_dim: int, pre
     if reduction == "study":
         return float(recon) * pixels + float(kl) * latent_dim / 2.0
     return float(recon) + float(kl)
+
+
+# Published weights mean what they say (issue 23): a method whose parameters come from papers runs,
+# by default, with the papers' reduction and the papers' KL weight (beta = 1 where the paper uses 1).
+PAPERS_METHODS = ("annealed", "factor-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii")
+
+
+def papers_settings(method: str) -> dict:
+    """{"reduction": "papers", "beta": 1.0} for a method whose parameters come from papers (beta only
+    where the method uses it); {} for the beta-VAE, whose beta is the user's own choice."""
+    m = get(method)
+    if method not in PAPERS_METHODS:
+        return {}
+    return {"reduction": "papers", **({"beta": 1.0} if m.uses_beta else {})}
+
+
+def papers_mismatch(method: str, reduction: str, beta: float) -> str:
+    """A one-line warning when a papers' method runs with settings under which its published weights
+    do not mean what they say; "" when they do."""
+    want = papers_settings(method)
+    if not want:
+        return ""
+    label = get(method).label
+    parts = []
+    if reduction != want["reduction"]:
+        parts.append(f"the {reduction} reduction (its published weights assume the papers' sums over pixels "
+                     "and latents: under 'study' they act about P times stronger relative to reconstruction)")
+    if "beta" in want and float(beta) != want["beta"]:
+        parts.append(f"β = {float(beta):g} on the KL (the paper uses 1)")
+    if not parts:
+        return ""
+    return f"{label}'s parameters come from its paper, but this run uses " + " and ".join(parts) + "."
