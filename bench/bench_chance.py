@@ -35,7 +35,7 @@ def load(run: Path):
 
 def measures(split, mu, ab, seed=0) -> dict:
     tr, va = split == "train", split == "validation"
-    fa = analysis.factor_alignment(mu[tr], ab[tr], local=False)
+    fa = analysis.factor_alignment(mu[tr], ab[tr], local=False, active=analysis.active_latents(mu[tr]))
     pca = analysis.pca_alignment(mu[tr])
     usage = metrics.latent_usage(mu[tr], num_factors=2)
     binned = metrics.discretize_factors(ab[tr], 20)

@@ -33,7 +33,7 @@ def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, da
         ds = dataset_of(dataset_path)
         rows = rows_of(ds, snap["index_train"])
         factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64)[rows] for f in factor_names])
-        fa = analysis.factor_alignment(codes, factors)
+        fa = analysis.factor_alignment(codes, factors, active=analysis.active_latents(codes))
     hole = None
     if {"a", "b"} <= set(factor_names) and "mu_hole" in snap and "mu_validation" in snap:
         ds = dataset_of(dataset_path)

@@ -223,3 +223,14 @@ def test_a_papers_method_defaults_to_the_papers_reduction_and_kl_weight(tmp_path
     assert (chosen.reduction, chosen.beta) == ("study", 0.001)  # the user can still choose otherwise
     warning = methods.papers_mismatch("factor-vae", chosen.reduction, chosen.beta)
     assert "study reduction" in warning and "β = 0.001" in warning and "paper uses 1" in warning
+
+
+def test_a_collapsed_latent_that_still_wiggles_with_a_factor_is_dead_when_marked_inactive():
+    from vae.measures.analysis import active_latents
+
+    f, a, b, _ = ab(seed=13)
+    z = np.column_stack([a, b, 0.005 * (a + b)])  # a collapsed latent (Var 5e-5) that follows both factors
+    assert score(z, f) <= 0.6  # scale-free: any latent that varies counts
+    active = active_latents(z)
+    assert active.tolist() == [True, True, False]
+    assert factor_alignment(z, f, local=False, active=active)["score"] >= 0.95

@@ -388,7 +388,7 @@ def factor_movement(codes, factors, seed: int = 0) -> dict:
 
 
 def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL_NEIGHBOURS,
-                     max_centres: int = 300, seed: int = 0, min_r2: float = MIN_R2) -> dict:
+                     max_centres: int = 300, seed: int = 0, min_r2: float = MIN_R2, active=None) -> dict:
     """Does each ground-truth factor move the codes along its own latent axis, and that axis only?
 
     `codes` (N, d) latent means, `factors` (N, K) continuous ground truth (K <= d to score 1).
@@ -413,10 +413,21 @@ def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL
     scored. With `local`, `local` holds the linear directions' |cos| from local neighbourhoods
     (the Jacobian of codes on factors fitted on the `neighbours` nearest points in standardised
     factor space around `max_centres` random centres) and their score, reported, not scored.
+
+    `active` (boolean (d,), e.g. active_latents(codes) for a VAE's latent means): latents marked
+    False are treated as dead (movement 0). The rank transform gives any latent that varies at all
+    a full spread, so a latent the model has collapsed below its encoder's noise (Var(mu) <= 0.01
+    against the prior's 1) but that still wiggles with a factor would otherwise count as an axis.
+    Without `active` every latent counts, and the score is invariant to each latent's scale.
     """
     x = _as_codes(codes, min_rows=3)
     f = _as_factors(factors, x.shape[0])
     n, d = x.shape
+    if active is not None:
+        mask = np.asarray(active, dtype=bool).ravel()
+        if mask.size != d:
+            raise UserError(f"active must have one entry per latent ({d}); got {mask.size}.")
+        x = np.where(mask[None, :], x, 0.0)
     k = f.shape[1]
     if not 2 <= d <= 64:
         raise UserError(f"factor_alignment needs 2 to 64 code dims; got {d}.")
@@ -457,6 +468,7 @@ def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL
         "score": score,
         "score_uses": "nonlinear movement of each rank-transformed latent by each factor (additive splines)",
         "n": n, "d": d, "k": k, "min_r2": min_r2,
+        "active": None if active is None else np.asarray(active, dtype=bool),
         "note": "; ".join(notes),
     }
     if local:

@@ -395,7 +395,7 @@ def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
            "total_correlation": _tc_from_covariance(cov), "active_units": int(np.sum(var > 0.01)),
            "alignment_codes": codes_name}
     if factors is not None and x.shape[1] >= 2 and x.shape[0] >= 8:
-        out["factor_alignment"] = factor_alignment(x, factors, local=False)["score"]
+        out["factor_alignment"] = factor_alignment(x, factors, local=False, active=var > 0.01)["score"]
     return jsonable(out)
 
 

@@ -144,7 +144,8 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
                 enc = lambda imgs: encode(model, imgs)  # noqa: E731
             except (UserError, KeyError, TypeError):
                 gt = None
-        result["factor_alignment"] = analysis.factor_alignment(mu[tr_m], factors[tr_m])
+        result["factor_alignment"] = analysis.factor_alignment(mu[tr_m], factors[tr_m],
+                                                               active=analysis.active_latents(mu[tr_m]))
         summary["factor_alignment"] = result["factor_alignment"]["score"]
         summary["factor_alignment_local"] = result["factor_alignment"]["local"]["score"]
         say("disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)", 0.3)
