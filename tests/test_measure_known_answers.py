@@ -234,3 +234,18 @@ def test_a_collapsed_latent_that_still_wiggles_with_a_factor_is_dead_when_marked
     active = active_latents(z)
     assert active.tolist() == [True, True, False]
     assert factor_alignment(z, f, local=False, active=active)["score"] >= 0.95
+
+
+def test_active_units_and_collapse_reach_the_sweeps_metric_list():
+    from vae.sweeps.sweep import _flatten
+    from vae.sweeps.sweep_report import label, metric_columns
+
+    summary = {"factor_alignment": 0.3, "active_units": 2, "collapsed": False, "collapsed_latents": 1,
+               "kl_total": 6.1, "kl_per_latent": {"1": 1.9, "2": 1.8, "3": 2.4}}
+    flat = {}
+    _flatten("", summary, flat)
+    row = {"state": "finished", **{f"eval_{k}": v for k, v in flat.items()}}
+    cols = metric_columns([row])
+    assert {"eval_active_units", "eval_collapsed_latents", "eval_kl_total", "eval_kl_per_latent_1"} <= set(cols)
+    assert row["eval_collapsed"] is False  # the stable key the Sweeps answer reads
+    assert label("eval_active_units") == "active units"

@@ -125,6 +125,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     usage = metrics.latent_usage(mu[tr_m], _logvar(model, images[tr_m]), num_factors=len(ds.factor_names) or None)
     result["latent_usage"] = usage
     summary.update({"active_units": usage["active_units"], "collapsed": usage["collapsed"],
+                    "collapsed_latents": usage["collapsed_latents"],
                     "kl_total": usage["kl_total"],
                     "kl_per_latent": {str(i + 1): float(v) for i, v in enumerate(usage["kl_per_latent"])}})
     # What the study's term prefers on these codes (each latent plane rotated 0-90 degrees).
