@@ -249,3 +249,17 @@ def test_active_units_and_collapse_reach_the_sweeps_metric_list():
     assert {"eval_active_units", "eval_collapsed_latents", "eval_kl_total", "eval_kl_per_latent_1"} <= set(cols)
     assert row["eval_collapsed"] is False  # the stable key the Sweeps answer reads
     assert label("eval_active_units") == "active units"
+
+
+def test_evaluated_epoch_reads_the_trainers_best_epoch_or_names_the_old_rule(tmp_path):
+    import json as _json
+
+    from vae.training.evaluate import evaluated_epoch
+
+    rows = [{"kind": "epoch", "epoch": e, "val_loss": v} for e, v in ((1, 3.0), (2, 1.0), (3, 2.0))]
+    (tmp_path / "metrics.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
+    epoch, rule = evaluated_epoch(tmp_path)
+    assert epoch == 2 and "before issue 23" in rule
+    rows[-1]["best_epoch"] = 3  # the trainer's own record wins
+    (tmp_path / "metrics.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
+    assert evaluated_epoch(tmp_path)[0] == 3
