@@ -55,7 +55,8 @@ if len(varying) > 1:
                "may be another's.", icon=":material/warning:")
 
 table = pd.DataFrame(shown)
-first = ["name", "method", "seed", "beta", "gamma", "val_loss", "loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_score",
+first = ["name", "method", "seed", "beta", "gamma", "val_loss", "loss", "val_recon", "factor_alignment", "pca_alignment",
+         "alignment_score", "evaluated epoch", "active_units", "collapsed",
          "converged", "state", "epochs", "epochs_done", "arch"]
 table = table[[k for k in first if k in table] + [k for k in table if k not in first]]
 st.caption("factor alignment: does each ground-truth factor move the codes along its own latent axis (1 = yes, "
@@ -67,7 +68,11 @@ st.dataframe(shown_table(table.drop(columns=["flag"])), hide_index=True, column_
     "factor_alignment": st.column_config.NumberColumn("factor alignment", format="%.3f", width="small",
                                                       help="Factor alignment of the training codes (1: each factor "
                                                            "on its own latent axis)"),
-    "pca_alignment": st.column_config.NumberColumn("PCA alignment", format="%.3f", width="small",
+    "active_units": st.column_config.NumberColumn("active units", format="%d", width="small",
+                                                  help="Latents whose mean varies over the images (Var > 0.01)"),
+    "collapsed": st.column_config.CheckboxColumn("collapsed", width="small",
+                                                 help="Fewer active latents than the data has factors"),
+    "pca_alignment": st.column_config.NumberColumn("principal axes on latent axes", format="%.3f", width="small",
                                                    help="PCA alignment of the training codes; empty where the "
                                                         "principal axes are not defined"),
     "alignment_score": st.column_config.NumberColumn("alignment (old: PCA, validation codes)", format="%.3f",

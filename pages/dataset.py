@@ -47,8 +47,13 @@ with left:
     spec = dict(base.to_dict(), image_size=size, seed=int(seed), fit=fit)
     if base.family == "starfish":
         c = st.columns(2)
-        spec["sampling"] = c[0].radio("Sampling", ["uniform", "exact"], ["uniform", "exact"].index(base.sampling),
-                                      key=k + "sampling", horizontal=True, help="exact: the study's own 5000 draws")
+        spec["sampling"] = c[0].radio("Sampling", ["uniform", "exact", "ellipse"],
+                                      ["uniform", "exact", "ellipse"].index(base.sampling), key=k + "sampling",
+                                      horizontal=True, help="exact: the study's own 5000 draws; ellipse: correlated "
+                                                            "a and b on an elliptic support")
+        if spec["sampling"] == "ellipse":
+            spec["ab_correlation"] = st.slider("corr(a, b)", -0.95, 0.95, float(base.ab_correlation), 0.05,
+                                               key=k + "rho")
         spec["n"] = int(c[1].number_input("N (a, b) draws", 10, data.MAX_IMAGES, base.n, key=k + "n"))
         spec["a_range"] = list(st.slider("a (size) range", 0.0, 4.0, tuple(base.a_range), 0.05, key=k + "a"))
         spec["b_range"] = list(st.slider("b (wave amplitude) range", 0.0, 4.0, tuple(base.b_range), 0.05, key=k + "b"))

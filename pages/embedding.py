@@ -13,14 +13,16 @@ from vae.base.errors import UserError
 from vae.measures import analysis
 from vae.runs import folder as runs
 from vae.runs import run_index
-from vae.views.plots import (alignment_arrows, own_axis_angles, embedding_3d, embedding_film, explained_variance, heatmap, montage,
-                             scale_note, stack_strips, traversal_codes)
+from vae.views.plots import (alignment_arrows, embedding_3d, embedding_film, entanglement_profile_plot,
+                             explained_variance, heatmap, hole_profile, montage, own_axis_angles, scale_note,
+                             stack_strips, traversal_codes)
 
 ensure_app_navigation()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, dataset_path: str):
+def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, dataset_path: str,
+                entanglement_mode: str = "seed"):
     """Factor alignment (with the local version) and PCA alignment of one snapshot's training codes, and
     the hole as a zero-shot test (punctured datasets)."""
     snap = runs.load_snapshot(run_path, epoch)
@@ -37,7 +39,8 @@ def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, da
     if {"a", "b"} <= set(factor_names) and "mu_hole" in snap and "mu_validation" in snap:
         hole = analysis.hole_test(codes, columns(("a", "b"), "train"), snap["mu_hole"], columns(("a", "b"), "hole"),
                                   snap["mu_validation"], columns(("a", "b"), "validation"), ds.meta.get("spec"))
-    return fa, pca, factors, hole
+    profile = analysis.entanglement_profile(codes, mode=entanglement_mode) if codes.shape[1] >= 2 else None
+    return fa, pca, factors, hole, profile
 
 
 st.title("Embedding")
@@ -65,6 +68,13 @@ try:
 except UserError as e:  # a damaged snapshot, or one of another dataset
     st.error(str(e), icon=":material/error:")
     st.stop()
+try:
+    _evaluated = runs.read_evaluation(run_dir) or {}
+except UserError:  # a damaged evaluation.json: the evaluation panel below says why
+    _evaluated = {}
+if _evaluated.get("evaluated_epoch") is not None:
+    st.caption(f"evaluation.json evaluated epoch {_evaluated['evaluated_epoch']} "
+               f"(best by {_evaluated.get('checkpoint_rule', 'validation loss')}); this page shows epoch {epoch}.")
 d = snap["mu_train"].shape[1]
 names = [f"μ{i + 1}" for i in range(d)]
 c = st.columns([2.2, 1, 1, 1, 1.3])  # the Splits chips need the room at 1280 px
@@ -89,8 +99,9 @@ if "mu_transects" in snap:
         transects[name] = snap["mu_transects"][sel[np.argsort(ds.columns["point"][rows][sel])]]
 
 snap_path = runs.snapshot_path(run_dir, epoch)
-fa, pca, factors, hole = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime, tuple(ds.factor_names),
-                               str(run["config"]["dataset"]))
+ent_mode = run["config"].get("entanglement", "seed")
+fa, pca, factors, hole, ent_profile = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime,
+                                                  tuple(ds.factor_names), str(run["config"]["dataset"]), ent_mode)
 n_codes = len(snap["mu_train"])
 codes_label = f"training codes of epoch {epoch} (N = {n_codes})"
 centre = snap["mu_train"].mean(0)
@@ -128,13 +139,14 @@ with fcol:
     else:
         m = st.columns(2)
         m[0].metric("Factor alignment", f"{fa['score']:.3f}",
-                    help="1: each factor changes the codes along its own latent axis; 0: at 45° between two axes "
-                         "(or two factors sharing one axis, 0.5). Global linear directions.")
+                    help="1: each factor moves its own latent axis and no other; 0: at 45° between two axes, or a "
+                         "factor bent evenly over two axes; 0.5 for two factors sharing one axis. Unchanged by "
+                         "scaling or warping a latent axis (each latent is rank-transformed).")
         m[1].metric("Local (along the sheet)", f"{fa['local']['score']:.3f}",
                     help=f"The same from local Jacobians on {fa['local']['neighbours']} neighbours around "
                          f"{fa['local']['centres']} points: low when a factor turns along a curved sheet. "
                          "Reported, not the headline.")
-        st.plotly_chart(heatmap(fa["abs_cos"], list(ds.factor_names), "|cos(factor direction, latent axis)|",
+        st.plotly_chart(heatmap(fa["abs_cos"], list(ds.factor_names), "How much each factor moves each latent (rows unit length)",
                                 names, zmid=None, colorscale="Blues", zmin=0, zmax=1), use_container_width=True)
         st.dataframe(pd.DataFrame({"factor": list(ds.factor_names),
                                    "nearest axis": [names[i] for i in fa["nearest_axis"]],
@@ -148,16 +160,20 @@ with fcol:
         if fa["note"]:
             st.caption(fa["note"])
 with pcol:
-    st.markdown("**PCA alignment** (no ground truth)")
+    st.markdown("**Principal axes on latent axes** (PCA alignment; no ground truth, not the factors)")
     m = st.columns(2)
-    if pca["score"] is None:
-        m[0].metric("PCA alignment", "undefined", help=pca["reason"])
+    if pca.get("trivial"):
+        m[0].metric("Principal axes on latent axes", "trivial", help=pca["reason"])
+        st.warning(f"Principal axes on latent axes: {pca['reason']}.", icon=":material/warning:")
+    elif pca["score"] is None:
+        m[0].metric("Principal axes on latent axes", "undefined", help=pca["reason"])
         st.warning(f"PCA alignment undefined, {pca['reason']}: the principal axes can turn freely inside the "
                    "tied pair, so their angles to the latent axes mean nothing.", icon=":material/warning:")
     else:
-        m[0].metric("PCA alignment", f"{pca['score']:.3f}",
-                    help="1: every principal axis lies on a latent axis; 0: the worst tilt. Defined only when the "
-                         "leading principal variances are well apart.")
+        m[0].metric("Principal axes on latent axes", f"{pca['score']:.3f}",
+                    help="1: every principal axis lies on a latent axis; 0: the worst tilt. Says nothing about the "
+                         "factors. Defined only when the leading principal variances are apart by at least "
+                         "3 standard errors at this N, and at least two latents are active.")
     m[1].metric("Eigengap λk/λk+1", f"{pca['eigengap']:.3g}",
                 help="The smallest ratio between consecutive leading principal variances (each ≥ 1% of the "
                      "total); below 1.11 the principal axes are not defined")
@@ -175,12 +191,12 @@ if hole is not None:
     st.caption(f"A thin-plate spline fitted on the {codes_label} maps (a, b) to codes; the hole images' codes "
                f"({hole['n_hole']}) and the validation images' in the covered ring ({hole['n_ring']}, "
                f"{hole['radius']:g} < distance ≤ {hole['radius'] + hole['margin']:g} from the centre) are compared "
-               "with its prediction. Errors are medians of the systematic error (averaged over "
-               f"{hole['settings']['average']} neighbours in (a, b)) as a fraction of the hole's diameter in code "
-               f"space ({hole['diameter']:.3g}). Known answers: a smooth sheet ≤ 0.1; snapping hole images to seen "
-               "shapes' codes ≥ 0.12; all hole images on one code ≥ 1. Read the hole error against these: the "
-               "ratio grows large when the ring error is near 0, since the spline's own error across the hole "
-               "is about 0.02 on a gently curved sheet.")
+               "with its prediction. Errors are systematic (averaged over "
+               f"{hole['settings']['average']} neighbours in (a, b)), as a fraction of the hole's diameter in code "
+               f"space ({hole['diameter']:.3g}). The hole error is the worst of {hole['settings']['bins']} "
+               "equal-area annuli (the last is the inner half of the radius), in excess of the covered ring's error. "
+               "Known answers: all hole images on the centre's code ≥ 1/3, on a rim code ≥ 0.57; smooth codes stay "
+               "below codes snapped to seen shapes at the same noise.")
     m = st.columns(4)
     m[0].metric("Hole error", f"{hole['hole_error']:.3f}")
     m[1].metric("Covered-ring error", f"{hole['ring_error']:.3f}")
@@ -190,6 +206,15 @@ if hole is not None:
                 help="From evaluation.json (best model); also on the Reconstructions page")
     if hole["note"]:
         st.caption(hole["note"])
+    st.plotly_chart(hole_profile(hole["profile"], hole["ring_error"]), use_container_width=True)
+
+if ent_profile is not None:
+    st.subheader("What the term prefers on this data")
+    st.caption(f"The {ent_profile['mode']} entanglement term of the {codes_label}, as the codes are rotated in each "
+               "latent plane (the other latents fixed), relative to its value at 0°. A minimum at 45° means the "
+               "term would lower itself by mixing the axes; at 0° (or 90°), by keeping them. On a uniform square "
+               "the study's term is lowest at 45°, on a Laplace one at 0°.")
+    st.plotly_chart(entanglement_profile_plot(ent_profile, names), use_container_width=True)
 
 st.subheader("Spread of the training codes")
 st.caption(f"From the {codes_label}: the variances are what the plots above draw to scale.")

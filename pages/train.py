@@ -56,6 +56,14 @@ def study_settings() -> None:
     ss["method"], ss["reduction"] = study.method, study.reduction
 
 
+def papers_defaults() -> None:
+    """Choosing a method whose parameters come from papers switches to the papers' reduction and KL weight."""
+    for key, value in methods.papers_settings(ss["method"]).items():
+        ss[key] = value
+        if key == "beta":
+            ss["beta_slider"] = nearest_on_ladder(value, LADDER)
+
+
 def param_key(method: str, name: str) -> str:
     return f"mp_{method}_{name}"
 
@@ -114,11 +122,16 @@ with st.expander("Settings", expanded=writable()):
     size = int(by_name[dataset].get("image_size") or 64)
     c = st.columns([2, 2, 3])
     c[0].selectbox("Method", methods.METHOD_NAMES, key="method", format_func=lambda n: methods.get(n).label,
-                   help="; ".join(f"{m.label}: {m.paper}" for m in methods.METHODS.values()))
+                   help="; ".join(f"{m.label}: {m.paper}" for m in methods.METHODS.values())
+                   + ". Choosing a method whose parameters come from papers switches to the papers' reduction "
+                     "and KL weight (β = 1).", on_change=papers_defaults)
     c[1].selectbox("Reduction", tuple(methods.REDUCTIONS), key="reduction", help="; ".join(
         f"{k}: {v}" for k, v in methods.REDUCTIONS.items()) + ". Published values (β = 4, γ_TC = 10, C_max = 25) "
         "mean what they say with the papers' reduction.")
     spec = methods.get(ss["method"])
+    mismatch = methods.papers_mismatch(ss["method"], ss["reduction"], ss["beta"])
+    if mismatch:
+        st.warning(mismatch, icon=":material/warning:")
     if ss["reduction"] == "study":
         c[2].markdown(f"β = {ss['beta']:g} here is **β = {methods.equivalent_paper_beta(ss['beta'], size * size, ss['latent_dim']):.4g}** "
                       f"of the β-VAE papers (sum over {size}×{size} pixels and {ss['latent_dim']} latents: 2·P·β/d)"

@@ -38,7 +38,7 @@ def test_train_chart_names_the_alignments_and_their_codes():
             for e in (1, 2, 3)]
     fig = analysis_curves(rows)
     names = [t.name for t in fig.data]
-    assert names == ["factor alignment (training codes)", "PCA alignment (training codes)"]
+    assert names == ["factor alignment (training codes)", "principal axes on latent axes (PCA alignment, training codes)"]
     assert list(fig.data[1].y) == [0.9, None, 0.9]  # a gap where the principal axes are not defined
     assert "undefined" in fig.layout.title.text
 

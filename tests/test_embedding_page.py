@@ -49,7 +49,7 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
     pca = analysis.pca_alignment(snap["mu_train"])
     values = {m.label: m.value for m in at.metric}
     assert values["Factor alignment"] == f"{fa['score']:.3f}" and fa["score"] >= 0.95
-    assert values["PCA alignment"] == (f"{pca['score']:.3f}" if pca["score"] is not None else "undefined")
+    assert values["Principal axes on latent axes"] == (f"{pca['score']:.3f}" if pca["score"] is not None else "undefined")
     figs = figures(at)
     latent, principal = figs[0], figs[1]
     names = [t.get("name") for t in latent["data"]]
@@ -62,7 +62,9 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
         assert scene["aspectmode"] == "manual" and max(scene["aspectratio"].values()) == 1.0
         assert min(scene["aspectratio"].values()) >= 0.15
     titles = [fig["layout"].get("title", {}).get("text") for fig in figs]
-    assert "|cos(factor direction, latent axis)|" in titles and "|cos(principal axis, latent axis)|" in titles
+    assert "How much each factor moves each latent (rows unit length)" in titles
+    assert "|cos(principal axis, latent axis)|" in titles
+    assert "What the seed term prefers on this data" in titles  # issue 23: the entanglement profile
     texts = " ".join(str(c.value) for c in at.caption)
     assert f"training codes of epoch 2 (N = {len(snap['mu_train'])})" in texts
     factor_table = at.dataframe[0].value
@@ -101,8 +103,8 @@ def test_undefined_pca_is_said_in_words(fake_run, tiny_dataset):
     snap["mu_train"][:, :2] = x @ np.linalg.inv(np.linalg.cholesky(np.cov(x, rowvar=False))).T  # exact tie
     np.savez_compressed(path, **snap)
     at = AppTest.from_file(str(ROOT / "pages" / "embedding.py"), default_timeout=90).run()
-    assert {m.label: m.value for m in at.metric}["PCA alignment"] == "undefined"
-    assert any("principal axes not defined: two principal variances within" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Principal axes on latent axes"] == "undefined"
+    assert any("principal axes not defined: two principal variances" in w.value for w in at.warning)
 
 
 def test_the_hole_zero_shot_numbers_are_shown_for_a_punctured_dataset(fake_run, tiny_dataset):

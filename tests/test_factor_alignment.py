@@ -97,13 +97,13 @@ def test_a_factor_the_codes_do_not_hold_counts_zero():
     assert out["score"] == pytest.approx(0.5, abs=0.02) and "not held" in out["note"]
 
 
-def test_local_version_sees_a_factor_that_bends_along_the_sheet():
+def test_headline_and_local_versions_see_a_factor_that_bends_along_the_sheet():
     f = factors(seed=6)
     s = standardised(f)
     z = np.column_stack([np.sin(s[:, 0]), 1 - np.cos(s[:, 0]), s[:, 1]])  # factor 0 turns through ~200°
     out = factor_alignment(z, f)
-    assert out["score_uses"] == "global linear directions"
-    assert out["score"] >= 0.95                                  # the global line misses the bend
+    assert out["per_factor"][0] <= 0.1 and out["per_factor"][1] >= 0.95  # the headline sees the bend
+    assert out["score"] <= 0.55
     assert out["local"]["per_factor"][0] <= 0.3 and out["local"]["per_factor"][1] >= 0.95
     straight = factor_alignment(np.column_stack([s, np.zeros(len(f))]), f)
     assert straight["local"]["score"] >= 0.95
@@ -126,7 +126,7 @@ def test_pca_of_tied_variances_is_undefined_not_scored():
         out = pca_alignment(codes)
         assert out["conditioned"] is False and out["score"] is None
         assert out["eigengap"] < 1.1
-        assert "principal axes not defined: two principal variances within" in out["reason"]
+        assert "principal axes not defined: two principal variances differ by" in out["reason"]
     assert factor_alignment(z, f)["score"] >= 0.95
     assert factor_alignment(z @ plane_rotation(3, 0, 1, 45).T, f)["score"] <= 0.05
 

@@ -47,7 +47,7 @@ def setup(sheet, noise, seed=0):
 def test_a_smooth_sheet_predicts_the_hole(sheet, noise):
     train, ctr, ev, cev, _ = setup(sheet, noise)
     out = hole_interpolation(ctr, train, cev, ev)
-    assert out["hole_error"] <= 0.1
+    assert out["hole_error"] <= 0.15  # the worst annulus; snapped codes score >= 0.25 (below)
     assert out["n_hole"] > 400 and out["n_ring"] > 50 and out["diameter"] > 0
     json.dumps(jsonable(out))
 
@@ -66,16 +66,58 @@ def test_hole_codes_snapped_to_the_nearest_training_code_score_worse(noise):
     snapped = cev.copy()
     snapped[:n_hole] = ctr[nearest]  # memorisation: each hole image gets a seen image's code
     out = hole_interpolation(ctr, train, snapped, ev)
-    assert out["hole_error"] >= 0.12
+    assert out["hole_error"] >= 0.25
     assert out["ratio"] > 2
 
 
 @pytest.mark.parametrize("sheet", [linear, gently_curved])
-def test_hole_codes_collapsed_onto_one_code_score_at_least_one(sheet):
+def test_hole_codes_collapsed_onto_a_far_code_score_at_least_one(sheet):
     train, ctr, ev, cev, n_hole = setup(sheet, 0.02)
     collapsed = cev.copy()
     collapsed[:n_hole] = ctr[np.argmin(train.sum(axis=1))]  # one training code for all hole images
     assert hole_interpolation(ctr, train, collapsed, ev)["hole_error"] >= 1.0
+
+
+@pytest.mark.parametrize("where,implied", [("centre", 1 / 3), ("rim", 0.566)])
+def test_collapse_onto_one_code_scores_at_least_the_error_it_implies(where, implied):
+    """Uniform disc of radius r: mean distance to the centre 2r/3 (1/3 of the diameter), to a rim
+    point 32r/(9 pi) (0.566 of the diameter)."""
+    train, ctr, ev, cev, n_hole = setup(linear, 0.0)
+    point = CENTRE if where == "centre" else CENTRE + [RADIUS, 0.0]
+    collapsed = cev.copy()
+    collapsed[:n_hole] = linear(point[None])[0]
+    out = hole_interpolation(ctr, train, collapsed, ev)
+    mean_distance = np.mean(np.linalg.norm(linear(ev[:n_hole]) - linear(point[None]), axis=1)) / out["diameter"]
+    assert mean_distance == pytest.approx(implied, abs=0.03)
+    assert out["hole_error"] >= mean_distance
+
+
+def test_a_defect_in_the_inner_half_of_the_hole_is_caught():
+    """A Gaussian bump (height 0.8 diameters, width 0.12) at the hole's centre: the median over the
+    disc hid it (0.024 on the seed data); the inner annulus shows it, and the profile says where."""
+    train, ctr, ev, cev, n_hole = setup(linear, 0.02)
+    dist = np.hypot(*(ev[:n_hole] - CENTRE).T)
+    bumped = cev.copy()
+    bumped[:n_hole, 2] += 0.8 * 2 * RADIUS * np.exp(-dist**2 / (2 * 0.12**2))
+    out = hole_interpolation(ctr, train, bumped, ev)
+    clean = hole_interpolation(ctr, train, cev, ev)
+    assert out["hole_error"] >= 0.4 and clean["hole_error"] <= 0.1
+    profile = out["profile"]
+    assert len(profile) == 4 and sum(p["n"] for p in profile) == out["n_hole"]
+    assert profile[-1]["from_rim_hi"] == pytest.approx(RADIUS) and profile[-1]["excess"] == out["hole_error"]
+    assert [p["rms"] for p in profile] == sorted(p["rms"] for p in profile)  # worse towards the centre
+
+
+@pytest.mark.parametrize("sheet", [linear, gently_curved])
+@pytest.mark.parametrize("noise", [0.05, 0.1])
+def test_smooth_stays_below_snapped_at_the_same_code_noise(sheet, noise):
+    for seed in (0, 1):
+        train, ctr, ev, cev, n_hole = setup(sheet, noise, seed)
+        nearest = NearestNeighbors(n_neighbors=1).fit(train).kneighbors(ev[:n_hole])[1][:, 0]
+        snapped = cev.copy()
+        snapped[:n_hole] = ctr[nearest]
+        smooth = hole_interpolation(ctr, train, cev, ev)["hole_error"]
+        assert smooth < hole_interpolation(ctr, train, snapped, ev)["hole_error"]
 
 
 def test_hole_interpolation_rejects_mismatched_input():

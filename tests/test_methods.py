@@ -264,3 +264,17 @@ def test_latent_mean_and_log_variance_are_float32_under_mixed_precision(arch):
         assert m.encoder.get_layer("conv1").compute_dtype == "bfloat16"  # the rest still computes in bfloat16
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_the_logged_mws_total_correlation_adds_back_its_constant(codes):
+    """Issue 23: given the dataset size N, the MWS estimate is Chen et al.'s (weights 1/(N B) in the
+    double loop), (d - 1) log(B N) above the library's constant-free number (which was logged before)."""
+    import math
+
+    z, mu, logvar = codes
+    bare = float(losses.total_correlation(z, mu, logvar))
+    full = float(losses.total_correlation(z, mu, logvar, "mws", dataset_size=1000))
+    assert full - bare == pytest.approx(2 * math.log(7 * 1000), rel=1e-5)
+    chen = np_total_correlation(z.astype(float), mu.astype(float), logvar.astype(float),
+                                np.full((7, 7), -math.log(7 * 1000)))
+    assert full == pytest.approx(chen, rel=1e-4, abs=1e-3)

@@ -76,3 +76,15 @@ def test_live_charts_show_the_methods_own_terms(tiny_dataset, fake_run):
         assert name in traces, sorted(traces)
     batch = [r for r in lines if r["kind"] == "batch"]
     assert traces["discriminator accuracy (train)"]["y"] == pytest.approx([r["disc_accuracy"] for r in batch])
+
+
+def test_a_papers_method_switches_to_the_papers_weights_and_warns_when_changed_back(tiny_dataset):
+    """Issue 23: published weights mean what they say unless the user chooses otherwise, and then is told."""
+    at = page("train").run()
+    at.selectbox(key="method").set_value("factor-vae").run()
+    assert not at.exception
+    assert at.selectbox(key="reduction").value == "papers" and at.number_input(key="beta").value == 1.0
+    assert not [w for w in at.warning if "come from its paper" in w.value]
+    at.selectbox(key="reduction").set_value("study").run()
+    assert any("FactorVAE's parameters come from its paper" in w.value and "study reduction" in w.value
+               for w in at.warning)

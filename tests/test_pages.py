@@ -336,8 +336,9 @@ def test_embedding_draws_latent_means_and_transects_with_the_pca_comparison(tiny
     assert any(m.value == (f"{score:.3f}" if score is not None else "undefined") for m in at.metric)
     table = at.dataframe[1].value
     assert list(table["principal axis"]) == ["PC1", "PC2", "PC3", "PC4"]
-    # latent, principal, factor |cos|, PC |cos|, variance, covariance, correlation
-    assert len(at.get("plotly_chart")) == 7
+    # latent, principal, factor movement, PC |cos|, hole profile, entanglement profile, variance, covariance,
+    # correlation
+    assert len(at.get("plotly_chart")) == 9
     at.selectbox(key="dim2").set_value(3).run()
     assert figure(at)["layout"]["scene"]["zaxis"]["title"]["text"] == "μ4"
 

@@ -51,6 +51,11 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     last = epochs[-1]
     assert last["val_loss"] == pytest.approx(last["val_recon"] + last["val_beta_kl"] + last["val_gamma_entanglement"],
                                              rel=1e-4)
+    # issue 23: the checkpoint rule is validation reconstruction + KL (nats per image), whatever the method adds
+    for row in epochs:
+        assert row["val_selection"] == pytest.approx(row["val_recon"] * 32 * 32 + row["val_kl"] * 3 / 2, rel=1e-6)
+    best = min(epochs, key=lambda r: r["val_selection"])
+    assert last["best_epoch"] == best["epoch"] and status["best_epoch"] == best["epoch"]
     assert runs.list_snapshots(run_dir) == [1, 2]
     snap = runs.load_snapshot(run_dir, 2)
     # the first 20 validation images (the punctured split's validation set is 211/4510 of the covered draws)
@@ -115,6 +120,12 @@ def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypa
     assert saved["summary"]["factor_alignment"] == pytest.approx(result["summary"]["factor_alignment"])
     assert saved["summary"]["alignment_codes"].startswith("training split")
     assert saved["settings"]["dci_setting"] == "reference" and "hole_ratio" in saved["summary"]
+    best = runs.read_metrics(run_dir, "epoch")[-1]["best_epoch"]
+    assert saved["evaluated_epoch"] == saved["summary"]["evaluated_epoch"] == best
+    assert saved["checkpoint_rule"].startswith("validation reconstruction + KL")
+    assert {"active_units", "collapsed", "collapsed_latents", "kl_total", "kl_per_latent"} <= set(saved["summary"])
+    assert len(saved["latent_usage"]["kl_per_latent"]) == 3 and "entanglement_profile" in saved
+    assert [p["n"] for p in saved["hole_interpolation"]["profile"]] and "hole_error_median" in saved["hole_interpolation"]
     assert set(saved["transects"]) == {"P1", "P2", "P3"}
     assert 0 < saved["transects"]["P1"]["straightness"] <= 1
     assert "hole" in saved and saved["hole"]["n_hole"] > 0

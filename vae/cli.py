@@ -101,6 +101,9 @@ def _config_from_args(args):
             base.dataset = args.data
     else:
         base = TrainConfig.study(args.data) if args.study else TrainConfig(dataset=args.data)
+    if args.method is not None:  # a papers' method defaults to the papers' reduction and KL weight
+        for key, value in methods.papers_settings(args.method).items():
+            setattr(base, key, value)
     for key in ("arch", "latent_dim", "beta", "gamma", "entanglement", "variance", "epochs", "batch_size", "lr",
                 "seed", "precision", "image_size", "method", "reduction"):
         value = getattr(args, key)
@@ -356,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", choices=methods.METHOD_NAMES,
                    help="disentanglement method (default beta-vae); its parameters are the flags below")
     t.add_argument("--reduction", choices=tuple(methods.REDUCTIONS),
-                   help="; ".join(f"{k}: {v}" for k, v in methods.REDUCTIONS.items()) + " (default study)")
+                   help="; ".join(f"{k}: {v}" for k, v in methods.REDUCTIONS.items())
+                   + " (default study; papers, with --beta 1, for the methods whose parameters come from papers)")
     for name, param in methods.all_params().items():
         users = {m.name: p.default for m in methods.METHODS.values() for p in m.params if p.name == name}
         papers = (", ".join(f"{m} {v}" for m, v in users.items()) if len(set(users.values())) > 1

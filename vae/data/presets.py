@@ -37,7 +37,10 @@ TRANSECT_POINTS = 15
 SPRITE_FACTORS = ("shape", "scale", "rotation", "x", "y")
 MAX_IMAGES = 1_000_000
 
-PRESETS = ("seed-full", "seed-punctured", "seed-exact", "dsprites")
+PRESETS = ("seed-full", "seed-punctured", "seed-exact", "dsprites", "seed-correlated", "seed-correlated-punctured")
+# The correlated starfish presets (issue 23): corr(a, b) = 0.6 on an elliptic support, so the
+# principal axes of a perfect factor code are not the factor axes.
+CORRELATED_RHO = 0.6
 FAMILIES = ("starfish", "sprites", "imported")
 
 
@@ -54,6 +57,9 @@ class DatasetSpec:
     factor at lo. A rotation grid spanning a full turn leaves out the end point (2π = 0).
     `n`: for starfish, the number of (a, b) draws (transects come on top); for sprites, the
     number of images (None = the whole grid, grid sampling only).
+    Starfish sampling `ellipse`: (a, b) uniform on the ellipse inscribed in the a x b box, tilted
+    along its diagonal so that corr(a, b) = `ab_correlation` (a non-rectangular support: the
+    principal axes of the factors are the box's diagonals, not the factor axes).
     `correlate=(f1, f2, rho)` (sprites, iid sampling): with probability |rho| the index of f2
     copies the index of f1 (rescaled to f2's grid, mirrored when rho < 0), otherwise it is drawn
     independently; both marginals stay uniform, so the indices' correlation is rho in expectation.
@@ -76,6 +82,7 @@ class DatasetSpec:
     hole_center: tuple = HOLE_CENTER
     hole_radius: float = HOLE_RADIUS
     transects: bool = True
+    ab_correlation: float = 0.0              # starfish "ellipse" sampling: corr(a, b) of the draws
     # sprites
     shapes: tuple = (0, 1, 2)
     scale: tuple = (0.5, 1.0, 6)
@@ -147,8 +154,10 @@ class DatasetSpec:
         return self
 
     def _validate_starfish(self):
-        if self.sampling not in ("uniform", "exact"):
-            raise UserError(f"starfish sampling must be 'uniform' or 'exact', not {self.sampling!r}")
+        if self.sampling not in ("uniform", "exact", "ellipse"):
+            raise UserError(f"starfish sampling must be 'uniform', 'exact' or 'ellipse', not {self.sampling!r}")
+        if not _is_number(self.ab_correlation) or not -0.95 <= float(self.ab_correlation) <= 0.95:
+            raise UserError(f"the correlation of a and b must be a number in [-0.95, 0.95], not {self.ab_correlation!r}")
         if self.n is None or not 10 <= self.n <= MAX_IMAGES:
             raise UserError(f"N must be between 10 and {MAX_IMAGES:,}, not {self.n!r}")
         if self.sampling == "exact" and self.n > 5000:
@@ -235,6 +244,9 @@ def preset_spec(name: str, **overrides) -> DatasetSpec:
         "seed-punctured": dict(family="starfish", sampling="uniform", hole=True),
         "seed-exact": dict(family="starfish", sampling="exact"),
         "dsprites": dict(family="sprites", sampling="grid", n=10_000, **_default_sprite_axes()),
+        "seed-correlated": dict(family="starfish", sampling="ellipse", ab_correlation=CORRELATED_RHO),
+        "seed-correlated-punctured": dict(family="starfish", sampling="ellipse", ab_correlation=CORRELATED_RHO,
+                                          hole=True),
     }
     if name not in base:
         raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
@@ -301,9 +313,30 @@ def plan(spec: DatasetSpec) -> dict[str, np.ndarray]:
     raise UserError("imported datasets are made with import_images, not generated")
 
 
+def ellipse_draws(n: int, rho: float, a_range, b_range, rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) draws uniform on the ellipse inscribed in the a x b box with corr(a, b) = rho.
+
+    In box coordinates scaled to [-1, 1]^2 the ellipse has semi-axes 1 along (1, 1)/sqrt(2) and
+    sqrt((1 - |rho|) / (1 + |rho|)) across (mirrored for rho < 0): for a uniform ellipse the
+    correlation is (s1^2 - s2^2) / (s1^2 + s2^2) = rho, and the ellipse touches the box's sides.
+    """
+    s1, s2 = 1.0, math.sqrt((1.0 - abs(rho)) / (1.0 + abs(rho)))
+    r = np.sqrt(rng.random(n))
+    t = rng.random(n) * 2.0 * math.pi
+    u, v = s1 * r * np.cos(t), s2 * r * np.sin(t)
+    scale = 1.0 / math.sqrt((s1**2 + s2**2) / 2.0)  # the box's half-width in these units
+    x = (u - v) / math.sqrt(2.0) * scale
+    y = (u + v) / math.sqrt(2.0) * scale * (1.0 if rho >= 0 else -1.0)
+    (alo, ahi), (blo, bhi) = a_range, b_range
+    return np.round(np.column_stack([(alo + ahi) / 2 + (ahi - alo) / 2 * x, (blo + bhi) / 2 + (bhi - blo) / 2 * y]), 6)
+
+
 def _plan_starfish(spec):
     if spec.sampling == "exact":
         ab = study_draws()[: spec.n]
+    elif spec.sampling == "ellipse":
+        ab = ellipse_draws(spec.n, float(spec.ab_correlation), spec.a_range, spec.b_range,
+                           np.random.default_rng(spec.seed))
     else:
         u = np.random.default_rng(spec.seed).random((spec.n, 2))
         (alo, ahi), (blo, bhi) = spec.a_range, spec.b_range

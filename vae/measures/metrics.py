@@ -25,7 +25,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
 from vae.base.errors import UserError
-from vae.measures.analysis import _as_codes, alignment_from_covariance, factor_alignment, jsonable, pca_alignment
+from vae.measures.analysis import _as_codes, factor_alignment, jsonable, pca_alignment
 
 # The settings of disentanglement_lib's published study (its `config/unsupervised_study_v1/
 # metric_configs/*.gin`): points used by each metric and the generator-based scores' budgets.
@@ -345,6 +345,36 @@ def active_units(codes, threshold: float = 0.01) -> dict:
             "n": x.shape[0]}
 
 
+SIGMA_CONSTANT = 0.1  # the study's fixed encoder std (vae.model.losses.SIGMA_CONSTANT; measures import no model code)
+
+
+def latent_usage(codes, logvar=None, num_factors: int | None = None, threshold: float = 0.01) -> dict:
+    """Active units and per-latent KL: which latents the model uses, and what each costs.
+
+    `active_units`: latents whose mean varies over the data, Var(mu_i) > threshold (Burda et al.
+    2016). `kl_per_latent[i]`: the textbook KL(q(z_i|x) || N(0, 1)) = 0.5 (mu^2 + s^2 - log s^2 - 1)
+    averaged over the images, in nats (s^2 = exp(logvar), or the study's constant 0.1^2 when
+    `logvar` is None); `kl_total` their sum (the papers' KL). `collapsed` (the stable key the
+    Sweeps answer names as a cost): fewer active latents than the data has factors (`num_factors`),
+    or none active when the factors are not known; `collapsed_latents` = d - active_units.
+    """
+    x = _as_codes(codes)
+    var = x.var(axis=0, ddof=1)
+    active = var > threshold
+    lv = (np.full(x.shape, 2.0 * np.log(SIGMA_CONSTANT)) if logvar is None
+          else np.asarray(logvar, dtype=np.float64))
+    if lv.shape != x.shape:
+        raise UserError(f"logvar has shape {lv.shape}; the codes have {x.shape}.")
+    kl = 0.5 * (x**2 + np.exp(lv) - lv - 1.0).mean(axis=0)
+    count = int(active.sum())
+    need = int(num_factors) if num_factors else 1
+    return {"active_units": count, "active": active, "variances": var, "threshold": threshold,
+            "kl_per_latent": kl, "kl_total": float(kl.sum()), "collapsed": bool(count < need),
+            "collapsed_latents": int(x.shape[1] - count), "num_factors": num_factors,
+            "collapse_rule": f"fewer than {need} active latent{'s' if need != 1 else ''} "
+                             f"(Var(mu) > {threshold})", "n": x.shape[0]}
+
+
 def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
     """Per-epoch numbers for the trainer (tens of milliseconds).
 
@@ -360,12 +390,12 @@ def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
     x = _as_codes(x)
     cov = np.atleast_2d(np.cov(x, rowvar=False))
     var = np.diag(cov)
-    pca = alignment_from_covariance(cov)
+    pca = pca_alignment(x)  # the tie gate uses N and the codes' fourth moments
     out = {"pca_alignment": pca["score"], "pca_alignment_reason": pca["reason"],
            "total_correlation": _tc_from_covariance(cov), "active_units": int(np.sum(var > 0.01)),
            "alignment_codes": codes_name}
     if factors is not None and x.shape[1] >= 2 and x.shape[0] >= 8:
-        out["factor_alignment"] = factor_alignment(x, factors, local=False)["score"]
+        out["factor_alignment"] = factor_alignment(x, factors, local=False, active=var > 0.01)["score"]
     return jsonable(out)
 
 

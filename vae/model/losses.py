@@ -133,16 +133,23 @@ def _mss_log_weights(batch_size, dataset_size: int):
 def total_correlation(z, z_mean, z_log_var, estimator: str = "mws", dataset_size: int | None = None):
     """Total correlation of q(z) estimated on a batch (beta-TCVAE).
 
-    `mws` (minibatch-weighted sampling): as disentanglement_lib's `total_correlation`,
-    mean_j [ log sum_i q(z_j|x_i) - sum_l log sum_i q(z_jl|x_i) ], without the constant
-    (d - 1) log(B N) that does not change the gradients. `mss` (minibatch stratified sampling)
-    needs `dataset_size` and includes its weights, so it is an estimate of TC itself.
+    `mws` (minibatch-weighted sampling): disentanglement_lib's `total_correlation`,
+    mean_j [ log sum_i q(z_j|x_i) - sum_l log sum_i q(z_jl|x_i) ], plus the constant
+    (d - 1) log(B N) when `dataset_size` N is given (issue 23: the trainer gives it, so the logged
+    "tc" is Chen et al.'s estimate of TC itself, not offset by about -26 nats; the constant does
+    not change the gradients). Without `dataset_size` the constant is left out, as the library does.
+    `mss` (minibatch stratified sampling) needs `dataset_size` and includes its weights, so it is
+    an estimate of TC itself.
     """
     z, z_mean, z_log_var = (ops.cast(ops.convert_to_tensor(a), "float32") for a in (z, z_mean, z_log_var))
     log_q = gaussian_log_density(z[:, None, :], z_mean[None, :, :], z_log_var[None, :, :])  # [j, i, l]
     if estimator == "mws":
         log_qz_product = ops.sum(ops.logsumexp(log_q, axis=1), axis=1)
         log_qz = ops.logsumexp(ops.sum(log_q, axis=2), axis=1)
+        if dataset_size:
+            b = ops.cast(ops.shape(z)[0], "float32")
+            d = float(z.shape[-1])
+            log_qz = log_qz + (d - 1.0) * ops.log(b * float(dataset_size))
     elif estimator == "mss":
         if not dataset_size:
             raise ValueError("the mss estimator needs dataset_size")

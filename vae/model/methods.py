@@ -14,6 +14,7 @@ Nothing here imports TensorFlow: a regulariser is given the vae.model.losses mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from vae.base import registry
@@ -274,3 +275,58 @@ def diagnostic_terms(method: str) -> list[tuple[str, str]]:
 def logged_terms(method: str) -> dict:
     """term -> label of what a run of this method logs (the loss chart's lines)."""
     return {**COMMON_TERMS, **get(method).terms}
+
+
+# The checkpoint rule (issue 23): one criterion for every method.
+SELECTION_RULE = ("validation reconstruction + KL (negative ELBO, nats per image: summed pixel BCE + "
+                  "textbook KL summed over latents), the same for every method")
+
+
+def selection_loss(logs: dict, reduction: str, pixels: int, latent_dim: int, prefix: str = "val_") -> float:
+    """The checkpoint rule, one for every method: reconstruction + KL of the validation split, as a
+    negative ELBO in nats per image (the `papers` reduction's units: BCE summed over the `pixels`,
+    textbook KL summed over the `latent_dim` latents), whatever the run's reduction and method.
+
+    The method's own terms (β, capacity, TC, DIP, a discriminator's estimate) and γ·entanglement
+    are left out, so runs of different methods are chosen by the same criterion. Under `study`
+    the logged terms are a per-pixel mean and a KL mean over latents without the 1/2, so they are
+    scaled by `pixels` and `latent_dim / 2`. inf when the logs lack the terms.
+    """
+    recon, kl = logs.get(prefix + "recon"), logs.get(prefix + "kl")
+    if recon is None or kl is None:
+        return math.inf
+    if reduction == "study":
+        return float(recon) * pixels + float(kl) * latent_dim / 2.0
+    return float(recon) + float(kl)
+
+
+# Published weights mean what they say (issue 23): a method whose parameters come from papers runs,
+# by default, with the papers' reduction and the papers' KL weight (beta = 1 where the paper uses 1).
+PAPERS_METHODS = ("annealed", "factor-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii")
+
+
+def papers_settings(method: str) -> dict:
+    """{"reduction": "papers", "beta": 1.0} for a method whose parameters come from papers (beta only
+    where the method uses it); {} for the beta-VAE, whose beta is the user's own choice."""
+    m = get(method)
+    if method not in PAPERS_METHODS:
+        return {}
+    return {"reduction": "papers", **({"beta": 1.0} if m.uses_beta else {})}
+
+
+def papers_mismatch(method: str, reduction: str, beta: float) -> str:
+    """A one-line warning when a papers' method runs with settings under which its published weights
+    do not mean what they say; "" when they do."""
+    want = papers_settings(method)
+    if not want:
+        return ""
+    label = get(method).label
+    parts = []
+    if reduction != want["reduction"]:
+        parts.append(f"the {reduction} reduction (its published weights assume the papers' sums over pixels "
+                     "and latents: under 'study' they act about P times stronger relative to reconstruction)")
+    if "beta" in want and float(beta) != want["beta"]:
+        parts.append(f"β = {float(beta):g} on the KL (the paper uses 1)")
+    if not parts:
+        return ""
+    return f"{label}'s parameters come from its paper, but this run uses " + " and ".join(parts) + "."

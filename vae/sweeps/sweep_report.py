@@ -12,11 +12,15 @@ from vae.measures import stats
 # Shown first when present, in this order; any other numeric evaluation column follows.
 PREFERRED = ("eval_factor_alignment", "eval_alignment_score", "eval_pca_alignment", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity",
              "eval_factor_vae", "eval_beta_vae", "eval_total_correlation", "eval_hole_error", "eval_hole_recon_ratio",
-             "eval_recon_loss_per_split_validation", "val_recon", "val_kl", "val_loss", "alignment_score")
+             "eval_recon_loss_per_split_validation", "val_recon", "val_kl", "val_loss", "alignment_score",
+             "eval_active_units", "eval_collapsed_latents", "eval_kl_total")
 UNSUPERVISED = ("val_recon", "val_kl", "eval_total_correlation", "total_correlation", "val_loss", "eval_pca_alignment")
 SUPERVISED = ("eval_factor_alignment", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity", "eval_factor_vae",
               "eval_beta_vae", "eval_alignment_score")
-LABELS = {"eval_factor_alignment": "factor alignment", "eval_pca_alignment": "PCA alignment",
+LABELS = {"eval_factor_alignment": "factor alignment", "eval_pca_alignment": "principal axes on latent axes",
+          "eval_active_units": "active units", "eval_collapsed": "collapsed (fewer active latents than factors)",
+          "eval_collapsed_latents": "collapsed latents (d - active units)",
+          "eval_kl_total": "KL (nats, summed over latents)",
           "eval_factor_alignment_local": "factor alignment (local)", "eval_hole_error": "hole error",
           "eval_alignment_score": "alignment score", "eval_mig": "MIG", "eval_dci_disentanglement": "DCI disentanglement",
           "eval_sap": "SAP", "eval_modularity": "modularity", "eval_factor_vae": "FactorVAE score",

@@ -47,6 +47,33 @@ def _cell(v):
     return v
 
 
+def evaluated_epoch(run_dir: Path) -> tuple[int | None, str]:
+    """The epoch model.keras holds and the rule that chose it: the trainer's `best_epoch` (validation
+    reconstruction + KL, one rule for every method) or, for runs trained before it was logged, the
+    epoch of the lowest validation total loss (the earlier rule)."""
+    from vae.runs.folder import read_metrics
+    from vae.model.methods import SELECTION_RULE
+
+    rows = read_metrics(run_dir, "epoch")
+    if rows and rows[-1].get("best_epoch") is not None:
+        return int(rows[-1]["best_epoch"]), SELECTION_RULE
+    losses = [(r.get("val_loss", r.get("loss")), r.get("epoch")) for r in rows if r.get("val_loss", r.get("loss"))]
+    if losses:
+        return int(min(losses)[1]), "validation total loss (the rule before issue 23: it includes the method's terms)"
+    return None, "unknown (no metrics.jsonl)"
+
+
+def _logvar(model, images: np.ndarray, batch_size: int = 500):
+    """log sigma^2 of each image's code for a learned-variance model; None for the study's constant."""
+    if getattr(model, "variance", "constant") != "learned":
+        return None
+    from keras import ops
+
+    out = [ops.convert_to_numpy(model.encode(np.asarray(images[i:i + batch_size]))[1])
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out).astype(np.float64)
+
+
 # FactorVAE / BetaVAE budgets: disentanglement_lib's (10,000 votes / 10,000 pairs of 64-image
 # batches) would render about 3 million images here; these keep `evaluate` near a minute on a
 # 2-core CPU. The settings used are recorded in evaluation.json.
@@ -81,8 +108,10 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
 
     split = np.asarray(ds.columns["split"]).astype(str)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
+    epoch, rule = evaluated_epoch(run_dir)
     result: dict = {"format": "vae-lab-evaluation", "format_version": 1, "run": run_dir.name,
-                    "dataset": str(ds.path), "model": "model.keras (best by validation loss)",
+                    "dataset": str(ds.path), "model": f"model.keras (epoch {epoch}, best by {rule})",
+                    "evaluated_epoch": epoch, "checkpoint_rule": rule,
                     "factor_names": list(ds.factor_names)}
     if dci_setting not in metrics.DCI_SETTINGS:
         raise UserError(f"dci_setting must be one of {', '.join(metrics.DCI_SETTINGS)}, not {dci_setting!r}")
@@ -92,9 +121,18 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in names]) if names else None
     with_factors = bool(names) and len(va) > 0
     fa, result["pca_alignment"] = analysis.snapshot_alignments(mu[tr_m], factors[tr_m] if with_factors else None)
-    summary = {"alignment_codes": f"training split ({len(tr_m)} codes)",
+    summary = {"alignment_codes": f"training split ({len(tr_m)} codes)", "evaluated_epoch": epoch,
                "pca_alignment": result["pca_alignment"]["score"],
                "pca_alignment_reason": result["pca_alignment"]["reason"]}
+    # Active units and per-latent KL (issue 23): first-class measures, with the collapse flag.
+    usage = metrics.latent_usage(mu[tr_m], _logvar(model, images[tr_m]), num_factors=len(ds.factor_names) or None)
+    result["latent_usage"] = usage
+    summary.update({"active_units": usage["active_units"], "collapsed": usage["collapsed"],
+                    "collapsed_latents": usage["collapsed_latents"],
+                    "kl_total": usage["kl_total"],
+                    "kl_per_latent": {str(i + 1): float(v) for i, v in enumerate(usage["kl_per_latent"])}})
+    # What the study's term prefers on these codes (each latent plane rotated 0-90 degrees).
+    result["entanglement_profile"] = analysis.entanglement_profile(mu[tr_m], mode="seed")
     settings = {"alignment_codes": "train", "n_alignment_codes": int(len(tr_m)), "max_train": max_train,
                 "seed": seed, "dci": metrics.DCI_SETTINGS[dci_setting]["label"], "dci_setting": dci_setting}
     notes = {}

@@ -5,7 +5,9 @@
                 every HEARTBEAT_S seconds (pid, heartbeat, epoch, step, message)
 - metrics.jsonl a "batch" line after the first batch and every `log_every` batches, an "epoch" line per
                 epoch with validation terms and the cheap analysis numbers
-- model.keras   best by validation loss; last.keras each epoch (for resume)
+- model.keras   the best epoch by the checkpoint rule (`selection_loss`: validation reconstruction + KL
+                as a negative ELBO in nats per image, the same for every method); last.keras each epoch
+                (for resume). Each epoch line records `val_selection` and `best_epoch`.
 - snapshots/epoch_NNNN.npz  reconstructions of the first 20 validation images
                 and latent means of every split
 - tensorboard/  event logs
@@ -37,6 +39,7 @@ from vae.data.datasets import load_dataset
 from vae.measures.analysis import transects_geometry
 from vae.measures.metrics import cheap_metrics
 from vae.model.inference import encode, reconstruct
+from vae.model.methods import selection_loss
 from vae.model.networks import build_vae
 from vae.runs.config import TrainConfig
 from vae.runs.folder import ERRORS, read_config, read_metrics, refuse_if_trained_elsewhere
@@ -107,7 +110,8 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.last_t = self.t0
         self.n_train = len(data["splits"]["train"])
         self.images, self.last_images = 0, 0  # images trained on by this process (the last batch is smaller)
-        self.best = data.get("best_val_loss", math.inf)
+        self.best = data.get("best_val_loss", math.inf)  # the best selection_loss so far
+        self.best_epoch = data.get("best_epoch")
         self.outcome = None  # ("stopped"|"diverged", message)
         self.logged_any = False
         self.tb = None  # TensorBoard writers, opened at the first epoch end
@@ -151,6 +155,10 @@ class RunFolderCallback(keras.callbacks.Callback):
         if self.outcome and self.outcome[0] == "diverged":
             return
         val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
+        prefix = "val_" if "val_recon" in logs else ""  # no validation split: the training terms
+        selection = selection_loss(logs, self.cfg.reduction, self.cfg.image_size ** 2, self.cfg.latent_dim, prefix)
+        if not math.isfinite(selection):
+            selection = val_loss
         if not math.isfinite(val_loss):
             self.outcome = ("diverged", f"validation loss became {val_loss} at epoch {self.epoch}; "
                                         "the last good model is kept")
@@ -164,14 +172,16 @@ class RunFolderCallback(keras.callbacks.Callback):
             row.update(_cheap_analysis(mu_val, snap, self.data))
         # One Keras save per epoch (~0.1 s); the best model is a byte copy of it.
         atomic_save_with(self.run_dir / "last.keras", self.model.save, suffix=".keras")
-        if val_loss < self.best:
-            self.best = val_loss
+        if selection < self.best:
+            self.best, self.best_epoch = selection, self.epoch
             atomic_copy(self.run_dir / "last.keras", self.run_dir / "model.keras")
+        row["val_selection"] = selection
         row["best_val_loss"] = self.best
+        row["best_epoch"] = self.best_epoch
         self._write(row)
         self._tensorboard(row)
         self.status.update(epoch=self.epoch, epochs_completed=self.epoch, step=self.steps_per_epoch,
-                           best_val_loss=self.best)
+                           best_val_loss=self.best, best_epoch=self.best_epoch)
 
     def _tensorboard(self, row):
         """Epoch scalars in tensorboard/train and tensorboard/validation (tags epoch_<term>), as
@@ -300,8 +310,11 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
         model = keras.models.load_model(check_model_file(run_dir / "last.keras"), safe_mode=True)
         rows = read_metrics(run_dir, "epoch")
         initial_epoch = rows[-1]["epoch"] if rows else 0
+        done_rows = [r for r in rows if r.get("epoch", 0) <= initial_epoch]
+        best_row = min(done_rows, key=lambda r: r.get("val_selection", r.get("val_loss", math.inf)), default={})
         extra = {"time_offset": rows[-1]["time"] if rows else 0.0,
-                 "best_val_loss": min((r.get("val_loss", math.inf) for r in rows), default=math.inf)}
+                 "best_val_loss": best_row.get("val_selection", best_row.get("val_loss", math.inf)),
+                 "best_epoch": best_row.get("epoch")}
         _truncate_metrics_after(run_dir, initial_epoch)
     else:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
@@ -335,7 +348,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     if cb.outcome:
         state, message = cb.outcome
     else:
-        state, message = "finished", f"finished {cfg.epochs} epochs; best validation loss {cb.best:.5f}"
+        state, message = "finished", (f"finished {cfg.epochs} epochs; best model: epoch {cb.best_epoch} "
+                                       f"(validation reconstruction + KL {cb.best:.2f} nats per image)")
     status.update(state=state, message=message, finished=time.time())
     return dict(status.data)
 

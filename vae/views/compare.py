@@ -174,7 +174,10 @@ def alignment_columns(summary: dict, final: dict) -> dict:
                 "alignment_score (old: PCA, validation codes)": summary.get("alignment_score",
                                                                              final.get("alignment_score"))}
     return {"factor_alignment": src.get("factor_alignment"), "pca_alignment": src.get("pca_alignment"),
-            "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source}
+            "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source,
+            # issue 23: which epoch the numbers are of, and whether latents collapsed
+            "evaluated epoch": summary.get("evaluated_epoch") if src is summary else final.get("epoch"),
+            "active_units": src.get("active_units"), "collapsed": src.get("collapsed")}
 
 
 def evaluation_notes(run_list: Sequence[Mapping]) -> dict:

@@ -113,7 +113,7 @@ def entanglement_diagnostics(metrics: Sequence[Mapping], steps_per_epoch: int | 
 # Per-epoch alignment keys: (metrics.jsonl key, label). Runs trained before the factor alignment
 # logged `alignment_score`: the PCA score of the validation codes, shown under its own name.
 ALIGNMENT_KEYS = [("factor_alignment", "factor alignment (training codes)"),
-                  ("pca_alignment", "PCA alignment (training codes)"),
+                  ("pca_alignment", "principal axes on latent axes (PCA alignment, training codes)"),
                   ("alignment_score", "PCA alignment (validation codes, older run)")]
 
 
@@ -565,3 +565,41 @@ def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align
             arrow["origin"] = mid - arrow["vector"] / 2
             arrow["name"] += " (cut to the cloud's size)"
     return out
+
+
+# ---- issue 23: the hole's error profile and what the entanglement term prefers
+
+
+def hole_profile(profile: Sequence[Mapping], ring_error: float | None, title: str = "") -> go.Figure:
+    """The hole's systematic error against distance from the rim (vae.measures.analysis.hole_interpolation's
+    `profile`: one point per equal-area annulus, RMS and its excess over the covered ring), with the ring's
+    error as a dashed line."""
+    mid = [p["from_rim_mid"] for p in profile]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=mid, y=[p["rms"] for p in profile], mode="lines+markers", name="RMS error",
+                             text=[f"n = {p['n']}" for p in profile]))
+    fig.add_trace(go.Scatter(x=mid, y=[p["excess"] for p in profile], mode="lines+markers",
+                             name="excess over the ring (headline: its largest)"))
+    if ring_error is not None and _finite(ring_error):
+        fig.add_hline(y=float(ring_error), line_dash="dash", line_color="grey",
+                      annotation_text="covered ring", annotation_position="top left")
+    fig.update_layout(title=title or "Hole error against distance from the rim", height=320,
+                      xaxis_title="distance from the rim in (a, b) (0 = rim)",
+                      yaxis_title="error / hole diameter", margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def entanglement_profile_plot(prof: Mapping, axis_names: Sequence[str], title: str = "") -> go.Figure:
+    """vae.measures.analysis.entanglement_profile: the term relative to its value at 0°, one line per
+    latent plane, as the codes are rotated in that plane. A minimum at 45° means the term prefers the
+    codes mixed; at 0° or 90°, as they are."""
+    fig = go.Figure()
+    for (i, j), rel, best in zip(prof["planes"], np.asarray(prof["relative"], float), prof["best_angle"]):
+        fig.add_trace(go.Scatter(x=list(prof["angles"]), y=rel, mode="lines",
+                                 name=f"{axis_names[i]}–{axis_names[j]} (lowest at {float(best):g}°)"))
+    fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title or f"What the {prof['mode']} term prefers on this data", height=320,
+                      xaxis_title="rotation in the plane (°)", yaxis_title="term / term at 0°",
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
