@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vae.base.errors import UserError
-from vae.model.seed_group import SeedGroup, member_logs
+from vae.model.seed_group import member_logs
 from vae.runs.config import TrainConfig
 from vae.training import grouped
 

@@ -4,14 +4,22 @@
 `address` / RAY_ADDRESS), submits one task per run that is not done yet, at most `workers` at a
 time, and records each result in the sweep's status.json and results.csv as it lands.
 
-Each task (`execute_run`, in a Ray worker) trains its run folder with the library's `train_run`
+Engines (`engine=`, the CLI's --engine): "grouped", the default, gives each task up to `group_size` seeds
+of one setting (`plan_tasks`), trained as one grouped model in one process (`execute_group`,
+vae.training.grouped: each seed's own initialisation and data order, every run folder written as the
+per-run trainer writes it); "per-run" gives each task one run (`execute_run`), the engine before it.
+
+Each per-run task (`execute_run`, in a Ray worker) trains its run folder with the library's `train_run`
 (resuming from last.keras when the folder has one) and then evaluates it (`evaluate_run`). Faults:
 - a worker killed mid-run: Ray retries the task (max_retries); the retry resumes the run from its
   last completed epoch (the trainer drops metric lines past it), so no epoch is counted twice;
 - the driver killed: the local Ray instance and its workers end with it; the runs it was training
   are left `failed` (their trainer's pid is gone) with last.keras, and `--resume` continues them;
 - a finished and evaluated run is never trained again; a finished run without evaluation is only
-  evaluated.
+  evaluated;
+- grouped: a group's runs without a checkpoint train again from epoch 0 as a group; a run with a
+  checkpoint (last.keras) resumes on its own from its last epoch (with a fresh Adam: a grouped checkpoint
+  holds no optimizer state).
 """
 
 from __future__ import annotations
