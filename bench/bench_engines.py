@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 METRICS = ("eval_factor_alignment", "eval_mig", "eval_dci_disentanglement", "eval_total_correlation", "val_recon",
            "eval_hole_ratio")
 
@@ -80,7 +81,7 @@ def interval(values):
     if len(v) < 2:
         return (v[0] if v else float("nan"), float("nan"), float("nan"))
     m, s = statistics.mean(v), statistics.stdev(v)
-    h = stats.t.ppf(0.975, len(v) - 1) * s / len(v) ** 0.5
+    h = float(stats.t.ppf(0.975, len(v) - 1)) * s / len(v) ** 0.5
     return m, m - h, m + h
 
 
@@ -92,18 +93,23 @@ def main() -> None:
     ap.add_argument("--grid", default="gamma=0,1e-2")
     ap.add_argument("--group-size", type=int, default=5)
     ap.add_argument("--order", default="per-run,grouped")
+    ap.add_argument("--reuse", metavar="HOME", help="analyse the sweeps an earlier run of this script left in HOME "
+                                                    "(its per-arm JSON lines give the walls: --walls)")
+    ap.add_argument("--walls", default="", help="with --reuse: per-run=SECONDS,grouped=SECONDS")
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="beng"))
+    walls = {k: float(v) for k, v in (w.split("=") for w in args.walls.split(",") if w)}
+    home = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="beng"))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), "VAE_LAB_HOME": str(home),
            "RAY_TMPDIR": str(home / "ray"), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    (home / "ray").mkdir()
+    (home / "ray").mkdir(exist_ok=True)
     py = [sys.executable, "-m", "vae"]
     data = home / "datasets" / "seed-exact-hole"
     gen = py + ["generate", "--preset", "seed-exact", "--hole", "--size", "64", "--out", str(data)]
     if args.n < 5045:
         gen += ["--n", str(args.n)]
-    subprocess.run(gen, check=True, env=env, cwd=ROOT, capture_output=True)
+    if not args.reuse:
+        subprocess.run(gen, check=True, env=env, cwd=ROOT, capture_output=True)
     out = {"args": vars(args), "cpu": subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
                                                      text=True).stdout.split(":")[-1].strip(),
            "cores": os.cpu_count(), "load_before": os.getloadavg(), "arms": {}}
@@ -114,8 +120,9 @@ def main() -> None:
                     str(args.seeds), "--epochs", str(args.epochs), "--engine", engine, "--group-size",
                     str(args.group_size), "--quiet"]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
+        proc = (subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True) if not args.reuse
+                else subprocess.CompletedProcess(cmd, 0))
+        wall = walls[engine] if args.reuse else time.perf_counter() - t0
         if proc.returncode:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{engine} sweep failed")
@@ -140,8 +147,8 @@ def main() -> None:
         for metric in METRICS:
             ia = interval([r.get(metric) for r in rows[a] if r[key] == value])
             ib = interval([r.get(metric) for r in rows[b] if r[key] == value])
-            ok = (ib[1] <= ia[0] <= ib[2] and ia[1] <= ib[0] <= ia[2]) or ia[0] == ib[0]
-            agree &= ok or any(x != x for x in ia + ib)
+            ok = bool((ib[1] <= ia[0] <= ib[2] and ia[1] <= ib[0] <= ia[2]) or ia[0] == ib[0])
+            agree = agree and (ok or any(x != x for x in ia + ib))
             compare[f"{key}={value} {metric}"] = {a: [round(x, 5) for x in ia], b: [round(x, 5) for x in ib],
                                                   "each mean in the other's interval": ok}
     out["equivalence"] = compare
