@@ -93,7 +93,8 @@ def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = Non
             "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def execute_group(run_dirs: list[str], evaluate: str = "quick", threads: int | None = None) -> dict:
+def execute_group(run_dirs: list[str], evaluate: str = "quick", threads: int | None = None,
+                  node: str | None = None) -> dict:
     """Train the runs of one setting that are not finished as one seed group (vae.training.grouped), then
     evaluate every finished run without evaluation; returns {run name: what execute_run returns}."""
     from vae.runs.folder import run_state
@@ -109,7 +110,7 @@ def execute_group(run_dirs: list[str], evaluate: str = "quick", threads: int | N
     if train:
         from vae.training.grouped import train_group
 
-        res = train_group(train, evaluate=evaluate)
+        res = train_group(train, evaluate=evaluate, status_fields={"node": node, "host": socket.gethostname()})
         for d in train:
             out[d.name] = {"state": res["states"][d.name], "trained": True,
                            "evaluated": (d / "evaluation.json").exists() and evaluate != "none"}
@@ -156,8 +157,8 @@ def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
 def _ray_group_task(run_dirs: list[str], evaluate: str, threads: int) -> dict:
     import ray
 
-    out = execute_group(run_dirs, evaluate, threads)
     ctx = ray.get_runtime_context()
+    out = execute_group(run_dirs, evaluate, threads, node=ctx.get_node_id())
     gpus = [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]
     for rec in out.values():
         rec.update(node=ctx.get_node_id(), gpus=gpus)

@@ -142,9 +142,12 @@ def _fresh(run_dir: Path) -> None:
             f.unlink(missing_ok=True)
 
 
-def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False) -> dict:
+def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False, status_fields: dict | None = None) -> dict:
     """Train (from epoch 0) and evaluate the runs in `run_dirs` as one SeedGroup; returns per-run
-    states and the time spent ({"states": {name: state}, "train_s", "evaluate_s", "epoch_end_s"})."""
+    states and the time spent ({"states": {name: state}, "train_s", "evaluate_s", "epoch_end_s"}).
+
+    `status_fields` go into every run's status.json (the sweep's node and host: a run finished by a group
+    whose result never reached the sweep driver still says where it ran)."""
     run_dirs = [Path(r) for r in run_dirs]
     if not run_dirs:
         raise UserError("a seed group needs at least one run")
@@ -156,7 +159,8 @@ def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False) -> dic
     for rd in run_dirs:
         refuse_if_trained_elsewhere(rd)
     statuses = [tr.StatusFile(rd, state="running", message="loading data (trained as a seed group of "
-                              f"{len(run_dirs)})", epoch=0, epochs=c.epochs, step=0) for rd, c in zip(run_dirs, cfgs)]
+                              f"{len(run_dirs)})", epoch=0, epochs=c.epochs, step=0, group=len(run_dirs),
+                              **(status_fields or {})) for rd, c in zip(run_dirs, cfgs)]
     for s in statuses:
         s.start_heartbeat()
     t0 = time.perf_counter()
