@@ -96,7 +96,7 @@ def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tin
         # Kill the driver once two runs are done: the rest must be continued by --resume.
         _wait(lambda: driver.poll() is not None or sum(r["state"] == "finished" and r.get("eval_mig", "") != ""
                                                       for r in _results(out)) >= 2
-              if (out / "results.csv").exists() else False, what="two runs done")
+              if (out / "results.csv").exists() else False, timeout=900, what="two runs done")
         driver.send_signal(signal.SIGKILL)
         driver.wait(30)
         done_before = {r["run"]: json.loads((out / "runs" / r["run"] / "status.json").read_text())["started"]

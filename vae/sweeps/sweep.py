@@ -283,7 +283,9 @@ def result_rows(sweep_dir, doc: dict | None = None, status: dict | None = None) 
         rec = records.get(run["name"], {})
         row = {"run": run["name"], **run["settings"], "seed": run["seed"],
                "state": "queued" if st.get("state") in ("unknown", None) else st.get("state"),
-               "node": rec.get("node"), "host": rec.get("host"), "wall_s": rec.get("wall_s"),
+               # a grouped run finished by a task whose result never reached the driver: its own status says
+               "node": rec.get("node") or st.get("node"), "host": rec.get("host") or st.get("host"),
+               "wall_s": rec.get("wall_s") or _trained_s(st),
                "attempts": rec.get("attempts", 0)}
         cached = run_index.summary(rd)  # final metrics and evaluation, re-read only when they change
         final = cached.get("final") or {}
@@ -294,6 +296,13 @@ def result_rows(sweep_dir, doc: dict | None = None, status: dict | None = None) 
         row.update({f"eval_{k}": v for k, v in flat.items()})
         rows.append(row)
     return rows
+
+
+def _trained_s(st: dict):
+    try:
+        return round(float(st["finished"]) - float(st["started"]), 2)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def write_results(sweep_dir, rows: list[dict] | None = None) -> Path:

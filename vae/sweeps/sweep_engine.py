@@ -4,18 +4,27 @@
 `address` / RAY_ADDRESS), submits one task per run that is not done yet, at most `workers` at a
 time, and records each result in the sweep's status.json and results.csv as it lands.
 
-Each task (`execute_run`, in a Ray worker) trains its run folder with the library's `train_run`
+Engines (`engine=`, the CLI's --engine): "per-run", the default, gives each task one run (`execute_run`);
+"grouped" gives each task up to `group_size` seeds of one setting (`plan_tasks`), trained as one grouped
+model in one process (`execute_group`, vae.training.grouped: each seed's own initialisation and data order,
+every run folder written as the per-run trainer writes it).
+
+Each per-run task (`execute_run`, in a Ray worker) trains its run folder with the library's `train_run`
 (resuming from last.keras when the folder has one) and then evaluates it (`evaluate_run`). Faults:
 - a worker killed mid-run: Ray retries the task (max_retries); the retry resumes the run from its
   last completed epoch (the trainer drops metric lines past it), so no epoch is counted twice;
 - the driver killed: the local Ray instance and its workers end with it; the runs it was training
   are left `failed` (their trainer's pid is gone) with last.keras, and `--resume` continues them;
 - a finished and evaluated run is never trained again; a finished run without evaluation is only
-  evaluated.
+  evaluated;
+- grouped: a group's runs without a checkpoint train again from epoch 0 as a group; a run with a
+  checkpoint (last.keras) resumes on its own from its last epoch (with a fresh Adam: a grouped checkpoint
+  holds no optimizer state).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -29,6 +38,9 @@ from vae.sweeps import sweep as sw
 
 HEARTBEAT_S = 3.0
 TASK_RETRIES = 3
+ENGINES = ("per-run", "grouped")  # per-run: one run per task (the default); grouped: a setting's seeds as one SeedGroup
+#                                  per task (1.05x the runs per hour on 2 cores: bench/RESULTS.md)
+GROUP_SIZE = 5  # seeds per grouped task (bench/RESULTS.md, "Seeds as one grouped model")
 
 
 def default_workers(cpus: int, cpus_per_run: int) -> int:
@@ -82,6 +94,57 @@ def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = Non
             "pid": os.getpid(), "host": socket.gethostname()}
 
 
+def execute_group(run_dirs: list[str], evaluate: str = "quick", threads: int | None = None,
+                  node: str | None = None) -> dict:
+    """Train the runs of one setting that are not finished as one seed group (vae.training.grouped), then
+    evaluate every finished run without evaluation; returns {run name: what execute_run returns}."""
+    from vae.runs.folder import run_state
+
+    t0 = time.time()
+    if threads:
+        for k, v in _thread_env(threads).items():
+            os.environ.setdefault(k, v)
+    dirs = [Path(r) for r in run_dirs]
+    # An interrupted run with a checkpoint resumes on its own (execute_run); the others train as one group.
+    train = [d for d in dirs if run_state(d).get("state") != "finished" and not (d / "last.keras").exists()]
+    out = {}
+    if train:
+        from vae.training.grouped import train_group
+
+        res = train_group(train, evaluate=evaluate, status_fields={"node": node, "host": socket.gethostname()})
+        for d in train:
+            out[d.name] = {"state": res["states"][d.name], "trained": True,
+                           "evaluated": (d / "evaluation.json").exists() and evaluate != "none"}
+    for d in dirs:
+        if d not in train:
+            out[d.name] = execute_run(str(d), evaluate)
+    wall = round(time.time() - t0, 2)
+    for d in dirs:  # the group's wall time, shared by its runs
+        out[d.name].update(wall_s=round(wall / len(dirs), 2), group_wall_s=wall, group=len(dirs),
+                           pid=os.getpid(), host=socket.gethostname())
+    return out
+
+
+def plan_tasks(runs: list[dict], engine: str, group_size: int | None = None) -> list[list[dict]]:
+    """The sweep's runs as tasks: one run each (per-run), or a setting's seeds in groups of at most
+    `group_size` (grouped), in the sweep's order of settings."""
+    if engine not in ENGINES:
+        raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "per-run":
+        return [[r] for r in runs]
+    size = int(group_size or GROUP_SIZE)
+    if size < 1:
+        raise UserError(f"group size must be at least 1, got {group_size}")
+    by_setting: dict = {}
+    for r in runs:
+        by_setting.setdefault(json.dumps(r["settings"], sort_keys=True), []).append(r)
+    tasks = []
+    for same in by_setting.values():
+        n = -(-len(same) // size)  # as few groups as the size allows, their sizes as even as can be
+        tasks += [same[i::n] for i in range(n)]
+    return tasks
+
+
 def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
     import ray
 
@@ -89,6 +152,17 @@ def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
     ctx = ray.get_runtime_context()
     out["node"] = ctx.get_node_id()
     out["gpus"] = [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]  # the GPU(s) Ray gave this run
+    return out
+
+
+def _ray_group_task(run_dirs: list[str], evaluate: str, threads: int) -> dict:
+    import ray
+
+    ctx = ray.get_runtime_context()
+    out = execute_group(run_dirs, evaluate, threads, node=ctx.get_node_id())
+    gpus = [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]
+    for rec in out.values():
+        rec.update(node=ctx.get_node_id(), gpus=gpus)
     return out
 
 
@@ -146,8 +220,11 @@ def _init_ray(address: str | None, cpus: int | None):
 
 
 def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None, cpus_per_run: int | None = None,
-              say=print) -> dict:
-    """Train and evaluate every run of the sweep that is not done; returns the final status."""
+              say=print, engine: str = "per-run", group_size: int | None = None) -> dict:
+    """Train and evaluate every run of the sweep that is not done; returns the final status.
+
+    `engine`: "per-run" (the default: each task trains one run, vae.training.train) or "grouped" (each task
+    trains up to `group_size` seeds of one setting as one grouped model, vae.training.grouped)."""
     require_writable("run a sweep")
     sweep_dir = Path(sweep_dir).resolve()
     doc = sw.read_sweep(sweep_dir)
@@ -158,6 +235,7 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
     (sweep_dir / "stop").unlink(missing_ok=True)
     evaluate = doc.get("evaluate", "quick")
     todo = [r for r in doc["runs"] if not sw.run_done(sw.run_dir_of(sweep_dir, r), evaluate)]
+    tasks = plan_tasks(todo, engine, group_size)
     for r in todo:  # a stop asked of an earlier driver's runs does not stop this one's
         (sw.run_dir_of(sweep_dir, r) / "stop").unlink(missing_ok=True)
     status = _Status(sweep_dir)
@@ -167,7 +245,7 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
             sw.write_results(sweep_dir, sw.result_rows(sweep_dir, doc, status.data))
             status.update(state="finished", message=f"all {len(doc['runs'])} runs are done", finished=time.time())
             return dict(status.data)
-        return _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluate, say)
+        return _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evaluate, say, engine)
     except BaseException as e:
         status.update(state="failed" if not isinstance(e, KeyboardInterrupt) else "stopped",
                      message=f"{type(e).__name__}: {e}; resume the sweep to continue")
@@ -176,7 +254,8 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
         status.stop_heartbeat()
 
 
-def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluate, say) -> dict:
+def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evaluate, say, engine="per-run") -> dict:
+    todo = [r for t in tasks for r in t]
     ray, t_init = _init_ray(address, None)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -184,50 +263,65 @@ def _drive(sweep_dir, doc, todo, status, address, workers, cpus_per_run, evaluat
         per_run = max(1, min(per_run, cpus))
         workers = int(workers or default_workers(cpus, per_run))
         say(f"ray: {cpus} CPU(s) on {len(ray.nodes())} node(s), started in {t_init:.1f} s; "
-            f"{len(todo)} of {len(doc['runs'])} runs to do, {workers} at a time, {per_run} CPU(s) each")
+            f"{len(todo)} of {len(doc['runs'])} runs to do as {len(tasks)} task(s) ({engine} engine), "
+            f"{workers} at a time, {per_run} CPU(s) each")
         history = status.data.setdefault("history", [])
         history.append({"driver_pid": os.getpid(), "started": time.time(), "ray_init_s": round(t_init, 2),
-                        "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo)})
+                        "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo),
+                        "engine": engine, "tasks": len(tasks)})
         status.update(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
         gpus = float((doc.get("resources") or {}).get("gpus_per_run") or 0)
         env = {**_thread_env(per_run), "PYTHONPATH": lab_pythonpath()}
-        task = ray.remote(_ray_task).options(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES,
-                                             retry_exceptions=False, runtime_env={"env_vars": env})
-        queue, in_flight, failed = list(todo), {}, 0
+        opts = dict(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=False,
+                    runtime_env={"env_vars": env})
+        task = ray.remote(_ray_task).options(**opts)
+        group_task = ray.remote(_ray_group_task).options(**opts)
+        queue, in_flight, failed = list(tasks), {}, 0
         stopping = False
         while queue or in_flight:
             if not stopping and (sweep_dir / "stop").exists():
                 stopping = True
                 queue.clear()
-                for ref, run in in_flight.items():
-                    sw.request_stop_run(sw.run_dir_of(sweep_dir, run))
+                for ref, runs in in_flight.items():
+                    for run in runs:
+                        sw.request_stop_run(sw.run_dir_of(sweep_dir, run))
                 status.update(state="stopping", message="stopping: queued runs will not start; running runs stop "
                                                        "after their current batch")
             while queue and len(in_flight) < workers:
-                run = queue.pop(0)
-                rec = status.data["runs"].get(run["name"], {})
-                sw.mark_resumed(sw.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
-                status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
-                in_flight[task.remote(str(sw.run_dir_of(sweep_dir, run)), evaluate, per_run)] = run
+                runs = queue.pop(0)
+                for run in runs:
+                    rec = status.data["runs"].get(run["name"], {})
+                    sw.mark_resumed(sw.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
+                    status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
+                dirs = [str(sw.run_dir_of(sweep_dir, run)) for run in runs]
+                ref = (task.remote(dirs[0], evaluate, per_run) if engine == "per-run"
+                       else group_task.remote(dirs, evaluate, per_run))
+                in_flight[ref] = runs
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
-                run = in_flight.pop(ref)
+                runs = in_flight.pop(ref)
                 try:
-                    out = ray.get(ref)
-                    lost = float(status.data["runs"].get(run["name"], {}).get("lost_s") or 0.0)  # failed attempts
-                    status.record(run["name"], node=out.get("node"), host=out.get("host"),
-                                  wall_s=round(out["wall_s"] + lost, 2), last_attempt_s=out["wall_s"],
-                                  state=out["state"], trained=out["trained"], gpus=out.get("gpus", []))
-                    say(f"{run['name']}: {out['state']} in {out['wall_s']:.1f} s on {out.get('host')} "
-                        f"(node {str(out.get('node'))[:8]})")
+                    got = ray.get(ref)
+                    outs = {runs[0]["name"]: got} if engine == "per-run" else got
+                    for run in runs:
+                        out = outs[run["name"]]
+                        lost = float(status.data["runs"].get(run["name"], {}).get("lost_s") or 0.0)  # failed attempts
+                        status.record(run["name"], node=out.get("node"), host=out.get("host"),
+                                      wall_s=round(out["wall_s"] + lost, 2), last_attempt_s=out["wall_s"],
+                                      state=out["state"], trained=out["trained"], gpus=out.get("gpus", []),
+                                      **({"group": out["group"], "group_wall_s": out["group_wall_s"]}
+                                         if "group" in out else {}))
+                        say(f"{run['name']}: {out['state']} in {out['wall_s']:.1f} s on {out.get('host')} "
+                            f"(node {str(out.get('node'))[:8]})")
                 except Exception as e:  # the run failed (its status.json says why) or its worker died too often
                     failed += 1
-                    rec = status.data["runs"].get(run["name"], {})
-                    lost = float(rec.get("lost_s") or 0.0) + max(0.0, time.time() - float(rec.get("submitted") or
-                                                                                        time.time()))
-                    status.record(run["name"], state="failed", error=f"{type(e).__name__}: {str(e)[:500]}",
-                                  lost_s=round(lost, 2))
-                    say(f"{run['name']}: failed ({type(e).__name__})")
+                    for run in runs:
+                        rec = status.data["runs"].get(run["name"], {})
+                        lost = float(rec.get("lost_s") or 0.0) + max(0.0, time.time() - float(rec.get("submitted") or
+                                                                                            time.time()))
+                        status.record(run["name"], state="failed", error=f"{type(e).__name__}: {str(e)[:500]}",
+                                      lost_s=round(lost, 2))
+                        say(f"{run['name']}: failed ({type(e).__name__})")
                 _refresh_results(sweep_dir, doc, status)
         _refresh_results(sweep_dir, doc, status)
         counts = sw.progress(sweep_dir, doc)

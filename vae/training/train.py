@@ -308,6 +308,8 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
     initial_epoch, extra = 0, {}
     if resume and (run_dir / "last.keras").exists():
         model = keras.models.load_model(check_model_file(run_dir / "last.keras"), safe_mode=True)
+        if not model.compiled:  # a seed group's checkpoint (vae.training.grouped) holds no optimizer: Adam restarts
+            model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
         rows = read_metrics(run_dir, "epoch")
         initial_epoch = rows[-1]["epoch"] if rows else 0
         done_rows = [r for r in rows if r.get("epoch", 0) <= initial_epoch]
