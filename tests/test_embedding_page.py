@@ -64,7 +64,7 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
     titles = [fig["layout"].get("title", {}).get("text") for fig in figs]
     assert "How much each factor moves each latent (rows unit length)" in titles
     assert "|cos(principal axis, latent axis)|" in titles
-    assert "What the seed term prefers on this data" in titles  # issue 23: the entanglement profile
+    assert "What the seed term prefers on this data" in titles  # the entanglement profile
     texts = " ".join(str(c.value) for c in at.caption)
     assert f"training codes of epoch 2 (N = {len(snap['mu_train'])})" in texts
     factor_table = at.dataframe[0].value

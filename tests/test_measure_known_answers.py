@@ -1,7 +1,7 @@
-"""Known answers of issue 23 for the measures (numpy only): factor alignment of mixed, bent and shared
+"""Known answers for the measures (numpy only): factor alignment of mixed, bent and shared
 codes; PCA alignment's tie gate and its trivial case; what the entanglement terms prefer on the data.
 
-Each of these failed on main before issue 23 (the numbers it gave are in the comments)."""
+Each of these failed on the measures of 2026-11-29 (CHANGELOG.md); the numbers those gave are in the comments."""
 
 from __future__ import annotations
 
@@ -259,7 +259,7 @@ def test_evaluated_epoch_reads_the_trainers_best_epoch_or_names_the_old_rule(tmp
     rows = [{"kind": "epoch", "epoch": e, "val_loss": v} for e, v in ((1, 3.0), (2, 1.0), (3, 2.0))]
     (tmp_path / "metrics.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
     epoch, rule = evaluated_epoch(tmp_path)
-    assert epoch == 2 and "before issue 23" in rule
+    assert epoch == 2 and "before the one checkpoint rule" in rule
     rows[-1]["best_epoch"] = 3  # the trainer's own record wins
     (tmp_path / "metrics.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
     assert evaluated_epoch(tmp_path)[0] == 3

@@ -51,7 +51,7 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
     last = epochs[-1]
     assert last["val_loss"] == pytest.approx(last["val_recon"] + last["val_beta_kl"] + last["val_gamma_entanglement"],
                                              rel=1e-4)
-    # issue 23: the checkpoint rule is validation reconstruction + KL (nats per image), whatever the method adds
+    # the checkpoint rule is validation reconstruction + KL (nats per image), whatever the method adds
     for row in epochs:
         assert row["val_selection"] == pytest.approx(row["val_recon"] * 32 * 32 + row["val_kl"] * 3 / 2, rel=1e-6)
     best = min(epochs, key=lambda r: r["val_selection"])

@@ -38,7 +38,7 @@ SPRITE_FACTORS = ("shape", "scale", "rotation", "x", "y")
 MAX_IMAGES = 1_000_000
 
 PRESETS = ("seed-full", "seed-punctured", "seed-exact", "dsprites", "seed-correlated", "seed-correlated-punctured")
-# The correlated starfish presets (issue 23): corr(a, b) = 0.6 on an elliptic support, so the
+# The correlated starfish presets (docs/measures.md): corr(a, b) = 0.6 on an elliptic support, so the
 # principal axes of a perfect factor code are not the factor axes.
 CORRELATED_RHO = 0.6
 FAMILIES = ("starfish", "sprites", "imported")

@@ -135,7 +135,7 @@ def total_correlation(z, z_mean, z_log_var, estimator: str = "mws", dataset_size
 
     `mws` (minibatch-weighted sampling): disentanglement_lib's `total_correlation`,
     mean_j [ log sum_i q(z_j|x_i) - sum_l log sum_i q(z_jl|x_i) ], plus the constant
-    (d - 1) log(B N) when `dataset_size` N is given (issue 23: the trainer gives it, so the logged
+    (d - 1) log(B N) when `dataset_size` N is given (the trainer gives it, so the logged
     "tc" is Chen et al.'s estimate of TC itself, not offset by about -26 nats; the constant does
     not change the gradients). Without `dataset_size` the constant is left out, as the library does.
     `mss` (minibatch stratified sampling) needs `dataset_size` and includes its weights, so it is

@@ -277,7 +277,7 @@ def logged_terms(method: str) -> dict:
     return {**COMMON_TERMS, **get(method).terms}
 
 
-# The checkpoint rule (issue 23): one criterion for every method.
+# The checkpoint rule (docs/measures.md): one criterion for every method.
 SELECTION_RULE = ("validation reconstruction + KL (negative ELBO, nats per image: summed pixel BCE + "
                   "textbook KL summed over latents), the same for every method")
 
@@ -300,7 +300,7 @@ def selection_loss(logs: dict, reduction: str, pixels: int, latent_dim: int, pre
     return float(recon) + float(kl)
 
 
-# Published weights mean what they say (issue 23): a method whose parameters come from papers runs,
+# Published weights mean what they say (docs/methods.md): a method whose parameters come from papers runs,
 # by default, with the papers' reduction and the papers' KL weight (beta = 1 where the paper uses 1).
 PAPERS_METHODS = ("annealed", "factor-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii")
 

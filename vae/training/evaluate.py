@@ -59,7 +59,7 @@ def evaluated_epoch(run_dir: Path) -> tuple[int | None, str]:
         return int(rows[-1]["best_epoch"]), SELECTION_RULE
     losses = [(r.get("val_loss", r.get("loss")), r.get("epoch")) for r in rows if r.get("val_loss", r.get("loss"))]
     if losses:
-        return int(min(losses)[1]), "validation total loss (the rule before issue 23: it includes the method's terms)"
+        return int(min(losses)[1]), "validation total loss (the rule of runs trained before the one checkpoint rule: it includes the method's terms)"
     return None, "unknown (no metrics.jsonl)"
 
 
@@ -124,7 +124,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     summary = {"alignment_codes": f"training split ({len(tr_m)} codes)", "evaluated_epoch": epoch,
                "pca_alignment": result["pca_alignment"]["score"],
                "pca_alignment_reason": result["pca_alignment"]["reason"]}
-    # Active units and per-latent KL (issue 23): first-class measures, with the collapse flag.
+    # Active units and per-latent KL (docs/measures.md): first-class measures, with the collapse flag.
     usage = metrics.latent_usage(mu[tr_m], _logvar(model, images[tr_m]), num_factors=len(ds.factor_names) or None)
     result["latent_usage"] = usage
     summary.update({"active_units": usage["active_units"], "collapsed": usage["collapsed"],

@@ -175,7 +175,7 @@ def alignment_columns(summary: dict, final: dict) -> dict:
                                                                              final.get("alignment_score"))}
     return {"factor_alignment": src.get("factor_alignment"), "pca_alignment": src.get("pca_alignment"),
             "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source,
-            # issue 23: which epoch the numbers are of, and whether latents collapsed
+            # which epoch the numbers are of, and whether latents collapsed
             "evaluated epoch": summary.get("evaluated_epoch") if src is summary else final.get("epoch"),
             "active_units": src.get("active_units"), "collapsed": src.get("collapsed")}
 

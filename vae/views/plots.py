@@ -567,7 +567,7 @@ def alignment_arrows(codes: np.ndarray, factors: np.ndarray | None, factor_align
     return out
 
 
-# ---- issue 23: the hole's error profile and what the entanglement term prefers
+# ---- the hole's error profile and what the entanglement term prefers
 
 
 def hole_profile(profile: Sequence[Mapping], ring_error: float | None, title: str = "") -> go.Figure:
