@@ -135,7 +135,7 @@ def test_report_says_no_evidence_when_the_seeds_overlap_and_higher_when_they_do_
     assert eff[1e-3]["verdict"] == "no evidence" and eff[1e-3]["paired"]
     assert eff[1e-3]["words"].startswith("no evidence of a difference in MIG: difference +0 ")
     assert "no effect" not in eff[1e-3]["words"]
-    assert eff[1e-2]["words"].startswith("MIG higher by 0.5 (95% interval +0.5 to +0.5, d_z")
+    assert eff[1e-2]["words"].startswith("MIG higher by 0.5 (95% interval +0.5 to +0.5, Holm-adjusted p 0)")
     assert "Holm-adjusted p" in eff[1e-2]["words"] and eff[1e-2]["family_size"] == 2
     assert eff[1e-3]["power"] == ""  # the same value per seed: no spread, nothing to size
     vr = sweep_report.variance_and_ranking(rows, ["gamma"], "eval_mig")
@@ -149,8 +149,8 @@ def test_report_says_no_evidence_when_the_seeds_overlap_and_higher_when_they_do_
 
 
 def test_text_report_leads_with_numbers_then_verdicts_then_power_and_warns_under_5_seeds():
-    rows = [{"gamma": g, "seed": s, "state": "finished", "eval_mig": 0.2 + (0.3 if g == 1e-2 else 0.0) + 0.01 * s,
-             "val_kl": float(s)} for g in (0.0, 1e-2) for s in range(3)]
+    rows = [{"gamma": g, "seed": s, "state": "finished", "eval_mig": 0.2 + (0.3 + 0.01 * s if g == 1e-2 else 0.0)
+             + 0.01 * s, "val_kl": float(s)} for g in (0.0, 1e-2) for s in range(3)]
     text = sweep_report.text_report(rows, {"gamma": [0.0, 1e-2]})
     assert "WARNING: Only 3 seeds" in text and "no effect" not in text
     numbers, verdict = text.index("gamma = 0: 0.21 [0.185, 0.235], n = 3"), text.index("MIG higher by 0.3")

@@ -58,6 +58,8 @@ def test_finished_sweep_shows_distributions_the_gamma_answer_and_variance(tiny_d
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     boxes = [t for t in fig["data"] if t["type"] == "box"]
     assert boxes and len(boxes[0]["customdata"]) == 9  # one dot per run, carrying its run name
+    (band,) = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]  # chance, for factor alignment
+    assert (band["y0"], band["y1"]) == pytest.approx((0.05, 0.85))
     tables = [df.value for df in at.dataframe]
     answers = next(t for t in tables if "answer" in t.columns)
     mig = answers[answers["metric"] == "MIG"].set_index("gamma")["answer"]

@@ -114,6 +114,8 @@ def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypa
     saved = json.loads((run_dir / "evaluation.json").read_text())
     assert saved["summary"]["factor_alignment"] == pytest.approx(result["summary"]["factor_alignment"])
     assert saved["summary"]["alignment_codes"].startswith("training split")
+    chance = saved["summary"]["chance"]["factor_alignment"]  # beside the score: random rotations of the codes
+    assert chance["lo"] <= chance["mean"] <= chance["hi"] and saved["chance"]["factor_alignment"]["n"] == 200
     assert saved["settings"]["dci_setting"] == "reference" and "hole_ratio" in saved["summary"]
     assert set(saved["transects"]) == {"P1", "P2", "P3"}
     assert 0 < saved["transects"]["P1"]["straightness"] <= 1

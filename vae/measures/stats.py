@@ -12,6 +12,7 @@ much as the method or its weight. These pure functions say how much:
                           and a verdict ("higher", "lower", "no evidence", "equivalent" by TOST);
 - `mean_ci`               a setting's mean with its t interval;
 - `holm`                  Holm's step-down adjustment of a family of p values;
+- `verdict_words`, `power_words`  compare_settings' answer in words (never "no effect");
 - `t_power`, `min_detectable`, `seeds_needed`  power of a two-sided t test (noncentral t);
 - `bootstrap_mean_ci`, `difference_ci`  the percentile bootstrap (Efron & Tibshirani 1993, ch. 13),
                           the rule the Sweeps page used before; at 5 seeds its interval covers about
@@ -20,7 +21,7 @@ much as the method or its weight. These pure functions say how much:
                           (one-way ANOVA sums of squares: SS_total = SS_between + SS_within);
 - `ranking_stability`     how well the ranking of settings agrees from seed to seed (Kendall's
                           coefficient of concordance W, and the share of seeds that pick the same best);
-- `spearman`, `rank_correlations`, `within_setting_correlations`  whether unsupervised numbers
+- `spearman`, `rank_correlations`, `within_setting_spearman`  whether unsupervised numbers
                           predict supervised ones across runs, within settings (so that the swept
                           setting, which moves both, does not make the correlation).
 """
@@ -217,7 +218,7 @@ def _t_answer(diff, se, df, level, smallest_effect=None) -> dict:
     tcrit = sps.t.ppf(0.5 + level / 2, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = diff / se
-    flat = se <= 0  # every per-seed difference equal: no spread to test against
+    flat = se <= 0  # every per-seed difference equal: no spread to test against (see _spread)
     p = np.where(flat, np.where(diff == 0, 1.0, 0.0), 2 * sps.t.sf(np.abs(np.where(flat, 0.0, t)), df))
     out = {"diff": diff, "se": se, "df": df, "lo": diff - tcrit * se, "hi": diff + tcrit * se, "p": p}
     if smallest_effect is not None:
@@ -230,6 +231,14 @@ def _t_answer(diff, se, df, level, smallest_effect=None) -> dict:
     return out
 
 
+def _spread(sd, x, b, power: int = 1):
+    """sd (power 1) or variance (power 2) set to 0 where it is rounding error, below (1e-12 x the values'
+    size)^power: equal per-seed differences computed in floating point leave an sd of ~1e-17, which would
+    make t and d_z absurd."""
+    scale = np.maximum(np.abs(x).max(axis=-1), np.abs(b).max(axis=-1))
+    return np.where(np.abs(sd) <= (1e-12 * scale) ** power, 0.0, sd)
+
+
 def paired_t(x, b, level: float = 0.95, smallest_effect=None) -> dict:
     """Paired t test of x - b over the last axis (seeds matched by position), batched over leading axes.
 
@@ -239,7 +248,7 @@ def paired_t(x, b, level: float = 0.95, smallest_effect=None) -> dict:
     x, b = np.asarray(x, dtype=np.float64), np.asarray(b, dtype=np.float64)
     d = x - b
     n = d.shape[-1]
-    sd = d.std(axis=-1, ddof=1)
+    sd = _spread(d.std(axis=-1, ddof=1), x, b)
     out = _t_answer(d.mean(axis=-1), sd / math.sqrt(n), n - 1, level, smallest_effect)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["effect_size"] = np.where(sd > 0, out["diff"] / sd, np.nan)
@@ -255,7 +264,7 @@ def welch_t(x, b, level: float = 0.95, smallest_effect=None) -> dict:
     """
     x, b = np.asarray(x, dtype=np.float64), np.asarray(b, dtype=np.float64)
     nx, nb = x.shape[-1], b.shape[-1]
-    vx, vb = x.var(axis=-1, ddof=1), b.var(axis=-1, ddof=1)
+    vx, vb = _spread(x.var(axis=-1, ddof=1), x, x, 2), _spread(b.var(axis=-1, ddof=1), b, b, 2)
     se = np.sqrt(vx / nx + vb / nb)
     with np.errstate(divide="ignore", invalid="ignore"):
         df = np.where(se > 0, se**4 / ((vx / nx) ** 2 / (nx - 1) + (vb / nb) ** 2 / (nb - 1)), nx + nb - 2.0)
@@ -394,6 +403,38 @@ def _compare_one(value, pairs, base, level, smallest_effect) -> dict:
     c["detect"] = float(smallest_effect) if smallest_effect is not None else abs(c["diff"])
     c["seeds_needed"] = seeds_needed(c["detect"], c["sd"], paired, level)
     return c
+
+
+def verdict_words(c: dict, metric: str = "the metric") -> str:
+    """compare_settings' verdict in words, with the difference, its interval, effect size and adjusted p.
+    "no evidence of a difference" is never "no effect": a test with few seeds misses real differences."""
+    if c.get("p") is None:
+        if c.get("diff") is None:
+            return "not enough finished runs to say"
+        return "too few seeds to test (at least 2 per setting)"
+    pct = f"{c['level']:.0%}"
+    es = "" if c.get("effect_size") is None else f", {c['effect_size_name']} {c['effect_size']:+.2f}"
+    detail = f"({pct} interval {c['lo']:+.3g} to {c['hi']:+.3g}{es}, Holm-adjusted p {c['p_adjusted']:.2g})"
+    if c["verdict"] in ("higher", "lower"):
+        return f"{metric} {c['verdict']} by {abs(c['diff']):.3g} {detail}"
+    if c["verdict"] == "equivalent":
+        return f"equivalent within ±{c['smallest_effect']:.3g} (TOST): difference {c['diff']:+.3g} {detail}"
+    return f"no evidence of a difference in {metric}: difference {c['diff']:+.3g} {detail}"
+
+
+def power_words(c: dict) -> str:
+    """What this many seeds can detect: the smallest detectable difference (80% power) and about how many
+    seeds would detect the difference seen (or the smallest effect of interest)."""
+    if c.get("mde") is None:
+        return ""
+    n = min(c["n"], c["n_baseline"])
+    text = f"smallest detectable difference at {n} seeds: {c['mde']:.3g} (80% power)"
+    if c.get("detect"):
+        need = c.get("seeds_needed")
+        x = f"{c['detect']:.3g}"
+        text += (f"; about {need} seeds would detect a difference of {x}" if need else
+                 f"; more than {MAX_SEEDS} seeds would be needed to detect a difference of {x}")
+    return text
 
 
 def within_setting_spearman(x, y, groups) -> dict:

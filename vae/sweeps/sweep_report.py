@@ -88,40 +88,8 @@ def effects(rows: list[dict], key: str, metric: str, baseline=0.0, others=(), sm
             continue
         for c in stats.compare_settings(rs, metric, key, baseline, smallest_effect=smallest_effect, level=level):
             out.append({**dict(zip(others, other)), key: c["value"], **c, "metric": metric,
-                        "words": verdict_words(c, label(metric)), "power": power_words(c)})
+                        "words": stats.verdict_words(c, label(metric)), "power": stats.power_words(c)})
     return out
-
-
-def verdict_words(c: dict, metric: str = "the metric") -> str:
-    """compare_settings' verdict in words, with the difference, its interval, effect size and adjusted p.
-    "no evidence of a difference" is never "no effect": a test with few seeds misses real differences."""
-    if c.get("p") is None:
-        if c.get("diff") is None:
-            return "not enough finished runs to say"
-        return "too few seeds to test (at least 2 per setting)"
-    pct = f"{c['level']:.0%}"
-    es = "" if c.get("effect_size") is None else f", {c['effect_size_name']} {c['effect_size']:+.2f}"
-    detail = f"({pct} interval {c['lo']:+.3g} to {c['hi']:+.3g}{es}, Holm-adjusted p {c['p_adjusted']:.2g})"
-    if c["verdict"] in ("higher", "lower"):
-        return f"{metric} {c['verdict']} by {abs(c['diff']):.3g} {detail}"
-    if c["verdict"] == "equivalent":
-        return f"equivalent within ±{c['smallest_effect']:.3g} (TOST): difference {c['diff']:+.3g} {detail}"
-    return f"no evidence of a difference in {metric}: difference {c['diff']:+.3g} {detail}"
-
-
-def power_words(c: dict) -> str:
-    """What this many seeds can detect: the smallest detectable difference (80% power) and about how many
-    seeds would detect the difference seen (or the smallest effect of interest)."""
-    if c.get("mde") is None:
-        return ""
-    n = min(c["n"], c["n_baseline"])
-    text = f"smallest detectable difference at {n} seeds: {c['mde']:.3g} (80% power)"
-    if c.get("detect"):
-        need = c.get("seeds_needed")
-        x = f"{c['detect']:.3g}"
-        text += (f"; about {need} seeds would detect a difference of {x}" if need else
-                 f"; more than {stats.MAX_SEEDS} seeds would be needed to detect a difference of {x}")
-    return text
 
 
 def few_seeds_warning(rows: list[dict], keys) -> str | None:
