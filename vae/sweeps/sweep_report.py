@@ -102,7 +102,7 @@ def few_seeds_warning(rows: list[dict], keys) -> str | None:
     n = min(counts.values())
     return (f"Only {n} seed{'s' if n != 1 else ''} in the smallest setting: with fewer than {MIN_SEEDS} seeds the "
             "intervals are wide and only large differences can be detected, so read every verdict below as "
-            "preliminary; add seeds (Resume after raising them, or a new sweep) for an answer to rely on.")
+            "preliminary; more seeds give an answer to rely on.")
 
 
 def variance_and_ranking(rows: list[dict], keys, metric: str) -> dict:
