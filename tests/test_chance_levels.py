@@ -37,10 +37,10 @@ def test_an_aligned_code_scores_far_above_its_chance_band():
     f = rng.uniform(0, 1, (3000, 2))
     codes = np.column_stack([2 * f[:, 0] - 1, 2 * f[:, 1] - 1, 0.05 * rng.standard_normal(3000)])
     score = analysis.factor_alignment(codes, f, local=False)["score"]
-    chance = analysis.rotation_baseline(codes, f, "factor_alignment", n=60, seed=0)
+    chance = analysis.rotation_baseline(codes, f, "factor_alignment", n=30, seed=0)
     assert score > 0.95 and chance["hi"] < score and 0.1 < chance["mean"] < 0.7
     assert chance["codes"] == analysis.CHANCE_MAX_CODES  # subsampled to stay cheap
-    again = analysis.rotation_baseline(codes, f, "factor_alignment", n=60, seed=0)
+    again = analysis.rotation_baseline(codes, f, "factor_alignment", n=30, seed=0)
     assert again == chance  # seeded
     # any function of (codes, factors) works; an unknown name is a one-line error
     flat = analysis.rotation_baseline(codes, f, lambda c, _: {"score": 0.25}, n=5)

@@ -210,5 +210,6 @@ def test_cli_report_prints_the_answer_over_seeds(tiny_dataset, tmp_workspace, ca
     text = capsys.readouterr().out
     assert text.startswith("9 finished runs")
     assert "gamma = 0.01: " in text and "n = 3" in text and "share of variance" in text
+    assert "chance (the same measure on randomly rotated codes, 9 runs): 0.42 [0.05, 0.85]" in text
     assert "gamma = 0.001: no evidence of a difference in factor alignment" in text
     assert "gamma = 0.01: MIG higher by 0." in text and "no effect" not in text

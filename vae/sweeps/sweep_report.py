@@ -162,7 +162,8 @@ def answer(rows: list[dict], grid: dict, metrics=None, smallest_effect=None, lev
     for m in metrics:
         comps = effects(rows, base_key, m, base, others, smallest_effect, level) if grid else []
         out.append({"metric": m, "label": label(m), "settings": per_setting(rows, keys, m, level),
-                    "comparisons": comps, "base_key": base_key, "baseline": base, "keys": keys})
+                    "comparisons": comps, "base_key": base_key, "baseline": base, "keys": keys,
+                    "chance": chance_band(rows, m)})
     return out
 
 
@@ -189,6 +190,10 @@ def answer_lines(a: dict, bold: str = "") -> dict:
 
     numbers = [f"{head(s)}: {s['mean']:.3g}" + ("" if s["lo"] is None else f" [{s['lo']:.3g}, {s['hi']:.3g}]")
                + f", n = {s['n']}" for s in a["settings"] if s["mean"] is not None]
+    ch = a.get("chance")
+    if ch:
+        numbers.append(f"chance (the same measure on randomly rotated codes, {ch['runs']} runs): {ch['mean']:.3g} "
+                       f"[{ch['lo']:.3g}, {ch['hi']:.3g}]")
     return {"numbers": numbers, "verdicts": [f"{head(c)}: {c['words']}" for c in a["comparisons"]],
             "power": [f"{head(c)}: {c['power']}" for c in a["comparisons"] if c["power"]]}
 
