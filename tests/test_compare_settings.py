@@ -181,9 +181,16 @@ def test_compare_settings_fields_pairing_and_verdicts():
     assert c["effect_size_name"] == "d_z" and c["family_size"] == 2
     assert c["p_adjusted"] == pytest.approx(min(1, 2 * c["p"])) or c["p_adjusted"] >= c["p"]
     assert out[1e-3]["verdict"] == "no evidence" and out[1e-3]["mde"] > 0
-    # one missing run breaks the pairing: Welch, Hedges' g
+    # a missing run (a sweep still running): paired on the seeds both have, the baseline's extra run left out
     out = {c["value"]: c for c in stats.compare_settings(rows[:-1], "m", "gamma", 0.0)}
-    assert not out[1e-2]["paired"] and out[1e-2]["effect_size_name"] == "Hedges' g" and out[1e-2]["n"] == 9
+    c = out[1e-2]
+    assert c["paired"] and c["n"] == c["n_baseline"] == 9 and c["unpaired_left_out"] == 1
+    base9 = [r["m"] for r in rows if r["gamma"] == 0.0][:9]
+    assert c["baseline_mean"] == pytest.approx(np.mean(base9))
+    # seeds that do not match: Welch, Hedges' g, every run
+    moved = [dict(r, seed=r["seed"] + 100) if r["gamma"] == 1e-2 else r for r in rows]
+    c = {c["value"]: c for c in stats.compare_settings(moved, "m", "gamma", 0.0)}[1e-2]
+    assert not c["paired"] and c["effect_size_name"] == "Hedges' g" and c["n"] == 10
     # equivalence only with smallest_effect and a narrow interval
     same = [{"g": g, "seed": s, "m": 1.0 + 0.01 * rng.standard_normal()} for g in ("a", "b") for s in range(10)]
     assert stats.compare_settings(same, "m", "g", "a")[0]["verdict"] == "no evidence"

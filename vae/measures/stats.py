@@ -322,7 +322,10 @@ def compare_settings(rows, metric: str, key: str, baseline, seed_key: str = "see
     `rows`: dicts like results.csv rows (rows without a finite number in `metric` are left out).
     Paired when both settings have the same seeds, each once: the test is then the paired t test on
     per-seed differences (the same seed gives the same initialisation and data order, so the seed's
-    share of the spread cancels); otherwise Welch's t test. `lo`, `hi`: the t interval of the
+    share of the spread cancels). When one setting's seeds are all among the other's (a sweep still
+    running, a failed run), it is paired on those seeds and the other runs are left out of this
+    comparison (`unpaired_left_out` counts them; `n`, `n_baseline`, the means are of the paired runs).
+    Otherwise Welch's t test on all runs. `lo`, `hi`: the t interval of the
     difference at `level`. `p_adjusted`: Holm's adjustment over the family, which is **the
     comparisons this call returns** (every value of `key` against the baseline, on one metric):
     the chance that any of them says "higher" or "lower" when no setting differs is at most 1 - level.
@@ -378,16 +381,22 @@ def _compare_one(value, pairs, base, level, smallest_effect) -> dict:
     c = {"value": value, "n": len(x), "n_baseline": len(b), "paired": False,
          "mean": float(x.mean()) if len(x) else None, "baseline_mean": float(b.mean()) if len(b) else None,
          "diff": None, "lo": None, "hi": None, "p": None, "p_adjusted": None, "effect_size": None,
-         "effect_size_name": None, "mde": None, "sd": None, "detect": None, "seeds_needed": None}
+         "effect_size_name": None, "mde": None, "sd": None, "detect": None, "seeds_needed": None,
+         "unpaired_left_out": 0}
     if smallest_effect is not None:
         c.update(p_equivalence=None, p_equivalence_adjusted=None)
     if len(x) and len(b):
         c["diff"] = c["mean"] - c["baseline_mean"]
     unique = len(set(seeds)) == len(seeds) and len(set(seeds_b)) == len(seeds_b) and None not in seeds
-    paired = unique and set(seeds) == set(seeds_b) and len(x) >= 2
+    shared = [s for s in seeds if s in set(seeds_b)] if unique else []
+    # Paired when one setting's seeds are all among the other's (a sweep still running, or a failed run):
+    # the runs whose seed the other setting lacks are left out, and n, n_baseline and `unpaired_left_out` say so.
+    paired = len(shared) >= 2 and len(shared) == min(len(seeds), len(seeds_b))
     if paired:
-        order = {s: i for i, s in enumerate(seeds)}
-        b = b[np.argsort([order[s] for s in seeds_b])]  # b in x's seed order
+        vx, vb = dict(pairs), dict(base)
+        x, b = np.array([vx[s] for s in shared]), np.array([vb[s] for s in shared])
+        c.update(n=len(shared), n_baseline=len(shared), mean=float(x.mean()), baseline_mean=float(b.mean()),
+                 unpaired_left_out=len(seeds) + len(seeds_b) - 2 * len(shared))
         t = paired_t(x, b, level, smallest_effect)
     elif len(x) >= 2 and len(b) >= 2:
         t = welch_t(x, b, level, smallest_effect)

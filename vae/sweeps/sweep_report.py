@@ -175,6 +175,9 @@ def family_words(a: dict) -> str:
     test = ("paired t test on per-seed differences (the same seed: the same initialisation and data order)"
             if paired else "Welch's t test (the seeds do not match)" if not any(c["paired"] for c in a["comparisons"])
             else "paired t test where the seeds match, Welch's t test where they do not")
+    left = sum(c.get("unpaired_left_out", 0) for c in a["comparisons"])
+    test += (f"; {left} run(s) whose seed the other setting does not have yet are left out of the paired comparisons"
+             if left else "")
     return (f"Each {a['base_key']} against {a['base_key']} = {fmt(a['baseline'])}: {test}; p adjusted by Holm over "
             f"the comparisons of {a['label']} (each metric is its own family).")
 
