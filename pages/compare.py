@@ -96,10 +96,18 @@ if numeric:
                        help="Defaults to the setting that varies among the runs shown")
     colour = c[2].selectbox("Colour by", ["none", *settings], index=0)
     facet = c[3].selectbox("Facet by", ["none", *settings], index=0, help="One panel per value")
+    band = compare.chance_band([by_name[n] for n in table["name"]], y)
     figure = scatter_against(table.to_dict("records"), x, y, None if colour == "none" else colour,
                              log_x=x in ("beta", "gamma", "lr"), facet=None if facet == "none" else facet,
-                             symbol="flag")
+                             symbol="flag", chance=band)
     st.plotly_chart(figure, key="compare_scatter")
+    if band:
+        st.caption("Grey band: chance, the measure over random rotations of the runs' codes (mean and 95% band).")
+    diffs = compare.differences(table.to_dict("records"), x, y)
+    if diffs:
+        st.markdown(f"**{y}: each {x} against the smallest**, by the Sweeps page's test (paired t on per-seed "
+                    "differences where the seeds match, else Welch; p adjusted by Holm over these rows).")
+        st.dataframe(pd.DataFrame(diffs), hide_index=True)
     shown_paths = [by_name[n]["path"] for n in table["name"]]
     st.download_button("Export this view (zip)", file_name="compare-export.zip", mime="application/zip",
                        data=lambda: export.bundle(table.to_dict("records"), shown_paths, {f"{y}_vs_{x}": figure}),

@@ -154,33 +154,41 @@ metric = c[0].selectbox("Metric", metrics, format_func=sweep_report.label, key="
 x = c[1].selectbox("Against", keys, key="sweep_x")
 others = [k for k in keys if k != x]
 colour = c[2].selectbox("Colour", ["none", *others], index=1 if "method" in others else 0, key="sweep_colour")
-event = st.plotly_chart(distribution_figure(rows, x, metric, None if colour == "none" else colour, doc.get("name", "")),
+# The statistical answer, numbers first (vae.sweeps.sweep_report.answer; vae.measures.stats.compare_settings).
+warning = sweep_report.few_seeds_warning(rows, keys)
+if warning:
+    st.warning(warning, icon=":material/warning:")
+(answer,) = sweep_report.answer(rows, grid, [metric])
+parts = sweep_report.answer_lines(answer, bold="**")
+st.markdown(f"**{answer['label']}**: mean [95% t interval] over seeds, and n seeds\n\n"
+            + "\n".join("- " + line for line in parts["numbers"]))
+if answer["comparisons"]:
+    st.markdown(f"**Does {answer['base_key']} help?** {sweep_report.family_words(answer)}\n\n"
+                + "\n".join("- " + line for line in parts["verdicts"]))
+    st.markdown("**What these seeds can detect**\n\n" + "\n".join("- " + line for line in parts["power"]))
+band = sweep_report.chance_band(rows, metric)
+event = st.plotly_chart(distribution_figure(rows, x, metric, None if colour == "none" else colour, doc.get("name", ""),
+                                            chance=band),
                         on_select="rerun", selection_mode="points", key="sweep_chart")
-st.caption("Each dot is one run (one seed); the diamond is the mean with its bootstrap 95% interval. "
-           "Click a dot to open its run on the Embedding page.")
+st.caption("Each dot is one run (one seed); the diamond is the mean with its 95% t interval. "
+           + ("The grey band is chance: the measure over random rotations of the runs' codes (mean and 95% band). "
+              if band else "") + "Click a dot to open its run on the Embedding page.")
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and points[0].get("customdata"):
     ss["selected_run"] = f"{sweep_dir.name}/{points[0]['customdata'][0]}"
     st.switch_page("pages/embedding.py")
 
 if grid:
-    base_key = "gamma" if "gamma" in grid else keys[0]
-    baseline = sweep_report.baseline_of(grid[base_key])
-    st.markdown(f"**Does {base_key} help?** Each {base_key} against {base_key} = {sweep_report.fmt(baseline)}, per metric, "
-                "with a bootstrap 95% interval over seeds.")
-    effects = [e for m in metrics for e in sweep_report.effects(rows, base_key, m, baseline,
-                                                                 [k for k in keys if k != base_key])]
-    for line in sweep_report.effect_sentences(effects, base_key):
-        st.markdown("- " + line)
-    if effects:
-        st.dataframe(pd.DataFrame([{**{k: e[k] for k in keys if k in e}, "metric": sweep_report.label(e["metric"]),
-                                    "difference": e["diff"], "low": e["lo"], "high": e["hi"], "answer": e["words"]}
-                                   for e in effects]), hide_index=True)
+    table = sweep_report.answer_table(sweep_report.answer(rows, grid), keys)
+    st.markdown("**Every metric**: each against the baseline (Holm over the comparisons of one metric).")
+    st.dataframe(pd.DataFrame(table), hide_index=True)
     st.markdown("**Seed or setting?** The share of the spread between settings vs between seeds of one setting, "
                 "and how stable the settings' ranking is across seeds (Kendall's W: 1 = every seed ranks alike).")
     st.dataframe(pd.DataFrame([{"metric": sweep_report.label(m), **sweep_report.variance_and_ranking(rows, keys, m)}
                                for m in metrics]), hide_index=True)
-corr = sweep_report.unsupervised_vs_supervised(rows)
+corr = sweep_report.unsupervised_vs_supervised(rows, keys)
 if corr:
-    st.markdown("**Do the unsupervised numbers predict the supervised ones?** Spearman rank correlation across runs.")
+    st.markdown("**Do the unsupervised numbers predict the supervised ones?** Spearman rank correlation **within "
+                "settings** (ranks taken within each setting, then pooled), so the swept setting, which moves both, "
+                "does not make it; the pooled correlation across all runs is shown beside it, confounded by the setting.")
     st.dataframe(pd.DataFrame(corr), hide_index=True)

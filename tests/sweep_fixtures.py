@@ -28,7 +28,8 @@ def fake_finished_sweep(home: Path, dataset: Path, name: str = "gsweep", gammas=
                                                       "val_recon": 0.25, "val_kl": 2.0 + rng.normal()}) + "\n")
         (rd / "evaluation.json").write_text(json.dumps({"summary": {
             "factor_alignment": 0.5 + 0.05 * rng.normal(), "mig": mig, "dci_disentanglement": mig / 2,
-            "total_correlation": 0.4 + 0.05 * rng.normal(), "hole_recon_ratio": 1.2}}))
+            "total_correlation": 0.4 + 0.05 * rng.normal(), "hole_recon_ratio": 1.2,
+            "chance": {"factor_alignment": {"mean": 0.42, "lo": 0.05, "hi": 0.85}}}}))
         records[run["name"]] = {"node": "node-a", "host": "h", "wall_s": 30.0, "attempts": 1}
     sweep.write_status(out, {"state": "finished", "message": f"all {len(doc['runs'])} runs finished and evaluated",
                              "runs": records, "workers": 2})

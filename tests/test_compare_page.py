@@ -131,3 +131,23 @@ def test_run_tables_on_train_and_home_put_beta_gamma_and_final_losses_before_the
     assert list(train.columns)[:7] == ["name", "state", "beta", "gamma", "val_loss", "loss", "val_recon"]
     home = page("home").run().dataframe[1].value
     assert list(home.columns)[:5] == ["name", "state", "method", "β", "γ"]
+
+
+def test_differences_use_the_sweeps_test_and_alignment_draws_its_chance_band(fake_run):
+    import json
+
+    for g, shift in ((0.0, 0.0), (1e-2, 0.3)):
+        for s in range(4):
+            run = fake_run(f"g{g}-s{s}", epochs=5, gamma=g, seed=s)
+            (run / "evaluation.json").write_text(json.dumps({"summary": {
+                "factor_alignment": 0.4 + shift + 0.02 * s, "pca_alignment": 0.5,
+                "chance": {"factor_alignment": {"mean": 0.42, "lo": 0.05, "hi": 0.85}}}}))
+    at = page().run()
+    assert not at.exception
+    (band,) = [s for s in figure(at)["layout"]["shapes"] if s["type"] == "rect"]
+    assert (band["y0"], band["y1"]) == (0.05, 0.85)
+    diffs = next(df.value for df in at.dataframe if "verdict" in df.value.columns)
+    (row,) = diffs.to_dict("records")
+    assert row["gamma"] == 0.01 and row["paired"] and row["verdict"] == "higher" and row["n"] == 4
+    assert row["answer"].startswith("factor_alignment higher by 0.3")
+    assert row["effect size"] is None or row["effect size"] != row["effect size"]  # equal differences: no spread

@@ -58,16 +58,21 @@ def test_finished_sweep_shows_distributions_the_gamma_answer_and_variance(tiny_d
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     boxes = [t for t in fig["data"] if t["type"] == "box"]
     assert boxes and len(boxes[0]["customdata"]) == 9  # one dot per run, carrying its run name
+    (band,) = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]  # chance, for factor alignment
+    assert (band["y0"], band["y1"]) == pytest.approx((0.05, 0.85))
     tables = [df.value for df in at.dataframe]
     answers = next(t for t in tables if "answer" in t.columns)
     mig = answers[answers["metric"] == "MIG"].set_index("gamma")["answer"]
-    assert mig[0.001] == "no effect distinguishable from seed variation"
-    assert mig[0.01].startswith("raises MIG by 0.")  # the fixture adds 0.3 with seed noise of 0.02
+    assert mig[0.001].startswith("no evidence of a difference in MIG")
+    assert mig[0.01].startswith("MIG higher by 0.")  # the fixture adds 0.3 with seed noise of 0.02
+    assert any("Only 3 seeds" in w.value for w in at.warning)  # the fixture has 3 seeds: a plain warning
+    text = "\n".join(m.value for m in at.markdown)
+    assert "smallest detectable difference at 3 seeds" in text and "no effect" not in text.lower()
     low = answers[(answers["metric"] == "MIG") & (answers["gamma"] == 0.01)]["low"].item()
     assert 0.2 < low < 0.3
     shares = next(t for t in tables if "share_seed" in t.columns)
     assert set(shares["metric"]) >= {"MIG", "factor alignment"}
-    assert any("unsupervised" in t.columns for t in tables)
+    assert any("spearman within settings" in t.columns for t in tables)
 
 
 def test_stop_and_resume_buttons_reach_the_library(tiny_dataset, tmp_workspace, launched, monkeypatch):

@@ -25,20 +25,13 @@ def test_bootstrap_skips_missing_values_and_reports_none_without_any():
     assert stats.bootstrap_mean_ci([None])["mean"] is None
 
 
-def test_difference_interval_and_words():
+def test_bootstrap_difference_interval():
+    # the old rule's interval (kept for comparison: tests/test_compare_settings.py shows it fails at small n)
     rng = np.random.default_rng(0)
     base = rng.normal(0.5, 0.01, 20)
     clear = stats.difference_ci(base + 0.2, base)
     assert clear["diff"] == pytest.approx(0.2)
     assert clear["lo"] > 0.15 and clear["hi"] < 0.25
-    assert stats.effect_words(clear, "MIG").startswith("raises MIG by 0.2")
-    noise = stats.difference_ci(rng.normal(0.5, 0.2, 5), rng.normal(0.5, 0.2, 5))
-    assert noise["lo"] < 0 < noise["hi"]
-    assert stats.effect_words(noise) == stats.NO_EFFECT
-    one_seed = stats.difference_ci([0.9], base)
-    assert stats.effect_words(one_seed).startswith("too few seeds")
-    lower = stats.difference_ci(base - 0.3, base)
-    assert stats.effect_words(lower, "reconstruction").startswith("lowers reconstruction by 0.3")
 
 
 def test_variance_shares_match_the_anova_sums_of_squares():

@@ -119,6 +119,8 @@ def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypa
     saved = json.loads((run_dir / "evaluation.json").read_text())
     assert saved["summary"]["factor_alignment"] == pytest.approx(result["summary"]["factor_alignment"])
     assert saved["summary"]["alignment_codes"].startswith("training split")
+    chance = saved["summary"]["chance"]["factor_alignment"]  # beside the score: random rotations of the codes
+    assert chance["lo"] <= chance["mean"] <= chance["hi"] and saved["chance"]["factor_alignment"]["n"] == 200
     assert saved["settings"]["dci_setting"] == "reference" and "hole_ratio" in saved["summary"]
     best = runs.read_metrics(run_dir, "epoch")[-1]["best_epoch"]
     assert saved["evaluated_epoch"] == saved["summary"]["evaluated_epoch"] == best

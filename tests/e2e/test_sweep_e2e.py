@@ -35,7 +35,7 @@ def test_sweep_page_answer_and_a_dot_opens_its_run(browser, sweep_server):
     pg.set_default_timeout(60_000)
     try:
         pg.goto(sweep_server + "/sweep")
-        pg.get_by_text("no effect distinguishable from seed variation").first.wait_for()
+        pg.get_by_text("no evidence of a difference").first.wait_for()
         pg.get_by_text("9/9").first.wait_for()
         pg.get_by_text("New sweep").click()
         pg.get_by_text("Swept settings").wait_for()

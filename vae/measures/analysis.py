@@ -870,3 +870,77 @@ def hole_test(codes_train, ab_train, codes_hole, ab_hole, codes_validation, ab_v
     centre, radius = hole_of_spec(spec)
     return hole_interpolation(codes_train, ab_train, np.concatenate([codes_hole, codes_validation]),
                               np.concatenate([ab_hole, ab_validation]), center=centre, radius=radius)
+
+
+# ---------------------------------------------------------------------------------------
+# Chance levels: what an alignment measure scores on randomly rotated codes
+
+# The measures rotation_baseline knows by name; each returns a number (or None where undefined).
+CHANCE_MEASURES = {
+    "factor_alignment": lambda codes, factors: factor_alignment(codes, factors, local=False,
+                                                                active=active_latents(codes))["score"],
+    "pca_alignment": lambda codes, factors: pca_alignment(codes)["score"],
+}
+CHANCE_MAX_CODES = 2000  # rotation_baseline subsamples the codes to this many (seeded) to stay cheap
+
+
+def random_rotations(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """(n, d, d) orthogonal matrices drawn uniformly (Haar measure on O(d)): the QR decomposition of a
+    standard Gaussian matrix with the signs of R's diagonal moved into Q (Mezzadri 2007). The alignment
+    measures do not see the sign of a latent axis, so O(d) and SO(d) give them the same distribution."""
+    g = np.random.default_rng(seed).standard_normal((n, d, d))
+    q, r = np.linalg.qr(g)
+    return q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+
+
+def rotation_baseline(codes, factors, measure, n: int = 200, seed: int = 0, level: float = 0.95,
+                      max_codes: int = CHANCE_MAX_CODES) -> dict:
+    """Chance for an alignment measure: its value over `n` uniformly random rotations of the codes.
+
+    With an objective that does not prefer any direction of the latent space (isotropic noise, an L2 KL:
+    the constant-σ network at γ = 0) a trained code's orientation is arbitrary, and its alignment is what
+    a random rotation of its sheet scores. `measure`: a name in CHANCE_MEASURES ("factor_alignment": the
+    global score; "pca_alignment"), or a callable (codes, factors) -> number or {'score': number}. The
+    codes are centred, then rotated (codes @ Q, Q Haar-uniform; see random_rotations); more than
+    `max_codes` codes are subsampled (seeded, without replacement) first, the same rows for every
+    rotation. {'mean', 'lo', 'hi' (the central `level` band of the rotated scores), 'sd', 'n' (rotations
+    that gave a number), 'rotations', 'codes' (rows used), 'measure'}; mean/lo/hi None when no rotation
+    gave a number (e.g. PCA alignment where the principal axes are not defined).
+    """
+    x = _as_codes(codes, min_rows=3)
+    f = None if factors is None else _as_factors(factors, x.shape[0])
+    if isinstance(measure, str):
+        if measure not in CHANCE_MEASURES:
+            raise UserError(f"rotation_baseline knows {', '.join(CHANCE_MEASURES)}; got {measure!r} "
+                            "(or pass a function of (codes, factors)).")
+        name, fn = measure, CHANCE_MEASURES[measure]
+    elif callable(measure):
+        name, fn = getattr(measure, "__name__", "measure"), measure
+    else:
+        raise UserError("measure must be a measure's name or a function of (codes, factors).")
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise UserError(f"rotation_baseline needs n >= 1 rotations; got {n!r}.")
+    rng = np.random.default_rng(seed)
+    if x.shape[0] > max_codes:
+        keep = np.sort(rng.choice(x.shape[0], max_codes, replace=False))
+        x = x[keep]
+        f = None if f is None else f[keep]
+    x = x - x.mean(axis=0)
+    scores = []
+    for q in random_rotations(int(n), x.shape[1], seed):
+        v = fn(x @ q, f)
+        v = v.get("score") if isinstance(v, dict) else v
+        if v is not None and math.isfinite(float(v)):
+            scores.append(float(v))
+    out = {"measure": name, "rotations": int(n), "n": len(scores), "codes": int(x.shape[0]), "level": level}
+    if not scores:
+        return {**out, "mean": None, "lo": None, "hi": None, "sd": None}
+    s = np.asarray(scores)
+    a = (1 - level) / 2
+    return {**out, "mean": float(s.mean()), "lo": float(np.quantile(s, a)), "hi": float(np.quantile(s, 1 - a)),
+            "sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0}
+
+
+def chance_levels(codes, factors, n: int = 200, seed: int = 0) -> dict:
+    """rotation_baseline of every measure in CHANCE_MEASURES on the same codes: {measure: its dict}."""
+    return {name: rotation_baseline(codes, factors, name, n=n, seed=seed) for name in CHANCE_MEASURES}

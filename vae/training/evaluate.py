@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -79,6 +80,41 @@ def _logvar(model, images: np.ndarray, batch_size: int = 500):
 # 2-core CPU. The settings used are recorded in evaluation.json.
 GENERATOR_SETTINGS = {"factor_vae": {"num_train": 300, "num_eval": 150, "num_variance_estimate": 2000},
                       "beta_vae": {"num_train": 150, "num_eval": 75}}
+
+
+CHANCE_ROTATIONS = 200  # random rotations per alignment measure (about 3 s for 2,000 codes on one core)
+
+
+def chance_summary(chance: dict) -> dict:
+    """evaluation.json's summary of the chance levels: {measure: {'mean', 'lo', 'hi'}}."""
+    return {k: {s: v.get(s) for s in ("mean", "lo", "hi")} for k, v in chance.items()}
+
+
+def add_chance_levels(run_dir, n: int = CHANCE_ROTATIONS, seed: int = 0) -> dict:
+    """Add the chance levels to an evaluated run from its latents.csv (no model, no Keras): for runs
+    evaluated before evaluate_run computed them. Rewrites evaluation.json (atomically); returns the levels."""
+    run_dir = Path(run_dir)
+    require_writable(f"add chance levels to run {run_dir.name} (it rewrites evaluation.json)")
+    path = run_dir / "evaluation.json"
+    if not path.exists() or not (run_dir / "latents.csv").exists():
+        raise UserError(f"{run_dir.name} has no evaluation.json and latents.csv: evaluate it first "
+                        f"(python -m vae evaluate {run_dir}).")
+    doc = json.loads(path.read_text())
+    with open(run_dir / "latents.csv", newline="") as fh:
+        train = [r for r in csv.DictReader(fh) if r.get("split") == "train"]
+    names = [f for f in doc.get("factor_names", []) if train and f in train[0]]
+    if not names:
+        raise UserError(f"{run_dir.name}: latents.csv has no training codes with factors to rotate.")
+    mu = np.array([[float(r[c]) for c in r if c.startswith("mu_")] for r in train])
+    factors = np.array([[float(r[f]) for f in names] for r in train])
+    max_train = (doc.get("settings") or {}).get("max_train", 10_000)
+    if len(mu) > max_train:  # the same codes evaluate_run scores
+        keep = np.sort(np.random.default_rng(seed).choice(len(mu), max_train, replace=False))
+        mu, factors = mu[keep], factors[keep]
+    doc["chance"] = analysis.jsonable(analysis.chance_levels(mu, factors, n=n, seed=seed))
+    doc.setdefault("summary", {})["chance"] = chance_summary(doc["chance"])
+    atomic_write_json(path, doc)
+    return doc["chance"]
 
 
 def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True,
@@ -169,6 +205,11 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
             settings["generator_metrics"] = GENERATOR_SETTINGS
         sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
         result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
+
+    if names and len(va):  # chance levels: the alignment measures over random rotations of these codes
+        say("chance levels (random rotations of the codes)", 0.8)
+        result["chance"] = analysis.chance_levels(mu[tr_m], factors[tr_m], n=CHANCE_ROTATIONS, seed=seed)
+        summary["chance"] = chance_summary(result["chance"])
 
     say("transects, hole and reconstruction losses", 0.85)
     if "transect" in ds.columns and np.any(split == "transects"):

@@ -10,6 +10,9 @@ The Compare page lays out what this module decides (never imports streamlit or T
   the least-squares line through the last WINDOW + 1 epochs would lower it by more than TOLERANCE
   (relative) over WINDOW more epochs. Fewer epochs than that: "too short to tell".
 - `filter_rows(rows, **choices)` keeps the runs whose settings are among the chosen values.
+- `differences(rows, x, y)` each value of setting x against its smallest, on column y, by
+  vae.measures.stats.compare_settings (the Sweeps page's test); `chance_band(runs, y)` chance for an
+  alignment column (evaluation.json's random-rotation levels).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from vae.base.errors import UserError
+from vae.measures import stats
 from vae.runs import folder as runs
 
 DEFAULT_METHOD = "beta-vae"  # a run config without a `method` field trained the β-VAE family's loss
@@ -197,3 +201,34 @@ def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
             found = None
         notes.update({k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {})
     return notes
+
+
+def differences(rows: Sequence[Mapping], x: str, y: str, level: float = 0.95) -> list[dict]:
+    """Each value of setting `x` against its smallest value, on column `y`, over the finished runs shown:
+    stats.compare_settings (paired t on per-seed differences when the seeds match, else Welch; Holm over
+    these comparisons of `y`), as table rows with the verdict in words. [] when `x` has fewer than two
+    values with a number in `y`, or the runs differ in another setting too (the difference would not
+    be `x`'s alone)."""
+    done = [dict(r) for r in rows if r.get("state") == "finished" and isinstance(r.get(y), (int, float))
+            and not isinstance(r.get(y), bool) and math.isfinite(r[y])]
+    values = options(done, x)
+    if len(values) < 2 or [k for k in varying_settings(done) if k != x]:
+        return []
+    out = []
+    for c in stats.compare_settings(done, y, x, values[0], level=level):
+        out.append({x: c["value"], "against": f"{x} = {values[0]}", "n": c["n"], "n against": c["n_baseline"],
+                    "paired": c["paired"],
+                    "difference": c["diff"], "low": c["lo"], "high": c["hi"], "effect size": c["effect_size"],
+                    "p (Holm)": c["p_adjusted"], "verdict": c["verdict"], "answer": stats.verdict_words(c, y),
+                    "what these seeds can detect": stats.power_words(c)})
+    return out
+
+
+def chance_band(run_list: Sequence[Mapping], column: str) -> dict | None:
+    """Chance for an alignment column: the mean over the runs of their chance levels' mean, lo and hi
+    (evaluation.json summary 'chance', vae.measures.analysis.rotation_baseline); None when no run has one."""
+    got = [((r.get("evaluation") or {}).get("chance") or {}).get(column) for r in run_list]
+    got = [g for g in got if isinstance(g, dict) and all(isinstance(g.get(k), (int, float)) for k in ("mean", "lo", "hi"))]
+    if not got:
+        return None
+    return {k: float(np.mean([g[k] for g in got])) for k in ("mean", "lo", "hi")} | {"runs": len(got)}

@@ -437,7 +437,6 @@ def explained_variance(ratios: Sequence[float], title: str = "Explained variance
     return fig
 
 
-LOG_AXIS = dict(type="log", exponentformat="e", dtick=1, minorloglabels="none")  # 1e-4 style, one label a decade
 # Distinct colours for categories (methods, settings): D3's ten (Streamlit's theme starts with two blues)
 QUALITATIVE = px.colors.qualitative.D3
 MARKERS = {"finished, converged": "circle", "finished, not converged": "circle-open",
@@ -446,11 +445,12 @@ MARKERS = {"finished, converged": "circle", "finished, not converged": "circle-o
 
 def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None = None,
                     log_x: bool = True, hover: str = "name", facet: str | None = None,
-                    symbol: str | None = None) -> go.Figure:
+                    symbol: str | None = None, chance: Mapping | None = None) -> go.Figure:
     """One point per run: column `y` against setting `x`; log x with 0 drawn at the left edge.
 
     `colour` and `facet` (one panel per value) may be any column; `symbol` a column whose values are
     keys of MARKERS (the Compare page's convergence flag). A non-numeric `x` is drawn as categories.
+    `chance` ({'mean', 'lo', 'hi'}: vae.views.compare.chance_band) is drawn as a grey band.
     """
     pts = [r for r in rows if r.get(x) is not None and _finite(r.get(y))]
     numeric = all(_finite(r.get(x)) for r in pts)
@@ -488,6 +488,11 @@ def scatter_against(rows: Sequence[Mapping], x: str, y: str, colour: str | None 
                                      " (log scale)" if log_x else ""))
     if log_x:
         fig.update_xaxes(type="log", tickmode="array", tickvals=ticks[0], ticktext=ticks[1])
+    if chance:
+        fig.add_hrect(y0=chance["lo"], y1=chance["hi"], fillcolor="rgba(128,128,128,0.18)", line_width=0,
+                      layer="below", row="all", col="all")
+        fig.add_hline(y=chance["mean"], line=dict(color="grey", dash="dash", width=1), row="all", col="all",
+                      annotation_text="chance (random rotations)", annotation_position="top left")
     return fig
 
 
