@@ -280,7 +280,11 @@ def welch_t(x, b, level: float = 0.95, smallest_effect=None) -> dict:
 def t_power(ncp, df, level: float = 0.95):
     """Power of the two-sided t test at `level` when t is noncentral t(df, ncp) (ncp = true diff / se)."""
     tcrit = sps.t.ppf(0.5 + level / 2, df)
-    return sps.nct.sf(tcrit, df, ncp) + sps.nct.cdf(-tcrit, df, ncp)
+    # scipy's noncentral t returns NaN for some far tails (e.g. cdf(-12.7; df 1, ncp 8), about 1e-17): a far
+    # tail holds no probability worth counting
+    far = np.abs(ncp) > 4
+    return (np.where(far & (np.asarray(ncp) < 0), 0.0, np.nan_to_num(sps.nct.sf(tcrit, df, ncp), nan=0.0))
+            + np.where(far & (np.asarray(ncp) > 0), 0.0, np.nan_to_num(sps.nct.cdf(-tcrit, df, ncp), nan=0.0)))
 
 
 def min_detectable(se: float, df: float, level: float = 0.95, power: float = POWER) -> float | None:
