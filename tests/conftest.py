@@ -168,6 +168,9 @@ def pytest_collection_modifyitems(config, items):
 
 # ---------------------------------------------------------------- end to end (tests/e2e)
 
+E2E_BATCH_DELAY_S = 0.2  # the `server` fixture's VAE_LAB_TEST_BATCH_DELAY_S: each batch of its trainers lasts this long
+
+
 @pytest.fixture(scope="session")
 def lab_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("lab_home")
@@ -175,11 +178,15 @@ def lab_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(lab_home):
-    """Base URL of a Streamlit server started from an empty VAE_LAB_HOME; stopped at the end."""
+    """Base URL of a Streamlit server started from an empty VAE_LAB_HOME; stopped at the end.
+
+    Its trainers take at least 0.2 s a batch (test hook VAE_LAB_TEST_BATCH_DELAY_S, docs/testing.md), so
+    tests can watch a run train however fast the machine is (E2E_BATCH_DELAY_S)."""
     port = free_port()
     log = open(lab_home / "streamlit.log", "wb")
     try:
-        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1"})
+        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1",
+                                                               "VAE_LAB_TEST_BATCH_DELAY_S": str(E2E_BATCH_DELAY_S)})
     except RuntimeError as err:
         raise RuntimeError(f"{err}: " + (lab_home / "streamlit.log").read_text()[-2000:]) from None
     url = f"http://127.0.0.1:{port}"

@@ -174,3 +174,16 @@ def test_images_per_second_counts_the_smaller_last_batch_of_an_epoch(tmp_path, m
     assert [r["step"] for r in rows] == [1, 3]
     assert "images_per_s" not in rows[0]
     assert rows[1]["images_per_s"] == pytest.approx(32 + 6)  # batches 2 and 3, one clock second apart
+
+
+def test_the_batch_delay_test_hook_is_off_unless_set_and_refuses_a_non_number(monkeypatch):
+    """VAE_LAB_TEST_BATCH_DELAY_S (docs/testing.md) slows every batch of a trainer started with it; unset, none."""
+    from vae.training.train import BATCH_DELAY_ENV, batch_delay_hook
+
+    monkeypatch.delenv(BATCH_DELAY_ENV, raising=False)
+    assert batch_delay_hook() == 0.0
+    monkeypatch.setenv(BATCH_DELAY_ENV, "0.25")
+    assert batch_delay_hook() == 0.25
+    monkeypatch.setenv(BATCH_DELAY_ENV, "a while")
+    with pytest.raises(UserError, match=f"{BATCH_DELAY_ENV} must be a number of seconds"):
+        batch_delay_hook()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import E2E_BATCH_DELAY_S as BATCH_DELAY_S
 from tests.conftest import wait_until
 from vae.runs import folder as runs
 
@@ -112,27 +113,36 @@ def new_run(lab_home: Path, before: list[Path]) -> Path:
 
 
 def test_train_two_epochs_live_chart_grows_without_input(pg, server, lab_home, e2e_dataset):
+    """The chart gains points on its own while the run trains. The server's trainers take at least
+    BATCH_DELAY_S a batch (the test hook VAE_LAB_TEST_BATCH_DELAY_S, set by the `server` fixture), so the
+    two epochs last at least 2 x steps x BATCH_DELAY_S seconds on any machine, many times the chart's 1 s
+    poll: a chart that grew fewer than twice in that time does not follow the run."""
     before = run_dirs(lab_home)
     start_training(pg, server, epochs=2)
     run = new_run(lab_home, before)
     progress(pg, "running").wait_for(timeout=120_000)
-    # the chart gains points on its own; its lag = when it first shows k batch lines minus when the
-    # trainer's metrics file first held k batch lines
+    steps = wait_until(lambda: status_of(run).get("steps_per_epoch"), 120, "the trainer's steps per epoch")
+    assert 2 * steps * BATCH_DELAY_S >= 10, "the run is too short to watch the chart poll several times"
+    # its lag = when the chart first shows k batch lines minus when the trainer's metrics file first held k
     appeared, lags, growth, points = {}, [], 0, chart_points(pg)
-    deadline = time.time() + 180
-    while time.time() < deadline and status_of(run).get("state") in ("queued", "running"):
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        state = status_of(run).get("state")
+        if state not in ("queued", "running"):
+            break
         if (run / "metrics.jsonl").exists():
             lines = (run / "metrics.jsonl").read_text().count('"kind": "batch"')
             for k in range(len(appeared) + 1, lines + 1):
                 appeared[k] = time.time()
         now_points = chart_points(pg)
         if now_points > points:
-            growth += 1
+            if state == "running" and status_of(run).get("state") == "running":  # grew while the run ran
+                growth += 1
             points = now_points
             if now_points in appeared:
                 lags.append(time.time() - appeared[now_points])
         pg.wait_for_timeout(50)
-    assert growth >= 2, "the live chart did not gain points by itself"
+    assert growth >= 2, f"the live chart grew {growth} time(s) while the run trained for 2 x {steps} batches"
     progress(pg, "finished").wait_for(timeout=120_000)
     shot(pg, str(lab_home / "shot_train.png"))
     # the lag is recorded for the report (timings.json), never asserted: it depends on the machine's load
