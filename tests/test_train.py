@@ -142,10 +142,10 @@ def test_final_status_is_never_overwritten_by_a_late_heartbeat(tmp_path, monkeyp
             _time.sleep(0.3)  # the heartbeat is preempted between snapshot and write
         real(path, obj)
 
-    monkeypatch.setattr(train, "atomic_write_json", slow_write)
+    monkeypatch.setattr(fileio, "atomic_write_json", slow_write)  # what StatusFile (a fileio.HeartbeatFile) writes with
     beat = threading.Thread(target=status.write, name="late-heartbeat")
     beat.start()
-    gate.wait(2)
+    assert gate.wait(60), "the heartbeat thread never reached its write"  # else the race below is not tested
     status.update(state="finished")
     beat.join()
     assert json.loads((tmp_path / "status.json").read_text())["state"] == "finished"
