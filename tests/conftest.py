@@ -199,7 +199,7 @@ def server(lab_home):
 def pg(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # a deadline for a loaded machine; a passing wait returns at once
     yield page
     context.close()
 

@@ -155,7 +155,7 @@ def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e
     start_training(pg, server, epochs=50)
     run = new_run(lab_home, before)
     progress(pg, "running").wait_for(timeout=120_000)
-    wait_until(lambda: runs.read_metrics(run, "batch"), 60, "the run's first live point")  # mid-training
+    wait_until(lambda: runs.read_metrics(run, "batch"), 180, "the run's first live point")  # mid-training
     pg.reload()
     pg.get_by_role("heading", name="Train").first.wait_for()
     progress(pg, "running").wait_for(timeout=30_000)
