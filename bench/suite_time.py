@@ -9,6 +9,7 @@ nothing run), which a whole-suite run pays once.
     nice -n 10 python bench/suite_time.py -m slow tests/test_train.py tests/e2e/test_dashboard.py ...
     nice -n 10 python bench/suite_time.py -m slow --all          # every file that has a slow test
     python bench/suite_time.py --json out.json ...               # also write the figures as JSON
+    python bench/suite_time.py "tests/a.py::t1 tests/b.py::t2"   # one argument: one pytest process for both
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     rows = {"(start-up)": run(["--collect-only", "tests/test_cli.py"])}
     load0 = os.getloadavg()
     for f in files:
-        rows[f] = run([*sel, f])
+        rows[f] = run([*sel, *f.split()])  # "a.py b.py" (one argument): both in one pytest process
         r = rows[f]
         print(f"{f:55s} wall {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  {r['summary']}", flush=True)
         for line in r["durations"]:

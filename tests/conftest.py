@@ -147,6 +147,37 @@ def tiny_dataset(tmp_workspace):
 
 
 @pytest.fixture(scope="session")
+def trained_tiny_run(tmp_path_factory) -> Path:
+    """A real run, trained once per session: `python -m vae train --epochs 2 --batch-size 32 --quiet` on a
+    `tiny_dataset` twin (in its own folder). Tests that only need some trained run use a copy (`trained_run`),
+    each paying a folder copy instead of a TensorFlow trainer process."""
+    import subprocess
+    import sys
+
+    from vae.data import datasets
+    from vae.data import presets as data
+
+    home = tmp_path_factory.mktemp("trained_home")
+    dataset = datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
+                                     home / "datasets" / "tiny")
+    run = home / "runs" / "trained"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "vae", "train", "--data", str(dataset), "--out", str(run), "--epochs",
+                           "2", "--batch-size", "32", "--quiet"], cwd=root, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(root), "VAE_LAB_HOME": str(home)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run
+
+
+@pytest.fixture
+def trained_run(trained_tiny_run, tmp_workspace) -> Path:
+    """A copy of the session's trained run (`trained_tiny_run`) under this test's runs/ folder."""
+    import shutil
+
+    return Path(shutil.copytree(trained_tiny_run, tmp_workspace / "runs" / trained_tiny_run.name))
+
+
+@pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium for the whole session (Playwright's sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright

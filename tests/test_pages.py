@@ -348,14 +348,8 @@ def test_embedding_colours_by_factor(tiny_dataset, fake_run):
 
 
 @pytest.mark.slow
-def test_embedding_decodes_with_a_trained_model(tiny_dataset, tmp_workspace):
-    """Slow path: a real one-epoch run, then the decoding sliders and the traversals."""
-    from vae.jobs import launcher as jobs
-    from vae.runs.config import TrainConfig
-
-    run = jobs.start_run(TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=32),
-                         runs_root=str(tmp_workspace / "runs"))
-    assert jobs.wait_for(run, timeout=180)["state"] == "finished"
+def test_embedding_decodes_with_a_trained_model(trained_run):
+    """Slow path: a real run (the session's, copied), then the decoding sliders and the traversals."""
     at = page("embedding").run()
     at.toggle(key="decode").set_value(True).run(timeout=120)
     assert not at.exception
