@@ -257,7 +257,7 @@ def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace
     assert len(runs) == 1 and (runs[0] / "config.json").exists()
     cfg = json.loads((runs[0] / "config.json").read_text())["config"]
     assert cfg["epochs"] == 1 and cfg["batch_size"] == 32 and cfg["dataset"] == str(tiny_dataset)
-    assert jobs.wait_for(runs[0], timeout=180)["state"] == "finished"
+    assert jobs.wait_for(runs[0], timeout=600)["state"] == "finished"
     at.run()  # a fresh look at the page finds the finished run
     assert any("finished" in p.proto.text for p in at.get("progress"))
 

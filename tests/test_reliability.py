@@ -114,14 +114,14 @@ def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_da
     script = ("import sys; from vae.jobs import launcher as jobs; from vae.runs.config import TrainConfig; "
               "print(jobs.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
               "runs_root=sys.argv[2]))")
-    out = python("-c", script, str(tiny_dataset), str(tmp_workspace / "runs"), timeout=60)
+    out = python("-c", script, str(tiny_dataset), str(tmp_workspace / "runs"), timeout=300)
     assert out.returncode == 0, out.stderr
     run = Path(out.stdout.strip())  # the process that started it (the "old server") has exited
-    wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 120, "the trainer trains")
+    wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 600, "the trainer trains")
     at = page("train").run()  # a fresh session of a new server
     assert not at.exception and any("running" in t for t in progress_texts(at))
     at.button(key="stop").click().run()
-    st = jobs.wait_for(run, timeout=60)
+    st = jobs.wait_for(run, timeout=300)
     assert st["state"] == "stopped" and "stopped by request" in st["message"]
 
 
@@ -327,7 +327,7 @@ def test_two_users_in_separate_processes_clicking_start_at_once_get_one_run(tiny
 
 def test_a_second_trainer_on_a_running_run_folder_is_refused(tiny_dataset, tmp_workspace, fake_trainers):
     run = jobs.start_run(tiny_cfg(tiny_dataset), runs_root=tmp_workspace / "runs")
-    out = python("-m", "vae", "train", "--run-dir", str(run), "--resume", timeout=60)
+    out = python("-m", "vae", "train", "--run-dir", str(run), "--resume", timeout=300)
     assert out.returncode == 2 and out.stderr.startswith("error:") and "already" in out.stderr
     assert jobs.run_state(run)["state"] == "queued"  # the running trainer's status is untouched
 
@@ -460,7 +460,7 @@ def test_old_or_hand_edited_run_folders_are_explained_not_crashed_on(tiny_datase
     for name in ("home", "train", "reconstructions", "embedding", "compare"):
         at = page(name).run()
         assert not at.exception, (name, at.exception)
-    out = python("-m", "vae", "runs", "--root", str(tmp_workspace / "runs"), timeout=60)
+    out = python("-m", "vae", "runs", "--root", str(tmp_workspace / "runs"), timeout=300)
     assert out.returncode == 0 and "damaged" in out.stdout and "Traceback" not in out.stderr
 
 
@@ -539,7 +539,7 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
             # the fourth run is stopped midway, and the server restarts under it
             run = jobs.start_run(tiny_cfg(tmp_path / "datasets" / "soak", epochs=200, batch_size=32),
                                  runs_root=tmp_path / "runs", name="soak-stopped")
-            wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 120, "the fourth run trains")
+            wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 600, "the fourth run trains")
             rss_after = psutil.Process(server.pid).memory_info().rss
             stop_streamlit(server)
             server = start_streamlit(tmp_path, port)
