@@ -27,9 +27,15 @@ def _train(tmp_path, dataset, name="run", **overrides):
     return run_dir, train_run(run_dir)
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_dataset):
+    """One 2-epoch run (seed 0) shared by the tests that only read it (or add evaluation files to it)."""
+    return _train(tmp_path_factory.mktemp("trained"), tiny_dataset)
+
+
 @pytest.mark.slow
-def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
-    run_dir, status = _train(tmp_path, tiny_dataset)
+def test_training_run_writes_a_complete_run_folder(trained):
+    run_dir, status = trained
     assert status["state"] == "finished"
     for name in ("config.json", "status.json", "metrics.jsonl", "model.keras", "last.keras"):
         assert (run_dir / name).is_file(), name
@@ -62,9 +68,9 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
 
 
 @pytest.mark.slow
-def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
-    a, _ = _train(tmp_path, tiny_dataset, "a", seed=7)
-    b, _ = _train(tmp_path, tiny_dataset, "b", seed=7)
+def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset, trained):
+    a, _ = trained  # seed 0
+    b, _ = _train(tmp_path, tiny_dataset, "b", seed=0)
     c, _ = _train(tmp_path, tiny_dataset, "c", seed=8)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "images_per_s")} for r in rows]  # noqa
     assert strip(runs.read_metrics(a)) == strip(runs.read_metrics(b))
@@ -103,13 +109,13 @@ def test_study_settings_are_the_studys():
 
 
 @pytest.mark.slow
-def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypatch):
+def test_evaluate_writes_latents_and_evaluation(trained, tiny_dataset, monkeypatch):
     from vae.training import evaluate
 
     monkeypatch.setattr(evaluate, "GENERATOR_SETTINGS", {"factor_vae": {"num_train": 20, "num_eval": 10,
                                                                         "num_variance_estimate": 200},
                                                          "beta_vae": {"num_train": 20, "num_eval": 10}})
-    run_dir, _ = _train(tmp_path, tiny_dataset, "ev")
+    run_dir, _ = trained
     result = evaluate.evaluate_run(run_dir)
     saved = json.loads((run_dir / "evaluation.json").read_text())
     assert saved["summary"]["factor_alignment"] == pytest.approx(result["summary"]["factor_alignment"])
