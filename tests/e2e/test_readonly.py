@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.test_dashboard import open_page, shot, wait_idle
 from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
+from vae.base.fileio import atomic_write_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SHOTS = Path("/work/brief/shots/safety")
@@ -30,14 +31,15 @@ def save(pg, name):
 def lab_with_a_training_run(tiny_dataset, fake_run, tmp_workspace):
     """A finished run and one 'training' (a live process, heartbeat kept fresh) on a real dataset."""
     fake_run("finished-run", epochs=3, dataset=str(tiny_dataset))
-    trainer = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    trainer = subprocess.Popen(["sleep", "3600"], start_new_session=True)  # outlives the test (a loaded machine's too)
     live = fake_run("training-run", state="running", done_epochs=2, epochs=6, pid=trainer.pid, dataset=str(tiny_dataset))
     stop = threading.Event()
 
     def heartbeat():
         while not stop.wait(1.0):
             st = json.loads((live / "status.json").read_text())
-            (live / "status.json").write_text(json.dumps({**st, "heartbeat": time.time()}))
+            # atomic, as the trainer writes it: a server reading a half-written file saw no running run
+            atomic_write_json(live / "status.json", {**st, "heartbeat": time.time()})
 
     thread = threading.Thread(target=heartbeat, daemon=True)
     thread.start()
@@ -104,6 +106,7 @@ def test_train_page_shows_the_queue_in_order(pg, lab_with_a_training_run, fake_r
         table = pg.get_by_test_id("stDataFrame").filter(has_text="position").first
         table.wait_for()
         save(pg, "train_queue.png")
+        buttons(pg, "Stop").first.wait_for()
         assert buttons(pg, "Stop").count() == 1  # the training run's
         wait_idle(pg)
     finally:
