@@ -147,6 +147,37 @@ def tiny_dataset(tmp_workspace):
 
 
 @pytest.fixture(scope="session")
+def trained_tiny_run(tmp_path_factory) -> Path:
+    """A real run, trained once per session: `python -m vae train --epochs 2 --batch-size 32 --quiet` on a
+    `tiny_dataset` twin (in its own folder). Tests that only need some trained run use a copy (`trained_run`),
+    each paying a folder copy instead of a TensorFlow trainer process."""
+    import subprocess
+    import sys
+
+    from vae.data import datasets
+    from vae.data import presets as data
+
+    home = tmp_path_factory.mktemp("trained_home")
+    dataset = datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
+                                     home / "datasets" / "tiny")
+    run = home / "runs" / "trained"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "vae", "train", "--data", str(dataset), "--out", str(run), "--epochs",
+                           "2", "--batch-size", "32", "--quiet"], cwd=root, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(root), "VAE_LAB_HOME": str(home)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run
+
+
+@pytest.fixture
+def trained_run(trained_tiny_run, tmp_workspace) -> Path:
+    """A copy of the session's trained run (`trained_tiny_run`) under this test's runs/ folder."""
+    import shutil
+
+    return Path(shutil.copytree(trained_tiny_run, tmp_workspace / "runs" / trained_tiny_run.name))
+
+
+@pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium for the whole session (Playwright's sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright
@@ -168,6 +199,9 @@ def pytest_collection_modifyitems(config, items):
 
 # ---------------------------------------------------------------- end to end (tests/e2e)
 
+E2E_BATCH_DELAY_S = 0.2  # the `server` fixture's VAE_LAB_TEST_BATCH_DELAY_S: each batch of its trainers lasts this long
+
+
 @pytest.fixture(scope="session")
 def lab_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("lab_home")
@@ -175,11 +209,15 @@ def lab_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(lab_home):
-    """Base URL of a Streamlit server started from an empty VAE_LAB_HOME; stopped at the end."""
+    """Base URL of a Streamlit server started from an empty VAE_LAB_HOME; stopped at the end.
+
+    Its trainers take at least 0.2 s a batch (test hook VAE_LAB_TEST_BATCH_DELAY_S, docs/testing.md), so
+    tests can watch a run train however fast the machine is (E2E_BATCH_DELAY_S)."""
     port = free_port()
     log = open(lab_home / "streamlit.log", "wb")
     try:
-        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1"})
+        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1",
+                                                               "VAE_LAB_TEST_BATCH_DELAY_S": str(E2E_BATCH_DELAY_S)})
     except RuntimeError as err:
         raise RuntimeError(f"{err}: " + (lab_home / "streamlit.log").read_text()[-2000:]) from None
     url = f"http://127.0.0.1:{port}"
@@ -192,7 +230,7 @@ def server(lab_home):
 def pg(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # a deadline for a loaded machine; a passing wait returns at once
     yield page
     context.close()
 

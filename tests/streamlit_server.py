@@ -19,7 +19,7 @@ def free_port() -> int:
 
 
 def start_streamlit(home: Path, port: int, log=subprocess.DEVNULL, extra_env: dict | None = None,
-                    timeout: float = 60.0, address: str | None = "127.0.0.1") -> subprocess.Popen:
+                    timeout: float = 180.0, address: str | None = "127.0.0.1") -> subprocess.Popen:
     """A server on 127.0.0.1:port with VAE_LAB_HOME=home, returned once /_stcore/health answers ok.
 
     address=None starts it as the README does (`streamlit run app.py`: .streamlit/config.toml decides).

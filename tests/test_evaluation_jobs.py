@@ -201,13 +201,9 @@ def test_after_evaluation_the_pages_show_mig_per_factor_and_the_dci_heatmap(fake
 # ---------------------------------------------------------------- the real process
 
 @pytest.mark.slow
-def test_evaluate_runs_in_its_own_process_and_reports_its_stages(tiny_dataset, tmp_workspace):
-    from vae.runs.config import TrainConfig
-
-    cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=32, latent_dim=3)
-    os.environ["VAE_LAB_STANDBY"] = "0"
-    run = jobs.start_run(cfg, runs_root=str(tmp_workspace / "runs"))
-    assert jobs.wait_for(run, timeout=300)["state"] == "finished"
+def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run):
+    run = trained_run  # a real run with 3 latents (the session's, copied)
+    assert jobs.run_state(run)["state"] == "finished"
     pid = evaluation_jobs.start_evaluation(run)
     assert os.getpgid(pid) == pid  # its own session: a Streamlit rerun or restart does not end it
     seen = set()

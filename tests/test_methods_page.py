@@ -57,7 +57,7 @@ def test_start_writes_the_method_its_parameters_and_the_reduction(tiny_dataset, 
     assert cfg["method"] == "dip-vae-ii" and cfg["reduction"] == "papers"
     assert cfg["method_params"] == {"lambda_od": 5.0, "lambda_d_factor": 1.0}
     jobs.request_stop(run)
-    jobs.wait_for(run, timeout=180)
+    jobs.wait_for(run, timeout=600)
 
 
 def test_live_charts_show_the_methods_own_terms(tiny_dataset, fake_run):

@@ -1,5 +1,6 @@
 """Every disentanglement method trains, logs its own terms, saves, reloads and resumes, on TensorFlow and on
 JAX (the GPU machine's backend); FactorVAE's discriminator learns with its own optimizer on both."""
+import json
 import os
 import subprocess
 import sys
@@ -22,25 +23,59 @@ CASES = [
 ]
 
 
-def run_script(backend: str, script: str, tmp_path: Path) -> str:
+# One Python process per backend runs every script of this file (each a section, with its own result): a
+# TensorFlow or JAX process start-up costs about 10 CPU seconds, paid once per backend instead of once per test.
+RUNNER = """
+import contextlib, io, json, sys, traceback
+for name, code in json.loads(sys.stdin.read()).items():
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            exec(compile(code, name, "exec"), {"__name__": "__main__"})
+        ok = True
+    except BaseException:
+        ok = False
+        buf.write(traceback.format_exc())
+    print("SECTION " + json.dumps({"name": name, "ok": ok, "out": buf.getvalue()[-6000:]}), flush=True)
+"""
+SECTIONS: dict[str, str] = {}  # name -> script, filled below with its test
+RUN_ORDER = ("discriminator", "methods")  # the cheap one first
+_DONE: dict[str, dict] = {}  # backend -> {name: {"ok", "out"}}
+
+
+def run_script(backend: str, name: str, tmp_path_factory) -> str:
+    """The stdout of section `name` run on `backend` (all sections run once per backend, in one process)."""
     if backend == "jax":
         pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True,
-                          timeout=1700, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc.stdout
+    if backend not in _DONE:
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        proc = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps({n: SECTIONS[n] for n in RUN_ORDER}), env=env,
+                              capture_output=True, text=True, timeout=1700, cwd=tmp_path_factory.mktemp(backend))
+        found = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("SECTION "):
+                doc = json.loads(line[len("SECTION "):])
+                found[doc["name"]] = doc
+        _DONE[backend] = found or {n: {"ok": False, "out": proc.stdout[-2000:] + proc.stderr[-4000:]} for n in SECTIONS}
+    got = _DONE[backend].get(name, {"ok": False, "out": f"section {name} did not report"})
+    assert got["ok"], got["out"]
+    return got["out"]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # 12 short trainings with graph builds: ~4 min on a quiet 2-core machine, ~20 loaded
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path, backend):
-    out = run_script(backend, f"""
+def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path_factory, backend):
+    out = run_script(backend, "methods", tmp_path_factory)
+    assert out.count("ok ") == len(CASES), out
+
+
+SECTIONS["methods"] = textwrap.dedent(f"""
         import json, math
         import keras, numpy as np
-        assert keras.backend.backend() == {backend!r}
+        import os
+        assert keras.backend.backend() == os.environ["KERAS_BACKEND"]
         from vae.data import datasets
         from vae.model import methods
         from vae.runs import folder as runs
@@ -84,16 +119,19 @@ def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path, backen
             if method == "factor-vae":  # its own Adam took one step per batch, across the resume
                 assert int(np.asarray(model.discriminator.adam.iterations.value)) == steps_2
             print("ok", method, steps_1, steps_2)
-    """, tmp_path)
-    assert out.count("ok ") == len(CASES), out
+    """)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_factor_vae_discriminator_learns_to_tell_codes_from_permuted_codes(tmp_path, backend):
+@pytest.mark.timeout(1800)  # it may be the first test of its backend: then it waits for all sections
+def test_factor_vae_discriminator_learns_to_tell_codes_from_permuted_codes(tmp_path_factory, backend):
     """Codes whose first two dimensions are equal have a large total correlation: a discriminator trained
     with its own steps learns to separate them from their permutation, and its TC estimate grows."""
-    run_script(backend, """
+    assert run_script(backend, "discriminator", tmp_path_factory).strip() == "ok"
+
+
+SECTIONS["discriminator"] = textwrap.dedent("""
         import keras, numpy as np
         from keras import ops
         from vae.model import losses
@@ -111,4 +149,4 @@ def test_factor_vae_discriminator_learns_to_tell_codes_from_permuted_codes(tmp_p
         assert float(losses.factor_tc(d.logits(z))) > 1.0
         assert int(np.asarray(d.adam.iterations.value)) == 300
         print("ok")
-    """, tmp_path)
+    """)

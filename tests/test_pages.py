@@ -261,7 +261,7 @@ def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace
     assert len(runs) == 1 and (runs[0] / "config.json").exists()
     cfg = json.loads((runs[0] / "config.json").read_text())["config"]
     assert cfg["epochs"] == 1 and cfg["batch_size"] == 32 and cfg["dataset"] == str(tiny_dataset)
-    assert jobs.wait_for(runs[0], timeout=180)["state"] == "finished"
+    assert jobs.wait_for(runs[0], timeout=600)["state"] == "finished"
     at.run()  # a fresh look at the page finds the finished run
     assert any("finished" in p.proto.text for p in at.get("progress"))
 
@@ -353,14 +353,8 @@ def test_embedding_colours_by_factor(tiny_dataset, fake_run):
 
 
 @pytest.mark.slow
-def test_embedding_decodes_with_a_trained_model(tiny_dataset, tmp_workspace):
-    """Slow path: a real one-epoch run, then the decoding sliders and the traversals."""
-    from vae.jobs import launcher as jobs
-    from vae.runs.config import TrainConfig
-
-    run = jobs.start_run(TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=32),
-                         runs_root=str(tmp_workspace / "runs"))
-    assert jobs.wait_for(run, timeout=180)["state"] == "finished"
+def test_embedding_decodes_with_a_trained_model(trained_run):
+    """Slow path: a real run (the session's, copied), then the decoding sliders and the traversals."""
     at = page("embedding").run()
     at.toggle(key="decode").set_value(True).run(timeout=120)
     assert not at.exception

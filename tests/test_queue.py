@@ -260,7 +260,7 @@ def test_the_finishing_trainer_starts_the_waiting_run_with_no_page_open(tiny_dat
     first = jobs.start_run(cfg_of(tiny_dataset, epochs=1, seed=0), runs_root=root, name="first")
     second = jobs.start_run(cfg_of(tiny_dataset, epochs=1, seed=1), runs_root=root, name="second")
     assert runs.read_status(second)["state"] == "waiting"
-    assert jobs.wait_for(first, timeout=240)["state"] == "finished"
-    st = jobs.wait_for(second, timeout=240)
+    assert jobs.wait_for(first, timeout=600)["state"] == "finished"
+    st = jobs.wait_for(second, timeout=600)
     assert st["state"] == "finished", st
     assert runs.read_status(second)["pid"] != runs.read_status(first)["pid"]

@@ -54,7 +54,7 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     standby_on.append(pid)
     assert pid and jobs.ensure_standby(root) is None  # one standby at a time
     if when == "ready":
-        wait_until(lambda: any(s["ready"] for s in standby.standbys(root)), 90, "the standby's imports")
+        wait_until(lambda: any(s["ready"] for s in standby.standbys(root)), 600, "the standby's imports")
     else:  # Start pressed while it still imports: the run waits for it rather than start a second process
         assert not standby.standbys(root)[0]["ready"]
 
@@ -65,12 +65,12 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=16)
     run_dir = jobs.start_run(cfg, runs_root=root)
     assert runs.read_status(run_dir)["pid"] == pid
-    st = jobs.wait_for(run_dir, timeout=180)
+    st = jobs.wait_for(run_dir, timeout=600)
     assert st["state"] == "finished", st
     assert st["pid"] == pid and (run_dir / "model.keras").exists()
     assert len(runs.read_metrics(run_dir, "epoch")) == 1
     assert (run_dir / "trainer.log").exists()
-    wait_until(lambda: not runs.pid_alive(pid), 30, "the standby to exit after its run")
+    wait_until(lambda: not runs.pid_alive(pid), 120, "the standby to exit after its run")
     assert standby.standbys(root) == [] and not (standby.standby_root(root) / str(pid)).exists()
 
 
@@ -82,7 +82,7 @@ def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standb
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     pid = int(out.stdout.strip())
     standby_on.append(pid)
-    wait_until(lambda: not runs.pid_alive(pid), 90, "the orphaned standby to leave")
+    wait_until(lambda: not runs.pid_alive(pid), 600, "the orphaned standby to leave")
     assert not (standby.standby_root(root) / str(pid)).exists()
 
 
@@ -92,7 +92,7 @@ def test_a_standby_leaves_after_its_idle_limit(tmp_path, standby_on, monkeypatch
     root = tmp_path / "runs"
     pid = jobs.ensure_standby(root)
     standby_on.append(pid)
-    wait_until(lambda: not runs.pid_alive(pid), 90, "the idle standby to leave")
+    wait_until(lambda: not runs.pid_alive(pid), 600, "the idle standby to leave")
     assert standby.standbys(root) == []
 
 

@@ -167,9 +167,11 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
 
 def test_a_worker_killed_mid_run_is_retried_from_its_last_epoch(tiny_dataset, tmp_workspace, ray_env):
     out = tmp_workspace / "sweeps" / "crash"
+    # The worker must still be training when it is killed after epoch 1: each batch takes at least 0.1 s
+    # (test hook, docs/testing.md), so the 3 epochs left last over 6 s however fast the machine is.
     driver = subprocess.Popen(_sweep_cmd(tiny_dataset, out, "--seeds", "1", "--epochs", "4", "--evaluate", "none",
                                          "--batch-size", "8"),
-                              env=ray_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env={**ray_env, "VAE_LAB_TEST_BATCH_DELAY_S": "0.1"}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         run_dir = _wait(lambda: next((out / "runs").glob("r000*"), None) if (out / "runs").exists() else None,
                         what="the run folder")

@@ -27,9 +27,15 @@ def _train(tmp_path, dataset, name="run", **overrides):
     return run_dir, train_run(run_dir)
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_dataset):
+    """One 2-epoch run (seed 0) shared by the tests that only read it (or add evaluation files to it)."""
+    return _train(tmp_path_factory.mktemp("trained"), tiny_dataset)
+
+
 @pytest.mark.slow
-def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
-    run_dir, status = _train(tmp_path, tiny_dataset)
+def test_training_run_writes_a_complete_run_folder(trained):
+    run_dir, status = trained
     assert status["state"] == "finished"
     for name in ("config.json", "status.json", "metrics.jsonl", "model.keras", "last.keras"):
         assert (run_dir / name).is_file(), name
@@ -67,9 +73,9 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, tiny_dataset):
 
 
 @pytest.mark.slow
-def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset):
-    a, _ = _train(tmp_path, tiny_dataset, "a", seed=7)
-    b, _ = _train(tmp_path, tiny_dataset, "b", seed=7)
+def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset, trained):
+    a, _ = trained  # seed 0
+    b, _ = _train(tmp_path, tiny_dataset, "b", seed=0)
     c, _ = _train(tmp_path, tiny_dataset, "c", seed=8)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "images_per_s")} for r in rows]  # noqa
     assert strip(runs.read_metrics(a)) == strip(runs.read_metrics(b))
@@ -108,13 +114,13 @@ def test_study_settings_are_the_studys():
 
 
 @pytest.mark.slow
-def test_evaluate_writes_latents_and_evaluation(tmp_path, tiny_dataset, monkeypatch):
+def test_evaluate_writes_latents_and_evaluation(trained, tiny_dataset, monkeypatch):
     from vae.training import evaluate
 
     monkeypatch.setattr(evaluate, "GENERATOR_SETTINGS", {"factor_vae": {"num_train": 20, "num_eval": 10,
                                                                         "num_variance_estimate": 200},
                                                          "beta_vae": {"num_train": 20, "num_eval": 10}})
-    run_dir, _ = _train(tmp_path, tiny_dataset, "ev")
+    run_dir, _ = trained
     result = evaluate.evaluate_run(run_dir)
     saved = json.loads((run_dir / "evaluation.json").read_text())
     assert saved["summary"]["factor_alignment"] == pytest.approx(result["summary"]["factor_alignment"])
@@ -155,10 +161,10 @@ def test_final_status_is_never_overwritten_by_a_late_heartbeat(tmp_path, monkeyp
             _time.sleep(0.3)  # the heartbeat is preempted between snapshot and write
         real(path, obj)
 
-    monkeypatch.setattr(train, "atomic_write_json", slow_write)
+    monkeypatch.setattr(fileio, "atomic_write_json", slow_write)  # what StatusFile (a fileio.HeartbeatFile) writes with
     beat = threading.Thread(target=status.write, name="late-heartbeat")
     beat.start()
-    gate.wait(2)
+    assert gate.wait(60), "the heartbeat thread never reached its write"  # else the race below is not tested
     status.update(state="finished")
     beat.join()
     assert json.loads((tmp_path / "status.json").read_text())["state"] == "finished"
@@ -187,3 +193,16 @@ def test_images_per_second_counts_the_smaller_last_batch_of_an_epoch(tmp_path, m
     assert [r["step"] for r in rows] == [1, 3]
     assert "images_per_s" not in rows[0]
     assert rows[1]["images_per_s"] == pytest.approx(32 + 6)  # batches 2 and 3, one clock second apart
+
+
+def test_the_batch_delay_test_hook_is_off_unless_set_and_refuses_a_non_number(monkeypatch):
+    """VAE_LAB_TEST_BATCH_DELAY_S (docs/testing.md) slows every batch of a trainer started with it; unset, none."""
+    from vae.training.train import BATCH_DELAY_ENV, batch_delay_hook
+
+    monkeypatch.delenv(BATCH_DELAY_ENV, raising=False)
+    assert batch_delay_hook() == 0.0
+    monkeypatch.setenv(BATCH_DELAY_ENV, "0.25")
+    assert batch_delay_hook() == 0.25
+    monkeypatch.setenv(BATCH_DELAY_ENV, "a while")
+    with pytest.raises(UserError, match=f"{BATCH_DELAY_ENV} must be a number of seconds"):
+        batch_delay_hook()

@@ -26,7 +26,7 @@ def test_run_picker_follows_the_runs_state_with_no_click(pg, tiny_dataset, fake_
         assert picker.input_value() == "r1  (waiting)"
         (run / "status.json").write_text(json.dumps({**status, "state": "stopped", "message": "taken out"}))
         pg.wait_for_function("() => document.querySelector('input[aria-label=\"Run\"]').value.includes('(stopped)')",
-                             timeout=20_000)  # no click: the page followed the run's state
+                             timeout=60_000)  # no click: the page followed the run's state
         wait_idle(pg)
     finally:
         stop_streamlit(proc)

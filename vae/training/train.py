@@ -13,7 +13,9 @@
 - tensorboard/  event logs
 
 A `stop` file in the run folder ends training after the current batch; a NaN
-or infinite loss ends it as `diverged`. Training runs in its own process
+or infinite loss ends it as `diverged`. Test hook: VAE_LAB_TEST_BATCH_DELAY_S=<seconds> makes every batch
+take at least that long (a sleep after each), so a test can watch a run that is still training on any
+machine (docs/testing.md); unset, training is unchanged. Training runs in its own process
 (`python -m vae train --run-dir ...`, started by `vae.jobs.launcher`).
 """
 
@@ -46,6 +48,16 @@ from vae.runs.folder import ERRORS, read_config, read_metrics, refuse_if_trained
 
 HEARTBEAT_S = 2.0
 N_RECON = 20
+BATCH_DELAY_ENV = "VAE_LAB_TEST_BATCH_DELAY_S"
+
+
+def batch_delay_hook() -> float:
+    """Seconds each batch is held back by the test hook VAE_LAB_TEST_BATCH_DELAY_S (0 when unset)."""
+    try:
+        return max(0.0, float(os.environ.get(BATCH_DELAY_ENV) or 0.0))
+    except ValueError:
+        raise UserError(f"{BATCH_DELAY_ENV} must be a number of seconds, "
+                        f"not {os.environ[BATCH_DELAY_ENV]!r}") from None
 
 
 def library_versions() -> dict:
@@ -115,6 +127,7 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.outcome = None  # ("stopped"|"diverged", message)
         self.logged_any = False
         self.tb = None  # TensorBoard writers, opened at the first epoch end
+        self.batch_delay = batch_delay_hook()
 
     def _write(self, row):
         self.metrics_file.write(json.dumps(row) + "\n")
@@ -124,6 +137,8 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.epoch = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.batch_delay:
+            time.sleep(self.batch_delay)  # test hook (VAE_LAB_TEST_BATCH_DELAY_S): a run that lasts on any machine
         self.global_step += 1
         step = batch + 1
         self.images += min(self.cfg.batch_size, self.n_train - batch * self.cfg.batch_size)
