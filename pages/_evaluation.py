@@ -13,7 +13,7 @@ import streamlit as st
 from pages._ui import user_errors, writable
 from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.views.plots import heatmap
 
 ACTIVE = "running"
@@ -39,7 +39,7 @@ def evaluation_panel(run: dict, key: str) -> None:
     st.subheader("Which latent tracks which factor")
     status = evaluation_jobs.evaluation_state(run_dir)
     try:
-        evaluation = runs.read_evaluation(run_dir)
+        evaluation = folder.read_evaluation(run_dir)
     except UserError as e:  # a damaged evaluation.json: say why, and offer Evaluate to write it again
         st.error(str(e), icon=":material/error:")
         evaluation = None

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from tests.test_pages import ROOT, figure
 from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
-from vae.jobs import launcher as jobs
+from vae.jobs import launcher
 
 
 def evaluation(k=2, d=3):
@@ -206,8 +206,8 @@ def test_evaluate_runs_in_its_own_process_and_reports_its_stages(tiny_dataset, t
 
     cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=32, latent_dim=3)
     os.environ["VAE_LAB_STANDBY"] = "0"
-    run = jobs.start_run(cfg, runs_root=str(tmp_workspace / "runs"))
-    assert jobs.wait_for(run, timeout=300)["state"] == "finished"
+    run = launcher.start_run(cfg, runs_root=str(tmp_workspace / "runs"))
+    assert launcher.wait_for(run, timeout=300)["state"] == "finished"
     pid = evaluation_jobs.start_evaluation(run)
     assert os.getpgid(pid) == pid  # its own session: a Streamlit rerun or restart does not end it
     seen = set()

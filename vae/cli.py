@@ -19,8 +19,8 @@ from vae.base.paths import data_root
 from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.base.runtime import load_keras
 from vae.data import benchmarks, datasets
-from vae.data import presets as data
-from vae.jobs import launcher as jobs
+from vae.data import presets
+from vae.jobs import launcher
 from vae.jobs import standby
 from vae.model import methods
 from vae.runs.config import PRECISIONS, VARIANCE_MODES, TrainConfig
@@ -57,7 +57,7 @@ def cmd_generate(args) -> int:
         overrides["fit"] = args.fit
     if args.hole:
         overrides["hole"] = True
-    spec = data.preset_spec(args.preset, **overrides)
+    spec = presets.preset_spec(args.preset, **overrides)
     # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
     # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
     out = datasets.write_dataset(spec, args.out, progress=None if args.quiet else _progress_bar("generate"),
@@ -152,7 +152,7 @@ def cmd_train(args) -> int:
 def _start_next(runs_root) -> None:
     """A trainer that ends starts the next waiting run (vae.jobs.launcher queue), so the queue moves with no page open."""
     try:
-        jobs.start_waiting(runs_root)
+        launcher.start_waiting(runs_root)
     except (UserError, OSError) as e:
         print(f"could not start the next waiting run: {e}", file=sys.stderr)
 
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate a dataset folder from a preset")
-    g.add_argument("--preset", required=True, help=", ".join(data.PRESETS))
+    g.add_argument("--preset", required=True, help=", ".join(presets.PRESETS))
     g.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--n", type=int, default=None, help="number of images (subsamples where the preset allows)")
