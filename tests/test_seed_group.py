@@ -132,7 +132,7 @@ def test_a_grouped_step_runs_on_the_jax_backend():
 
 
 def test_plan_tasks_groups_a_settings_seeds_and_per_run_keeps_one_run_a_task():
-    from vae.sweeps.sweep_engine import plan_tasks
+    from vae.sweeps.engine import plan_tasks
 
     runs = [{"name": f"g{g}-s{s}", "settings": {"gamma": g}, "seed": s} for g in (0.0, 0.1) for s in range(7)]
     tasks = plan_tasks(runs, "grouped", 5)
@@ -151,7 +151,7 @@ def test_a_grouped_sweep_writes_the_runs_the_per_run_engine_writes(tiny_dataset,
     and the same training (each seed's per-epoch losses agree to float tolerance)."""
     from vae.runs.folder import read_metrics
     from vae.sweeps import sweep
-    from vae.sweeps.sweep_engine import execute_group, execute_run
+    from vae.sweeps.engine import execute_group, execute_run
 
     fixed = {"epochs": 2, "batch_size": 32, "image_size": 32, "precision": "float32"}
     a = sweep.plan_sweep(tmp_workspace / "sweeps" / "a", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")

@@ -10,7 +10,7 @@ from vae import cli
 from vae.base.errors import UserError
 from vae.runs import run_index
 from vae.runs.folder import read_config
-from vae.sweeps import sweep, sweep_report
+from vae.sweeps import sweep, report
 
 
 def _finish(run_dir, summary: dict, val_loss=0.5):
@@ -130,13 +130,13 @@ def test_report_says_no_effect_when_the_seeds_overlap_and_an_effect_when_they_do
         for gamma, shift in ((0.0, 0.0), (1e-3, 0.0), (1e-2, 0.5)):
             rows.append({"gamma": gamma, "seed": seed, "state": "finished",
                          "eval_mig": 0.2 + shift + 0.01 * ((seed * 7) % 5 - 2)})
-    eff = {e["gamma"]: e for e in sweep_report.effects(rows, "gamma", "eval_mig", 0.0)}
+    eff = {e["gamma"]: e for e in report.effects(rows, "gamma", "eval_mig", 0.0)}
     assert eff[1e-3]["words"] == "no effect distinguishable from seed variation"
     assert eff[1e-2]["words"].startswith("raises MIG by 0.5")
-    vr = sweep_report.variance_and_ranking(rows, ["gamma"], "eval_mig")
+    vr = report.variance_and_ranking(rows, ["gamma"], "eval_mig")
     assert vr["share_setting"] > 0.9 and vr["seeds"] == 5
-    assert sweep_report.metric_columns(rows) == ["eval_mig"]
-    per = sweep_report.per_setting(rows, ["gamma"], "eval_mig")
+    assert report.metric_columns(rows) == ["eval_mig"]
+    per = report.per_setting(rows, ["gamma"], "eval_mig")
     assert [p["gamma"] for p in per] == [0.0, 1e-3, 1e-2] and per[2]["mean"] == pytest.approx(0.7)
 
 

@@ -190,7 +190,7 @@ def cmd_sweep(args) -> int:
     from vae.sweeps import sweep
 
     if args.report:
-        from vae.sweeps.sweep_report import text_report
+        from vae.sweeps.report import text_report
 
         doc = sweep.read_sweep(args.report)
         print(text_report(sweep.result_rows(args.report, doc), doc.get("grid") or {}))
@@ -226,7 +226,7 @@ def cmd_sweep(args) -> int:
         print(f"planned {n} runs in {sweep_dir}")
         if args.plan_only:
             return 0
-    from vae.sweeps.sweep_engine import run_sweep
+    from vae.sweeps.engine import run_sweep
 
     status = run_sweep(sweep_dir, address=args.ray_address, workers=args.workers, cpus_per_run=args.cpus_per_run,
                        say=(lambda *a: None) if args.quiet else print, engine=args.engine,
@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--engine", choices=("per-run", "grouped"), default="per-run",
                    help="per-run (default): one run per task; grouped: each task trains up to --group-size seeds "
                         "of one setting as one grouped model in one process (measured 1.05x the runs per hour "
-                        "here, and an interrupted group restarts from epoch 0: docs/sweep_engines.md)")
+                        "here, and an interrupted group restarts from epoch 0: docs/sweep-engines.md)")
     w.add_argument("--group-size", type=int, default=None, help="seeds per grouped task (default 5)")
     w.add_argument("--plan-only", action="store_true", help="write the sweep folder, train nothing")
     w.add_argument("--quiet", action="store_true")
