@@ -14,6 +14,7 @@ from pages._ui import user_errors, writable
 from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
 from vae.runs import folder
+from vae.views.evaluation import evaluation_views
 from vae.views.plots import heatmap
 
 ACTIVE = "running"
@@ -61,7 +62,7 @@ def evaluation_panel(run: dict, key: str) -> None:
     c[2].caption(f"Run **{run['name']}**. Factor-based scores of its best model (model.keras): the metrics are "
                  "fitted on the training split's latent means and tested on the validation split's.")
     _progress(str(run_dir), key)
-    views = evaluation_jobs.evaluation_views(evaluation)
+    views = evaluation_views(evaluation)
     if not views:
         if not running:
             st.info("Not evaluated yet: press Evaluate." if writable() else "Not evaluated yet.",

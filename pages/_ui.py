@@ -343,11 +343,3 @@ def _duration(seconds: float) -> str:
 
 
 format_duration = _duration  # "3 min 26 s": the public name, for the pages
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"

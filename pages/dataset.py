@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages._ui import (CONFIRM_DELETE, HeldProgress, delete_button, delete_confirmation, deleted_notice,
                        ensure_app_navigation,
-                       human_bytes, md_escape, user_errors, writable)
+                       md_escape, user_errors, writable)
 from vae.base import safety
 from vae.base.paths import data_root, datasets_root, runs_root
 from vae.data import benchmarks, datasets
@@ -93,8 +93,8 @@ with right:
         st.plotly_chart(parameter_space(columns, spec_obj.factor_names, hole))
         if writable():
             need, free = size_on_disk(json.dumps(spec_obj.to_dict())), safety.free_bytes(datasets_root())
-            st.caption(f"About **{human_bytes(need)}** on disk (images.npy, one PNG per image, factors.csv); "
-                       f"{human_bytes(free)} free on this disk.")
+            st.caption(f"About **{safety.human_bytes(need)}** on disk (images.npy, one PNG per image, factors.csv); "
+                       f"{safety.human_bytes(free)} free on this disk.")
             if need + safety.margin_bytes() > free:
                 st.warning("Not enough free disk space for this dataset (plus the safety margin): Generate will "
                            "refuse. Lower N or the image size, or free some space.", icon=":material/storage:")
@@ -117,7 +117,7 @@ for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() els
     else:
         c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
         c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
-    c[3].write(human_bytes(d.get("bytes", 0)))
+    c[3].write(safety.human_bytes(d.get("bytes", 0)))
     item = "dataset:" + d["name"]
     if writable():
         delete_button(c[4], item)

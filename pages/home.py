@@ -3,8 +3,9 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer, writable
+from pages._ui import ensure_app_navigation, user_errors, warm_trainer, writable
 from vae.base.paths import datasets_root, runs_root
+from vae.base.safety import human_bytes
 from vae.data import datasets
 from vae.data.presets import preset_spec
 from vae.jobs import launcher

@@ -14,6 +14,7 @@ from tests.test_pages import ROOT, figure
 from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
 from vae.jobs import launcher
+from vae.views.evaluation import evaluation_views
 
 
 def evaluation(k=2, d=3):
@@ -37,7 +38,7 @@ def evaluation(k=2, d=3):
 # ---------------------------------------------------------------- the library
 
 def test_views_name_each_factors_most_informative_latent_and_keep_the_settings():
-    views = evaluation_jobs.evaluation_views(evaluation())
+    views = evaluation_views(evaluation())
     assert views["mig_per_factor"] == [
         {"factor": "a", "MIG (normalised gap)": 0.6, "most informative latent": "μ1"},
         {"factor": "b", "MIG (normalised gap)": 0.4, "most informative latent": "μ2"}]
@@ -59,12 +60,12 @@ def test_views_render_any_table_shaped_entry_and_name_unknown_factors():
     del doc["factor_names"]
     doc["per_split_table"] = {"split": ["train", "validation"], "n": [400, 100], "settings": "not a column"}
     doc["nested"] = {"rows": [[1, 2], [3, 4]], "other": [1]}  # not table-shaped: left out
-    views = evaluation_jobs.evaluation_views(doc)
+    views = evaluation_views(doc)
     assert views["tables"]["per_split_table"] == [{"split": "train", "n": 400}, {"split": "validation", "n": 100}]
     assert "nested" not in views["tables"]
     assert [r["factor"] for r in views["factor_alignment"]["rows"]] == ["factor 1", "factor 2"]
     assert views["dci_importance"]["factors"] == ["factor 1", "factor 2"]
-    assert evaluation_jobs.evaluation_views(None) == {}
+    assert evaluation_views(None) == {}
 
 
 def test_progress_is_written_whole_and_keeps_its_start(fake_run):
@@ -219,6 +220,6 @@ def test_evaluate_runs_in_its_own_process_and_reports_its_stages(tiny_dataset, t
     assert state["state"] == "finished", (state, (run / "evaluate.log").read_text()[-2000:])
     assert len(seen) >= 2
     doc = json.loads((run / "evaluation.json").read_text())
-    views = evaluation_jobs.evaluation_views(doc)
+    views = evaluation_views(doc)
     assert [r["factor"] for r in views["mig_per_factor"]] == ["a", "b"]
     assert views["dci_importance"]["matrix"].shape == (3, 2)

@@ -10,7 +10,8 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from vae.base.errors import UserError
-from vae.measures.analysis import hole_interpolation, hole_of_spec, hole_test, jsonable
+from vae.base.fileio import jsonable
+from vae.measures.analysis import hole_interpolation, hole_of_spec, hole_test
 
 CENTRE, RADIUS = np.array([1.25, 1.0]), 0.3
 

@@ -391,3 +391,11 @@ def test_a_real_run_stays_within_its_estimate(tiny_dataset, tmp_workspace):
     used = sum(safety.on_disk(p.stat().st_size) for p in out.rglob("*") if p.is_file())
     model = 2 * safety.on_disk((out / "model.keras").stat().st_size)  # the estimate counts a save's temp copy too
     assert used <= est["total"] and est["checkpoints"] <= 3 * model
+
+
+def test_human_bytes_counts_in_steps_of_1024_up_to_tb():
+    """The one byte format (the pages and the disk-space errors use it): 1024 per step, B to TB."""
+    assert safety.human_bytes(512) == "512 B"
+    assert safety.human_bytes(1536) == "1.5 KB"
+    assert safety.human_bytes(256 * 1024 ** 2) == "256.0 MB"
+    assert safety.human_bytes(3 * 1024 ** 4) == "3.0 TB"  # the pages' old copy stopped at GB: "3072.0 GB"

@@ -12,7 +12,7 @@ The study (docs/study.md) judged its latent sheet by eye: a curved 2-D sheet wit
   covered_region_mask -- the validation points used as the hole's comparison group
 
 numpy + scikit-learn only (no TensorFlow): the dashboard and the trainer call these on
-arrays of latent means. Results are plain dicts; `jsonable` turns one into JSON-ready data.
+arrays of latent means. Results are plain dicts; `vae.base.fileio.jsonable` turns one into JSON-ready data.
 """
 
 from __future__ import annotations
@@ -53,24 +53,6 @@ LEADING_FRACTION = 0.01
 # The study's hole (docs/study.md, "The data"): a disc in (a, b), centre (1.25, 1.0), radius 0.3.
 HOLE_CENTRE = (1.25, 1.0)
 HOLE_RADIUS = 0.3
-
-
-def jsonable(obj):
-    """Recursively turn numpy arrays/scalars into lists/floats/ints; NaN and inf become None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
 
 
 def _as_codes(codes, name="codes", min_rows=2) -> np.ndarray:

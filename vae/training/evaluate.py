@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vae.base.errors import UserError
-from vae.base.fileio import atomic_write_json, atomic_write_text
+from vae.base.fileio import atomic_write_json, atomic_write_text, jsonable
 from vae.base.safety import require_writable
 from vae.measures import analysis, metrics
 from vae.runs.folder import read_config
@@ -208,7 +208,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     result["summary"] = summary
     result["settings"] = settings
     result["notes"] = notes
-    result = analysis.jsonable(result)
+    result = jsonable(result)
     atomic_write_json(run_dir / "evaluation.json", result)
     return result
 
