@@ -219,8 +219,8 @@ def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monk
     def no_reads(*a, **k):
         raise AssertionError("read a run file on a rerun")
 
-    monkeypatch.setattr(compare.runs, "read_evaluation", no_reads)
-    monkeypatch.setattr(compare.runs, "read_metrics", no_reads)
+    monkeypatch.setattr(compare.folder, "read_evaluation", no_reads)
+    monkeypatch.setattr(compare.folder, "read_metrics", no_reads)
     compare._validation_curve.cache_clear()
     flat = compare.run_row(row)
     assert flat["mig"] == 0.3 and flat["converged"] in (compare.CONVERGED, compare.FALLING, compare.SHORT)
