@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vae.base.fileio import jsonable  # noqa: E402
 from vae.measures import analysis, metrics  # noqa: E402
 
 
@@ -88,7 +89,7 @@ def main():
             fmt = lambda v: "None" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{key:28s} {fmt(r['value']):>9s} {fmt(r['chance_median']):>11s} {fmt(r['chance_p95']):>11s}"
                   f"{'' if r['chance_defined'] == args.rotations else '  (defined in %d)' % r['chance_defined']}")
-    print(json.dumps(analysis.jsonable(report)))
+    print(json.dumps(jsonable(report)))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from vae.data.presets import preset_spec  # noqa: E402
 from vae.measures import metrics
 from vae.measures.analysis import factor_alignment  # noqa: E402
 from vae.model import methods
-from vae.runs import folder as runs  # noqa: E402
+from vae.runs import folder  # noqa: E402
 from vae.runs.config import TrainConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -140,11 +140,11 @@ def train_one(root: Path, ds_name: str, ds_path: Path, method: str, seed: int, b
                       variance="learned", method=method, method_params=params, reduction="papers", beta=s["beta"],
                       gamma=0.0, batch_size=64, lr=5e-4, epochs=epochs, seed=seed, log_every=10,
                       snapshot_max_codes=500).validate(train_size=n_train)
-    run_dir = runs.write_run_config(root / "runs" / f"{ds_name}-{method}-s{seed}", cfg)
+    run_dir = folder.write_run_config(root / "runs" / f"{ds_name}-{method}-s{seed}", cfg)
     t0 = time.time()
     status = train_run(run_dir)
     wall = time.time() - t0
-    speeds = [r["images_per_s"] for r in runs.read_metrics(run_dir, "batch") if "images_per_s" in r]
+    speeds = [r["images_per_s"] for r in folder.read_metrics(run_dir, "batch") if "images_per_s" in r]
     row = {"dataset": ds_name, "method": method, "seed": seed, "state": status["state"], "epochs": epochs,
            "steps": epochs * steps_per_epoch, "train_wall_s": round(wall, 1),
            "images_per_s": float(np.median(speeds)) if speeds else None}

@@ -121,12 +121,12 @@ def main() -> None:
     os.environ["VAE_LAB_HOME"] = str(home)
     os.environ["VAE_LAB_STANDBY"] = "0"
     from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import presets
 
     tiny = home / "datasets" / "tiny"
-    datasets.write_dataset(data.preset_spec("seed-full", n=2000, image_size=32), tiny)
+    datasets.write_dataset(presets.preset_spec("seed-full", n=2000, image_size=32), tiny)
     write_runs(home, args.runs, dataset=tiny, with_snapshots=2, sweep_runs=min(30, args.runs // 10))
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
     from vae.runs import run_index
 
     def cold():
@@ -139,7 +139,7 @@ def main() -> None:
         run_index.list_runs()
 
     out = {"runs": args.runs, "load": os.getloadavg()}
-    out["jobs_list_runs_s"] = median_time(lambda: jobs.list_runs(home / "runs"), args.repeats)
+    out["jobs_list_runs_s"] = median_time(lambda: launcher.list_runs(home / "runs"), args.repeats)
     out["index_cold_s"] = median_time(cold, args.repeats)
     run_index.list_runs()
     out["index_from_file_s"] = median_time(from_file, args.repeats)

@@ -153,7 +153,7 @@ def bench_batch_scaling(arch: str, batches: list[int], images: int, precision: s
 def bench_first_point(data: str, repeats: int = 3) -> dict:
     """Seconds from Start (jobs.start_run, as the dashboard calls it) to the first live metrics line,
     with a warm standby trainer (vae.jobs.standby) and without (a new process), alternating; default settings."""
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
     from vae.jobs import standby
     from vae.runs.config import TrainConfig
 
@@ -166,19 +166,19 @@ def bench_first_point(data: str, repeats: int = 3) -> dict:
             for mode in ("cold", "warm"):
                 os.environ["VAE_LAB_STANDBY"] = "1" if mode == "warm" else "0"
                 if mode == "warm":
-                    jobs.ensure_standby(root)
+                    launcher.ensure_standby(root)
                     deadline = time.time() + 120
                     while not any(sb["ready"] for sb in standby.standbys(root)) and time.time() < deadline:
                         time.sleep(0.05)
                     time.sleep(1.0)
                     standby_rss += [psutil.Process(sb["pid"]).memory_info().rss for sb in standby.standbys(root)]
                 t0 = time.perf_counter()
-                run = jobs.start_run(TrainConfig(dataset=data), runs_root=root, name=f"{mode}-{i}")
+                run = launcher.start_run(TrainConfig(dataset=data), runs_root=root, name=f"{mode}-{i}")
                 while not _metrics(run) and time.perf_counter() - t0 < 120:
                     time.sleep(0.02)
                 res[mode].append(time.perf_counter() - t0)
-                jobs.request_stop(run)
-                jobs.wait_for(run, timeout=120, poll=0.1)
+                launcher.request_stop(run)
+                launcher.wait_for(run, timeout=120, poll=0.1)
     finally:
         os.environ["VAE_LAB_STANDBY"] = "0"
         for sb in standby.standbys(root):

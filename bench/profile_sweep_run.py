@@ -51,17 +51,17 @@ def main() -> None:
     out["process_start_and_imports_s"] = round(import_seconds(), 2)
 
     t0 = time.perf_counter()
-    from vae.sweeps import sweep as sw
-    from vae.training import train as tr
+    from vae.sweeps import sweep
+    from vae.training import train
 
     out["in_process_import_s"] = round(time.perf_counter() - t0, 2)
     home = Path(tempfile.mkdtemp(prefix="prof"))
     n = 1 if args.engine == "per-run" else args.seeds
-    sweep_dir = sw.plan_sweep(home / "sw", args.data, {}, seeds=n, fixed={"epochs": args.epochs})
-    runs = [sw.run_dir_of(sweep_dir, r) for r in sw.read_sweep(sweep_dir)["runs"]]
+    sweep_dir = sweep.plan_sweep(home / "sw", args.data, {}, seeds=n, fixed={"epochs": args.epochs})
+    runs = [sweep.run_dir_of(sweep_dir, r) for r in sweep.read_sweep(sweep_dir)["runs"]]
 
     snap_t = []
-    real_snapshot = tr.save_snapshot
+    real_snapshot = train.save_snapshot
 
     def timed_snapshot(*a, **k):
         t = time.perf_counter()
@@ -69,7 +69,7 @@ def main() -> None:
         snap_t.append(time.perf_counter() - t)
         return r
 
-    tr.save_snapshot = timed_snapshot
+    train.save_snapshot = timed_snapshot
     stages: dict = {}
     last = [None, time.perf_counter()]
 
@@ -83,7 +83,7 @@ def main() -> None:
     if args.engine == "per-run":
         from vae.training.evaluate import evaluate_run
 
-        tr.train_run(runs[0])
+        train.train_run(runs[0])
         t_train = time.perf_counter() - t0
         t1 = time.perf_counter()
         evaluate_run(runs[0], generator_metrics=False, progress=progress)

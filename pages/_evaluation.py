@@ -13,7 +13,8 @@ import streamlit as st
 from pages._ui import user_errors, writable
 from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
-from vae.runs import folder as runs
+from vae.runs import folder
+from vae.views.evaluation import evaluation_views
 from vae.views.plots import heatmap
 
 ACTIVE = "running"
@@ -39,7 +40,7 @@ def evaluation_panel(run: dict, key: str) -> None:
     st.subheader("Which latent tracks which factor")
     status = evaluation_jobs.evaluation_state(run_dir)
     try:
-        evaluation = runs.read_evaluation(run_dir)
+        evaluation = folder.read_evaluation(run_dir)
     except UserError as e:  # a damaged evaluation.json: say why, and offer Evaluate to write it again
         st.error(str(e), icon=":material/error:")
         evaluation = None
@@ -61,7 +62,7 @@ def evaluation_panel(run: dict, key: str) -> None:
     c[2].caption(f"Run **{run['name']}**. Factor-based scores of its best model (model.keras): the metrics are "
                  "fitted on the training split's latent means and tested on the validation split's.")
     _progress(str(run_dir), key)
-    views = evaluation_jobs.evaluation_views(evaluation)
+    views = evaluation_views(evaluation)
     if not views:
         if not running:
             st.info("Not evaluated yet: press Evaluate." if writable() else "Not evaluated yet.",

@@ -71,13 +71,13 @@ def warm_trainer() -> None:
     """Start waiting runs when a trainer is free (a queue whose trainers were killed moves on), and keep a
     warm trainer waiting while none trains (vae.jobs.standby): Start then skips the 4-5 s imports."""
     from vae.base.paths import runs_root
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
 
     if safety.readonly():
         return
     try:
-        jobs.start_waiting(runs_root(create=True))
-        jobs.ensure_standby(runs_root(create=True))
+        launcher.start_waiting(runs_root(create=True))
+        launcher.ensure_standby(runs_root(create=True))
     except OSError:
         pass  # a read-only or full data folder: trainers start cold, as before
 
@@ -343,11 +343,3 @@ def _duration(seconds: float) -> str:
 
 
 format_duration = _duration  # "3 min 26 s": the public name, for the pages
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"

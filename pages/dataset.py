@@ -8,11 +8,11 @@ import streamlit as st
 
 from pages._ui import (CONFIRM_DELETE, HeldProgress, delete_button, delete_confirmation, deleted_notice,
                        ensure_app_navigation,
-                       human_bytes, md_escape, user_errors, writable)
+                       md_escape, user_errors, writable)
 from vae.base import safety
 from vae.base.paths import data_root, datasets_root, runs_root
 from vae.data import benchmarks, datasets
-from vae.data import presets as data
+from vae.data import presets
 from vae.jobs import deletes
 from vae.views.plots import montage, parameter_space
 
@@ -24,20 +24,20 @@ ss = st.session_state
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def preview_and_plan(spec_json: str):
-    spec = data.DatasetSpec.from_dict(json.loads(spec_json))
-    return data.preview(spec, 16), data.plan(spec)
+    spec = presets.DatasetSpec.from_dict(json.loads(spec_json))
+    return presets.preview(spec, 16), presets.plan(spec)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def size_on_disk(spec_json: str) -> int:
-    return datasets.estimate_dataset_bytes(data.DatasetSpec.from_dict(json.loads(spec_json)))
+    return datasets.estimate_dataset_bytes(presets.DatasetSpec.from_dict(json.loads(spec_json)))
 
 
 left, right = st.columns([2, 3])
 with left:
-    preset = st.selectbox("Preset", data.PRESETS, key="preset",
+    preset = st.selectbox("Preset", presets.PRESETS, key="preset",
                           help="seed-*: the study's starfish; dsprites: square/ellipse/heart sprites")
-    base = data.preset_spec(preset)
+    base = presets.preset_spec(preset)
     k = preset + "_"  # widget keys per preset, so switching presets restores each preset's own defaults
     st.caption(f"Family: **{base.family}**")
     c = st.columns(3)
@@ -54,7 +54,7 @@ with left:
         if spec["sampling"] == "ellipse":
             spec["ab_correlation"] = st.slider("corr(a, b)", -0.95, 0.95, float(base.ab_correlation), 0.05,
                                                key=k + "rho")
-        spec["n"] = int(c[1].number_input("N (a, b) draws", 10, data.MAX_IMAGES, base.n, key=k + "n"))
+        spec["n"] = int(c[1].number_input("N (a, b) draws", 10, presets.MAX_IMAGES, base.n, key=k + "n"))
         spec["a_range"] = list(st.slider("a (size) range", 0.0, 4.0, tuple(base.a_range), 0.05, key=k + "a"))
         spec["b_range"] = list(st.slider("b (wave amplitude) range", 0.0, 4.0, tuple(base.b_range), 0.05, key=k + "b"))
         c = st.columns(4)
@@ -67,9 +67,9 @@ with left:
         c = st.columns(2)
         spec["sampling"] = c[0].radio("Sampling", ["grid", "iid"], ["grid", "iid"].index(base.sampling),
                                       key=k + "sampling", horizontal=True)
-        spec["n"] = int(c[1].number_input("N images", 10, data.MAX_IMAGES, base.n or 10_000, key=k + "n"))
+        spec["n"] = int(c[1].number_input("N images", 10, presets.MAX_IMAGES, base.n or 10_000, key=k + "n"))
         spec["shapes"] = st.multiselect("Shapes", [0, 1, 2], list(base.shapes), key=k + "shapes",
-                                        format_func=lambda s: data.SHAPES[s])
+                                        format_func=lambda s: presets.SHAPES[s])
         for f, top in (("scale", 2.0), ("rotation", 6.2832), ("x", 1.0), ("y", 1.0)):
             lo, hi, count = getattr(base, f)
             c = st.columns([3, 1])
@@ -77,14 +77,14 @@ with left:
             spec[f] = [rng[0], rng[1], int(c[1].number_input(f"{f} count", 1, 256, int(count), key=k + f + "n"))]
     hole_on = bool(spec.get("hole"))  # the study's proportions differ with the hole: 211/4510, else 501/5000
     spec["validation_fraction"] = st.slider("Validation fraction", 0.0, 0.5,
-                                            float(data.default_validation_fraction(base.family, hole_on)),
+                                            float(presets.default_validation_fraction(base.family, hole_on)),
                                             step=0.0001, format="%.4f", key=k + "val" + ("_hole" if hole_on else ""))
     if writable():
         name = st.text_input("Folder name", key=k + "name", placeholder=f"{preset}-{size}") or f"{preset}-{size}"
 
 with right:
     with user_errors():
-        spec_obj = data.DatasetSpec.from_dict(spec).validate()
+        spec_obj = presets.DatasetSpec.from_dict(spec).validate()
         images, columns = preview_and_plan(json.dumps(spec_obj.to_dict()))
         st.image(montage(images, 8), output_format="PNG", caption=f"Preview: 16 of the {len(columns['id']):,} images", width="stretch")
         counts = pd.Series(columns["split"]).value_counts()
@@ -93,8 +93,8 @@ with right:
         st.plotly_chart(parameter_space(columns, spec_obj.factor_names, hole))
         if writable():
             need, free = size_on_disk(json.dumps(spec_obj.to_dict())), safety.free_bytes(datasets_root())
-            st.caption(f"About **{human_bytes(need)}** on disk (images.npy, one PNG per image, factors.csv); "
-                       f"{human_bytes(free)} free on this disk.")
+            st.caption(f"About **{safety.human_bytes(need)}** on disk (images.npy, one PNG per image, factors.csv); "
+                       f"{safety.human_bytes(free)} free on this disk.")
             if need + safety.margin_bytes() > free:
                 st.warning("Not enough free disk space for this dataset (plus the safety margin): Generate will "
                            "refuse. Lower N or the image size, or free some space.", icon=":material/storage:")
@@ -117,7 +117,7 @@ for d in datasets.list_datasets(datasets_root()) if datasets_root().exists() els
     else:
         c[1].write(f"{d.get('image_size')}×{d.get('image_size')} px")
         c[2].write(" · ".join(f"{s} {n:,}" for s, n in (d.get("counts") or {}).items()))
-    c[3].write(human_bytes(d.get("bytes", 0)))
+    c[3].write(safety.human_bytes(d.get("bytes", 0)))
     item = "dataset:" + d["name"]
     if writable():
         delete_button(c[4], item)

@@ -11,7 +11,7 @@ from pages._evaluation import evaluation_panel
 from pages._ui import copy_settings_button, dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
 from vae.measures import analysis
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.runs import run_index
 from vae.views.plots import (alignment_arrows, embedding_3d, embedding_film, entanglement_profile_plot,
                              explained_variance, heatmap, hole_profile, montage, own_axis_angles, scale_note,
@@ -25,7 +25,7 @@ def _alignments(run_path: str, epoch: int, mtime: float, factor_names: tuple, da
                 entanglement_mode: str = "seed"):
     """Factor alignment (with the local version) and PCA alignment of one snapshot's training codes, and
     the hole as a zero-shot test (punctured datasets)."""
-    snap = runs.load_snapshot(run_path, epoch)
+    snap = folder.load_snapshot(run_path, epoch)
     codes = snap["mu_train"]
     ds = dataset_of(dataset_path) if factor_names else None
 
@@ -47,14 +47,14 @@ st.title("Embedding")
 run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
-if run["state"] == runs.DAMAGED:
+if run["state"] == folder.DAMAGED:
     st.error(run["message"], icon=":material/error:")
     st.stop()
 copy_settings_button(run, key="embedding")
-if not runs.list_snapshots(run["path"]):
+if not folder.list_snapshots(run["path"]):
     st.info("This run has no epoch snapshot yet; the first one is written at the end of epoch 1.")
     st.stop()
-run_dir, epochs = Path(run["path"]), runs.list_snapshots(run["path"])
+run_dir, epochs = Path(run["path"]), folder.list_snapshots(run["path"])
 try:
     ds = dataset_of(run["config"]["dataset"])
 except UserError as e:
@@ -63,13 +63,13 @@ except UserError as e:
 
 epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epochs) > 1 else epochs[0]
 try:
-    snap = runs.load_snapshot(run_dir, epoch)
+    snap = folder.load_snapshot(run_dir, epoch)
     rows_of(ds, np.concatenate([snap[k] for k in snap if k.startswith("index_")]))  # ids of this dataset
 except UserError as e:  # a damaged snapshot, or one of another dataset
     st.error(str(e), icon=":material/error:")
     st.stop()
 try:
-    _evaluated = runs.read_evaluation(run_dir) or {}
+    _evaluated = folder.read_evaluation(run_dir) or {}
 except UserError:  # a damaged evaluation.json: the evaluation panel below says why
     _evaluated = {}
 if _evaluated.get("evaluated_epoch") is not None:
@@ -98,7 +98,7 @@ if "mu_transects" in snap:
         sel = np.flatnonzero(ds.columns["transect"][rows].astype(str) == name)
         transects[name] = snap["mu_transects"][sel[np.argsort(ds.columns["point"][rows][sel])]]
 
-snap_path = runs.snapshot_path(run_dir, epoch)
+snap_path = folder.snapshot_path(run_dir, epoch)
 ent_mode = run["config"].get("entanglement", "seed")
 fa, pca, factors, hole, ent_profile = _alignments(str(run_dir), epoch, snap_path.stat().st_mtime,
                                                   tuple(ds.factor_names), str(run["config"]["dataset"]), ent_mode)
@@ -123,7 +123,7 @@ right.caption(scale_note(pcs, dims, pc_names))
 
 if len(epochs) > 1 and st.toggle("Play the epochs as a film (loads every snapshot)", key="film"):
     step = max(1, len(snap["mu_train"]) // 1500)
-    frames = [(e, runs.load_snapshot(run_dir, e)["mu_train"][::step]) for e in epochs]
+    frames = [(e, folder.load_snapshot(run_dir, e)["mu_train"][::step]) for e in epochs]
     st.plotly_chart(embedding_film(frames, dims, names, f"Training codes, epochs {epochs[0]}–{epochs[-1]} "
                                                         f"(1 in {step} codes, fixed scale)", height=560),
                     use_container_width=True)
@@ -201,7 +201,7 @@ if hole is not None:
     m[0].metric("Hole error", f"{hole['hole_error']:.3f}")
     m[1].metric("Covered-ring error", f"{hole['ring_error']:.3f}")
     m[2].metric("Ratio hole / ring", f"{hole['ratio']:.2f}")
-    recon_ratio = (runs.evaluation_summary(run_dir) or {}).get("hole_recon_ratio")
+    recon_ratio = (folder.evaluation_summary(run_dir) or {}).get("hole_recon_ratio")
     m[3].metric("Recon loss hole / ring", f"{recon_ratio:.2f}" if recon_ratio is not None else "–",
                 help="From evaluation.json (best model); also on the Reconstructions page")
     if hole["note"]:

@@ -3,11 +3,12 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, human_bytes, user_errors, warm_trainer, writable
+from pages._ui import ensure_app_navigation, user_errors, warm_trainer, writable
 from vae.base.paths import datasets_root, runs_root
+from vae.base.safety import human_bytes
 from vae.data import datasets
 from vae.data.presets import preset_spec
-from vae.jobs import launcher as jobs
+from vae.jobs import launcher
 from vae.runs import run_index
 from vae.runs.config import TrainConfig
 
@@ -43,7 +44,7 @@ if writable() and st.button("Quick start", type="primary", icon=":material/rocke
             datasets.write_dataset(preset_spec(QUICK_PRESET, image_size=QUICK_SIZE), target,
                                    progress=lambda done, total: bar.progress(done / max(total, 1),
                                                                              text=f"Generating images {done}/{total}"))
-        run = jobs.start_run(TrainConfig(dataset=str(target), image_size=QUICK_SIZE).validate(),
+        run = launcher.start_run(TrainConfig(dataset=str(target), image_size=QUICK_SIZE).validate(),
                              runs_root=str(runs_root(create=True)))
         st.session_state["selected_run"] = run.name
         try:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from pages._ui import copy_settings_button, dataset_of, ensure_app_navigation, model_of, pick_run, rows_of, sort_runs, user_errors
 from vae.base.errors import UserError
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.runs import run_index
 from vae.views import transects
 from vae.views.labels import covered_ring
@@ -24,12 +24,12 @@ st.title("Reconstructions")
 run = pick_run(sort_runs(run_index.list_runs()))
 if not run:
     st.stop()
-if run["state"] == runs.DAMAGED:
+if run["state"] == folder.DAMAGED:
     st.error(run["message"], icon=":material/error:")
     st.stop()
 copy_settings_button(run, key="recon")
 run_dir, cfg = Path(run["path"]), run["config"]
-epochs = runs.list_snapshots(run_dir)
+epochs = folder.list_snapshots(run_dir)
 if not epochs:
     st.info("This run has no epoch snapshot yet; the first one is written at the end of epoch 1.")
     st.stop()
@@ -58,7 +58,7 @@ left, right = st.columns([1, 1])
 with left:
     epoch = st.select_slider("Epoch snapshot", epochs, value=epochs[-1]) if len(epochs) > 1 else epochs[0]
     try:
-        snap = runs.load_snapshot(run_dir, epoch)
+        snap = folder.load_snapshot(run_dir, epoch)
         if snap["recon"].shape[1:] != ds.images.shape[1:]:
             raise UserError(f"the snapshot's reconstructions are {snap['recon'].shape[1:]} pixels, the dataset's "
                             f"images {ds.images.shape[1:]}: the snapshot is damaged or of another dataset")

@@ -14,8 +14,8 @@ from vae.base.paths import datasets_root
 from vae.data import datasets
 from vae.runs.config import TrainConfig
 from vae.runs import run_index
-from vae.sweeps import export, sweep, sweep_report, sweep_review
-from vae.sweeps.sweep_plots import distribution_figure
+from vae.sweeps import export, sweep, report, review
+from vae.sweeps.plots import distribution_figure
 
 ensure_app_navigation()
 ss = st.session_state
@@ -52,12 +52,12 @@ with st.expander("New sweep", expanded=not sweep.list_sweeps()) if writable() el
             st.write(f"**{n_runs} runs**: " + " × ".join([f"{len(v)} {k}" for k, v in grid.items()] +
                                                          [f"{int(seeds)} seeds"]))
             plan_fixed = {"epochs": int(epochs), "image_size": by_name[dataset]["image_size"]}
-            shared = sweep_review.fixed_settings(plan_fixed, grid)
-            st.caption("Fixed in every run: " + ", ".join(f"{k} = {sweep_review.fmt_setting(v)}"
+            shared = review.fixed_settings(plan_fixed, grid)
+            st.caption("Fixed in every run: " + ", ".join(f"{k} = {review.fmt_setting(v)}"
                                                           for k, v in shared.items()))
             counts = by_name[dataset].get("counts") or {}
-            guess = sweep_review.sweep_estimate({**TrainConfig().to_dict(), **plan_fixed}, n_runs,
-                                                sweep_review.default_workers(), counts.get("train", 0),
+            guess = review.sweep_estimate({**TrainConfig().to_dict(), **plan_fixed}, n_runs,
+                                                review.default_workers(), counts.get("train", 0),
                                                 counts.get("validation", 0), run_index.list_runs())
             st.caption(f"Estimated duration: **about {format_duration(guess['seconds'])}** ({n_runs} runs of about "
                        f"{format_duration(guess['per_run'])}, {guess['workers']} at a time; "
@@ -125,48 +125,48 @@ watch()
 doc = sweep.read_sweep(sweep_dir)
 sweep_status = sweep.read_status(sweep_dir)
 all_rows = sweep.result_rows(sweep_dir, doc, sweep_status)
-rows = sweep_report.finished(all_rows)
+rows = report.finished(all_rows)
 st.subheader("The answer")
 st.download_button("Export bundle (zip)", data=lambda: export.sweep_bundle(sweep_dir), file_name=f"{sweep_dir.name}-export.zip",
                    mime="application/zip", icon=":material/download:", key="sweep_export",
                    help="results.csv, every run's config.json, the figures (plotly JSON and one offline HTML page; "
                         "SVG and PNG where kaleido is installed), sweep.json, status.json and the versions of the lab "
                         f"and its packages. Also: `python -m vae sweep --export {sweep_dir}`")
-metrics = sweep_report.metric_columns(rows)
+metrics = report.metric_columns(rows)
 grid = doc.get("grid") or {}
 if not rows or not metrics:
     st.info("No finished run yet: the answer appears as runs finish.")
     st.stop()
 keys = list(grid) or ["seed"]
-flagged = sweep_review.run_flags(sweep_dir, all_rows, sweep_status)
+flagged = review.run_flags(sweep_dir, all_rows, sweep_status)
 base_key = "gamma" if "gamma" in grid else keys[0]
-cost_rows = sweep_review.costs(rows, base_key, sweep_report.baseline_of(grid[base_key]) if grid else None,
+cost_rows = review.costs(rows, base_key, report.baseline_of(grid[base_key]) if grid else None,
                                (doc.get("fixed") or {}).get("latent_dim") or TrainConfig().latent_dim)
-review = sweep_review.flag_lines(flagged) + sweep_review.cost_lines(
-    cost_rows, base_key, sweep_report.baseline_of(grid[base_key]) if grid else None)
-if review:
-    st.warning("  \n".join(review), icon=":material/warning:")
-st.caption("Fixed in every run: " + ", ".join(f"{k} = {sweep_review.fmt_setting(v)}" for k, v in
-                                              sweep_review.fixed_settings(doc.get("fixed") or {}, grid,
+review_lines = review.flag_lines(flagged) + review.cost_lines(
+    cost_rows, base_key, report.baseline_of(grid[base_key]) if grid else None)
+if review_lines:
+    st.warning("  \n".join(review_lines), icon=":material/warning:")
+st.caption("Fixed in every run: " + ", ".join(f"{k} = {review.fmt_setting(v)}" for k, v in
+                                              review.fixed_settings(doc.get("fixed") or {}, grid,
                                                                           doc.get("evaluate", "quick")).items()))
 c = st.columns(3)
-metric = c[0].selectbox("Metric", metrics, format_func=sweep_report.label, key="sweep_metric")
+metric = c[0].selectbox("Metric", metrics, format_func=report.label, key="sweep_metric")
 x = c[1].selectbox("Against", keys, key="sweep_x")
 others = [k for k in keys if k != x]
 colour = c[2].selectbox("Colour", ["none", *others], index=1 if "method" in others else 0, key="sweep_colour")
-# The statistical answer, numbers first (vae.sweeps.sweep_report.answer; vae.measures.stats.compare_settings).
-warning = sweep_report.few_seeds_warning(rows, keys)
+# The statistical answer, numbers first (vae.sweeps.report.answer; vae.measures.stats.compare_settings).
+warning = report.few_seeds_warning(rows, keys)
 if warning:
     st.warning(warning, icon=":material/warning:")
-(answer,) = sweep_report.answer(rows, grid, [metric])
-parts = sweep_report.answer_lines(answer, bold="**")
+(answer,) = report.answer(rows, grid, [metric])
+parts = report.answer_lines(answer, bold="**")
 st.markdown(f"**{answer['label']}**: mean [95% t interval] over seeds, and n seeds\n\n"
             + "\n".join("- " + line for line in parts["numbers"]))
 if answer["comparisons"]:
-    st.markdown(f"**Does {answer['base_key']} help?** {sweep_report.family_words(answer)}\n\n"
+    st.markdown(f"**Does {answer['base_key']} help?** {report.family_words(answer)}\n\n"
                 + "\n".join("- " + line for line in parts["verdicts"]))
     st.markdown("**What these seeds can detect**\n\n" + "\n".join("- " + line for line in parts["power"]))
-band = sweep_report.chance_band(rows, metric)
+band = report.chance_band(rows, metric)
 event = st.plotly_chart(distribution_figure(rows, x, metric, None if colour == "none" else colour, doc.get("name", ""),
                                             chance=band),
                         on_select="rerun", selection_mode="points", key="sweep_chart")
@@ -179,14 +179,14 @@ if points and points[0].get("customdata"):
     st.switch_page("pages/embedding.py")
 
 if grid:
-    table = sweep_report.answer_table(sweep_report.answer(rows, grid), keys)
+    table = report.answer_table(report.answer(rows, grid), keys)
     st.markdown("**Every metric**: each against the baseline (Holm over the comparisons of one metric).")
     st.dataframe(pd.DataFrame(table), hide_index=True)
     st.markdown("**Seed or setting?** The share of the spread between settings vs between seeds of one setting, "
                 "and how stable the settings' ranking is across seeds (Kendall's W: 1 = every seed ranks alike).")
-    st.dataframe(pd.DataFrame([{"metric": sweep_report.label(m), **sweep_report.variance_and_ranking(rows, keys, m)}
+    st.dataframe(pd.DataFrame([{"metric": report.label(m), **report.variance_and_ranking(rows, keys, m)}
                                for m in metrics]), hide_index=True)
-corr = sweep_report.unsupervised_vs_supervised(rows, keys)
+corr = report.unsupervised_vs_supervised(rows, keys)
 if corr:
     st.markdown("**Do the unsupervised numbers predict the supervised ones?** Spearman rank correlation **within "
                 "settings** (ranks taken within each setting, then pooled), so the swept setting, which moves both, "

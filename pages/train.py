@@ -14,9 +14,9 @@ from vae.base import safety
 from vae.base.paths import datasets_root, runs_root
 from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.data import datasets
-from vae.jobs import launcher as jobs
+from vae.jobs import launcher
 from vae.model import methods
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.runs import run_index
 from vae.runs.config import FORM_KEYS, VARIANCE_MODES, TrainConfig, settings_from_query, settings_to_query
 from vae.runs.folder import ERRORS, IN_PROGRESS, RESUMABLE, STATES, WAITING
@@ -201,7 +201,7 @@ if writable() and st.button("Start", type="primary", icon=":material/play_arrow:
             out = sweep.start_seeds(cfg, int(n_seeds))
             st.success(f"Started sweep {out.name} over {n_seeds} seeds: watch it on the Sweeps page.")
         else:
-            ss["selected_run"] = jobs.start_run(cfg, runs_root=str(runs_root(create=True))).name
+            ss["selected_run"] = launcher.start_run(cfg, runs_root=str(runs_root(create=True))).name
 
 all_runs = sort_runs(run_index.list_runs())
 st.subheader("Run")
@@ -210,8 +210,8 @@ chosen = pick_run(all_runs, key="train_run")  # a fresh session (reload, new tab
 
 @st.fragment(run_every=1.0)
 def live(run_dir: Path, method: str, shown: str, reduction: str = "study") -> None:
-    status = jobs.run_state(run_dir)
-    metrics = runs.read_metrics(run_dir)
+    status = launcher.run_state(run_dir)
+    metrics = folder.read_metrics(run_dir)
     fraction, text = progress_summary(status, metrics[-1] if metrics else None)
     if status["state"] == WAITING:
         text = f"{queue_position(run_dir)}: starts when a trainer is free"
@@ -219,7 +219,7 @@ def live(run_dir: Path, method: str, shown: str, reduction: str = "study") -> No
     if status["state"] in IN_PROGRESS and writable():
         waiting = status["state"] == WAITING
         if st.button("Remove from queue" if waiting else "Stop", icon=":material/stop:", key="stop"):
-            jobs.request_stop(run_dir)
+            launcher.request_stop(run_dir)
             st.toast("Removed from the queue." if waiting else
                      "Stop requested: the trainer stops after the current batch.")
     else:
@@ -228,7 +228,7 @@ def live(run_dir: Path, method: str, shown: str, reduction: str = "study") -> No
         if status["state"] in RESUMABLE and (run_dir / "last.keras").exists() and writable():
             if st.button("Resume", icon=":material/resume:", key="resume"):
                 with user_errors():
-                    jobs.resume_run(run_dir)
+                    launcher.resume_run(run_dir)
     log_y = st.toggle("Log scale", key="log_y")
     steps = status.get("steps_per_epoch")
     st.plotly_chart(loss_curves(metrics, steps, log_y, methods.loss_chart_terms(method),
@@ -248,8 +248,8 @@ def queue_position(run_dir: Path) -> str:
         else "in the queue"
 
 
-waiting_runs = jobs.queue(runs_root()) if runs_root().exists() else []
-if chosen and chosen["state"] == runs.DAMAGED:  # config.json or status.json: say which, and why
+waiting_runs = launcher.queue(runs_root()) if runs_root().exists() else []
+if chosen and chosen["state"] == folder.DAMAGED:  # config.json or status.json: say which, and why
     st.error(chosen["message"], icon=":material/error:")
 if chosen:
     method = chosen.get("config", {}).get("method", "beta-vae")
@@ -259,7 +259,7 @@ if chosen:
 
 if waiting_runs:
     st.subheader("Queue")
-    st.caption(f"Each starts when a trainer is free (at most {jobs.max_trainers()} at a time: VAE_LAB_MAX_TRAINERS), "
+    st.caption(f"Each starts when a trainer is free (at most {launcher.max_trainers()} at a time: VAE_LAB_MAX_TRAINERS), "
                "first requested first; the trainer that finishes starts the next one.")
     st.dataframe(pd.DataFrame([{"position": k + 1, "name": r["name"],
                                 "dataset": Path(r["config"].get("dataset", "")).name,

@@ -140,9 +140,9 @@ def _dataset_ids(dataset: str) -> dict | None:
 def tiny_dataset(tmp_workspace):
     """A real 32x32 punctured starfish dataset of 200 draws (+45 transect points) under datasets/tiny."""
     from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import presets
 
-    return datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
+    return datasets.write_dataset(presets.preset_spec("seed-punctured", n=200, image_size=32),
                                   tmp_workspace / "datasets" / "tiny")
 
 
@@ -154,11 +154,10 @@ def trained_tiny_run(tmp_path_factory) -> Path:
     import subprocess
     import sys
 
-    from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import datasets, presets
 
     home = tmp_path_factory.mktemp("trained_home")
-    dataset = datasets.write_dataset(data.preset_spec("seed-punctured", n=200, image_size=32),
+    dataset = datasets.write_dataset(presets.preset_spec("seed-punctured", n=200, image_size=32),
                                      home / "datasets" / "tiny")
     run = home / "runs" / "trained"
     root = Path(__file__).resolve().parent.parent
@@ -239,28 +238,28 @@ def pg(browser):
 def e2e_dataset(lab_home) -> Path:
     """A dataset in the server's data folder: the one a test generated through the page, else a small one."""
     from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import presets
 
     existing = sorted(p for p in (lab_home / "datasets").glob("*") if (p / "dataset.json").exists())
     if existing:
         return existing[0]
-    return datasets.write_dataset(data.preset_spec("seed-full", n=300, image_size=64),
+    return datasets.write_dataset(presets.preset_spec("seed-full", n=300, image_size=64),
                                   lab_home / "datasets" / "e2e-base")
 
 
 @pytest.fixture
 def e2e_finished_run(lab_home, e2e_dataset) -> Path:
     """A finished run in the server's data folder: one an earlier test trained, else a 2-epoch run trained now."""
-    from vae.jobs import launcher as jobs
-    from vae.runs import folder as runs
+    from vae.jobs import launcher
+    from vae.runs import folder
     from vae.runs.config import TrainConfig
 
-    for run in runs.list_runs(lab_home / "runs"):
+    for run in folder.list_runs(lab_home / "runs"):
         if run["state"] == "finished":
             return Path(run["path"])
     cfg = TrainConfig(dataset=str(e2e_dataset), image_size=64, epochs=2, batch_size=8)
-    run = jobs.start_run(cfg, runs_root=lab_home / "runs")
-    assert jobs.wait_for(run, timeout=600)["state"] == "finished"
+    run = launcher.start_run(cfg, runs_root=lab_home / "runs")
+    assert launcher.wait_for(run, timeout=600)["state"] == "finished"
     return run
 
 

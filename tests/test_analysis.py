@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from vae.base.errors import UserError
-from vae.measures.analysis import (covered_region_mask, hole_analysis, jsonable, pca_alignment, pixel_pca,
-                                   transect_geometry, transects_geometry)
+from vae.base.fileio import jsonable
+from vae.measures.analysis import (covered_region_mask, hole_analysis, pca_alignment, pixel_pca, transect_geometry,
+                                   transects_geometry)
 
 
 def rotation(deg):

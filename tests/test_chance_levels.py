@@ -7,7 +7,7 @@ from scipy import stats as sps
 
 from vae.base.errors import UserError
 from vae.measures import analysis
-from vae.sweeps import sweep_report
+from vae.sweeps import report
 from vae.training import evaluate
 
 
@@ -67,6 +67,6 @@ def test_add_chance_levels_reports_beside_the_score_and_the_sweep_draws_the_band
     assert doc["summary"]["factor_alignment"] == 0.0  # the score stays, the chance sits beside it
     assert chance["lo"] <= chance["mean"] <= chance["hi"] and doc["chance"]["factor_alignment"]["codes"] == 300
     row = {"eval_factor_alignment": 0.0, **{f"eval_chance_factor_alignment_{k}": v for k, v in chance.items()}}
-    assert sweep_report.chance_band([row, row], "eval_factor_alignment")["mean"] == pytest.approx(chance["mean"])
-    assert sweep_report.metric_columns([row]) == ["eval_factor_alignment"]  # chance is a band, not a metric
-    assert sweep_report.chance_band([row], "eval_mig") is None
+    assert report.chance_band([row, row], "eval_factor_alignment")["mean"] == pytest.approx(chance["mean"])
+    assert report.metric_columns([row]) == ["eval_factor_alignment"]  # chance is a band, not a metric
+    assert report.chance_band([row], "eval_mig") is None

@@ -61,10 +61,10 @@ def test_other_mistakes_are_one_line_errors(tmp_path, args, words):
 
 def test_resume_without_a_checkpoint_says_why(fake_run):
     run = fake_run("stopped-early", state="stopped", done_epochs=0)
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
 
     with pytest.raises(Exception, match="no checkpoint"):
-        jobs.resume_run(run)
+        launcher.resume_run(run)
 
 
 def test_import_of_a_folder_without_images_is_a_one_line_error(tmp_path):

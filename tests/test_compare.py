@@ -115,9 +115,9 @@ def test_options_sorts_numbers_numerically():
 
 def test_run_row_reads_the_validation_curve_and_says_the_method(fake_run):
     run = fake_run("r1", epochs=6, gamma=0.0)  # the fake run's losses fall like 1/epoch: still falling
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
 
-    (listed,) = jobs.list_runs(run.parent)
+    (listed,) = launcher.list_runs(run.parent)
     r = compare.run_row(listed)
     assert r["method"] == compare.DEFAULT_METHOD and r["gamma"] == 0.0 and r["epochs"] == 6
     assert r["converged"] == compare.FALLING and r["stopped"] is False

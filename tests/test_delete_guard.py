@@ -13,16 +13,16 @@ from streamlit.testing.v1 import AppTest
 
 from vae.base.errors import UserError
 from vae.data import datasets
-from vae.data import presets as data
+from vae.data import presets
 from vae.jobs import deletes
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.sweeps import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _small(home: Path, name: str) -> Path:
-    return datasets.write_dataset(data.preset_spec("seed-full", n=40, image_size=32), home / "datasets" / name)
+    return datasets.write_dataset(presets.preset_spec("seed-full", n=40, image_size=32), home / "datasets" / name)
 
 
 def _page(name: str) -> AppTest:
@@ -99,7 +99,7 @@ def test_an_old_relative_dataset_path_is_resolved_for_the_guard_and_the_pages(tm
     run = fake_run("old-cli", dataset="datasets/ds-a", state="running", pid=os.getpid(), done_epochs=1, epochs=3)
     (tmp_workspace / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_workspace / "elsewhere")
-    assert runs.read_config(run)["config"]["dataset"] == str(ds)
+    assert folder.read_config(run)["config"]["dataset"] == str(ds)
     assert deletes.dataset_usage(ds, tmp_workspace / "runs")["active"] == ["old-cli"]
     for name in ("reconstructions", "embedding"):
         at = _page(name).run()
@@ -116,9 +116,9 @@ def test_resolve_dataset_tries_the_recorded_path_the_data_root_and_the_run_folde
     for where in (home / "datasets" / "a", other / "datasets" / "b", run / "c", tmp_path / "rec" / "d"):
         where.mkdir(parents=True)
         (where / "dataset.json").write_text("{}")
-    assert runs.resolve_dataset("datasets/a", run) == str(home / "datasets" / "a")  # the data root
-    assert runs.resolve_dataset("datasets/b", run) == str(other / "datasets" / "b")  # the run's own data root
-    assert runs.resolve_dataset("c", run) == str(run / "c")  # the run folder
-    assert runs.resolve_dataset("x/d", run, str(tmp_path / "rec" / "d")) == str(tmp_path / "rec" / "d")  # recorded
-    assert runs.resolve_dataset("gone", run) == str(home / "gone")  # nowhere: where the data root would hold it
-    assert runs.resolve_dataset(str(tmp_path / "abs"), run) == str(tmp_path / "abs")
+    assert folder.resolve_dataset("datasets/a", run) == str(home / "datasets" / "a")  # the data root
+    assert folder.resolve_dataset("datasets/b", run) == str(other / "datasets" / "b")  # the run's own data root
+    assert folder.resolve_dataset("c", run) == str(run / "c")  # the run folder
+    assert folder.resolve_dataset("x/d", run, str(tmp_path / "rec" / "d")) == str(tmp_path / "rec" / "d")  # recorded
+    assert folder.resolve_dataset("gone", run) == str(home / "gone")  # nowhere: where the data root would hold it
+    assert folder.resolve_dataset(str(tmp_path / "abs"), run) == str(tmp_path / "abs")

@@ -10,14 +10,14 @@ from streamlit.testing.v1 import AppTest
 
 from vae.base.errors import UserError
 from vae.data import datasets
-from vae.data import presets as data
+from vae.data import presets
 from vae.jobs import deletes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _small(home: Path, name: str) -> Path:
-    return datasets.write_dataset(data.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / name)
+    return datasets.write_dataset(presets.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / name)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.test_pages import _decode  # plotly's JSON arrays back to lists
 from vae.data import datasets
 from vae.measures import analysis
-from vae.runs import folder as runs
+from vae.runs import folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def _aligned_run(fake_run, tiny_dataset, name="aligned", flat=1.0, epochs=2):
     ds = datasets.load_dataset(tiny_dataset)
     rng = np.random.default_rng(0)
     for epoch in range(1, epochs + 1):
-        path = runs.snapshot_path(run, epoch)
+        path = folder.snapshot_path(run, epoch)
         snap = dict(np.load(path))
         rows = np.searchsorted(np.asarray(ds.columns["id"]), snap["index_train"])
         a, b = (np.asarray(ds.columns[f], float)[rows] for f in ("a", "b"))
@@ -41,7 +41,7 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
     run = _aligned_run(fake_run, tiny_dataset)
     at = AppTest.from_file(str(ROOT / "pages" / "embedding.py"), default_timeout=90).run()
     assert not at.exception
-    snap = runs.load_snapshot(run, 2)
+    snap = folder.load_snapshot(run, 2)
     ds = datasets.load_dataset(tiny_dataset)
     rows = np.searchsorted(np.asarray(ds.columns["id"]), snap["index_train"])
     f = np.column_stack([np.asarray(ds.columns[k], float)[rows] for k in ("a", "b")])
@@ -93,7 +93,7 @@ def test_the_epochs_play_as_a_film(fake_run, tiny_dataset):
 
 def test_undefined_pca_is_said_in_words(fake_run, tiny_dataset):
     run = fake_run("tied", dataset=str(tiny_dataset), epochs=1)
-    path = runs.snapshot_path(run, 1)
+    path = folder.snapshot_path(run, 1)
     snap = dict(np.load(path))
     rng = np.random.default_rng(1)
     snap["mu_train"] = np.column_stack([rng.normal(size=len(snap["index_train"])),
@@ -109,7 +109,7 @@ def test_undefined_pca_is_said_in_words(fake_run, tiny_dataset):
 
 def test_the_hole_zero_shot_numbers_are_shown_for_a_punctured_dataset(fake_run, tiny_dataset):
     run = _aligned_run(fake_run, tiny_dataset, epochs=1)
-    path = runs.snapshot_path(run, 1)
+    path = folder.snapshot_path(run, 1)
     snap = dict(np.load(path))
     ds = datasets.load_dataset(tiny_dataset)
     for split in ("hole", "validation"):  # codes on the same plane as the training codes

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, figure
 from vae.base.errors import UserError
-from vae.jobs import evaluation_jobs
-from vae.jobs import launcher as jobs
+from vae.jobs import evaluation_jobs, launcher
+from vae.views.evaluation import evaluation_views
 
 
 def evaluation(k=2, d=3):
@@ -37,7 +37,7 @@ def evaluation(k=2, d=3):
 # ---------------------------------------------------------------- the library
 
 def test_views_name_each_factors_most_informative_latent_and_keep_the_settings():
-    views = evaluation_jobs.evaluation_views(evaluation())
+    views = evaluation_views(evaluation())
     assert views["mig_per_factor"] == [
         {"factor": "a", "MIG (normalised gap)": 0.6, "most informative latent": "μ1"},
         {"factor": "b", "MIG (normalised gap)": 0.4, "most informative latent": "μ2"}]
@@ -59,12 +59,12 @@ def test_views_render_any_table_shaped_entry_and_name_unknown_factors():
     del doc["factor_names"]
     doc["per_split_table"] = {"split": ["train", "validation"], "n": [400, 100], "settings": "not a column"}
     doc["nested"] = {"rows": [[1, 2], [3, 4]], "other": [1]}  # not table-shaped: left out
-    views = evaluation_jobs.evaluation_views(doc)
+    views = evaluation_views(doc)
     assert views["tables"]["per_split_table"] == [{"split": "train", "n": 400}, {"split": "validation", "n": 100}]
     assert "nested" not in views["tables"]
     assert [r["factor"] for r in views["factor_alignment"]["rows"]] == ["factor 1", "factor 2"]
     assert views["dci_importance"]["factors"] == ["factor 1", "factor 2"]
-    assert evaluation_jobs.evaluation_views(None) == {}
+    assert evaluation_views(None) == {}
 
 
 def test_progress_is_written_whole_and_keeps_its_start(fake_run):
@@ -203,7 +203,7 @@ def test_after_evaluation_the_pages_show_mig_per_factor_and_the_dci_heatmap(fake
 @pytest.mark.slow
 def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run):
     run = trained_run  # a real run with 3 latents (the session's, copied)
-    assert jobs.run_state(run)["state"] == "finished"
+    assert launcher.run_state(run)["state"] == "finished"
     pid = evaluation_jobs.start_evaluation(run)
     assert os.getpgid(pid) == pid  # its own session: a Streamlit rerun or restart does not end it
     seen = set()
@@ -215,6 +215,6 @@ def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run):
     assert state["state"] == "finished", (state, (run / "evaluate.log").read_text()[-2000:])
     assert len(seen) >= 2
     doc = json.loads((run / "evaluation.json").read_text())
-    views = evaluation_jobs.evaluation_views(doc)
+    views = evaluation_views(doc)
     assert [r["factor"] for r in views["mig_per_factor"]] == ["a", "b"]
     assert views["dci_importance"]["matrix"].shape == (3, 2)

@@ -219,14 +219,14 @@ def good_sweep(sweep_dir: Path, dataset: Path, runs: int = 2) -> Path:
 def lab(tmp_path_factory):
     """The data folder with every case: {'home', 'good_runs', 'run_cases': {name: (file, kind)}, ...}."""
     from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import presets
 
     home = tmp_path_factory.mktemp("faults")
     mp = pytest.MonkeyPatch()
     mp.setenv("VAE_LAB_HOME", str(home))
     for d in ("datasets", "runs", "sweeps"):
         (home / d).mkdir()
-    good_ds = datasets.write_dataset(data.preset_spec("seed-punctured", n=120, image_size=32),
+    good_ds = datasets.write_dataset(presets.preset_spec("seed-punctured", n=120, image_size=32),
                                      home / "datasets" / "good")
     t = time.time() - 1000
     good_runs = [good_run(home / "runs" / f"good-{k}", good_ds, t + k) for k in range(2)]

@@ -10,7 +10,8 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from vae.base.errors import UserError
-from vae.measures.analysis import hole_interpolation, hole_of_spec, hole_test, jsonable
+from vae.base.fileio import jsonable
+from vae.measures.analysis import hole_interpolation, hole_of_spec, hole_test
 
 CENTRE, RADIUS = np.array([1.25, 1.0]), 0.3
 
@@ -124,7 +125,7 @@ def test_hole_interpolation_rejects_mismatched_input():
     with pytest.raises(UserError, match="dims"):
         hole_interpolation(np.zeros((10, 3)), draws(10, 0), np.zeros((2, 2)), draws(2, 1))
     with pytest.raises(UserError, match="centre"):
-        hole_interpolation(np.zeros((10, 3)), draws(10, 0), np.zeros((2, 3)), draws(2, 1), center=(1.0,))
+        hole_interpolation(np.zeros((10, 3)), draws(10, 0), np.zeros((2, 3)), draws(2, 1), centre=(1.0,))
 
 
 def test_hole_test_measures_around_the_datasets_own_hole():
@@ -140,5 +141,5 @@ def test_hole_test_measures_around_the_datasets_own_hole():
     assert out["n_hole"] == len(hole) and list(out["center"]) == [0.9, 1.4] and out["radius"] == 0.25
     assert out["hole_error"] < 1e-3  # a linear sheet predicts its hole exactly
     direct = hole_interpolation(linear(train), train, linear(np.vstack([hole, val])), np.vstack([hole, val]),
-                                center=(0.9, 1.4), radius=0.25)
+                                centre=(0.9, 1.4), radius=0.25)
     assert out["ring_error"] == direct["ring_error"] and out["n_ring"] == direct["n_ring"]

@@ -238,7 +238,7 @@ def test_a_collapsed_latent_that_still_wiggles_with_a_factor_is_dead_when_marked
 
 def test_active_units_and_collapse_reach_the_sweeps_metric_list():
     from vae.sweeps.sweep import _flatten
-    from vae.sweeps.sweep_report import label, metric_columns
+    from vae.sweeps.report import label, metric_columns
 
     summary = {"factor_alignment": 0.3, "active_units": 2, "collapsed": False, "collapsed_latents": 1,
                "kl_total": 6.1, "kl_per_latent": {"1": 1.9, "2": 1.8, "3": 2.4}}

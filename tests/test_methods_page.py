@@ -42,7 +42,7 @@ def test_the_page_shows_the_equivalent_beta_of_the_papers(tiny_dataset):
 
 @pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_start_writes_the_method_its_parameters_and_the_reduction(tiny_dataset, tmp_workspace):
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
 
     at = page("train").run()
     at.selectbox(key="method").set_value("dip-vae-ii").run()
@@ -56,8 +56,8 @@ def test_start_writes_the_method_its_parameters_and_the_reduction(tiny_dataset, 
     cfg = json.loads((run / "config.json").read_text())["config"]
     assert cfg["method"] == "dip-vae-ii" and cfg["reduction"] == "papers"
     assert cfg["method_params"] == {"lambda_od": 5.0, "lambda_d_factor": 1.0}
-    jobs.request_stop(run)
-    jobs.wait_for(run, timeout=600)
+    launcher.request_stop(run)
+    launcher.wait_for(run, timeout=600)
 
 
 def test_live_charts_show_the_methods_own_terms(tiny_dataset, fake_run):

@@ -78,7 +78,7 @@ SECTIONS["methods"] = textwrap.dedent(f"""
         assert keras.backend.backend() == os.environ["KERAS_BACKEND"]
         from vae.data import datasets
         from vae.model import methods
-        from vae.runs import folder as runs
+        from vae.runs import folder
         from vae.runs.config import TrainConfig
         from vae.data.presets import preset_spec
         from vae.base.fileio import atomic_write_json, read_json
@@ -94,17 +94,17 @@ SECTIONS["methods"] = textwrap.dedent(f"""
             assert train_run(run)["state"] == "finished"
             model = keras.models.load_model(run / "last.keras", safe_mode=True)
             assert model.method == method and model.reduction == reduction
-            steps_1 = runs.read_metrics(run, "epoch")[-1]["global_step"]
+            steps_1 = folder.read_metrics(run, "epoch")[-1]["global_step"]
             # Resume for a second epoch: the run continues from last.keras with the method's own state.
             doc = read_json(run / "config.json"); doc["config"]["epochs"] = 2
             atomic_write_json(run / "config.json", doc)
             assert train_run(run, resume=True)["state"] == "finished"
-            rows = runs.read_metrics(run, "epoch")
+            rows = folder.read_metrics(run, "epoch")
             assert [r["epoch"] for r in rows] == [1, 2], rows
             for term in methods.logged_terms(method):
                 assert term in rows[-1] and "val_" + term in rows[-1], (method, term)
                 assert all(math.isfinite(r[term]) for r in rows), (method, term)
-            batch = runs.read_metrics(run, "batch")[-1]
+            batch = folder.read_metrics(run, "batch")[-1]
             assert all(t in batch for t in methods.get(method).terms), (method, batch)
             last = rows[-1]
             assert abs(last["val_loss"] - (last["val_recon"] + sum(last["val_" + t] for t in ("capacity_term", "beta_kl",

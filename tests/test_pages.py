@@ -132,13 +132,13 @@ def test_home_lists_datasets_and_runs_with_their_states(tiny_dataset, fake_run):
 
 def test_quick_start_generates_the_default_dataset_and_starts_a_run(tmp_workspace, monkeypatch):
     from vae.data import datasets
-    from vae.data import presets as data
-    from vae.jobs import launcher as jobs
+    from vae.data import presets
+    from vae.jobs import launcher
 
     started = []
-    real_preset = data.preset_spec
-    monkeypatch.setattr(data, "preset_spec", lambda name, **kw: real_preset(name, **{**kw, "n": 50}))
-    monkeypatch.setattr(jobs, "start_run", lambda cfg, runs_root, name=None: started.append(cfg) or
+    real_preset = presets.preset_spec
+    monkeypatch.setattr(presets, "preset_spec", lambda name, **kw: real_preset(name, **{**kw, "n": 50}))
+    monkeypatch.setattr(launcher, "start_run", lambda cfg, runs_root, name=None: started.append(cfg) or
                         (Path(runs_root) / "quick"))
     at = page("home").run()
     at.button[0].click().run()
@@ -250,7 +250,7 @@ def test_study_settings_button_fills_in_the_studys_values(tiny_dataset):
 
 @pytest.mark.slow
 def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace):
-    from vae.jobs import launcher as jobs
+    from vae.jobs import launcher
 
     at = page("train").run()
     at.number_input(key="epochs").set_value(1).run()
@@ -261,21 +261,21 @@ def test_start_creates_a_run_folder_through_vae_jobs(tiny_dataset, tmp_workspace
     assert len(runs) == 1 and (runs[0] / "config.json").exists()
     cfg = json.loads((runs[0] / "config.json").read_text())["config"]
     assert cfg["epochs"] == 1 and cfg["batch_size"] == 32 and cfg["dataset"] == str(tiny_dataset)
-    assert jobs.wait_for(runs[0], timeout=600)["state"] == "finished"
+    assert launcher.wait_for(runs[0], timeout=600)["state"] == "finished"
     at.run()  # a fresh look at the page finds the finished run
     assert any("finished" in p.proto.text for p in at.get("progress"))
 
 
 def test_train_chart_holds_the_run_folders_metrics(tiny_dataset, fake_run):
-    from vae.runs import folder as runs
+    from vae.runs import folder
 
     run = fake_run("r1", dataset=str(tiny_dataset), epochs=2)
     at = page("train").run()
     assert not at.exception
     traces = {t["name"]: t for t in chart_traces(at)}
-    batch = runs.read_metrics(run, "batch")
+    batch = folder.read_metrics(run, "batch")
     assert traces["total (train)"]["y"] == pytest.approx([m["loss"] for m in batch])
-    assert traces["total (validation)"]["y"] == pytest.approx([m["val_loss"] for m in runs.read_metrics(run, "epoch")])
+    assert traces["total (validation)"]["y"] == pytest.approx([m["val_loss"] for m in folder.read_metrics(run, "epoch")])
     assert {"seed (train)", "covariance (train)", "dip-i (train)"} <= set(traces)
     assert "epoch 2/2" in at.get("progress")[0].proto.text
 
@@ -322,12 +322,12 @@ def test_reconstructions_of_a_run_whose_dataset_is_gone_say_so(fake_run):
 
 def test_embedding_draws_latent_means_and_transects_with_the_pca_comparison(tiny_dataset, fake_run):
     from vae.measures import analysis
-    from vae.runs import folder as runs
+    from vae.runs import folder
 
     run = fake_run("r1", dataset=str(tiny_dataset), epochs=2, latent_dim=4)
     at = page("embedding").run()
     assert not at.exception
-    snap = runs.load_snapshot(run, 2)
+    snap = folder.load_snapshot(run, 2)
     first = figure(at)["data"]
     assert first[0]["x"] == pytest.approx(snap["mu_train"][:, 0].tolist(), rel=1e-5)
     assert [t["name"] for t in first[1:4]] == ["P1", "P2", "P3"]

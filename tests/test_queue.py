@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from pages._ui import progress_summary
 from vae.base import safety
 from vae.base.errors import UserError
-from vae.jobs import launcher as jobs
-from vae.runs import folder as runs
+from vae.jobs import launcher
+from vae.runs import folder
 from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def trainers(monkeypatch):
         launched.append({"run": Path(run_dir).name, "resume": resume, "proc": proc})
         return proc.pid
 
-    monkeypatch.setattr(jobs, "_spawn", spawn)
+    monkeypatch.setattr(launcher, "_spawn", spawn)
     yield launched
     for t in launched:
         t["proc"].kill()
@@ -52,42 +52,42 @@ def finish(trainer: dict) -> None:
 
 def test_a_second_start_while_the_trainer_is_busy_waits_in_the_queue(tiny_dataset, tmp_workspace, trainers):
     root = tmp_workspace / "runs"
-    first = jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root)
-    second = jobs.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root)  # no error: queued
+    first = launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root)
+    second = launcher.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root)  # no error: queued
     assert [t["run"] for t in trainers] == [first.name]
-    st = runs.read_status(second)
+    st = folder.read_status(second)
     assert st["state"] == "waiting" and st["pid"] is None and st["queued_at"] > 0 and st["resume"] is False
     assert "VAE_LAB_MAX_TRAINERS" in st["message"]
-    assert runs.run_state(second)["state"] == "waiting"  # no trainer, and not reported failed for it
-    assert [r["name"] for r in jobs.queue(root)] == [second.name]
-    assert jobs.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root) == second  # a double click: same run
+    assert folder.run_state(second)["state"] == "waiting"  # no trainer, and not reported failed for it
+    assert [r["name"] for r in launcher.queue(root)] == [second.name]
+    assert launcher.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root) == second  # a double click: same run
 
 
 def test_the_queue_keeps_the_order_of_the_requests_and_starts_the_next_when_a_trainer_is_free(
         tiny_dataset, tmp_workspace, trainers):
     root = tmp_workspace / "runs"
-    names = [jobs.start_run(cfg_of(tiny_dataset, seed=s), runs_root=root, name=f"r{s}").name for s in range(4)]
-    assert [r["name"] for r in jobs.queue(root)] == names[1:]
-    assert jobs.start_waiting(root) == []  # the trainer is still busy
+    names = [launcher.start_run(cfg_of(tiny_dataset, seed=s), runs_root=root, name=f"r{s}").name for s in range(4)]
+    assert [r["name"] for r in launcher.queue(root)] == names[1:]
+    assert launcher.start_waiting(root) == []  # the trainer is still busy
     finish(trainers[0])
-    assert [p.name for p in jobs.start_waiting(root)] == ["r1"]
-    assert runs.read_status(root / "r1")["state"] == "queued" and [r["name"] for r in jobs.queue(root)] == ["r2", "r3"]
+    assert [p.name for p in launcher.start_waiting(root)] == ["r1"]
+    assert folder.read_status(root / "r1")["state"] == "queued" and [r["name"] for r in launcher.queue(root)] == ["r2", "r3"]
     finish(trainers[1])
-    jobs.start_waiting(root)
+    launcher.start_waiting(root)
     assert [t["run"] for t in trainers] == ["r0", "r1", "r2"]
 
 
 def test_a_waiting_run_is_started_once_however_many_ask_at_once(tiny_dataset, tmp_workspace, trainers):
     root = tmp_workspace / "runs"
-    jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
-    jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
-    jobs.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root, name="c")
+    launcher.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
+    launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
+    launcher.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root, name="c")
     finish(trainers[0])
     barrier, results = threading.Barrier(6), []
 
     def ask():
         barrier.wait()
-        results.append(jobs.start_waiting(root))
+        results.append(launcher.start_waiting(root))
 
     threads = [threading.Thread(target=ask) for _ in range(6)]
     for t in threads:
@@ -95,43 +95,43 @@ def test_a_waiting_run_is_started_once_however_many_ask_at_once(tiny_dataset, tm
     for t in threads:
         t.join(60)
     assert [t["run"] for t in trainers] == ["a", "b"]  # b once, c still waits for a free trainer
-    assert sum(len(r) for r in results) == 1 and runs.read_status(root / "c")["state"] == "waiting"
+    assert sum(len(r) for r in results) == 1 and folder.read_status(root / "c")["state"] == "waiting"
 
 
 def test_two_processes_finishing_at_once_start_the_next_run_once(tiny_dataset, tmp_workspace, trainers, monkeypatch):
     """The trainer that ends and a dashboard page both ask; separate processes, one lock."""
     root = tmp_workspace / "runs"
     monkeypatch.setenv("VAE_LAB_MAX_TRAINERS", "1")
-    jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
-    jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
+    launcher.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
+    launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
     finish(trainers[0])
-    script = ("import sys, subprocess; from vae.jobs import launcher as jobs; "
-              "jobs._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True, "
+    script = ("import sys, subprocess; from vae.jobs import launcher; "
+              "launcher._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True, "
               "stdout=subprocess.DEVNULL).pid; "
-              "print(len(jobs.start_waiting(sys.argv[1])))")
+              "print(len(launcher.start_waiting(sys.argv[1])))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True, env=env)
              for _ in range(3)]
     started = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
     try:
         assert sorted(started) == [0, 0, 1]
-        assert runs.read_status(root / "b")["state"] == "queued"
+        assert folder.read_status(root / "b")["state"] == "queued"
     finally:
-        pid = runs.read_status(root / "b").get("pid")
+        pid = folder.read_status(root / "b").get("pid")
         if isinstance(pid, int):
             os.kill(pid, 9)
 
 
 def test_stop_takes_a_waiting_run_out_of_the_queue(tiny_dataset, tmp_workspace, trainers):
     root = tmp_workspace / "runs"
-    jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
-    jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
-    jobs.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root, name="c")
-    jobs.request_stop(root / "b")
-    st = runs.read_status(root / "b")
+    launcher.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
+    launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
+    launcher.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root, name="c")
+    launcher.request_stop(root / "b")
+    st = folder.read_status(root / "b")
     assert st["state"] == "stopped" and "out of the queue" in st["message"] and not (root / "b" / "stop").exists()
     finish(trainers[0])
-    jobs.start_waiting(root)
+    launcher.start_waiting(root)
     assert [t["run"] for t in trainers] == ["a", "c"]
 
 
@@ -139,24 +139,24 @@ def test_resume_while_the_trainer_is_busy_waits_and_then_resumes(tiny_dataset, t
     root = tmp_workspace / "runs"
     old = fake_run("old", state="stopped", done_epochs=1, epochs=3, dataset=str(tiny_dataset))
     (old / "last.keras").write_bytes(b"checkpoint")
-    jobs.start_run(cfg_of(tiny_dataset), runs_root=root, name="a")
-    jobs.resume_run(old)
-    st = runs.read_status(old)
+    launcher.start_run(cfg_of(tiny_dataset), runs_root=root, name="a")
+    launcher.resume_run(old)
+    st = folder.read_status(old)
     assert st["state"] == "waiting" and st["resume"] is True and st["epoch"] == 1
     with pytest.raises(UserError, match="still waiting"):
-        jobs.resume_run(old)
+        launcher.resume_run(old)
     finish(trainers[0])
-    jobs.start_waiting(root)
+    launcher.start_waiting(root)
     assert trainers[-1] == {**trainers[-1], "run": "old", "resume": True}
-    assert runs.read_status(old)["state"] == "queued"
+    assert folder.read_status(old)["state"] == "queued"
 
 
 def test_a_waiting_run_that_no_longer_fits_on_the_disk_fails_and_the_next_one_starts(
         tiny_dataset, tmp_workspace, trainers, monkeypatch):
     root = tmp_workspace / "runs"
-    jobs.start_run(cfg_of(tiny_dataset), runs_root=root, name="a")
-    jobs.start_run(cfg_of(tiny_dataset, epochs=2000), runs_root=root, name="big")
-    jobs.start_run(cfg_of(tiny_dataset, seed=3), runs_root=root, name="small")
+    launcher.start_run(cfg_of(tiny_dataset), runs_root=root, name="a")
+    launcher.start_run(cfg_of(tiny_dataset, epochs=2000), runs_root=root, name="big")
+    launcher.start_run(cfg_of(tiny_dataset, seed=3), runs_root=root, name="small")
     from vae.data.datasets import load_dataset
 
     counts = load_dataset(tiny_dataset).meta["counts"]
@@ -164,8 +164,8 @@ def test_a_waiting_run_that_no_longer_fits_on_the_disk_fails_and_the_next_one_st
     assert small < big
     monkeypatch.setattr(safety, "free_bytes", lambda path: safety.margin_bytes() + (big + small) // 2)
     finish(trainers[0])
-    jobs.start_waiting(root)
-    st = runs.read_status(root / "big")
+    launcher.start_waiting(root)
+    st = folder.read_status(root / "big")
     assert st["state"] == "failed" and "not enough free disk space" in st["message"]
     assert [t["run"] for t in trainers] == ["a", "small"]
 
@@ -173,19 +173,19 @@ def test_a_waiting_run_that_no_longer_fits_on_the_disk_fails_and_the_next_one_st
 def test_a_queue_nobody_served_moves_on_at_the_next_start(tiny_dataset, tmp_workspace, trainers):
     """Trainers killed without starting the next run: the next Start (or page run) starts the oldest first."""
     root = tmp_workspace / "runs"
-    jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
-    jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
+    launcher.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
+    launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
     finish(trainers[0])  # killed: it did not start b
-    jobs.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root, name="c")
-    assert [t["run"] for t in trainers] == ["a", "b"] and runs.read_status(root / "c")["state"] == "waiting"
+    launcher.start_run(cfg_of(tiny_dataset, seed=2), runs_root=root, name="c")
+    assert [t["run"] for t in trainers] == ["a", "b"] and folder.read_status(root / "c")["state"] == "waiting"
 
 
 def test_delete_is_refused_for_a_dataset_a_waiting_run_will_train_on(tiny_dataset, tmp_workspace, trainers):
     from vae.jobs import deletes
 
     root = tmp_workspace / "runs"
-    jobs.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
-    jobs.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
+    launcher.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
+    launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
     with pytest.raises(UserError, match="runs (a, b|b, a) are training on it"):
         deletes.delete_dataset(tiny_dataset, tiny_dataset.parent, root)
 
@@ -216,7 +216,7 @@ def test_train_page_shows_the_queue_in_order_and_a_waiting_run_can_leave_it(tiny
     at.selectbox(key="train_run").set_value("second").run()
     assert "**waiting** · position 2 of 3 in the queue" in at.get("progress")[0].proto.text
     at.button(key="stop").click().run()
-    assert runs.read_status(Path(tiny_dataset).parent.parent / "runs" / "second")["state"] == "stopped"
+    assert folder.read_status(Path(tiny_dataset).parent.parent / "runs" / "second")["state"] == "stopped"
 
 
 def test_train_page_start_while_busy_queues_the_run_instead_of_an_error(tiny_dataset, fake_run, tmp_workspace):
@@ -257,10 +257,10 @@ def test_the_finishing_trainer_starts_the_waiting_run_with_no_page_open(tiny_dat
     """Two real one-epoch runs, one trainer: the second starts when the first ends, by the first's process."""
     monkeypatch.setenv("VAE_LAB_MAX_TRAINERS", "1")
     root = tmp_workspace / "runs"
-    first = jobs.start_run(cfg_of(tiny_dataset, epochs=1, seed=0), runs_root=root, name="first")
-    second = jobs.start_run(cfg_of(tiny_dataset, epochs=1, seed=1), runs_root=root, name="second")
-    assert runs.read_status(second)["state"] == "waiting"
-    assert jobs.wait_for(first, timeout=600)["state"] == "finished"
-    st = jobs.wait_for(second, timeout=600)
+    first = launcher.start_run(cfg_of(tiny_dataset, epochs=1, seed=0), runs_root=root, name="first")
+    second = launcher.start_run(cfg_of(tiny_dataset, epochs=1, seed=1), runs_root=root, name="second")
+    assert folder.read_status(second)["state"] == "waiting"
+    assert launcher.wait_for(first, timeout=600)["state"] == "finished"
+    st = launcher.wait_for(second, timeout=600)
     assert st["state"] == "finished", st
-    assert runs.read_status(second)["pid"] != runs.read_status(first)["pid"]
+    assert folder.read_status(second)["pid"] != folder.read_status(first)["pid"]

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, captions
 from vae.data import datasets
-from vae.data import presets as data
+from vae.data import presets
 from vae.views import plots, transects
 
 
@@ -38,12 +38,12 @@ def fake_model(monkeypatch):
 def tiny_dataset(tmp_workspace):
     """A punctured dataset of 600 draws: its validation split has images in the covered ring (200 draws have
     none, so the hole comparison would not be shown)."""
-    return datasets.write_dataset(data.preset_spec("seed-punctured", n=600, image_size=32),
+    return datasets.write_dataset(presets.preset_spec("seed-punctured", n=600, image_size=32),
                                   tmp_workspace / "datasets" / "tiny")
 
 
 def full_dataset(root):
-    return datasets.write_dataset(data.preset_spec("seed-full", n=200, image_size=32), root / "datasets" / "full")
+    return datasets.write_dataset(presets.preset_spec("seed-full", n=200, image_size=32), root / "datasets" / "full")
 
 
 def page():

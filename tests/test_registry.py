@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from vae.base import registry
 from vae.base.errors import UserError
 from vae.cli import build_parser
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +67,9 @@ def test_every_registered_entry_has_its_implementation():
     import numpy as np
 
     from vae.model import losses
-    from vae.model import networks as model
+    from vae.model import networks
 
-    assert set(model.NETWORKS) == set(registry.ARCHITECTURES)
+    assert set(networks.NETWORKS) == set(registry.ARCHITECTURES)
     mu = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     terms = losses.vae_loss_terms(np.zeros((16, 8, 8, 1), "float32"), np.zeros((16, 8, 8, 1), "float32"), mu,
                                   beta=1.0, gamma=1.0)
@@ -79,8 +79,8 @@ def test_every_registered_entry_has_its_implementation():
 
 
 def test_run_states_are_one_table_read_by_the_rules():
-    assert runs.ACTIVE == ("queued", "running")
-    assert runs.ERRORS == ("failed", "diverged") and runs.RESUMABLE == ("stopped", "failed")
-    assert set(runs.STATES) == {"waiting", "queued", "running", "finished", "stopped", "failed", "diverged"}  # docs/formats.md
-    assert runs.ENDED == ("finished", "stopped", "failed", "diverged")  # a run in the queue has not ended
+    assert folder.ACTIVE == ("queued", "running")
+    assert folder.ERRORS == ("failed", "diverged") and folder.RESUMABLE == ("stopped", "failed")
+    assert set(folder.STATES) == {"waiting", "queued", "running", "finished", "stopped", "failed", "diverged"}  # docs/formats.md
+    assert folder.ENDED == ("finished", "stopped", "failed", "diverged")  # a run in the queue has not ended
 

@@ -26,8 +26,8 @@ from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
 from vae.base import fileio
 from vae.base.errors import UserError
 from vae.data import datasets
-from vae.jobs import launcher as jobs
-from vae.runs import folder as runs
+from vae.jobs import launcher
+from vae.runs import folder
 from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,20 +72,20 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
     # The trainer must still be training when it is killed after its first epoch: its batches take at least
     # 0.1 s (test hook, docs/testing.md), so the 4 epochs left last over 7 s however fast the machine is.
     monkeypatch.setenv("VAE_LAB_TEST_BATCH_DELAY_S", "0.1")
-    run = jobs.start_run(tiny_cfg(tiny_dataset, epochs=5, batch_size=8), runs_root=tmp_workspace / "runs")
+    run = launcher.start_run(tiny_cfg(tiny_dataset, epochs=5, batch_size=8), runs_root=tmp_workspace / "runs")
     monkeypatch.delenv("VAE_LAB_TEST_BATCH_DELAY_S")  # the resumed trainer below trains at full speed
-    wait_until(lambda: runs.read_metrics(run, "epoch"), 180, "the first epoch ends")
-    pid = runs.read_status(run)["pid"]
+    wait_until(lambda: folder.read_metrics(run, "epoch"), 180, "the first epoch ends")
+    pid = folder.read_status(run)["pid"]
     os.killpg(pid, signal.SIGKILL)  # the trainer leads its own session: nothing of it survives
     with open(run / "metrics.jsonl", "a") as f:
         f.write('{"kind": "batch", "epoch": 9, "st')  # as if killed in the middle of writing a line
-    st = wait_until(lambda: (s := jobs.run_state(run))["state"] == "failed" and s, 30, "the run shows as failed")
+    st = wait_until(lambda: (s := launcher.run_state(run))["state"] == "failed" and s, 30, "the run shows as failed")
     assert f"pid {pid}" in st["message"] and "resume" in st["message"]
-    done = runs.read_metrics(run, "epoch")  # the truncated line is skipped
+    done = folder.read_metrics(run, "epoch")  # the truncated line is skipped
     assert done and done[-1]["epoch"] < 5
-    snapshots = runs.list_snapshots(run)
+    snapshots = folder.list_snapshots(run)
     assert snapshots[: len(done)] == list(range(1, len(done) + 1))
-    assert runs.load_snapshot(run, done[-1]["epoch"])["recon"].dtype == np.uint8
+    assert folder.load_snapshot(run, done[-1]["epoch"])["recon"].dtype == np.uint8
     assert not [p.name for p in run.glob(".*tmp*")], "a half-written file was left behind"
 
     from vae.model import inference
@@ -102,26 +102,26 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
     at.run()
     assert any("queued" in t or "running" in t for t in progress_texts(at))
     with pytest.raises(UserError, match="cannot be resumed twice|still"):
-        jobs.resume_run(run)  # a second click while it runs starts nothing
-    st = jobs.wait_for(run, timeout=240)
+        launcher.resume_run(run)  # a second click while it runs starts nothing
+    st = launcher.wait_for(run, timeout=240)
     assert st["state"] == "finished", st
     assert_metrics_continue(run, 5)
-    assert runs.list_snapshots(run) == [1, 2, 3, 4, 5]
+    assert folder.list_snapshots(run) == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.slow
 def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_dataset, tmp_workspace):
-    script = ("import sys; from vae.jobs import launcher as jobs; from vae.runs.config import TrainConfig; "
-              "print(jobs.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
+    script = ("import sys; from vae.jobs import launcher; from vae.runs.config import TrainConfig; "
+              "print(launcher.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
               "runs_root=sys.argv[2]))")
     out = python("-c", script, str(tiny_dataset), str(tmp_workspace / "runs"), timeout=300)
     assert out.returncode == 0, out.stderr
     run = Path(out.stdout.strip())  # the process that started it (the "old server") has exited
-    wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 600, "the trainer trains")
+    wait_until(lambda: launcher.run_state(run).get("steps_per_epoch"), 600, "the trainer trains")
     at = page("train").run()  # a fresh session of a new server
     assert not at.exception and any("running" in t for t in progress_texts(at))
     at.button(key="stop").click().run()
-    st = jobs.wait_for(run, timeout=300)
+    st = launcher.wait_for(run, timeout=300)
     assert st["state"] == "stopped" and "stopped by request" in st["message"]
 
 
@@ -147,11 +147,11 @@ def test_nan_loss_stops_the_run_as_diverged_at_its_epoch_and_step_keeping_the_la
                  "--batch-size", "32", "--quiet")
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert "diverged: loss became nan at epoch 2, step 1" in out.stdout
-    st = jobs.run_state(run)
+    st = launcher.run_state(run)
     assert st["state"] == "diverged" and "epoch 2, step 1" in st["message"] and "model.keras) is kept" in st["message"]
-    assert [r["epoch"] for r in runs.read_metrics(run, "epoch")] == [1]  # nothing of the bad epoch is logged
-    assert all(np.isfinite(r["loss"]) for r in runs.read_metrics(run))
-    assert runs.list_snapshots(run) == [1]
+    assert [r["epoch"] for r in folder.read_metrics(run, "epoch")] == [1]  # nothing of the bad epoch is logged
+    assert all(np.isfinite(r["loss"]) for r in folder.read_metrics(run))
+    assert folder.list_snapshots(run) == [1]
     from vae.model import inference
 
     inference.load_run_model(run)  # the last good model (epoch 1) loads
@@ -180,7 +180,7 @@ def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_le
                  "--batch-size", "32", "--quiet")
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
-    st = jobs.run_state(run)
+    st = launcher.run_state(run)
     assert st["state"] == "failed" and "disk is full" in st["message"]
     assert not (run / "model.keras").exists() and not (run / "last.keras").exists()
     leftovers = [p.name for p in run.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
@@ -188,8 +188,8 @@ def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_le
     json.loads((run / "config.json").read_text())
     for line in (run / "metrics.jsonl").read_text().splitlines():
         json.loads(line)
-    for epoch in runs.list_snapshots(run):
-        runs.load_snapshot(run, epoch)
+    for epoch in folder.list_snapshots(run):
+        folder.load_snapshot(run, epoch)
 
 
 @pytest.mark.parametrize("write", [
@@ -226,7 +226,7 @@ def test_status_heartbeat_survives_a_full_disk_and_the_failure_is_reported(tmp_p
     status.write()  # the heartbeat thread must not die of it
     monkeypatch.undo()
     status.update(state="failed", message="the disk is full")
-    assert runs.read_status(tmp_path)["state"] == "failed"
+    assert folder.read_status(tmp_path)["state"] == "failed"
 
 
 # ================================================================== concurrent use
@@ -240,7 +240,7 @@ def fake_trainers(monkeypatch):
         procs.append(subprocess.Popen(["sleep", "120"], start_new_session=True))
         return procs[-1].pid
 
-    monkeypatch.setattr(jobs, "_spawn", spawn)
+    monkeypatch.setattr(launcher, "_spawn", spawn)
     yield procs
     for p in procs:
         p.kill()
@@ -267,28 +267,28 @@ def _at_once(n, fn):
 
 def test_simultaneous_identical_starts_launch_one_run(tiny_dataset, tmp_workspace, fake_trainers):
     cfg = tiny_cfg(tiny_dataset)
-    results = _at_once(6, lambda i: jobs.start_run(cfg, runs_root=tmp_workspace / "runs"))
+    results = _at_once(6, lambda i: launcher.start_run(cfg, runs_root=tmp_workspace / "runs"))
     assert len(set(results)) == 1 and isinstance(results[0], Path)
-    assert len(fake_trainers) == 1 and len(jobs.list_runs(tmp_workspace / "runs")) == 1
+    assert len(fake_trainers) == 1 and len(launcher.list_runs(tmp_workspace / "runs")) == 1
 
 
 def test_concurrent_trainers_are_capped_and_extra_requests_wait_in_the_queue(
         tiny_dataset, tmp_workspace, fake_trainers, monkeypatch):
     root = tmp_workspace / "runs"
-    results = _at_once(4, lambda i: jobs.start_run(tiny_cfg(tiny_dataset, seed=i), runs_root=root))
+    results = _at_once(4, lambda i: launcher.start_run(tiny_cfg(tiny_dataset, seed=i), runs_root=root))
     assert all(isinstance(r, Path) for r in results) and len(set(results)) == 4 and len(fake_trainers) == 1
-    states = {r.name: runs.read_status(r) for r in results}
+    states = {r.name: folder.read_status(r) for r in results}
     assert sorted(s["state"] for s in states.values()) == ["queued", "waiting", "waiting", "waiting"]
     assert all("VAE_LAB_MAX_TRAINERS" in s["message"] for s in states.values() if s["state"] == "waiting")
     monkeypatch.setenv("VAE_LAB_MAX_TRAINERS", "3")
-    assert len(jobs.start_waiting(root)) == 2 and len(fake_trainers) == 3 and len(jobs.queue(root)) == 1
+    assert len(launcher.start_waiting(root)) == 2 and len(fake_trainers) == 3 and len(launcher.queue(root)) == 1
 
 
 START_AT = """
 import json, subprocess, sys, time
-from vae.jobs import launcher as jobs
+from vae.jobs import launcher
 from vae.runs.config import TrainConfig
-jobs._spawn = lambda run_dir, resume=False: subprocess.Popen(["sleep", "120"], start_new_session=True,
+launcher._spawn = lambda run_dir, resume=False: subprocess.Popen(["sleep", "120"], start_new_session=True,
                                                             stdout=subprocess.DEVNULL).pid
 cfg = TrainConfig(dataset=sys.argv[1], image_size=32, epochs=2, batch_size=16)
 ready, go = sys.argv[3], sys.argv[4]  # say "imported", then wait for the test's "go" (all clicks at once)
@@ -297,7 +297,7 @@ deadline = time.time() + 120
 while not __import__("os").path.exists(go) and time.time() < deadline:
     time.sleep(0.005)
 try:
-    print(json.dumps({"path": str(jobs.start_run(cfg, runs_root=sys.argv[2]))}))
+    print(json.dumps({"path": str(launcher.start_run(cfg, runs_root=sys.argv[2]))}))
 except Exception as e:
     print(json.dumps({"error": str(e)}))
 """
@@ -319,17 +319,17 @@ def test_two_users_in_separate_processes_clicking_start_at_once_get_one_run(tiny
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     try:
         assert len({o.get("path") for o in outs}) == 1 and None not in {o.get("path") for o in outs}, outs
-        assert len(jobs.list_runs(tmp_workspace / "runs")) == 1
+        assert len(launcher.list_runs(tmp_workspace / "runs")) == 1
     finally:
-        for r in jobs.list_runs(tmp_workspace / "runs"):
+        for r in launcher.list_runs(tmp_workspace / "runs"):
             os.kill(r["status"]["pid"], signal.SIGKILL)
 
 
 def test_a_second_trainer_on_a_running_run_folder_is_refused(tiny_dataset, tmp_workspace, fake_trainers):
-    run = jobs.start_run(tiny_cfg(tiny_dataset), runs_root=tmp_workspace / "runs")
+    run = launcher.start_run(tiny_cfg(tiny_dataset), runs_root=tmp_workspace / "runs")
     out = python("-m", "vae", "train", "--run-dir", str(run), "--resume", timeout=300)
     assert out.returncode == 2 and out.stderr.startswith("error:") and "already" in out.stderr
-    assert jobs.run_state(run)["state"] == "queued"  # the running trainer's status is untouched
+    assert launcher.run_state(run)["state"] == "queued"  # the running trainer's status is untouched
 
 
 # ================================================================== bad input
@@ -344,8 +344,8 @@ def test_a_second_trainer_on_a_running_run_folder_is_refused(tiny_dataset, tmp_w
 ])
 def test_start_run_refuses_out_of_range_settings_naming_the_setting(tiny_dataset, tmp_workspace, change, setting):
     with pytest.raises(UserError, match=setting):
-        jobs.start_run(tiny_cfg(tiny_dataset, **change), runs_root=tmp_workspace / "runs")
-    assert not any((tmp_workspace / "runs").iterdir()) or not jobs.list_runs(tmp_workspace / "runs")
+        launcher.start_run(tiny_cfg(tiny_dataset, **change), runs_root=tmp_workspace / "runs")
+    assert not any((tmp_workspace / "runs").iterdir()) or not launcher.list_runs(tmp_workspace / "runs")
 
 
 def test_dataset_size_n_below_10_is_refused():
@@ -359,7 +359,7 @@ def test_dataset_size_n_below_10_is_refused():
                                   ".hidden", "a" * 101])
 def test_run_names_that_could_escape_the_runs_folder_are_refused(tiny_dataset, tmp_workspace, fake_trainers, name):
     with pytest.raises(UserError, match="not allowed"):
-        jobs.start_run(tiny_cfg(tiny_dataset), runs_root=tmp_workspace / "runs", name=name)
+        launcher.start_run(tiny_cfg(tiny_dataset), runs_root=tmp_workspace / "runs", name=name)
     assert not fake_trainers and not [p for p in (tmp_workspace / "runs").iterdir() if p.is_dir()]
     assert sorted(p.name for p in tmp_workspace.iterdir()) == ["datasets", "runs"]
 
@@ -451,14 +451,14 @@ def test_old_or_hand_edited_run_folders_are_explained_not_crashed_on(tiny_datase
     with open(garbled / "metrics.jsonl", "a") as f:
         f.write('{"kind": "epoch", "epoch": 4, "lo')
     (garbled / "snapshots" / "epoch_0002.npz").write_bytes(b"PK\x03\x04 truncated")
-    listed = {r["name"]: r for r in jobs.list_runs(tmp_workspace / "runs")}
+    listed = {r["name"]: r for r in launcher.list_runs(tmp_workspace / "runs")}
     assert listed["old-format"]["state"] == "damaged" and "version 0" in listed["old-format"]["message"]
-    assert [r["epoch"] for r in runs.read_metrics(garbled, "epoch")] == [1, 2, 3]
+    assert [r["epoch"] for r in folder.read_metrics(garbled, "epoch")] == [1, 2, 3]
     assert listed["garbled"]["state"] == "damaged" and "status.json" in listed["garbled"]["message"]
     with pytest.raises(UserError, match="damaged"):
-        runs.load_snapshot(garbled, 2)
+        folder.load_snapshot(garbled, 2)
     with pytest.raises(UserError, match="version 0"):
-        jobs.resume_run(old)
+        launcher.resume_run(old)
     for name in ("home", "train", "reconstructions", "embedding", "compare"):
         at = page(name).run()
         assert not at.exception, (name, at.exception)
@@ -470,7 +470,7 @@ def test_object_arrays_are_never_unpickled_from_user_files(tmp_workspace, fake_r
     run = fake_run("pickled")
     np.savez(run / "snapshots" / "epoch_0001.npz", recon=np.array([{"evil": 1}], dtype=object))
     with pytest.raises(UserError, match="pickle|[Oo]bject"):
-        runs.load_snapshot(run, 1)
+        folder.load_snapshot(run, 1)
     np.save(tiny_dataset / "images.npy", np.array([object()] * 3, dtype=object), allow_pickle=True)
     with pytest.raises(UserError, match="pickle|[Oo]bject"):
         datasets.load_dataset(tiny_dataset)
@@ -494,13 +494,13 @@ def _refresh_until(pg, run: Path, states, timeout=240) -> dict:
     """Keep the Train page open and reloading (as a user would) until the run reaches a state."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        st = jobs.run_state(run)
+        st = launcher.run_state(run)
         if st["state"] in states:
             return st
         pg.reload()
         pg.get_by_text("All runs").first.wait_for()
         time.sleep(2)
-    raise AssertionError(f"{run.name} still {jobs.run_state(run)['state']}")
+    raise AssertionError(f"{run.name} still {launcher.run_state(run)['state']}")
 
 
 def _assert_complete(run: Path, state: str, epochs: int | None) -> None:
@@ -510,7 +510,7 @@ def _assert_complete(run: Path, state: str, epochs: int | None) -> None:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     if epochs:
         assert [r["epoch"] for r in rows if r["kind"] == "epoch"] == list(range(1, epochs + 1))
-        assert runs.list_snapshots(run) == list(range(1, epochs + 1))
+        assert folder.list_snapshots(run) == list(range(1, epochs + 1))
         assert (run / "model.keras").stat().st_size > 0 and (run / "last.keras").stat().st_size > 0
 
 
@@ -535,13 +535,13 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
             rss_before = psutil.Process(server.pid).memory_info().rss
             for seed in range(3):
                 cfg = tiny_cfg(tmp_path / "datasets" / "soak", seed=seed, epochs=2, batch_size=32)
-                run = jobs.start_run(cfg, runs_root=tmp_path / "runs", name=f"soak-{seed}")
+                run = launcher.start_run(cfg, runs_root=tmp_path / "runs", name=f"soak-{seed}")
                 assert _refresh_until(pg, run, ("finished", "failed", "diverged"))["state"] == "finished"
                 done.append((run, "finished", 2))
             # the fourth run is stopped midway, and the server restarts under it
-            run = jobs.start_run(tiny_cfg(tmp_path / "datasets" / "soak", epochs=200, batch_size=32),
+            run = launcher.start_run(tiny_cfg(tmp_path / "datasets" / "soak", epochs=200, batch_size=32),
                                  runs_root=tmp_path / "runs", name="soak-stopped")
-            wait_until(lambda: jobs.run_state(run).get("steps_per_epoch"), 600, "the fourth run trains")
+            wait_until(lambda: launcher.run_state(run).get("steps_per_epoch"), 600, "the fourth run trains")
             rss_after = psutil.Process(server.pid).memory_info().rss
             stop_streamlit(server)
             server = start_streamlit(tmp_path, port)
@@ -554,9 +554,9 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
             context.close()
     finally:
         stop_streamlit(server)
-        for r in jobs.list_runs(tmp_path / "runs"):
+        for r in launcher.list_runs(tmp_path / "runs"):
             if r["state"] in ("queued", "running"):
-                jobs.request_stop(r["path"])
+                launcher.request_stop(r["path"])
     print(f"server RSS before {rss_before / 2**20:.0f} MiB, after 3 runs {rss_after / 2**20:.0f} MiB")
     assert rss_after < rss_before * 1.5 + 150 * 2**20, (rss_before, rss_after)
     for run, state, epochs in done:
@@ -566,11 +566,11 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
 def test_a_hung_trainer_and_one_that_never_starts_are_reported_failed(fake_run):
     sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # alive, but silent
     try:
-        hung = fake_run("hung", state="running", pid=sleeper.pid, heartbeat=time.time() - jobs.STALE_S - 5)
-        stuck = fake_run("stuck", state="queued", pid=sleeper.pid, heartbeat=time.time() - jobs.QUEUED_S - 5)
+        hung = fake_run("hung", state="running", pid=sleeper.pid, heartbeat=time.time() - launcher.STALE_S - 5)
+        stuck = fake_run("stuck", state="queued", pid=sleeper.pid, heartbeat=time.time() - launcher.QUEUED_S - 5)
         fresh = fake_run("fresh", state="queued", pid=sleeper.pid, heartbeat=time.time() - 30)
-        assert jobs.run_state(hung)["state"] == "failed" and "looks hung" in jobs.run_state(hung)["message"]
-        assert jobs.run_state(stuck)["state"] == "failed" and "not started" in jobs.run_state(stuck)["message"]
-        assert jobs.run_state(fresh)["state"] == "queued"  # still importing TensorFlow, say
+        assert launcher.run_state(hung)["state"] == "failed" and "looks hung" in launcher.run_state(hung)["message"]
+        assert launcher.run_state(stuck)["state"] == "failed" and "not started" in launcher.run_state(stuck)["message"]
+        assert launcher.run_state(fresh)["state"] == "queued"  # still importing TensorFlow, say
     finally:
         sleeper.kill()

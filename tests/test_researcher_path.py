@@ -20,7 +20,7 @@ from vae import cli
 from vae.jobs import evaluation_jobs
 from vae.runs import run_index
 from vae.runs.config import TrainConfig, settings_from_query, settings_to_query
-from vae.sweeps import export, sweep, sweep_review
+from vae.sweeps import export, sweep, review
 from vae.views import compare, estimate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def _set_status(run_dir: Path, **fields) -> None:
 
 # ---------------------------------------------------------------- the sweep's flags and costs
 
-def test_sweep_review_flags_not_converged_resumed_and_failed_with_the_ray_error(tiny_dataset, tmp_workspace):
+def test_review_flags_not_converged_resumed_and_failed_with_the_ray_error(tiny_dataset, tmp_workspace):
     out = fake_finished_sweep(tmp_workspace, tiny_dataset, gammas=(0.0, 1e-2), seeds=3)
     doc = sweep.read_sweep(out)
     names = [r["name"] for r in doc["runs"]]
@@ -50,13 +50,13 @@ def test_sweep_review_flags_not_converged_resumed_and_failed_with_the_ray_error(
     status["runs"][names[1]].update(attempts=1, error="LocalRayletDiedError: the raylet died")
     status["runs"][names[2]].update(attempts=2)
     sweep.write_status(out, status)
-    flags = {f["run"]: f for f in sweep_review.run_flags(out, sweep.result_rows(out, doc), sweep.read_status(out))}
-    assert flags[names[0]]["flags"] == [sweep_review.NOT_CONVERGED]
-    assert flags[names[1]]["flags"] == [sweep_review.FAILED]
+    flags = {f["run"]: f for f in review.run_flags(out, sweep.result_rows(out, doc), sweep.read_status(out))}
+    assert flags[names[0]]["flags"] == [review.NOT_CONVERGED]
+    assert flags[names[1]]["flags"] == [review.FAILED]
     assert "LocalRayletDiedError" in flags[names[1]]["reason"]
-    assert flags[names[2]]["flags"] == [sweep_review.RESUMED]
+    assert flags[names[2]]["flags"] == [review.RESUMED]
     assert set(flags) == set(names[:3])  # the other runs converged, ran once and finished
-    text = "\n".join(sweep_review.flag_lines(list(flags.values())))
+    text = "\n".join(review.flag_lines(list(flags.values())))
     assert "not converged" in text and "resumed" in text and "LocalRayletDiedError" in text
 
 
@@ -66,20 +66,20 @@ def test_costs_name_lost_latents_and_reconstruction_against_the_baseline():
             {"state": "finished", "gamma": 0.01, "eval_active_units": 2, "eval_collapsed": 1, "val_recon": 0.26},
             {"state": "finished", "gamma": 0.01, "eval_active_units": 1, "eval_collapsed": 2, "val_recon": 0.24},
             {"state": "failed", "gamma": 0.01, "eval_active_units": 0}]  # not finished: not counted
-    cost = {c["gamma"]: c for c in sweep_review.costs(rows, "gamma", 0.0, latent_dim=3)}
+    cost = {c["gamma"]: c for c in review.costs(rows, "gamma", 0.0, latent_dim=3)}
     assert cost["0.01"]["n"] == 2 and cost["0.01"]["active_units"] == 1.5
     assert cost["0.01"]["runs_with_collapse"] == 2 and cost["0.0"]["runs_with_collapse"] == 0
     assert cost["0.01"]["recon_change"] == pytest.approx(0.25 / 0.20 - 1)
-    lines = sweep_review.cost_lines(list(cost.values()), "gamma", 0.0)
+    lines = review.cost_lines(list(cost.values()), "gamma", 0.0)
     assert len(lines) == 1 and "1.5 of 3 latents active" in lines[0] and "+25%" in lines[0]
 
 
 def test_fixed_settings_and_the_sweeps_estimate():
-    shown = sweep_review.fixed_settings({"epochs": 5, "method": "factor-vae"}, {"gamma": [0, 1e-3]}, "quick")
+    shown = review.fixed_settings({"epochs": 5, "method": "factor-vae"}, {"gamma": [0, 1e-3]}, "quick")
     assert shown["method"] == "factor-vae" and shown["epochs"] == 5 and shown["beta"] == TrainConfig().beta
     assert "gamma" not in shown and shown["evaluate"] == "quick" and shown["arch"] == TrainConfig().arch
     one = estimate.estimate_duration(TrainConfig().to_dict(), 1000, 100)["seconds"]
-    est = sweep_review.sweep_estimate(TrainConfig().to_dict(), n_runs=5, workers=2, n_train=1000, n_val=100)
+    est = review.sweep_estimate(TrainConfig().to_dict(), n_runs=5, workers=2, n_train=1000, n_val=100)
     assert est["seconds"] == pytest.approx(3 * one)  # 5 runs, 2 at a time: 3 waves
 
 
@@ -219,8 +219,8 @@ def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monk
     def no_reads(*a, **k):
         raise AssertionError("read a run file on a rerun")
 
-    monkeypatch.setattr(compare.runs, "read_evaluation", no_reads)
-    monkeypatch.setattr(compare.runs, "read_metrics", no_reads)
+    monkeypatch.setattr(compare.folder, "read_evaluation", no_reads)
+    monkeypatch.setattr(compare.folder, "read_metrics", no_reads)
     compare._validation_curve.cache_clear()
     flat = compare.run_row(row)
     assert flat["mig"] == 0.3 and flat["converged"] in (compare.CONVERGED, compare.FALLING, compare.SHORT)

@@ -22,11 +22,11 @@ from vae import cli
 from vae.base import safety
 from vae.base.errors import UserError
 from vae.data import datasets
-from vae.data import presets as data
+from vae.data import presets
 from vae.jobs import deletes
-from vae.jobs import launcher as jobs
+from vae.jobs import launcher
 from vae.jobs import standby
-from vae.runs import folder as runs_mod
+from vae.runs import folder
 from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,15 +146,15 @@ def _mutations(home: Path):
         evaluate.evaluate_run(runs / "done")
 
     return {
-        "generate": lambda: datasets.write_dataset(data.preset_spec("seed-full", n=12, image_size=32),
+        "generate": lambda: datasets.write_dataset(presets.preset_spec("seed-full", n=12, image_size=32),
                                                    home / "datasets" / "new"),
         "import": lambda: datasets.import_images(home / "incoming", home / "datasets" / "imported", size=32),
         "delete dataset": lambda: datasets.delete_dataset(ds, root=home / "datasets"),
         "delete dataset (checked)": lambda: deletes.delete_dataset(ds, home / "datasets", runs),
-        "start run": lambda: jobs.start_run(cfg(), runs_root=runs),
-        "resume run": lambda: jobs.resume_run(runs / "stopped"),
-        "stop run": lambda: jobs.request_stop(runs / "live"),
-        "create run": lambda: runs_mod.write_run_config(runs / "new-run", cfg()),
+        "start run": lambda: launcher.start_run(cfg(), runs_root=runs),
+        "resume run": lambda: launcher.resume_run(runs / "stopped"),
+        "stop run": lambda: launcher.request_stop(runs / "live"),
+        "create run": lambda: folder.write_run_config(runs / "new-run", cfg()),
         "train run": train_run,
         "evaluate run": evaluate_run,
         "standby launch": lambda: standby.launch(runs, dict(os.environ), str(ROOT)),
@@ -179,16 +179,16 @@ def test_read_only_mode_starts_no_standby_trainer(lab, monkeypatch):
     monkeypatch.setenv("VAE_LAB_READONLY", "1")
     monkeypatch.setenv("VAE_LAB_STANDBY", "1")
     before = tree(lab)
-    assert jobs.ensure_standby(lab / "runs") is None
+    assert launcher.ensure_standby(lab / "runs") is None
     assert tree(lab) == before
 
 
 def test_without_read_only_mode_the_same_calls_work(lab, monkeypatch):
     """The guard is the mode, not the calls: a delete and a stop go through when writable."""
     monkeypatch.delenv("VAE_LAB_READONLY", raising=False)
-    jobs.request_stop(lab / "runs" / "live")
+    launcher.request_stop(lab / "runs" / "live")
     assert (lab / "runs" / "live" / "stop").exists()
-    datasets.write_dataset(data.preset_spec("seed-full", n=12, image_size=32), lab / "datasets" / "new")
+    datasets.write_dataset(presets.preset_spec("seed-full", n=12, image_size=32), lab / "datasets" / "new")
     datasets.delete_dataset(lab / "datasets" / "new", root=lab / "datasets")
     assert not (lab / "datasets" / "new").exists()
 
@@ -271,8 +271,8 @@ def small_disk(monkeypatch):
 
 
 def test_dataset_size_estimate_matches_the_written_folder(tmp_path):
-    for spec in (data.preset_spec("seed-punctured", n=300, image_size=32),
-                 data.preset_spec("dsprites", n=200, image_size=64)):
+    for spec in (presets.preset_spec("seed-punctured", n=300, image_size=32),
+                 presets.preset_spec("dsprites", n=200, image_size=64)):
         est = datasets.estimate_dataset_bytes(spec)
         out = datasets.write_dataset(spec, tmp_path / spec.preset)
         used = sum(safety.on_disk(p.stat().st_size) for p in out.rglob("*") if p.is_file())
@@ -282,12 +282,12 @@ def test_dataset_size_estimate_matches_the_written_folder(tmp_path):
 def test_generate_refuses_when_the_disk_is_too_small_and_writes_nothing(tmp_workspace, small_disk):
     before = tree(tmp_workspace)
     with pytest.raises(UserError, match="not enough free disk space to write dataset big"):
-        datasets.write_dataset(data.preset_spec("seed-full", image_size=64), tmp_workspace / "datasets" / "big")
+        datasets.write_dataset(presets.preset_spec("seed-full", image_size=64), tmp_workspace / "datasets" / "big")
     assert tree(tmp_workspace) == before
 
 
 def test_the_margin_counts_too(tmp_workspace, small_disk, monkeypatch):
-    spec = data.preset_spec("seed-full", n=50, image_size=32)
+    spec = presets.preset_spec("seed-full", n=50, image_size=32)
     need = datasets.estimate_dataset_bytes(spec)
     small_disk(need + safety.margin_bytes() - 1)
     with pytest.raises(UserError, match="margin"):
@@ -315,9 +315,9 @@ def test_start_and_resume_refuse_when_the_run_does_not_fit(lab, small_disk):
     before = tree(lab)
     cfg = TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=2, batch_size=16)
     with pytest.raises(UserError, match="not enough free disk space to train run"):
-        jobs.start_run(cfg, runs_root=lab / "runs")
+        launcher.start_run(cfg, runs_root=lab / "runs")
     with pytest.raises(UserError, match="not enough free disk space to train run stopped \\(2 epochs\\)"):
-        jobs.resume_run(lab / "runs" / "stopped")
+        launcher.resume_run(lab / "runs" / "stopped")
     assert tree(lab) == before
 
 
@@ -335,7 +335,7 @@ def test_a_trainer_that_finds_the_disk_full_fails_the_run_before_writing_a_check
     from vae.training import train
 
     run = lab / "runs" / "prepared"
-    runs_mod.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,
+    folder.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,
                                             batch_size=16))
     with pytest.raises(UserError, match="not enough free disk space"):
         train.train_run(run)
@@ -357,7 +357,7 @@ def test_run_estimate_scales_with_epochs_snapshots_and_the_network():
 def test_dataset_page_shows_the_size_estimate_and_warns_when_it_does_not_fit(tmp_workspace, small_disk):
     small_disk(10 * 1024 ** 4)
     at = _page("dataset").run()
-    est = datasets.estimate_dataset_bytes(data.preset_spec("seed-full", image_size=64))
+    est = datasets.estimate_dataset_bytes(presets.preset_spec("seed-full", image_size=64))
     assert any(f"About **{safety.human_bytes(est)}** on disk" in c.value for c in at.caption)
     assert not any("Not enough free disk space" in w.value for w in at.warning)
     small_disk()
@@ -387,3 +387,11 @@ def test_a_real_run_stays_within_its_estimate(trained_tiny_run):
     used = sum(safety.on_disk(p.stat().st_size) for p in out.rglob("*") if p.is_file())
     model = 2 * safety.on_disk((out / "model.keras").stat().st_size)  # the estimate counts a save's temp copy too
     assert used <= est["total"] and est["checkpoints"] <= 3 * model
+
+
+def test_human_bytes_counts_in_steps_of_1024_up_to_tb():
+    """The one byte format (the pages and the disk-space errors use it): 1024 per step, B to TB."""
+    assert safety.human_bytes(512) == "512 B"
+    assert safety.human_bytes(1536) == "1.5 KB"
+    assert safety.human_bytes(256 * 1024 ** 2) == "256.0 MB"
+    assert safety.human_bytes(3 * 1024 ** 4) == "3.0 TB"  # the pages' old copy stopped at GB: "3072.0 GB"

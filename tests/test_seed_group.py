@@ -132,7 +132,7 @@ def test_a_grouped_step_runs_on_the_jax_backend():
 
 
 def test_plan_tasks_groups_a_settings_seeds_and_per_run_keeps_one_run_a_task():
-    from vae.sweeps.sweep_engine import plan_tasks
+    from vae.sweeps.engine import plan_tasks
 
     runs = [{"name": f"g{g}-s{s}", "settings": {"gamma": g}, "seed": s} for g in (0.0, 0.1) for s in range(7)]
     tasks = plan_tasks(runs, "grouped", 5)
@@ -150,14 +150,14 @@ def test_a_grouped_sweep_writes_the_runs_the_per_run_engine_writes(tiny_dataset,
     """Two seeds through execute_group and the same two through execute_run: the same run-folder files,
     and the same training (each seed's per-epoch losses agree to float tolerance)."""
     from vae.runs.folder import read_metrics
-    from vae.sweeps import sweep as sw
-    from vae.sweeps.sweep_engine import execute_group, execute_run
+    from vae.sweeps import sweep
+    from vae.sweeps.engine import execute_group, execute_run
 
     fixed = {"epochs": 2, "batch_size": 32, "image_size": 32, "precision": "float32"}
-    a = sw.plan_sweep(tmp_workspace / "sweeps" / "a", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")
-    b = sw.plan_sweep(tmp_workspace / "sweeps" / "b", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")
-    runs_a = [sw.run_dir_of(a, r) for r in sw.read_sweep(a)["runs"]]
-    runs_b = [sw.run_dir_of(b, r) for r in sw.read_sweep(b)["runs"]]
+    a = sweep.plan_sweep(tmp_workspace / "sweeps" / "a", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")
+    b = sweep.plan_sweep(tmp_workspace / "sweeps" / "b", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")
+    runs_a = [sweep.run_dir_of(a, r) for r in sweep.read_sweep(a)["runs"]]
+    runs_b = [sweep.run_dir_of(b, r) for r in sweep.read_sweep(b)["runs"]]
     out = execute_group([str(r) for r in runs_a], "quick")
     assert {v["state"] for v in out.values()} == {"finished"} and {v["group"] for v in out.values()} == {2}
     for r in runs_b:
@@ -171,7 +171,7 @@ def test_a_grouped_sweep_writes_the_runs_the_per_run_engine_writes(tiny_dataset,
         for x, y in zip(ea, eb):
             for key in ("loss", "val_loss", "val_recon"):
                 assert abs(x[key] - y[key]) <= 1e-3 * abs(y[key]), (ra.name, key, x[key], y[key])
-        assert sw.run_done(ra, "quick")
+        assert sweep.run_done(ra, "quick")
     assert read_metrics(runs_a[0], "epoch")[-1]["val_loss"] != read_metrics(runs_a[1], "epoch")[-1]["val_loss"]
 
 
@@ -179,16 +179,16 @@ def test_results_name_the_node_of_a_run_whose_group_result_never_reached_the_dri
     """A driver killed while a group evaluated: the group's finished runs were never recorded in the sweep's
     status; results.csv takes their node, host and time from the run's own status.json."""
     from vae.base.fileio import atomic_write_json
-    from vae.sweeps import sweep as sw
+    from vae.sweeps import sweep
 
-    out = sw.plan_sweep(tmp_workspace / "sweeps" / "g", tiny_dataset, {}, seeds=2, fixed={"image_size": 32})
-    runs = sw.read_sweep(out)["runs"]
-    atomic_write_json(sw.run_dir_of(out, runs[0]) / "status.json",
+    out = sweep.plan_sweep(tmp_workspace / "sweeps" / "g", tiny_dataset, {}, seeds=2, fixed={"image_size": 32})
+    runs = sweep.read_sweep(out)["runs"]
+    atomic_write_json(sweep.run_dir_of(out, runs[0]) / "status.json",
                       {"state": "finished", "pid": 1, "started": 100.0, "finished": 130.5, "node": "abc", "host": "h1"})
-    rows = {r["run"]: r for r in sw.result_rows(out)}
+    rows = {r["run"]: r for r in sweep.result_rows(out)}
     assert (rows[runs[0]["name"]]["node"], rows[runs[0]["name"]]["host"], rows[runs[0]["name"]]["wall_s"]) == \
         ("abc", "h1", 30.5)
     assert rows[runs[1]["name"]]["node"] is None and rows[runs[1]["name"]]["wall_s"] is None  # not run yet
-    sw.write_status(out, {"state": "running", "runs": {runs[0]["name"]: {"node": "n2", "wall_s": 12.0}}})
-    row = {r["run"]: r for r in sw.result_rows(out)}[runs[0]["name"]]
+    sweep.write_status(out, {"state": "running", "runs": {runs[0]["name"]: {"node": "n2", "wall_s": 12.0}}})
+    row = {r["run"]: r for r in sweep.result_rows(out)}[runs[0]["name"]]
     assert (row["node"], row["wall_s"]) == ("n2", 12.0)  # the driver's record wins where it has one

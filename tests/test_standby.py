@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
-from vae.jobs import launcher as jobs
+from vae.jobs import launcher
 from vae.jobs import standby
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +50,9 @@ def _fake_standby(root: Path, pid: int, backend="tensorflow", ready=True) -> Pat
 def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch,
                                                                when):
     root = tmp_path / "runs"
-    pid = jobs.ensure_standby(root)
+    pid = launcher.ensure_standby(root)
     standby_on.append(pid)
-    assert pid and jobs.ensure_standby(root) is None  # one standby at a time
+    assert pid and launcher.ensure_standby(root) is None  # one standby at a time
     if when == "ready":
         wait_until(lambda: any(s["ready"] for s in standby.standbys(root)), 600, "the standby's imports")
     else:  # Start pressed while it still imports: the run waits for it rather than start a second process
@@ -61,16 +61,16 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
     def no_cold_start(*a, **k):
         raise AssertionError("a ready standby was there: no new trainer process should start")
 
-    monkeypatch.setattr(jobs, "_spawn", no_cold_start)
+    monkeypatch.setattr(launcher, "_spawn", no_cold_start)
     cfg = TrainConfig(dataset=str(tiny_dataset), image_size=32, epochs=1, batch_size=16)
-    run_dir = jobs.start_run(cfg, runs_root=root)
-    assert runs.read_status(run_dir)["pid"] == pid
-    st = jobs.wait_for(run_dir, timeout=600)
+    run_dir = launcher.start_run(cfg, runs_root=root)
+    assert folder.read_status(run_dir)["pid"] == pid
+    st = launcher.wait_for(run_dir, timeout=600)
     assert st["state"] == "finished", st
     assert st["pid"] == pid and (run_dir / "model.keras").exists()
-    assert len(runs.read_metrics(run_dir, "epoch")) == 1
+    assert len(folder.read_metrics(run_dir, "epoch")) == 1
     assert (run_dir / "trainer.log").exists()
-    wait_until(lambda: not runs.pid_alive(pid), 120, "the standby to exit after its run")
+    wait_until(lambda: not folder.pid_alive(pid), 120, "the standby to exit after its run")
     assert standby.standbys(root) == [] and not (standby.standby_root(root) / str(pid)).exists()
 
 
@@ -82,7 +82,7 @@ def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standb
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     pid = int(out.stdout.strip())
     standby_on.append(pid)
-    wait_until(lambda: not runs.pid_alive(pid), 600, "the orphaned standby to leave")
+    wait_until(lambda: not folder.pid_alive(pid), 600, "the orphaned standby to leave")
     assert not (standby.standby_root(root) / str(pid)).exists()
 
 
@@ -90,9 +90,9 @@ def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standb
 def test_a_standby_leaves_after_its_idle_limit(tmp_path, standby_on, monkeypatch):
     monkeypatch.setenv("VAE_LAB_STANDBY_IDLE_S", "0.5")
     root = tmp_path / "runs"
-    pid = jobs.ensure_standby(root)
+    pid = launcher.ensure_standby(root)
     standby_on.append(pid)
-    wait_until(lambda: not runs.pid_alive(pid), 600, "the idle standby to leave")
+    wait_until(lambda: not folder.pid_alive(pid), 600, "the idle standby to leave")
     assert standby.standbys(root) == []
 
 
@@ -125,11 +125,11 @@ def test_no_standby_while_the_trainer_limit_is_reached_or_when_turned_off(tmp_pa
     try:
         fake_run("busy", state="running", pid=sleeper.pid, heartbeat=time.time() + 3600)
         root = Path(os.environ["VAE_LAB_HOME"]) / "runs"
-        assert jobs.ensure_standby(root) is None  # a standby could not be used, and would slow the run
+        assert launcher.ensure_standby(root) is None  # a standby could not be used, and would slow the run
         sleeper.kill()
         sleeper.wait()
         monkeypatch.setenv("VAE_LAB_STANDBY", "0")
-        assert jobs.ensure_standby(root) is None
+        assert launcher.ensure_standby(root) is None
         assert standby.standbys(root) == []
     finally:
         sleeper.kill()

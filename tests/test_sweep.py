@@ -11,7 +11,7 @@ from vae import cli
 from vae.base.errors import UserError
 from vae.runs import run_index
 from vae.runs.folder import read_config
-from vae.sweeps import sweep, sweep_report
+from vae.sweeps import sweep, report
 
 
 def _finish(run_dir, summary: dict, val_loss=0.5):
@@ -131,17 +131,17 @@ def test_report_says_no_evidence_when_the_seeds_overlap_and_higher_when_they_do_
         for gamma, shift in ((0.0, 0.0), (1e-3, 0.0), (1e-2, 0.5)):
             rows.append({"gamma": gamma, "seed": seed, "state": "finished",
                          "eval_mig": 0.2 + shift + 0.01 * ((seed * 7) % 5 - 2)})
-    eff = {e["gamma"]: e for e in sweep_report.effects(rows, "gamma", "eval_mig", 0.0)}
+    eff = {e["gamma"]: e for e in report.effects(rows, "gamma", "eval_mig", 0.0)}
     assert eff[1e-3]["verdict"] == "no evidence" and eff[1e-3]["paired"]
     assert eff[1e-3]["words"].startswith("no evidence of a difference in MIG: difference +0 ")
     assert "no effect" not in eff[1e-3]["words"]
     assert eff[1e-2]["words"].startswith("MIG higher by 0.5 (95% interval +0.5 to +0.5, Holm-adjusted p 0)")
     assert "Holm-adjusted p" in eff[1e-2]["words"] and eff[1e-2]["family_size"] == 2
     assert eff[1e-3]["power"] == ""  # the same value per seed: no spread, nothing to size
-    vr = sweep_report.variance_and_ranking(rows, ["gamma"], "eval_mig")
+    vr = report.variance_and_ranking(rows, ["gamma"], "eval_mig")
     assert vr["share_setting"] > 0.9 and vr["seeds"] == 5
-    assert sweep_report.metric_columns(rows) == ["eval_mig"]
-    per = sweep_report.per_setting(rows, ["gamma"], "eval_mig")
+    assert report.metric_columns(rows) == ["eval_mig"]
+    per = report.per_setting(rows, ["gamma"], "eval_mig")
     assert [p["gamma"] for p in per] == [0.0, 1e-3, 1e-2] and per[2]["mean"] == pytest.approx(0.7)
     x = [0.2 + 0.01 * ((seed * 7) % 5 - 2) for seed in range(5)]  # the t interval, computed independently
     half = 2.7764451051977987 * np.std(x, ddof=1) / np.sqrt(5)
@@ -151,20 +151,20 @@ def test_report_says_no_evidence_when_the_seeds_overlap_and_higher_when_they_do_
 def test_text_report_leads_with_numbers_then_verdicts_then_power_and_warns_under_5_seeds():
     rows = [{"gamma": g, "seed": s, "state": "finished", "eval_mig": 0.2 + (0.3 + 0.01 * s if g == 1e-2 else 0.0)
              + 0.01 * s, "val_kl": float(s)} for g in (0.0, 1e-2) for s in range(3)]
-    text = sweep_report.text_report(rows, {"gamma": [0.0, 1e-2]})
+    text = report.text_report(rows, {"gamma": [0.0, 1e-2]})
     assert "WARNING: Only 3 seeds" in text and "no effect" not in text
     numbers, verdict = text.index("gamma = 0: 0.21 [0.185, 0.235], n = 3"), text.index("MIG higher by 0.3")
     power = text.index("smallest detectable difference at 3 seeds")
     assert numbers < verdict < power
     many = [dict(r, seed=r["seed"] + 10 * k) for r in rows for k in range(2)]
-    assert "WARNING" not in sweep_report.text_report(many, {"gamma": [0.0, 1e-2]})
+    assert "WARNING" not in report.text_report(many, {"gamma": [0.0, 1e-2]})
 
 
 def test_correlations_across_runs_are_within_settings():
     # γ raises both KL and MIG; within a γ they run opposite ways: the page must not report the pooled +
     rows = [{"gamma": g, "seed": s, "state": "finished", "val_kl": 10 * g + s, "eval_mig": 10 * g - 0.1 * s}
             for g in (0.0, 1.0) for s in range(4)]
-    (c,) = sweep_report.unsupervised_vs_supervised(rows, ["gamma"])
+    (c,) = report.unsupervised_vs_supervised(rows, ["gamma"])
     assert c["spearman within settings"] == pytest.approx(-1.0)
     assert c["spearman pooled (confounded)"] > 0.5
 

@@ -7,7 +7,7 @@ import pytest
 from vae.base.errors import UserError
 from vae.data import datasets
 from vae.data.presets import preset_spec
-from vae.runs import folder as runs
+from vae.runs import folder
 from vae.runs.config import TrainConfig
 
 
@@ -39,14 +39,14 @@ def test_training_run_writes_a_complete_run_folder(trained):
     assert status["state"] == "finished"
     for name in ("config.json", "status.json", "metrics.jsonl", "model.keras", "last.keras"):
         assert (run_dir / name).is_file(), name
-    doc = runs.read_config(run_dir)
+    doc = folder.read_config(run_dir)
     assert doc["versions"]["keras"] and doc["config"]["epochs"] == 2
-    epochs = runs.read_metrics(run_dir, "epoch")
+    epochs = folder.read_metrics(run_dir, "epoch")
     assert [r["epoch"] for r in epochs] == [1, 2]
     for key in ("loss", "recon", "beta_kl", "gamma_entanglement", "ent_seed", "ent_covariance", "ent_dip_i",
                 "val_loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_codes", "straightness_P1", "straightness_P3", "time"):
         assert key in epochs[-1], key
-    batches = runs.read_metrics(run_dir, "batch")
+    batches = folder.read_metrics(run_dir, "batch")
     # The first batch is logged at once (the earliest live point), without a speed: its interval
     # includes building the training graph.
     assert batches[0]["global_step"] == 1 and "images_per_s" not in batches[0]
@@ -62,8 +62,8 @@ def test_training_run_writes_a_complete_run_folder(trained):
         assert row["val_selection"] == pytest.approx(row["val_recon"] * 32 * 32 + row["val_kl"] * 3 / 2, rel=1e-6)
     best = min(epochs, key=lambda r: r["val_selection"])
     assert last["best_epoch"] == best["epoch"] and status["best_epoch"] == best["epoch"]
-    assert runs.list_snapshots(run_dir) == [1, 2]
-    snap = runs.load_snapshot(run_dir, 2)
+    assert folder.list_snapshots(run_dir) == [1, 2]
+    snap = folder.load_snapshot(run_dir, 2)
     # the first 20 validation images (the punctured split's validation set is 211/4510 of the covered draws)
     n_recon = min(20, len(snap["index_validation"]))
     assert snap["recon"].shape == (n_recon, 32, 32) and snap["recon"].dtype == np.uint8
@@ -78,8 +78,8 @@ def test_same_settings_and_seed_give_identical_metrics(tmp_path, tiny_dataset, t
     b, _ = _train(tmp_path, tiny_dataset, "b", seed=0)
     c, _ = _train(tmp_path, tiny_dataset, "c", seed=8)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "images_per_s")} for r in rows]  # noqa
-    assert strip(runs.read_metrics(a)) == strip(runs.read_metrics(b))
-    assert strip(runs.read_metrics(a)) != strip(runs.read_metrics(c))
+    assert strip(folder.read_metrics(a)) == strip(folder.read_metrics(b))
+    assert strip(folder.read_metrics(a)) != strip(folder.read_metrics(c))
 
 
 @pytest.mark.slow
@@ -93,7 +93,7 @@ def test_stop_request_ends_training_within_one_batch(tmp_path, tiny_dataset):
     status = train_run(run_dir)
     assert status["state"] == "stopped"
     assert "epoch 1, step 1" in status["message"]
-    assert len(runs.read_metrics(run_dir, "batch")) == 1
+    assert len(folder.read_metrics(run_dir, "batch")) == 1
 
 
 def test_config_validation_names_the_setting():
@@ -128,7 +128,7 @@ def test_evaluate_writes_latents_and_evaluation(trained, tiny_dataset, monkeypat
     chance = saved["summary"]["chance"]["factor_alignment"]  # beside the score: random rotations of the codes
     assert chance["lo"] <= chance["mean"] <= chance["hi"] and saved["chance"]["factor_alignment"]["n"] == 200
     assert saved["settings"]["dci_setting"] == "reference" and "hole_ratio" in saved["summary"]
-    best = runs.read_metrics(run_dir, "epoch")[-1]["best_epoch"]
+    best = folder.read_metrics(run_dir, "epoch")[-1]["best_epoch"]
     assert saved["evaluated_epoch"] == saved["summary"]["evaluated_epoch"] == best
     assert saved["checkpoint_rule"].startswith("validation reconstruction + KL")
     assert {"active_units", "collapsed", "collapsed_latents", "kl_total", "kl_per_latent"} <= set(saved["summary"])

@@ -19,8 +19,8 @@ from vae.base.paths import data_root
 from vae.base.registry import ARCHITECTURES, ENTANGLEMENT_TERMS
 from vae.base.runtime import load_keras
 from vae.data import benchmarks, datasets
-from vae.data import presets as data
-from vae.jobs import launcher as jobs
+from vae.data import presets
+from vae.jobs import launcher
 from vae.jobs import standby
 from vae.model import methods
 from vae.runs.config import PRECISIONS, VARIANCE_MODES, TrainConfig
@@ -57,7 +57,7 @@ def cmd_generate(args) -> int:
         overrides["fit"] = args.fit
     if args.hole:
         overrides["hole"] = True
-    spec = data.preset_spec(args.preset, **overrides)
+    spec = presets.preset_spec(args.preset, **overrides)
     # Two processes: 2088 against 1690 images/s with one (bench/RESULTS.md, bench/bench_generate.py). The
     # library's default stays one process: the dashboard's server is multi-threaded, where forking is unsafe.
     out = datasets.write_dataset(spec, args.out, progress=None if args.quiet else _progress_bar("generate"),
@@ -152,7 +152,7 @@ def cmd_train(args) -> int:
 def _start_next(runs_root) -> None:
     """A trainer that ends starts the next waiting run (vae.jobs.launcher queue), so the queue moves with no page open."""
     try:
-        jobs.start_waiting(runs_root)
+        launcher.start_waiting(runs_root)
     except (UserError, OSError) as e:
         print(f"could not start the next waiting run: {e}", file=sys.stderr)
 
@@ -190,7 +190,7 @@ def cmd_sweep(args) -> int:
     from vae.sweeps import sweep
 
     if args.report:
-        from vae.sweeps.sweep_report import text_report
+        from vae.sweeps.report import text_report
 
         doc = sweep.read_sweep(args.report)
         print(text_report(sweep.result_rows(args.report, doc), doc.get("grid") or {}))
@@ -226,7 +226,7 @@ def cmd_sweep(args) -> int:
         print(f"planned {n} runs in {sweep_dir}")
         if args.plan_only:
             return 0
-    from vae.sweeps.sweep_engine import run_sweep
+    from vae.sweeps.engine import run_sweep
 
     status = run_sweep(sweep_dir, address=args.ray_address, workers=args.workers, cpus_per_run=args.cpus_per_run,
                        say=(lambda *a: None) if args.quiet else print, engine=args.engine,
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate a dataset folder from a preset")
-    g.add_argument("--preset", required=True, help=", ".join(data.PRESETS))
+    g.add_argument("--preset", required=True, help=", ".join(presets.PRESETS))
     g.add_argument("--size", type=int, default=64, help="training image size in pixels (default 64)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--n", type=int, default=None, help="number of images (subsamples where the preset allows)")
@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--engine", choices=("per-run", "grouped"), default="per-run",
                    help="per-run (default): one run per task; grouped: each task trains up to --group-size seeds "
                         "of one setting as one grouped model in one process (measured 1.05x the runs per hour "
-                        "here, and an interrupted group restarts from epoch 0: docs/sweep_engines.md)")
+                        "here, and an interrupted group restarts from epoch 0: docs/sweep-engines.md)")
     w.add_argument("--group-size", type=int, default=None, help="seeds per grouped task (default 5)")
     w.add_argument("--plan-only", action="store_true", help="write the sweep folder, train nothing")
     w.add_argument("--quiet", action="store_true")

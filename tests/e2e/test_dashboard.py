@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from vae.runs import folder
+
 from tests.conftest import E2E_BATCH_DELAY_S as BATCH_DELAY_S
 from tests.conftest import wait_until
-from vae.runs import folder as runs
 
 pytestmark = pytest.mark.e2e
 
@@ -158,7 +159,7 @@ def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e
     start_training(pg, server, epochs=50)
     run = new_run(lab_home, before)
     progress(pg, "running").wait_for(timeout=SLOW_MS)
-    wait_until(lambda: runs.read_metrics(run, "batch"), 180, "the run's first live point")  # mid-training
+    wait_until(lambda: folder.read_metrics(run, "batch"), 180, "the run's first live point")  # mid-training
     pg.reload()
     pg.get_by_role("heading", name="Train").first.wait_for()
     progress(pg, "running").wait_for(timeout=30_000)

@@ -19,11 +19,11 @@ SHOTS = Path(os.environ["VAE_LAB_SHOTS"]) / "safety" if os.environ.get("VAE_LAB_
 def three_sets(tmp_path_factory):
     """A server whose data folder holds three small datasets."""
     from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import presets
 
     home = tmp_path_factory.mktemp("delete_home")
     for name in ("ds-a", "ds-b", "ds-c"):
-        datasets.write_dataset(data.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / name)
+        datasets.write_dataset(presets.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / name)
     port = free_port()
     log = open(home / "streamlit.log", "wb")
     proc = start_streamlit(home, port, log, extra_env={"VAE_LAB_STANDBY": "0"})

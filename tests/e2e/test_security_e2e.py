@@ -39,10 +39,10 @@ def _serve(home: Path, **env):
 def lab(tmp_path_factory):
     """A server on a data folder that holds one small dataset (what the rebinding page tried to delete)."""
     from vae.data import datasets
-    from vae.data import presets as data
+    from vae.data import presets
 
     home = tmp_path_factory.mktemp("security_home")
-    datasets.write_dataset(data.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / "ds-a")
+    datasets.write_dataset(presets.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / "ds-a")
     proc, log, port = _serve(home)
     yield home, port
     stop_streamlit(proc)

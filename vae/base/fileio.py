@@ -3,6 +3,7 @@
 Every file the library writes goes to a temporary file in the same folder
 first and is then moved into place with `os.replace`, which is atomic on
 POSIX. Temporary names start with '.' and contain '.tmp' so listings skip them.
+`jsonable` turns numpy results (arrays, scalars, NaN) into data `json` can write.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -21,6 +23,24 @@ from pathlib import Path
 import numpy as np
 
 from vae.base.errors import UserError
+
+
+def jsonable(obj):
+    """Recursively turn numpy arrays/scalars into lists/floats/ints; NaN and inf become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
 
 
 def _tmp_path(path: Path, suffix: str = "") -> Path:

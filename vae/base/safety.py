@@ -76,6 +76,7 @@ def on_disk(nbytes: float) -> int:
 
 
 def human_bytes(n: float) -> str:
+    """Bytes for people, in steps of 1024 labelled B, KB, MB, GB, TB ("1.5 GB"), the pages and the errors alike."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

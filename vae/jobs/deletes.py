@@ -5,7 +5,7 @@ once it is gone their reconstructions and embedding no longer open. `dataset_usa
 are; `delete_dataset` refuses while one of them is active (queued, waiting or training, or a run a planned
 or running sweep will still train) and holds
 the runs folder's lock while it checks and deletes, so a Start cannot pick the dataset up in
-between (jobs.start_run takes the same lock).
+between (launcher.start_run takes the same lock).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from vae.base.errors import UserError
 from vae.base.safety import require_writable
 from vae.data import datasets
-from vae.jobs import launcher as jobs
-from vae.runs import folder as runs
+from vae.jobs import launcher
+from vae.runs import folder
 from vae.runs import run_index
 
 
@@ -45,7 +45,7 @@ def dataset_usage(dataset_path, runs_root, sweeps_root=None) -> dict:
         sweep = run.get("sweep")
         if sweep and sweep not in sweep_states:
             sweep_states[sweep] = run_index.sweep_state(sweeps_root / sweep).get("state")
-        if run.get("state") in runs.IN_PROGRESS or (
+        if run.get("state") in folder.IN_PROGRESS or (
                 sweep and sweep_states[sweep] in run_index.SWEEP_IN_PROGRESS and run.get("state") not in SWEEP_RUN_DONE):
             active.append(run["name"])
             if sweep and sweep not in sweeps:
@@ -62,11 +62,11 @@ def _names(names: list[str]) -> str:
 
 def describe_dataset_usage(usage: dict) -> str:
     """One sentence for a delete confirmation: what stops working when the dataset is gone."""
-    runs = usage["runs"]
-    if not runs:
+    used = usage["runs"]
+    if not used:
         return "No run uses it."
-    names = _names(runs)
-    return (f"Used by {len(runs)} run{'s' if len(runs) != 1 else ''} ({names}): their reconstructions and "
+    names = _names(used)
+    return (f"Used by {len(used)} run{'s' if len(used) != 1 else ''} ({names}): their reconstructions and "
             "embedding will no longer open (their curves and numbers stay).")
 
 
@@ -87,7 +87,7 @@ def delete_dataset(path, datasets_root, runs_root) -> None:
     """Delete a dataset folder unless the lab is read-only or an active run uses it."""
     require_writable(f"delete dataset {Path(path).name}")
     root = Path(runs_root)
-    with jobs._locked(root):
+    with launcher._locked(root):
         block = active_block(dataset_usage(path, root))
         if block:
             raise UserError(f"dataset {Path(path).name} cannot be deleted: {block}")

@@ -2,7 +2,7 @@
 
 Importing TensorFlow and Keras takes 4-5 s on a 2-core machine, most of the time between Start and
 the first live metrics line (bench/RESULTS.md). When the dashboard is idle (no trainer running), it
-keeps one standby process that has done those imports and waits; `jobs.start_run` hands the new
+keeps one standby process that has done those imports and waits; `launcher.start_run` hands the new
 run to it instead of starting a fresh process. Nothing else changes: the standby becomes the run's
 trainer (its pid is in status.json, its output goes to trainer.log) and exits when the run ends.
 

@@ -12,7 +12,7 @@ The study (docs/study.md) judged its latent sheet by eye: a curved 2-D sheet wit
   covered_region_mask -- the validation points used as the hole's comparison group
 
 numpy + scikit-learn only (no TensorFlow): the dashboard and the trainer call these on
-arrays of latent means. Results are plain dicts; `jsonable` turns one into JSON-ready data.
+arrays of latent means. Results are plain dicts; `vae.base.fileio.jsonable` turns one into JSON-ready data.
 """
 
 from __future__ import annotations
@@ -53,24 +53,6 @@ LEADING_FRACTION = 0.01
 # The study's hole (docs/study.md, "The data"): a disc in (a, b), centre (1.25, 1.0), radius 0.3.
 HOLE_CENTRE = (1.25, 1.0)
 HOLE_RADIUS = 0.3
-
-
-def jsonable(obj):
-    """Recursively turn numpy arrays/scalars into lists/floats/ints; NaN and inf become None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
 
 
 def _as_codes(codes, name="codes", min_rows=2) -> np.ndarray:
@@ -714,15 +696,15 @@ HOLE_AVERAGE = 16
 HOLE_BINS = 4
 
 
-def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, center=HOLE_CENTRE,
+def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, centre=HOLE_CENTRE,
                        radius: float = HOLE_RADIUS, margin: float = 0.3, smoothing: float = HOLE_SMOOTHING,
-                       neighbors: int | None = HOLE_NEIGHBOURS, average: int = HOLE_AVERAGE,
+                       neighbours: int | None = HOLE_NEIGHBOURS, average: int = HOLE_AVERAGE,
                        bins: int = HOLE_BINS) -> dict:
     """The hole as a zero-shot test: are the hole images' codes where the sheet, interpolated, puts them?
 
     A smooth map factors -> codes is fitted on the training set only (scipy RBFInterpolator:
     thin-plate spline with a linear term, `smoothing` against encoder noise, each prediction
-    from the `neighbors` nearest training points; factors standardised first). It is exact for
+    from the `neighbours` nearest training points; factors standardised first). It is exact for
     a linear map. The evaluated images' codes are predicted from their factors; each image's
     error |prediction - code| is first averaged (as a vector) over the image and its
     `average` - 1 nearest images of the same group (hole or covered ring) in factor space: the
@@ -756,7 +738,7 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
         raise UserError(f"codes_eval has {cev.shape[1]} dims but codes_train has {ctr.shape[1]}.")
     ftr = _as_factors(factors_train, ctr.shape[0])
     fev = _as_factors(factors_eval, cev.shape[0])
-    centre = np.asarray(center, dtype=np.float64).ravel()
+    centre = np.asarray(centre, dtype=np.float64).ravel()
     if ftr.shape[1] != centre.size or fev.shape[1] != centre.size:
         raise UserError(f"the hole's centre has {centre.size} coordinates; the factors need as many columns "
                         f"(got {ftr.shape[1]} and {fev.shape[1]}).")
@@ -764,7 +746,7 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
         raise UserError(f"hole radius must be > 0, not {radius!r}")
     mean, sd = ftr.mean(axis=0), ftr.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
-    nb = None if neighbors is None or neighbors >= ctr.shape[0] else int(neighbors)
+    nb = None if neighbours is None or neighbours >= ctr.shape[0] else int(neighbours)
     fit = RBFInterpolator((ftr - mean) / sd, ctr, kernel="thin_plate_spline", degree=1,
                           smoothing=smoothing, neighbors=nb)
 

@@ -25,7 +25,8 @@ from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
 from vae.base.errors import UserError
-from vae.measures.analysis import _as_codes, factor_alignment, jsonable, pca_alignment
+from vae.base.fileio import jsonable
+from vae.measures.analysis import _as_codes, factor_alignment, pca_alignment
 
 # The settings of disentanglement_lib's published study (its `config/unsupervised_study_v1/
 # metric_configs/*.gin`): points used by each metric and the generator-based scores' budgets.

@@ -136,8 +136,8 @@ def bundle(rows: Sequence[Mapping], run_paths: Sequence, figures: Mapping, extra
 
 def sweep_figures(rows: Sequence[Mapping], grid: Mapping, name: str = "") -> dict:
     """One distribution figure per metric against the first swept setting (coloured by the second)."""
-    from vae.sweeps.sweep_plots import distribution_figure
-    from vae.sweeps.sweep_report import finished, metric_columns
+    from vae.sweeps.plots import distribution_figure
+    from vae.sweeps.report import finished, metric_columns
 
     done = finished(list(rows))
     keys = list(grid) or ["seed"]

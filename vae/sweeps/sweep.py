@@ -14,7 +14,7 @@ A sweep folder (docs/formats.md, "Sweep folder format"):
   driver.log    the driver's output (when started from the dashboard)
   stop          present while a stop was requested
 
-The Ray engine (vae.sweeps.sweep_engine) trains and evaluates the runs; this module plans, reads and
+The Ray engine (vae.sweeps.engine) trains and evaluates the runs; this module plans, reads and
 writes the files, and starts the driver as its own process for the dashboard.
 """
 

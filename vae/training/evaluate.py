@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vae.base.errors import UserError
-from vae.base.fileio import atomic_write_json, atomic_write_text
+from vae.base.fileio import atomic_write_json, atomic_write_text, jsonable
 from vae.base.safety import require_writable
 from vae.measures import analysis, metrics
 from vae.runs.folder import read_config
@@ -125,7 +125,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     `progress(stage, fraction)`, if given, hears each stage as it starts (vae.jobs.evaluation_jobs).
     """
     say = progress or (lambda stage, fraction: None)
-    from vae.data import presets as data_mod
+    from vae.data import presets
     from vae.data.datasets import load_dataset
     from vae.model.inference import encode, load_run_model, recon_loss_per_image
 
@@ -177,8 +177,8 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         gt, enc = None, None
         if generator_metrics:
             try:
-                spec = data_mod.DatasetSpec.from_dict(ds.meta["spec"])
-                gt = data_mod.ground_truth(spec)
+                spec = presets.DatasetSpec.from_dict(ds.meta["spec"])
+                gt = presets.ground_truth(spec)
                 enc = lambda imgs: encode(model, imgs)  # noqa: E731
             except (UserError, KeyError, TypeError):
                 gt = None
@@ -249,7 +249,7 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     result["summary"] = summary
     result["settings"] = settings
     result["notes"] = notes
-    result = analysis.jsonable(result)
+    result = jsonable(result)
     atomic_write_json(run_dir / "evaluation.json", result)
     return result
 

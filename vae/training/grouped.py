@@ -30,7 +30,7 @@ from vae.model.networks import build_vae
 from vae.model.seed_group import SeedGroup, member_logs
 from vae.runs.config import TrainConfig
 from vae.runs.folder import refuse_if_trained_elsewhere
-from vae.training import train as tr
+from vae.training import train
 
 
 def _same_setting(cfgs: list[TrainConfig]) -> None:
@@ -95,11 +95,11 @@ def group_fit_data(cfgs: list[TrainConfig], x_train, w_train, validation, steps_
             return (xs,)
         return xs, tf.zeros(tf.shape(xs)[:1], tf.float32), tf.stack([m[1] for m in members], axis=1)
 
-    train = tf.data.Dataset.zip(tuple(parts)).map(stack).repeat().prefetch(2)
+    train_ds = tf.data.Dataset.zip(tuple(parts)).map(stack).repeat().prefetch(2)
     val_ds = None
     if val is not None:
         val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch).prefetch(2)
-    return dict(x=train, steps_per_epoch=steps_per_epoch, validation_data=val_ds, shuffle=False)
+    return dict(x=train_ds, steps_per_epoch=steps_per_epoch, validation_data=val_ds, shuffle=False)
 
 
 class _Dispatch(keras.callbacks.Callback):
@@ -158,7 +158,7 @@ def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False, status
     _same_setting(cfgs)
     for rd in run_dirs:
         refuse_if_trained_elsewhere(rd)
-    statuses = [tr.StatusFile(rd, state="running", message="loading data (trained as a seed group of "
+    statuses = [train.StatusFile(rd, state="running", message="loading data (trained as a seed group of "
                               f"{len(run_dirs)})", epoch=0, epochs=c.epochs, step=0, group=len(run_dirs),
                               **(status_fields or {})) for rd, c in zip(run_dirs, cfgs)]
     for s in statuses:
@@ -193,15 +193,15 @@ def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False, status
 
 def _train(run_dirs, cfgs, docs, statuses, verbose):
     cfg = cfgs[0]
-    data, meta = tr.load_training_data(cfg)
+    data, meta = train.load_training_data(cfg)
     n_train = len(data["splits"]["train"])
     for c, rd in zip(cfgs, run_dirs):
         c.validate(train_size=n_train)
         require_run_space(c, meta["counts"], rd, epochs=c.epochs)
     for rd in run_dirs:
         _fresh(rd)
-    tr._configure_runtime(cfg)  # precision policy, op determinism (the seed is set per member)
-    versions = tr.library_versions()
+    train._configure_runtime(cfg)  # precision policy, op determinism (the seed is set per member)
+    versions = train.library_versions()
     for rd, doc in zip(run_dirs, docs):
         if doc.get("versions") != versions or not doc.get("dataset"):
             doc.update(versions=versions, dataset=doc.get("dataset") or meta)
@@ -224,7 +224,7 @@ def _train(run_dirs, cfgs, docs, statuses, verbose):
     cbs = []
     try:
         for rd, c, s, f, m in zip(run_dirs, cfgs, statuses, files, group.members):
-            cb = tr.RunFolderCallback(rd, c, s, data, steps_per_epoch, 0, f)
+            cb = train.RunFolderCallback(rd, c, s, data, steps_per_epoch, 0, f)
             cb.set_model(m)
             cbs.append(cb)
         dispatch = _Dispatch(cbs)

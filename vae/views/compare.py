@@ -2,7 +2,7 @@
 
 The Compare page lays out what this module decides (never imports streamlit or TensorFlow):
 
-- `run_row(run)` flattens one run (as `jobs.list_runs` returns it) into its settings, state, final
+- `run_row(run)` flattens one run (as `launcher.list_runs` returns it) into its settings, state, final
   losses, evaluation summary and flags (`converged`, `stopped`).
 - `default_group(rows)` picks the largest group of finished runs whose settings are equal except one
   (the compared setting, "Against"); replicates that differ only in seed belong to the same group.
@@ -27,7 +27,7 @@ import numpy as np
 
 from vae.base.errors import UserError
 from vae.measures import stats
-from vae.runs import folder as runs
+from vae.runs import folder
 
 DEFAULT_METHOD = "beta-vae"  # a run config without a `method` field trained the β-VAE family's loss
 FILTERS = ("dataset", "state", "arch", "method", "epochs")
@@ -60,7 +60,7 @@ def convergence(val_losses: Sequence[float], window: int = WINDOW, tolerance: fl
 
 @lru_cache(maxsize=2048)
 def _validation_curve(path: str, stamp: tuple) -> tuple:
-    return tuple(m.get("val_loss") for m in runs.read_metrics(path, "epoch"))
+    return tuple(m.get("val_loss") for m in folder.read_metrics(path, "epoch"))
 
 
 def validation_curve(run_dir) -> list:
@@ -85,7 +85,7 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     if "evaluation" in run:  # a vae.runs.run_index row carries the summary: no file read per run and rerun
         summary = run["evaluation"] or {}
     else:
-        summary = (runs.evaluation_summary(run["path"]) if run.get("path") else None) or {}
+        summary = (folder.evaluation_summary(run["path"]) if run.get("path") else None) or {}
     state = run.get("state")
     row = {"name": run.get("name"), "state": state,
            "converged": convergence(val_losses) if state == "finished" else "-",
@@ -186,7 +186,7 @@ def alignment_columns(summary: dict, final: dict) -> dict:
 
 def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
     """evaluation.json's notes (why a number carries little information here), one per metric, of runs
-    as jobs.list_runs gives them."""
+    as launcher.list_runs gives them."""
     notes = {}
     for run in run_list:
         path = run.get("path")
@@ -194,7 +194,7 @@ def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
             found = run["evaluation_notes"]
         elif path:
             try:
-                found = (runs.read_evaluation(path) or {}).get("notes")
+                found = (folder.read_evaluation(path) or {}).get("notes")
             except UserError:  # a damaged evaluation.json: the page that opens the run says why
                 continue
         else:

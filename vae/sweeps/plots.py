@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from vae.sweeps.sweep_report import label, per_setting
+from vae.sweeps.report import label, per_setting
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -18,7 +18,7 @@ def _fmt(v) -> str:
 def distribution_figure(rows: list[dict], x: str, metric: str, colour: str | None = None, sweep_name: str = "",
                         chance: dict | None = None):
     """Strip + box plot of `metric` against the swept `x`, one colour per value of `colour`; `chance`
-    ({'mean', 'lo', 'hi'}, sweep_report.chance_band) is drawn as a grey band with a dashed mean."""
+    ({'mean', 'lo', 'hi'}, report.chance_band) is drawn as a grey band with a dashed mean."""
     fig = go.Figure()
     if chance:
         fig.add_hrect(y0=chance["lo"], y1=chance["hi"], fillcolor="rgba(128,128,128,0.18)", line_width=0, layer="below")

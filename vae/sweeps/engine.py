@@ -34,7 +34,7 @@ from vae.base.errors import UserError
 from vae.base.fileio import HeartbeatFile
 from vae.base.paths import lab_pythonpath  # the workers import `vae` from the driver's path
 from vae.base.safety import is_loopback_address, require_writable
-from vae.sweeps import sweep as sw
+from vae.sweeps import sweep
 
 HEARTBEAT_S = 3.0
 TASK_RETRIES = 3
@@ -170,11 +170,11 @@ class _Status(HeartbeatFile):
     """The sweep's status.json, rewritten by the driver at each change (`update`, `record`) and every HEARTBEAT_S."""
 
     def __init__(self, sweep_dir: Path):
-        old = sw.read_status(sweep_dir)
+        old = sweep.read_status(sweep_dir)
         data = {"state": "running", "message": "starting Ray", "driver_pid": os.getpid(),
                 "started": time.time(), "runs": old.get("runs") or {}, "history": old.get("history", [])}
         super().__init__(sweep_dir / "status.json", data, every=HEARTBEAT_S,
-                         write_fn=lambda d: sw.write_status(sweep_dir, d))
+                         write_fn=lambda d: sweep.write_status(sweep_dir, d))
 
     def record(self, name: str, **fields):
         """Change one run's fields and write the file now."""
@@ -227,22 +227,22 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
     trains up to `group_size` seeds of one setting as one grouped model, vae.training.grouped)."""
     require_writable("run a sweep")
     sweep_dir = Path(sweep_dir).resolve()
-    doc = sw.read_sweep(sweep_dir)
-    st = sw.sweep_state(sweep_dir)
+    doc = sweep.read_sweep(sweep_dir)
+    st = sweep.sweep_state(sweep_dir)
     if st.get("state") in ("running", "stopping") and st.get("driver_pid") != os.getpid():
         raise UserError(f"sweep {sweep_dir.name} is already {st['state']} in driver pid {st.get('driver_pid')}; "
                         "stop it first or wait")
     (sweep_dir / "stop").unlink(missing_ok=True)
     evaluate = doc.get("evaluate", "quick")
-    todo = [r for r in doc["runs"] if not sw.run_done(sw.run_dir_of(sweep_dir, r), evaluate)]
+    todo = [r for r in doc["runs"] if not sweep.run_done(sweep.run_dir_of(sweep_dir, r), evaluate)]
     tasks = plan_tasks(todo, engine, group_size)
     for r in todo:  # a stop asked of an earlier driver's runs does not stop this one's
-        (sw.run_dir_of(sweep_dir, r) / "stop").unlink(missing_ok=True)
+        (sweep.run_dir_of(sweep_dir, r) / "stop").unlink(missing_ok=True)
     status = _Status(sweep_dir)
     status.start_heartbeat()
     try:
         if not todo:
-            sw.write_results(sweep_dir, sw.result_rows(sweep_dir, doc, status.data))
+            sweep.write_results(sweep_dir, sweep.result_rows(sweep_dir, doc, status.data))
             status.update(state="finished", message=f"all {len(doc['runs'])} runs are done", finished=time.time())
             return dict(status.data)
         return _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evaluate, say, engine)
@@ -284,16 +284,16 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
                 queue.clear()
                 for ref, runs in in_flight.items():
                     for run in runs:
-                        sw.request_stop_run(sw.run_dir_of(sweep_dir, run))
+                        sweep.request_stop_run(sweep.run_dir_of(sweep_dir, run))
                 status.update(state="stopping", message="stopping: queued runs will not start; running runs stop "
                                                        "after their current batch")
             while queue and len(in_flight) < workers:
                 runs = queue.pop(0)
                 for run in runs:
                     rec = status.data["runs"].get(run["name"], {})
-                    sw.mark_resumed(sw.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
+                    sweep.mark_resumed(sweep.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
                     status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
-                dirs = [str(sw.run_dir_of(sweep_dir, run)) for run in runs]
+                dirs = [str(sweep.run_dir_of(sweep_dir, run)) for run in runs]
                 ref = (task.remote(dirs[0], evaluate, per_run) if engine == "per-run"
                        else group_task.remote(dirs, evaluate, per_run))
                 in_flight[ref] = runs
@@ -324,8 +324,8 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
                         say(f"{run['name']}: failed ({type(e).__name__})")
                 _refresh_results(sweep_dir, doc, status)
         _refresh_results(sweep_dir, doc, status)
-        counts = sw.progress(sweep_dir, doc)
-        done = sum(1 for r in doc["runs"] if sw.run_done(sw.run_dir_of(sweep_dir, r), evaluate))
+        counts = sweep.progress(sweep_dir, doc)
+        done = sum(1 for r in doc["runs"] if sweep.run_done(sweep.run_dir_of(sweep_dir, r), evaluate))
         if stopping:
             state, msg = "stopped", f"stopped by request; {done} of {len(doc['runs'])} runs done; resume to continue"
         elif done == len(doc["runs"]):
@@ -341,4 +341,4 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
 
 
 def _refresh_results(sweep_dir, doc, status) -> None:
-    sw.write_results(sweep_dir, sw.result_rows(sweep_dir, doc, status.data))
+    sweep.write_results(sweep_dir, sweep.result_rows(sweep_dir, doc, status.data))
