@@ -166,7 +166,7 @@ if writable():
                    f"path), or download them here from the official source (each file is checked against its "
                    f"published MD5).")
         c = st.columns(4)
-        bench_out = c[0].text_input("Dataset name", bench, key="bench_out")
+        bench_out = c[0].text_input("Save as", bench, key="bench_out", help="the new dataset's folder name")
         bench_size = c[1].selectbox("Image size", [32, 48, 64, 96, 128], index=2, key="bench_size")
         bench_n = int(c[2].number_input("Subsample (0 = all)", 0, benchmarks.BENCHMARKS[bench].n_images, 0,
                                         key="bench_n"))

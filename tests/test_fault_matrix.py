@@ -389,7 +389,7 @@ def test_the_dataset_page_lists_every_dataset_and_its_delete_guard_opens(lab):
 # ---------------------------------------------------------------- the CLI, generated from its parser
 
 READERS = {"runs", "train", "evaluate", "sweep"}  # commands that read runs, datasets or sweeps
-WRITERS_ONLY = {"generate", "import", "standby"}  # make new folders from other input; read none of these
+WRITERS_ONLY = {"generate", "import", "import-benchmark", "standby"}  # make new folders from other input; read none of these
 
 
 def cli_calls(lab) -> list[list[str]]:

@@ -8,6 +8,7 @@ environment values.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import os
 import re
@@ -60,7 +61,11 @@ def _asgi(guard, scope_type: str, host: str | None):
     async def send(message):
         sent.append(message)
 
-    asyncio.run(guard(app)({"type": scope_type, "headers": headers, "path": "/"}, receive, send))
+    # A fresh event loop in its own thread: a session's Playwright (the e2e tests) keeps a loop running in the
+    # main thread, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, guard(app)({"type": scope_type, "headers": headers, "path": "/"}, receive,
+                                            send)).result(timeout=30)
     return sent, bool(called)
 
 
@@ -113,7 +118,7 @@ def test_a_local_sweep_s_ray_listens_on_loopback_only(tiny_dataset, tmp_workspac
     """Every listening socket of the sweep driver's process tree (GCS, raylet, workers, agents) is loopback."""
     import tempfile
 
-    from tests.test_sweep_ray import _kill_ray
+    from tests.test_sweep_engine import _kill_ray
 
     tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must fit in 107 bytes
     env = {**os.environ, "VAE_LAB_HOME": str(tmp_workspace), "PYTHONPATH": str(ROOT), "RAY_TMPDIR": tmp,

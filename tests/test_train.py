@@ -138,6 +138,8 @@ def test_evaluate_writes_latents_and_evaluation(trained, tiny_dataset, monkeypat
     assert 0 < saved["transects"]["P1"]["straightness"] <= 1
     assert "hole" in saved and saved["hole"]["n_hole"] > 0
     assert 0 <= saved["metrics"]["mig"]["score"] <= 1
+    # the pages' reader takes a real evaluation as it is written (not as damaged)
+    assert folder.read_evaluation(run_dir) == saved and folder.evaluation_summary(run_dir)["mig"] is not None
     lines = (run_dir / "latents.csv").read_text().splitlines()
     assert lines[0].split(",")[-3:] == ["mu_1", "mu_2", "mu_3"]
     assert len(lines) == 1 + len(datasets.load_dataset(tiny_dataset).columns["id"])

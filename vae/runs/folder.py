@@ -448,10 +448,12 @@ def _evaluation_problem(doc) -> str | None:
     metrics = doc.get("metrics", {})
     if not isinstance(metrics, dict):
         return f"its metrics are {type(metrics).__name__}, not a JSON object"
-    for name, m in metrics.items():
-        if not isinstance(m, dict):
-            return f"metric {name!r} is {type(m).__name__}, not a JSON object"
+    for name, m in metrics.items():  # a metric's block; beside them "format", "total_correlation" and the like
+        if not (m is None or isinstance(m, (dict, int, float, str))):
+            return f"metric {name!r} is {type(m).__name__}, not a JSON object or a number"
     mig, dci = metrics.get("mig", {}), metrics.get("dci", {})
+    if not isinstance(mig, dict) or not isinstance(dci, dict):
+        return "its mig or dci block is not a JSON object"
     per_factor = mig.get("per_factor")
     if per_factor is not None and not (isinstance(per_factor, list) and all(_is_number(x) for x in per_factor)):
         return "mig per_factor is not a list of numbers"

@@ -84,7 +84,7 @@ def _val_losses(run_dir: Path) -> list:
     about 7 batch lines per epoch line); falls back to read_metrics for a file written another way."""
     try:
         text = (run_dir / "metrics.jsonl").read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except OSError:  # missing, or damaged (a folder in its place): the page that opens the run says why
         return []
     out = []
     for line in text.splitlines():
