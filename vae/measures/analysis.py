@@ -851,7 +851,7 @@ def hole_test(codes_train, ab_train, codes_hole, ab_hole, codes_validation, ab_v
     reference), with the dataset's own hole (`hole_of_spec`)."""
     centre, radius = hole_of_spec(spec)
     return hole_interpolation(codes_train, ab_train, np.concatenate([codes_hole, codes_validation]),
-                              np.concatenate([ab_hole, ab_validation]), center=centre, radius=radius)
+                              np.concatenate([ab_hole, ab_validation]), centre=centre, radius=radius)
 
 
 # ---------------------------------------------------------------------------------------
