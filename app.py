@@ -7,6 +7,7 @@ Streamlit runs this same file as the page script (`__name__ == "__main__"`), whi
 navigation; every page is a thin script in pages/ that calls the `vae` library. Nothing here imports
 TensorFlow.
 """
+
 import streamlit as st
 
 if __name__ == "__main__":  # the page script, run by Streamlit for every session (and by AppTest)

@@ -23,9 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--arch", default="burgess", help="burgess, seed, or study: the study's network with stock "
-                    "Keras layers and add_loss (bench/study_pipeline.py), fed float32 numpy arrays as a plain "
-                    "in-memory `fit` (the issue's setting for its batch-size slowdown)")
+    ap.add_argument(
+        "--arch",
+        default="burgess",
+        help="burgess, seed, or study: the study's network with stock "
+        "Keras layers and add_loss (bench/study_pipeline.py), fed float32 numpy arrays as a plain "
+        "in-memory `fit` (the issue's setting for its batch-size slowdown)",
+    )
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--precision", default="mixed_bfloat16")
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 128, 256])

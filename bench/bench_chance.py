@@ -41,16 +41,21 @@ def measures(split, mu, ab, seed=0) -> dict:
     usage = metrics.latent_usage(mu[tr], num_factors=2)
     binned = metrics.discretize_factors(ab[tr], 20)
     bte = metrics.discretize_factors(ab[va], reference=binned)["labels"]
-    out = {"factor_alignment": fa["score"], "pca_alignment": pca["score"],
-           "pca_alignment_if_defined": pca["score_if_defined"],
-           "mig": metrics.mig(mu[tr], binned["labels"])["score"],
-           "modularity": metrics.modularity(mu[tr], binned["labels"])["score"],
-           "sap_continuous": metrics.sap(mu[tr], ab[tr], mu[va], ab[va], continuous_factors=True)["score"],
-           "dci_disentanglement": metrics.dci(mu[tr], binned["labels"], mu[va], bte, n_estimators=20,
-                                              max_train=2000)["disentanglement"],
-           "total_correlation": metrics.gaussian_total_correlation(mu[tr]),
-           "active_units": usage["active_units"], "kl_total": usage["kl_total"],
-           "entanglement_seed": analysis.entanglement_value(mu[tr], "seed")}
+    out = {
+        "factor_alignment": fa["score"],
+        "pca_alignment": pca["score"],
+        "pca_alignment_if_defined": pca["score_if_defined"],
+        "mig": metrics.mig(mu[tr], binned["labels"])["score"],
+        "modularity": metrics.modularity(mu[tr], binned["labels"])["score"],
+        "sap_continuous": metrics.sap(mu[tr], ab[tr], mu[va], ab[va], continuous_factors=True)["score"],
+        "dci_disentanglement": metrics.dci(mu[tr], binned["labels"], mu[va], bte, n_estimators=20, max_train=2000)[
+            "disentanglement"
+        ],
+        "total_correlation": metrics.gaussian_total_correlation(mu[tr]),
+        "active_units": usage["active_units"],
+        "kl_total": usage["kl_total"],
+        "entanglement_seed": analysis.entanglement_value(mu[tr], "seed"),
+    }
     hole = split == "hole"
     if hole.any():
         ev = hole | va
@@ -78,17 +83,23 @@ def main():
         rows = {}
         for key, value in actual.items():
             vals = np.array([r[key] for r in rotated if r[key] is not None], dtype=float)
-            rows[key] = {"value": value,
-                         "chance_median": float(np.median(vals)) if vals.size else None,
-                         "chance_p95": float(np.percentile(vals, 95)) if vals.size else None,
-                         "chance_defined": int(vals.size)}
+            rows[key] = {
+                "value": value,
+                "chance_median": float(np.median(vals)) if vals.size else None,
+                "chance_p95": float(np.percentile(vals, 95)) if vals.size else None,
+                "chance_defined": int(vals.size),
+            }
         report[run.name] = rows
-        print(f"\n{run.name}  ({args.rotations} random rotations of the {int((split == 'train').sum())} training codes)")
+        print(
+            f"\n{run.name}  ({args.rotations} random rotations of the {int((split == 'train').sum())} training codes)"
+        )
         print(f"{'measure':28s} {'value':>9s} {'chance med':>11s} {'chance p95':>11s}")
         for key, r in rows.items():
             fmt = lambda v: "None" if v is None else f"{v:.3f}"  # noqa: E731
-            print(f"{key:28s} {fmt(r['value']):>9s} {fmt(r['chance_median']):>11s} {fmt(r['chance_p95']):>11s}"
-                  f"{'' if r['chance_defined'] == args.rotations else '  (defined in %d)' % r['chance_defined']}")
+            print(
+                f"{key:28s} {fmt(r['value']):>9s} {fmt(r['chance_median']):>11s} {fmt(r['chance_p95']):>11s}"
+                f"{'' if r['chance_defined'] == args.rotations else '  (defined in %d)' % r['chance_defined']}"
+            )
     print(json.dumps(jsonable(report)))
 
 

@@ -29,8 +29,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-METRICS = ("eval_factor_alignment", "eval_mig", "eval_dci_disentanglement", "eval_total_correlation", "val_recon",
-           "eval_hole_ratio")
+METRICS = (
+    "eval_factor_alignment",
+    "eval_mig",
+    "eval_dci_disentanglement",
+    "eval_total_correlation",
+    "val_recon",
+    "eval_hole_ratio",
+)
 
 
 def matmul_peak_gflops(dtype: str = "bfloat16", n: int = 4096, threads: int = 0) -> float:
@@ -45,7 +51,7 @@ def matmul_peak_gflops(dtype: str = "bfloat16", n: int = 4096, threads: int = 0)
         t = time.perf_counter()
         f(a).numpy()
         ts.append(time.perf_counter() - t)
-    return 2 * n ** 3 / statistics.median(ts) / 1e9
+    return 2 * n**3 / statistics.median(ts) / 1e9
 
 
 def train_flops_per_image(arch: str = "burgess", size: int = 64, latent: int = 3) -> float:
@@ -93,14 +99,24 @@ def main() -> None:
     ap.add_argument("--grid", default="gamma=0,1e-2")
     ap.add_argument("--group-size", type=int, default=5)
     ap.add_argument("--order", default="per-run,grouped")
-    ap.add_argument("--reuse", metavar="HOME", help="analyse the sweeps an earlier run of this script left in HOME "
-                                                    "(its per-arm JSON lines give the walls: --walls)")
+    ap.add_argument(
+        "--reuse",
+        metavar="HOME",
+        help="analyse the sweeps an earlier run of this script left in HOME "
+        "(its per-arm JSON lines give the walls: --walls)",
+    )
     ap.add_argument("--walls", default="", help="with --reuse: per-run=SECONDS,grouped=SECONDS")
     args = ap.parse_args()
     walls = {k: float(v) for k, v in (w.split("=") for w in args.walls.split(",") if w)}
     home = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="beng"))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), "VAE_LAB_HOME": str(home),
-           "RAY_TMPDIR": str(home / "ray"), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(ROOT),
+        "VAE_LAB_HOME": str(home),
+        "RAY_TMPDIR": str(home / "ray"),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     env.pop("RAY_ADDRESS", None)
     (home / "ray").mkdir(exist_ok=True)
     py = [sys.executable, "-m", "vae"]
@@ -110,18 +126,42 @@ def main() -> None:
         gen += ["--n", str(args.n)]
     if not args.reuse:
         subprocess.run(gen, check=True, env=env, cwd=ROOT, capture_output=True)
-    out = {"args": vars(args), "cpu": subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
-                                                     text=True).stdout.split(":")[-1].strip(),
-           "cores": os.cpu_count(), "load_before": os.getloadavg(), "arms": {}}
+    out = {
+        "args": vars(args),
+        "cpu": subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True)
+        .stdout.split(":")[-1]
+        .strip(),
+        "cores": os.cpu_count(),
+        "load_before": os.getloadavg(),
+        "arms": {},
+    }
     rows = {}
     for engine in args.order.split(","):
         sweep_dir = home / "sweeps" / engine
-        cmd = py + ["sweep", "--data", str(data), "--out", str(sweep_dir), "--grid", args.grid, "--seeds",
-                    str(args.seeds), "--epochs", str(args.epochs), "--engine", engine, "--group-size",
-                    str(args.group_size), "--quiet"]
+        cmd = py + [
+            "sweep",
+            "--data",
+            str(data),
+            "--out",
+            str(sweep_dir),
+            "--grid",
+            args.grid,
+            "--seeds",
+            str(args.seeds),
+            "--epochs",
+            str(args.epochs),
+            "--engine",
+            engine,
+            "--group-size",
+            str(args.group_size),
+            "--quiet",
+        ]
         t0 = time.perf_counter()
-        proc = (subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True) if not args.reuse
-                else subprocess.CompletedProcess(cmd, 0))
+        proc = (
+            subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+            if not args.reuse
+            else subprocess.CompletedProcess(cmd, 0)
+        )
         wall = walls[engine] if args.reuse else time.perf_counter() - t0
         if proc.returncode:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
@@ -135,9 +175,13 @@ def main() -> None:
                 d = json.loads(line)
                 if d.get("kind") == "batch" and "images_per_s" in d:
                     speeds.append(d["images_per_s"])
-        out["arms"][engine] = {"wall_s": round(wall, 1), "runs": n, "runs_per_hour": round(3600 * n / wall, 1),
-                               "median_images_per_s_per_run": statistics.median(speeds) if speeds else None,
-                               "load_after": os.getloadavg()}
+        out["arms"][engine] = {
+            "wall_s": round(wall, 1),
+            "runs": n,
+            "runs_per_hour": round(3600 * n / wall, 1),
+            "median_images_per_s_per_run": statistics.median(speeds) if speeds else None,
+            "load_after": os.getloadavg(),
+        }
         print(json.dumps({engine: out["arms"][engine]}), flush=True)
     a, b = args.order.split(",")[:2]
     out["ratio_runs_per_hour"] = round(out["arms"][b]["runs_per_hour"] / out["arms"][a]["runs_per_hour"], 2)
@@ -149,8 +193,11 @@ def main() -> None:
             ib = interval([r.get(metric) for r in rows[b] if r[key] == value])
             ok = bool((ib[1] <= ia[0] <= ib[2] and ia[1] <= ib[0] <= ia[2]) or ia[0] == ib[0])
             agree = agree and (ok or any(x != x for x in ia + ib))
-            compare[f"{key}={value} {metric}"] = {a: [round(x, 5) for x in ia], b: [round(x, 5) for x in ib],
-                                                  "each mean in the other's interval": ok}
+            compare[f"{key}={value} {metric}"] = {
+                a: [round(x, 5) for x in ia],
+                b: [round(x, 5) for x in ib],
+                "each mean in the other's interval": ok,
+            }
     out["equivalence"] = compare
     out["all_means_within_intervals"] = agree
     os.environ["TF_NUM_INTRAOP_THREADS"] = "2"

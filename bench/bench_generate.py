@@ -37,12 +37,15 @@ def bench_generation(n: int = 5000, image_size: int = 64, repeats: int = 3) -> d
     out["starfish_render"] = _median_rate(lambda: render_rows(spec, cols), total, repeats)
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
+
             def write(w=workers):
                 write_dataset(spec, Path(tmp) / "ds", overwrite=True, workers=w)
+
             out[f"starfish_write_{workers}proc"] = _median_rate(write, total, repeats)
         sprites = preset_spec("dsprites", n=min(n, 2000), image_size=image_size)
         out["dsprites_write"] = _median_rate(
-            lambda: write_dataset(sprites, Path(tmp) / "sp", overwrite=True), sprites.n, repeats)
+            lambda: write_dataset(sprites, Path(tmp) / "sp", overwrite=True), sprites.n, repeats
+        )
     return out
 
 

@@ -66,9 +66,13 @@ def main() -> None:
         ips = k * 128 * args.steps / statistics.median(times[k])
         base = base or ips  # the first arm (K = 1)
         g = ips * fp / 1e9
-        out[f"K={k}"] = {"images_per_s": round(ips, 1), "images_per_s_vs_first": round(ips / base, 2),
-                         "gflops": round(g, 1), "share_of_bf16_peak": round(g / peak, 3),
-                         "seconds": [round(t, 2) for t in times[k]]}
+        out[f"K={k}"] = {
+            "images_per_s": round(ips, 1),
+            "images_per_s_vs_first": round(ips / base, 2),
+            "gflops": round(g, 1),
+            "share_of_bf16_peak": round(g / peak, 3),
+            "seconds": [round(t, 2) for t in times[k]],
+        }
     out["load_after"] = os.getloadavg()
     print(json.dumps(out, indent=1))
 

@@ -34,8 +34,9 @@ def main():
     rng = np.random.default_rng(0)
     f = np.column_stack([rng.uniform(0.5, 2.0, 5000), rng.uniform(0.0, 2.0, 5000)])
     u = (f - f.min(0)) / np.ptp(f, 0)
-    codes = np.column_stack([u[:, 0] + 0.3 * u[:, 1], np.sin(2 * u[:, 0]) * u[:, 1], u[:, 1]]) \
-        + 0.02 * rng.normal(size=(5000, 3))
+    codes = np.column_stack([u[:, 0] + 0.3 * u[:, 1], np.sin(2 * u[:, 0]) * u[:, 1], u[:, 1]]) + 0.02 * rng.normal(
+        size=(5000, 3)
+    )
     hole = np.hypot(f[:, 0] - 1.25, f[:, 1] - 1.0) <= 0.3
     tr, te = np.flatnonzero(~hole)[:4330], np.flatnonzero(~hole)[4330:4543]
     bins = discretize_factors(f[tr])
@@ -47,8 +48,12 @@ def main():
         "factor_alignment (global + local)": timed(lambda: factor_alignment(codes[tr], f[tr]), 5),
         "factor_alignment (global only)": timed(lambda: factor_alignment(codes[tr], f[tr], local=False), 5),
         "cheap_metrics (per epoch)": timed(lambda: cheap_metrics(codes[tr], f[tr], "train"), 5),
-        "hole_interpolation": timed(lambda: hole_interpolation(codes[tr], f[tr], codes[np.r_[np.flatnonzero(hole), te]],
-                                                               f[np.r_[np.flatnonzero(hole), te]]), 3),
+        "hole_interpolation": timed(
+            lambda: hole_interpolation(
+                codes[tr], f[tr], codes[np.r_[np.flatnonzero(hole), te]], f[np.r_[np.flatnonzero(hole), te]]
+            ),
+            3,
+        ),
     }
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[:3]

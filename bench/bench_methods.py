@@ -60,8 +60,9 @@ def step_costs(repeats: int = 2, steps: int = 12, only: tuple | None = None) -> 
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     x = (np.random.default_rng(0).random((64 * steps, 64, 64)) > 0.7).astype(np.uint8) * 255
-    variants = [(m, SETTINGS[m]["method_params"]) for m in SETTINGS] + [("factor-vae", {"gamma_tc": 10.0,
-                                                                                     "disc_units": 256})]
+    variants = [(m, SETTINGS[m]["method_params"]) for m in SETTINGS] + [
+        ("factor-vae", {"gamma_tc": 10.0, "disc_units": 256})
+    ]
     if only:
         variants = [v for v in variants if v[0] in only]
     times: dict[str, list] = {}
@@ -76,18 +77,37 @@ def step_costs(repeats: int = 2, steps: int = 12, only: tuple | None = None) -> 
     for _ in range(repeats):
         for name, params in variants:
             keras.utils.set_random_seed(0)
-            m = build_vae("burgess", 64, 10, "learned", beta=1.0, gamma=0.0, method=name, method_params=params,
-                          reduction="papers", dataset_size=len(x))
+            m = build_vae(
+                "burgess",
+                64,
+                10,
+                "learned",
+                beta=1.0,
+                gamma=0.0,
+                method=name,
+                method_params=params,
+                reduction="papers",
+                dataset_size=len(x),
+            )
             m.compile(keras.optimizers.Adam(1e-4))
             m.optimizer.build(m.trainable_variables)
             clock = Clock()
-            m.fit(**_fit_data(TrainConfig(dataset="x", batch_size=64), x, None, None, steps), epochs=3,
-                  callbacks=[clock], verbose=0)
+            m.fit(
+                **_fit_data(TrainConfig(dataset="x", batch_size=64), x, None, None, steps),
+                epochs=3,
+                callbacks=[clock],
+                verbose=0,
+            )
             label = name + ("" if params.get("disc_units", 1000) == 1000 else f" (D {params['disc_units']} units)")
             times.setdefault(label, []).extend(np.diff(clock.t)[steps:].tolist())  # epochs 2-3
     base = float(np.median(times["beta-vae"]))
-    return {k: {"median_step_ms": round(1000 * float(np.median(v)), 1),
-                "ratio_to_beta_vae": round(float(np.median(v)) / base, 2)} for k, v in times.items()}
+    return {
+        k: {
+            "median_step_ms": round(1000 * float(np.median(v)), 1),
+            "ratio_to_beta_vae": round(float(np.median(v)) / base, 2),
+        }
+        for k, v in times.items()
+    }
 
 
 def make_datasets(root: Path) -> dict:
@@ -115,12 +135,15 @@ def evaluate(run_dir: Path, ds_path: Path, seed: int) -> dict:
     factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in ds.factor_names])
     binned = metrics.discretize_factors(factors[np.concatenate([tr, va])], num_bins=20)
     labels = binned["labels"] if isinstance(binned, dict) and "labels" in binned else binned
-    y_tr, y_va = labels[: len(tr)], labels[len(tr):]
+    y_tr, y_va = labels[: len(tr)], labels[len(tr) :]
     dci = metrics.dci(mu_tr, y_tr, mu_va, y_va, n_estimators=100, max_train=1000, seed=seed)
-    out = {"mig": metrics.mig(mu_va, y_va)["score"], "dci_disentanglement": dci["disentanglement"],
-           "dci_completeness": dci["completeness"], "dci_informativeness_test": float(np.mean(dci.get(
-               "informativeness_test", dci.get("acc_test", np.nan)))),
-           "gaussian_tc": metrics.gaussian_total_correlation(mu_va)}
+    out = {
+        "mig": metrics.mig(mu_va, y_va)["score"],
+        "dci_disentanglement": dci["disentanglement"],
+        "dci_completeness": dci["completeness"],
+        "dci_informativeness_test": float(np.mean(dci.get("informativeness_test", dci.get("acc_test", np.nan)))),
+        "gaussian_tc": metrics.gaussian_total_correlation(mu_va),
+    }
     # as `python -m vae evaluate` does: the training codes against every factor (the dashboard's number)
     out["factor_alignment"] = factor_alignment(mu_tr, factors[tr])["score"]
     return out
@@ -136,18 +159,38 @@ def train_one(root: Path, ds_name: str, ds_path: Path, method: str, seed: int, b
     params = dict(s["method_params"])
     if method == "annealed":
         params["c_steps"] = epochs * steps_per_epoch  # C reaches C_max at the end of this short budget
-    cfg = TrainConfig(dataset=str(ds_path), image_size=64, latent_dim=DATASETS[ds_name]["latent_dim"],
-                      variance="learned", method=method, method_params=params, reduction="papers", beta=s["beta"],
-                      gamma=0.0, batch_size=64, lr=5e-4, epochs=epochs, seed=seed, log_every=10,
-                      snapshot_max_codes=500).validate(train_size=n_train)
+    cfg = TrainConfig(
+        dataset=str(ds_path),
+        image_size=64,
+        latent_dim=DATASETS[ds_name]["latent_dim"],
+        variance="learned",
+        method=method,
+        method_params=params,
+        reduction="papers",
+        beta=s["beta"],
+        gamma=0.0,
+        batch_size=64,
+        lr=5e-4,
+        epochs=epochs,
+        seed=seed,
+        log_every=10,
+        snapshot_max_codes=500,
+    ).validate(train_size=n_train)
     run_dir = folder.write_run_config(root / "runs" / f"{ds_name}-{method}-s{seed}", cfg)
     t0 = time.time()
     status = train_run(run_dir)
     wall = time.time() - t0
     speeds = [r["images_per_s"] for r in folder.read_metrics(run_dir, "batch") if "images_per_s" in r]
-    row = {"dataset": ds_name, "method": method, "seed": seed, "state": status["state"], "epochs": epochs,
-           "steps": epochs * steps_per_epoch, "train_wall_s": round(wall, 1),
-           "images_per_s": float(np.median(speeds)) if speeds else None}
+    row = {
+        "dataset": ds_name,
+        "method": method,
+        "seed": seed,
+        "state": status["state"],
+        "epochs": epochs,
+        "steps": epochs * steps_per_epoch,
+        "train_wall_s": round(wall, 1),
+        "images_per_s": float(np.median(speeds)) if speeds else None,
+    }
     if status["state"] == "finished":
         row.update(evaluate(run_dir, ds_path, seed))
     return row
@@ -166,10 +209,13 @@ def report(rows: list[dict], costs: dict | None) -> str:
     keys = ("mig", "dci_disentanglement", "factor_alignment", "gaussian_tc", "images_per_s")
     for ds in DATASETS:
         steps = sorted({r["steps"] for r in rows if r["dataset"] == ds})
-        lines += [f"**{ds}** (mean ± sd over seeds; n = number of finished seeds; {'/'.join(map(str, steps))} "
-                  "training steps of batch 64 per run; images/s of training from the step-cost table)", "",
-                  "| method | n | MIG | DCI disentanglement | factor alignment | Gaussian TC of μ | images/s |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**{ds}** (mean ± sd over seeds; n = number of finished seeds; {'/'.join(map(str, steps))} "
+            "training steps of batch 64 per run; images/s of training from the step-cost table)",
+            "",
+            "| method | n | MIG | DCI disentanglement | factor alignment | Gaussian TC of μ | images/s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for m in SETTINGS:
             sel = [r for r in rows if r["dataset"] == ds and r["method"] == m and r.get("state") == "finished"]
             cells = []

@@ -27,25 +27,59 @@ sys.path.insert(0, str(ROOT))
 
 def _evaluation(i: int) -> dict:
     """An evaluation.json of about the size the evaluator writes (summary, notes, per-factor matrices)."""
-    return {"summary": {"mig": 0.1 * (i % 7), "factor_alignment": 0.5, "pca_alignment": 0.4,
-                        "dci_disentanglement": 0.3, "active_units": 3 - (i % 2), "collapsed": i % 2,
-                        "recon_loss_per_split": {"train": 0.2, "validation": 0.21}},
-            "notes": {"modularity": "near 1 for any code when a factor has few values",
-                      "beta_vae": "accuracy at chance with 2 factors"},
-            "metrics": {"big": list(range(6000))}, "pixel_pca": {"components": [[0.01] * 200] * 20}}
+    return {
+        "summary": {
+            "mig": 0.1 * (i % 7),
+            "factor_alignment": 0.5,
+            "pca_alignment": 0.4,
+            "dci_disentanglement": 0.3,
+            "active_units": 3 - (i % 2),
+            "collapsed": i % 2,
+            "recon_loss_per_split": {"train": 0.2, "validation": 0.21},
+        },
+        "notes": {
+            "modularity": "near 1 for any code when a factor has few values",
+            "beta_vae": "accuracy at chance with 2 factors",
+        },
+        "metrics": {"big": list(range(6000))},
+        "pixel_pca": {"components": [[0.01] * 200] * 20},
+    }
 
 
 def _write_run(d: Path, cfg: dict, i: int, snapshots: dict | None = None) -> None:
     d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps({"format": "vae-lab-run", "format_version": 1, "config": cfg,
-                                               "dataset": {}, "created": 1e9 + i}))
-    (d / "status.json").write_text(json.dumps({"state": "finished", "pid": None, "heartbeat": 1e9, "epoch": 15,
-                                               "epochs": 15, "started": 1e9, "finished": 1e9 + 60}))
+    (d / "config.json").write_text(
+        json.dumps({"format": "vae-lab-run", "format_version": 1, "config": cfg, "dataset": {}, "created": 1e9 + i})
+    )
+    (d / "status.json").write_text(
+        json.dumps(
+            {
+                "state": "finished",
+                "pid": None,
+                "heartbeat": 1e9,
+                "epoch": 15,
+                "epochs": 15,
+                "started": 1e9,
+                "finished": 1e9 + 60,
+            }
+        )
+    )
     lines = []
     for e in range(1, 16):
         lines += [json.dumps({"kind": "batch", "epoch": e, "step": s, "loss": 0.3}) for s in range(5, 36, 5)]
-        lines.append(json.dumps({"kind": "epoch", "epoch": e, "loss": 0.3, "val_loss": 0.31 + 0.1 / e,
-                                 "val_recon": 0.3, "alignment_score": 0.5, "total_correlation": 0.2}))
+        lines.append(
+            json.dumps(
+                {
+                    "kind": "epoch",
+                    "epoch": e,
+                    "loss": 0.3,
+                    "val_loss": 0.31 + 0.1 / e,
+                    "val_recon": 0.3,
+                    "alignment_score": 0.5,
+                    "total_correlation": 0.2,
+                }
+            )
+        )
     (d / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     (d / "evaluation.json").write_text(json.dumps(_evaluation(i)))
     if snapshots:
@@ -57,8 +91,9 @@ def _write_run(d: Path, cfg: dict, i: int, snapshots: dict | None = None) -> Non
             snap = {}
             for split, ids in snapshots.items():
                 snap[f"index_{split}"] = ids
-                snap[f"mu_{split}"] = (rng.normal(size=(len(ids), cfg["latent_dim"])) *
-                                       [1.0, 0.5, 0.2][: cfg["latent_dim"]]).astype(np.float32)
+                snap[f"mu_{split}"] = (
+                    rng.normal(size=(len(ids), cfg["latent_dim"])) * [1.0, 0.5, 0.2][: cfg["latent_dim"]]
+                ).astype(np.float32)
             np.savez_compressed(d / "snapshots" / f"epoch_{e:04d}.npz", **snap)
 
 
@@ -82,8 +117,9 @@ def write_runs(home: Path, n: int, dataset: Path | None = None, with_snapshots: 
         from vae.sweeps import sweep
 
         seeds = max(1, sweep_runs // 3)
-        out = sweep.plan_sweep(home / "sweeps" / "bench", data, {"gamma": [0.0, 1e-3, 1e-2]}, seeds=seeds,
-                               fixed={"epochs": 15})
+        out = sweep.plan_sweep(
+            home / "sweeps" / "bench", data, {"gamma": [0.0, 1e-3, 1e-2]}, seeds=seeds, fixed={"epochs": 15}
+        )
         doc = sweep.read_sweep(out)
         for j, run in enumerate(doc["runs"]):
             rd = sweep.run_dir_of(out, run)
@@ -92,8 +128,15 @@ def write_runs(home: Path, n: int, dataset: Path | None = None, with_snapshots: 
 
             shutil.rmtree(rd)
             _write_run(rd, cfg, plain + j)
-        sweep.write_status(out, {"state": "finished", "message": "finished", "workers": 2,
-                                 "runs": {r["name"]: {"wall_s": 60.0, "attempts": 1} for r in doc["runs"]}})
+        sweep.write_status(
+            out,
+            {
+                "state": "finished",
+                "message": "finished",
+                "workers": 2,
+                "runs": {r["name"]: {"wall_s": 60.0, "attempts": 1} for r in doc["runs"]},
+            },
+        )
         sweep.write_results(out)
 
 

@@ -41,30 +41,74 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bsw"))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), "VAE_LAB_HOME": str(home),
-           "RAY_TMPDIR": str(home / "ray")}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(ROOT),
+        "VAE_LAB_HOME": str(home),
+        "RAY_TMPDIR": str(home / "ray"),
+    }
     (home / "ray").mkdir()
     py = [sys.executable, "-m", "vae"]
     data = home / "datasets" / args.preset
-    subprocess.run(py + ["generate", "--preset", args.preset, "--size", str(args.size), "--out", str(data)],
-                   check=True, env=env, cwd=ROOT, capture_output=True)
-    out = {"runs": args.runs, "epochs": args.epochs, "size": args.size, "preset": args.preset,
-           "cores": os.cpu_count(), "load_before": _uptime()}
+    subprocess.run(
+        py + ["generate", "--preset", args.preset, "--size", str(args.size), "--out", str(data)],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    out = {
+        "runs": args.runs,
+        "epochs": args.epochs,
+        "size": args.size,
+        "preset": args.preset,
+        "cores": os.cpu_count(),
+        "load_before": _uptime(),
+    }
 
     t0 = time.perf_counter()
     serial_train = []
     for i in range(args.runs):
         rd = home / "runs" / f"serial-{i}"
-        subprocess.run(py + ["train", "--data", str(data), "--out", str(rd), "--epochs", str(args.epochs),
-                             "--seed", str(i), "--quiet"], check=True, env=env, cwd=ROOT, capture_output=True)
+        subprocess.run(
+            py
+            + [
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(rd),
+                "--epochs",
+                str(args.epochs),
+                "--seed",
+                str(i),
+                "--quiet",
+            ],
+            check=True,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+        )
         st = json.loads((rd / "status.json").read_text())
         serial_train.append(st["finished"] - st["started"])
     out["serial_s"] = time.perf_counter() - t0
     out["load_mid"] = _uptime()
 
     sweep_dir = home / "sweeps" / "bench"
-    cmd = py + ["sweep", "--data", str(data), "--out", str(sweep_dir), "--seeds", str(args.runs), "--epochs",
-                str(args.epochs), "--evaluate", "none"]
+    cmd = py + [
+        "sweep",
+        "--data",
+        str(data),
+        "--out",
+        str(sweep_dir),
+        "--seeds",
+        str(args.runs),
+        "--epochs",
+        str(args.epochs),
+        "--evaluate",
+        "none",
+    ]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     t0 = time.perf_counter()

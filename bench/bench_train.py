@@ -64,8 +64,13 @@ def run_trainer(data: str, args: list[str], stop_after_lines: int | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="bench-run-"))
     run = tmp / "run"
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "vae", "train", "--data", data, "--out", str(run), "--quiet", *args],
-                         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "vae", "train", "--data", data, "--out", str(run), "--quiet", *args],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     ps = psutil.Process(p.pid)
     first, peak = None, 0
     while p.poll() is None and time.perf_counter() - t0 < timeout:
@@ -98,9 +103,23 @@ def steady_rate(rows: list[dict], batch_size: int, skip: int = 1, n_train: int |
 
 
 def run_study(data: str, size: int, steps: int) -> float:
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "study_pipeline.py"), "--data", data, "--size",
-                          str(size), "--steps", str(steps)], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "study_pipeline.py"),
+            "--data",
+            data,
+            "--size",
+            str(size),
+            "--steps",
+            str(steps),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
 
 
@@ -116,8 +135,13 @@ def compare_study(data: str, size: int, repeats: int, steps: int, arms: dict) ->
             res[name].append(steady_rate(r["rows"], 8))
             rss[name].append(r["peak_rss"])
     med = {k: statistics.median(v) for k, v in res.items()}
-    return {"size": size, "runs": res, "median": med, "ratio": {k: med[k] / med["study"] for k in arms},
-            "peak_rss_mb": {k: max(v) / 2**20 for k, v in rss.items()}}
+    return {
+        "size": size,
+        "runs": res,
+        "median": med,
+        "ratio": {k: med[k] / med["study"] for k in arms},
+        "peak_rss_mb": {k: max(v) / 2**20 for k, v in rss.items()},
+    }
 
 
 def bench_defaults(data: str) -> dict:
@@ -134,19 +158,44 @@ def bench_defaults(data: str) -> dict:
     from vae.data.datasets import load_dataset
 
     n_train = len(load_dataset(data).indices("train"))
-    rates = [steady_rate([x for x in rows if x.get("epoch") == e["epoch"]], cfg.batch_size, skip=0, n_train=n_train)
-             for e in epochs[1:]] or [steady_rate(rows, cfg.batch_size)]
-    return {"batch_size": cfg.batch_size, "precision": cfg.precision, "epochs": len(epochs),
-            "images_per_s": statistics.median(rates), "first_line_s": r["first_line_s"],
-            "train_s": epochs[-1]["time"] if epochs else None, "process_wall_s": r["wall_s"],
-            "epoch_overhead_s": statistics.median(overhead) if overhead else None,
-            "peak_rss_mb": r["peak_rss"] / 2**20, "final_val_loss": epochs[-1].get("val_loss") if epochs else None}
+    rates = [
+        steady_rate([x for x in rows if x.get("epoch") == e["epoch"]], cfg.batch_size, skip=0, n_train=n_train)
+        for e in epochs[1:]
+    ] or [steady_rate(rows, cfg.batch_size)]
+    return {
+        "batch_size": cfg.batch_size,
+        "precision": cfg.precision,
+        "epochs": len(epochs),
+        "images_per_s": statistics.median(rates),
+        "first_line_s": r["first_line_s"],
+        "train_s": epochs[-1]["time"] if epochs else None,
+        "process_wall_s": r["wall_s"],
+        "epoch_overhead_s": statistics.median(overhead) if overhead else None,
+        "peak_rss_mb": r["peak_rss"] / 2**20,
+        "final_val_loss": epochs[-1].get("val_loss") if epochs else None,
+    }
 
 
 def bench_batch_scaling(arch: str, batches: list[int], images: int, precision: str = "mixed_bfloat16") -> dict:
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "batch_scaling.py"), "--arch", arch, "--batches",
-                          *map(str, batches), "--images", str(images), "--precision", precision], cwd=ROOT, env=ENV,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "batch_scaling.py"),
+            "--arch",
+            arch,
+            "--batches",
+            *map(str, batches),
+            "--images",
+            str(images),
+            "--precision",
+            precision,
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -187,8 +236,11 @@ def bench_first_point(data: str, repeats: int = 3) -> dict:
             except OSError:
                 pass
         shutil.rmtree(root, ignore_errors=True)
-    return {"runs": res, "median": {k: statistics.median(v) for k, v in res.items()},
-            "standby_idle_rss_mb": max(standby_rss) / 2**20 if standby_rss else None}
+    return {
+        "runs": res,
+        "median": {k: statistics.median(v) for k, v in res.items()},
+        "standby_idle_rss_mb": max(standby_rss) / 2**20 if standby_rss else None,
+    }
 
 
 def bench_dashboard() -> dict:
@@ -196,10 +248,25 @@ def bench_dashboard() -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
-    p = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                          "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                         cwd=ROOT, env={**ENV, "VAE_LAB_HOME": str(home)}, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**ENV, "VAE_LAB_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ps = psutil.Process(p.pid)
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -233,9 +300,16 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "load_avg_at_start": os.getloadavg()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "load_avg_at_start": os.getloadavg(),
+    }
+
 
 NOTES = """## What changed, what was tried (2 shared cores; see the commit log)
 
@@ -299,53 +373,117 @@ def render_markdown(o: dict) -> str:
     ok = lambda c: "met" if c else "**missed**"  # noqa: E731
     r64 = s64["ratio"]["ours"]
     rows = [
-        ("ours vs study pipeline, seed net, batch 8, 64x64", f"{r64:.2f}x ({s64['median']['ours']:.1f} vs "
-         f"{s64['median']['study']:.1f} img/s)", ">= 2x", ok(r64 >= 2)),
-        ("same, ours in float32", f"{s64['ratio']['ours_float32']:.2f}x ({s64['median']['ours_float32']:.1f} img/s)",
-         "", ""),
-        ("ours vs study pipeline, 128x128", f"{s128['ratio']['ours']:.2f}x ({s128['median']['ours']:.1f} vs "
-         f"{s128['median']['study']:.1f} img/s)", "", ""),
-        (f"defaults (burgess 64x64, batch {d['batch_size']}, {d['precision']}) images/s",
-         f"{d['images_per_s']:.0f}", ">= 2500", ok(d["images_per_s"] >= 2500)),
-        ("Start to first live point, warm standby trainer (the dashboard's default)",
-         f"{fp['median']['warm']:.1f} s", "< 8 s", ok(fp["median"]["warm"] < 8)),
-        ("Start to first live point, new trainer process (CLI, or VAE_LAB_STANDBY=0)",
-         f"{fp['median']['cold']:.1f} s", "< 8 s", ok(fp["median"]["cold"] < 8)),
-        ("same, `python -m vae train` process start to first line (15-epoch run below)", f"{d['first_line_s']:.1f} s",
-         "", ""),
+        (
+            "ours vs study pipeline, seed net, batch 8, 64x64",
+            f"{r64:.2f}x ({s64['median']['ours']:.1f} vs {s64['median']['study']:.1f} img/s)",
+            ">= 2x",
+            ok(r64 >= 2),
+        ),
+        (
+            "same, ours in float32",
+            f"{s64['ratio']['ours_float32']:.2f}x ({s64['median']['ours_float32']:.1f} img/s)",
+            "",
+            "",
+        ),
+        (
+            "ours vs study pipeline, 128x128",
+            f"{s128['ratio']['ours']:.2f}x ({s128['median']['ours']:.1f} vs {s128['median']['study']:.1f} img/s)",
+            "",
+            "",
+        ),
+        (
+            f"defaults (burgess 64x64, batch {d['batch_size']}, {d['precision']}) images/s",
+            f"{d['images_per_s']:.0f}",
+            ">= 2500",
+            ok(d["images_per_s"] >= 2500),
+        ),
+        (
+            "Start to first live point, warm standby trainer (the dashboard's default)",
+            f"{fp['median']['warm']:.1f} s",
+            "< 8 s",
+            ok(fp["median"]["warm"] < 8),
+        ),
+        (
+            "Start to first live point, new trainer process (CLI, or VAE_LAB_STANDBY=0)",
+            f"{fp['median']['cold']:.1f} s",
+            "< 8 s",
+            ok(fp["median"]["cold"] < 8),
+        ),
+        (
+            "same, `python -m vae train` process start to first line (15-epoch run below)",
+            f"{d['first_line_s']:.1f} s",
+            "",
+            "",
+        ),
         ("15 epochs seed-full, training incl. snapshots", f"{d['train_s']:.0f} s", "< 60 s", ok(d["train_s"] < 60)),
         ("per-epoch snapshot + validation + checkpoints", f"{d['epoch_overhead_s']:.2f} s", "", ""),
-        ("trainer peak RSS, defaults, seed-full 64x64", f"{d['peak_rss_mb']:.0f} MB", "< 1536 MB",
-         ok(d["peak_rss_mb"] < 1536)),
-        ("trainer peak RSS, study settings (seed net) 64x64", f"{s64['peak_rss_mb']['ours']:.0f} MB", "< 1536 MB",
-         ok(s64["peak_rss_mb"]["ours"] < 1536)),
+        (
+            "trainer peak RSS, defaults, seed-full 64x64",
+            f"{d['peak_rss_mb']:.0f} MB",
+            "< 1536 MB",
+            ok(d["peak_rss_mb"] < 1536),
+        ),
+        (
+            "trainer peak RSS, study settings (seed net) 64x64",
+            f"{s64['peak_rss_mb']['ours']:.0f} MB",
+            "< 1536 MB",
+            ok(s64["peak_rss_mb"]["ours"] < 1536),
+        ),
         ("standby trainer RSS while it waits (TensorFlow imported)", f"{fp['standby_idle_rss_mb']:.0f} MB", "", ""),
-        *[(f"{b['arch']} {b['size']}x{b['size']} {b['precision']}: images/s at batch "
-           + " / ".join(b["images_per_s"]), " / ".join(f"{v:.0f}" for v in b["images_per_s"].values()),
-           *(("(the study's model: the issue's setting)", "") if b["arch"] == "study" else
-             ("not slower as the batch grows", ok(_non_decreasing(list(b["images_per_s"].values()))))))
-          for b in o["batch_scaling"]],
-        ("dashboard server RSS idle / after GET /", f"{dash['idle_rss_mb']:.0f} / {dash['after_page_load_rss_mb']:.0f} MB",
-         "< 500 MB", ok(dash["after_page_load_rss_mb"] < 500)),
+        *[
+            (
+                f"{b['arch']} {b['size']}x{b['size']} {b['precision']}: images/s at batch "
+                + " / ".join(b["images_per_s"]),
+                " / ".join(f"{v:.0f}" for v in b["images_per_s"].values()),
+                *(
+                    ("(the study's model: the issue's setting)", "")
+                    if b["arch"] == "study"
+                    else ("not slower as the batch grows", ok(_non_decreasing(list(b["images_per_s"].values()))))
+                ),
+            )
+            for b in o["batch_scaling"]
+        ],
+        (
+            "dashboard server RSS idle / after GET /",
+            f"{dash['idle_rss_mb']:.0f} / {dash['after_page_load_rss_mb']:.0f} MB",
+            "< 500 MB",
+            ok(dash["after_page_load_rss_mb"] < 500),
+        ),
         ("generation, starfish render in memory", f"{o['generation']['starfish_render']:.0f} img/s", "", ""),
-        ("generation, write_dataset (PNG + npy), 1 / 2 processes",
-         f"{o['generation']['starfish_write_1proc']:.0f} / {o['generation']['starfish_write_2proc']:.0f} img/s", "", ""),
-        (f"full evaluation (evaluate_all, {o['evaluation']['n_train']} codes), worst case",
-         f"{o['evaluation']['max_evaluate_all_s']:.1f} s", "< 30 s", ok(o["evaluation"]["max_evaluate_all_s"] < 30)),
+        (
+            "generation, write_dataset (PNG + npy), 1 / 2 processes",
+            f"{o['generation']['starfish_write_1proc']:.0f} / {o['generation']['starfish_write_2proc']:.0f} img/s",
+            "",
+            "",
+        ),
+        (
+            f"full evaluation (evaluate_all, {o['evaluation']['n_train']} codes), worst case",
+            f"{o['evaluation']['max_evaluate_all_s']:.1f} s",
+            "< 30 s",
+            ok(o["evaluation"]["max_evaluate_all_s"] < 30),
+        ),
     ]
-    lines = ["# Training benchmark", "",
-             f"Command: `{o['command']}` ({o['bench_s']:.0f} s). Date: {o['date']}.", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; Python {m['python']}, TensorFlow "
-             f"{m['tensorflow']}, Keras {m['keras']}. Load average at start: "
-             f"{', '.join(f'{x:.1f}' for x in m['load_avg_at_start'])} (the machine is shared: medians of "
-             "alternating repeats, ratios within one script).", "",
-             "| figure | measured | target | |", "|---|---|---|---|"]
+    lines = [
+        "# Training benchmark",
+        "",
+        f"Command: `{o['command']}` ({o['bench_s']:.0f} s). Date: {o['date']}.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; Python {m['python']}, TensorFlow "
+        f"{m['tensorflow']}, Keras {m['keras']}. Load average at start: "
+        f"{', '.join(f'{x:.1f}' for x in m['load_avg_at_start'])} (the machine is shared: medians of "
+        "alternating repeats, ratios within one script).",
+        "",
+        "| figure | measured | target | |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {a} | {b} | {c} | {t} |" for a, b, c, t in rows]
     lines += ["", "Raw repeats (images/s):", ""]
     for key in ("study_64", "study_128"):
         lines.append(f"- {key}: " + "; ".join(f"{k} {[round(v, 1) for v in vs]}" for k, vs in o[key]["runs"].items()))
-    lines.append("- Start to first live point (s): " + "; ".join(f"{k} {[round(v, 2) for v in vs]}"
-                                                             for k, vs in fp["runs"].items()))
+    lines.append(
+        "- Start to first live point (s): "
+        + "; ".join(f"{k} {[round(v, 2) for v in vs]}" for k, vs in fp["runs"].items())
+    )
     lines += ["", NOTES]
     return "\n".join(lines)
 
@@ -374,11 +512,15 @@ def main(argv=None) -> dict:
             write_dataset(preset_spec("seed-full", image_size=size), d)
         data[size] = str(d)
     repeats = 1 if a.quick else a.repeats
-    out = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(["python"] + sys.argv),
-           "machine": machine()}
+    out = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(["python"] + sys.argv),
+        "machine": machine(),
+    }
     print("study vs ours at 64x64 ...", flush=True)
-    out["study_64"] = compare_study(data[64], 64, repeats, 10 if a.quick else 20,
-                                    {"ours": [], "ours_float32": ["--precision", "float32"]})
+    out["study_64"] = compare_study(
+        data[64], 64, repeats, 10 if a.quick else 20, {"ours": [], "ours_float32": ["--precision", "float32"]}
+    )
     print(json.dumps(out["study_64"]["median"]), flush=True)
     print("study vs ours at 128x128 ...", flush=True)
     out["study_128"] = compare_study(data[128], 128, max(1, repeats - 1), 10 if a.quick else 12, {"ours": []})
@@ -390,9 +532,11 @@ def main(argv=None) -> dict:
     out["first_point"] = bench_first_point(data[64], repeats=2 if a.quick else 3)
     print(json.dumps(out["first_point"]), flush=True)
     print("images/s against batch size ...", flush=True)
-    out["batch_scaling"] = [bench_batch_scaling("study", [8, 64], 192 if a.quick else 384, "float32"),
-                            bench_batch_scaling("seed", [8, 32, 64], 192 if a.quick else 384),
-                            bench_batch_scaling("burgess", [32, 128, 256], 1536 if a.quick else 3072)]
+    out["batch_scaling"] = [
+        bench_batch_scaling("study", [8, 64], 192 if a.quick else 384, "float32"),
+        bench_batch_scaling("seed", [8, 32, 64], 192 if a.quick else 384),
+        bench_batch_scaling("burgess", [32, 128, 256], 1536 if a.quick else 3072),
+    ]
     print(json.dumps(out["batch_scaling"]), flush=True)
     out["dashboard"] = bench_dashboard()
     print(json.dumps(out["dashboard"]), flush=True)
@@ -402,9 +546,11 @@ def main(argv=None) -> dict:
     g = bench_generation(n=1000 if a.quick else 2000, repeats=1)
     out["generation"] = {k: v for k, v in g.items()}
     m = bench_metrics(n_train=2000 if a.quick else 5000, n_test=1000 if a.quick else 2500)
-    out["evaluation"] = {"max_evaluate_all_s": m["max_evaluate_all_s"],
-                         "per_case_s": {k: v["evaluate_all_s"] for k, v in m["runs"].items()},
-                         "n_train": m["n_train"]}
+    out["evaluation"] = {
+        "max_evaluate_all_s": m["max_evaluate_all_s"],
+        "per_case_s": {k: v["evaluate_all_s"] for k, v in m["runs"].items()},
+        "n_train": m["n_train"],
+    }
     out["bench_s"] = time.perf_counter() - t_all
     Path(a.out).write_text(json.dumps(out, indent=2, default=float))
     (ROOT / "bench" / "RESULTS.md").write_text(render_markdown(json.loads(json.dumps(out, default=float))))

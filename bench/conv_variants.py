@@ -30,8 +30,10 @@ _SUB = np.array([[3, 1], [2, 0]])  # transposed conv k4 s2 'same': sub-pixel s, 
 def s2d_conv(x, k):
     h, w, c = x.shape[1:]
     xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    xs = tf.reshape(tf.transpose(tf.reshape(xp, (-1, (h + 2) // 2, 2, (w + 2) // 2, 2, c)), (0, 1, 3, 2, 4, 5)),
-                    (-1, (h + 2) // 2, (w + 2) // 2, 4 * c))
+    xs = tf.reshape(
+        tf.transpose(tf.reshape(xp, (-1, (h + 2) // 2, 2, (w + 2) // 2, 2, c)), (0, 1, 3, 2, 4, 5)),
+        (-1, (h + 2) // 2, (w + 2) // 2, 4 * c),
+    )
     o = k.shape[-1]
     k2 = tf.reshape(tf.transpose(tf.reshape(k, (2, 2, 2, 2, c, o)), (0, 2, 1, 3, 4, 5)), (2, 2, 4 * c, o))
     return tf.nn.conv2d(xs, tf.cast(k2, x.dtype), 1, "VALID")
@@ -39,12 +41,15 @@ def s2d_conv(x, k):
 
 def _sub_kernels(k):  # k: (4, 4, out, in) -> (2, 2, in, 4*out) ordered [sr, sc, out]
     kt = tf.transpose(k, (0, 1, 3, 2))
-    return tf.concat([tf.gather(tf.gather(kt, _SUB[sr], axis=0), _SUB[sc], axis=1)
-                      for sr in range(2) for sc in range(2)], axis=-1)
+    return tf.concat(
+        [tf.gather(tf.gather(kt, _SUB[sr], axis=0), _SUB[sc], axis=1) for sr in range(2) for sc in range(2)], axis=-1
+    )
 
 
 def _interleave(y, n, m, o):
-    parts = [y[:, sr:sr + n, sc:sc + m, (2 * sr + sc) * o:(2 * sr + sc + 1) * o] for sr in range(2) for sc in range(2)]
+    parts = [
+        y[:, sr : sr + n, sc : sc + m, (2 * sr + sc) * o : (2 * sr + sc + 1) * o] for sr in range(2) for sc in range(2)
+    ]
     z = tf.reshape(tf.stack(parts, axis=3), (-1, n, m, 2, 2, o))
     return tf.reshape(tf.transpose(z, (0, 1, 3, 2, 4, 5)), (-1, 2 * n, 2 * m, o))
 
@@ -68,7 +73,7 @@ def deconv_3x3(x, k):
 def deconv_matmul(x, k):
     n, m, c = x.shape[1:]
     xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    nb = tf.concat([xp[:, tr:tr + n + 1, tc:tc + m + 1, :] for tr in range(2) for tc in range(2)], axis=-1)
+    nb = tf.concat([xp[:, tr : tr + n + 1, tc : tc + m + 1, :] for tr in range(2) for tc in range(2)], axis=-1)
     y = tf.matmul(nb, tf.cast(tf.reshape(_sub_kernels(k), (4 * c, -1)), x.dtype))
     return _interleave(y, n, m, k.shape[2])
 
@@ -109,8 +114,11 @@ def main() -> None:
         k = tf.Variable(rng.normal(0, 0.05, (4, 4, shape[-1], 32)).astype(np.float32))
         assert np.allclose(s2d_conv(x, k), native_conv(x, k), atol=1e-4), name
         xb = tf.cast(tf.random.uniform((B,) + shape), "bfloat16")
-        print(f"{name:8s} native {time_ms(native_conv, xb, k, grad):6.2f} ms   "
-              f"space-to-depth {time_ms(s2d_conv, xb, k, grad):6.2f} ms", flush=True)
+        print(
+            f"{name:8s} native {time_ms(native_conv, xb, k, grad):6.2f} ms   "
+            f"space-to-depth {time_ms(s2d_conv, xb, k, grad):6.2f} ms",
+            flush=True,
+        )
     deconvs = [("deconv2", (8, 8, 32), 32), ("deconv3", (16, 16, 32), 32), ("logits", (32, 32, 32), 1)]
     for name, shape, out in deconvs:
         x = tf.constant(rng.random((2,) + shape, np.float32))
@@ -119,9 +127,12 @@ def main() -> None:
         for f in (deconv_2x2, deconv_3x3, deconv_matmul):
             assert np.allclose(f(x, k), ref, atol=1e-4), (name, f.__name__)
         xb = tf.cast(tf.random.uniform((B,) + shape), "bfloat16")
-        print(f"{name:8s} native {time_ms(native_deconv, xb, k):6.2f} ms   2x2+interleave "
-              f"{time_ms(deconv_2x2, xb, k):6.2f}   3x3+depth-to-space {time_ms(deconv_3x3, xb, k):6.2f}   "
-              f"gather+matmul {time_ms(deconv_matmul, xb, k, n=3, repeats=3):7.2f}", flush=True)
+        print(
+            f"{name:8s} native {time_ms(native_deconv, xb, k):6.2f} ms   2x2+interleave "
+            f"{time_ms(deconv_2x2, xb, k):6.2f}   3x3+depth-to-space {time_ms(deconv_3x3, xb, k):6.2f}   "
+            f"gather+matmul {time_ms(deconv_matmul, xb, k, n=3, repeats=3):7.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Each repeat is a fresh `python -m pytest` process (fresh servers, fresh data fol
 `python -m vae train` of a 64x64 dataset running the whole time (restarted whenever it ends), as a second user
 would. Prints a table (test, passed/runs, the first failure's last line) and the load average; --json writes it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,51 @@ class BesideTraining:
     def __init__(self, epochs: int = 50):
         self.tmp = Path(tempfile.mkdtemp(prefix="beside-"))
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        subprocess.run([sys.executable, "-m", "vae", "generate", "--preset", "seed-full", "--n", "2000", "--size",
-                        "64", "--out", str(self.tmp / "data"), "--quiet"], cwd=ROOT, env=self.env, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vae",
+                "generate",
+                "--preset",
+                "seed-full",
+                "--n",
+                "2000",
+                "--size",
+                "64",
+                "--out",
+                str(self.tmp / "data"),
+                "--quiet",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
         self.epochs, self.proc, self.count = epochs, None, 0
 
     def keep_running(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             self.count += 1
-            self.proc = subprocess.Popen([sys.executable, "-m", "vae", "train", "--data", str(self.tmp / "data"),
-                                          "--out", str(self.tmp / f"run{self.count}"), "--epochs", str(self.epochs),
-                                          "--quiet"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "vae",
+                    "train",
+                    "--data",
+                    str(self.tmp / "data"),
+                    "--out",
+                    str(self.tmp / f"run{self.count}"),
+                    "--epochs",
+                    str(self.epochs),
+                    "--quiet",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -88,9 +123,22 @@ def main(argv=None) -> int:
                     beside.keep_running()
                 xml = Path(tmp) / f"r{k}.xml"
                 load0, t0 = os.getloadavg()[0], time.time()
-                proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                         f"--junitxml={xml}", *a.paths, *extra], cwd=ROOT,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        f"--junitxml={xml}",
+                        *a.paths,
+                        *extra,
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 while proc.poll() is None:
                     if beside:
                         beside.keep_running()
@@ -100,11 +148,21 @@ def main(argv=None) -> int:
                 for name, res in got.items():
                     results.setdefault(name, []).append(res)
                 failed = [n for n, (ok, _) in got.items() if not ok]
-                repeats.append({"repeat": k + 1, "rc": proc.returncode, "wall_s": round(wall, 1),
-                                "load_start": round(load0, 1), "load_end": round(os.getloadavg()[0], 1),
-                                "failed": failed})
-                print(f"repeat {k + 1}/{a.n}: rc {proc.returncode}, {wall:.0f} s, load {load0:.1f} -> "
-                      f"{os.getloadavg()[0]:.1f}, failed: {failed or 'none'}", flush=True)
+                repeats.append(
+                    {
+                        "repeat": k + 1,
+                        "rc": proc.returncode,
+                        "wall_s": round(wall, 1),
+                        "load_start": round(load0, 1),
+                        "load_end": round(os.getloadavg()[0], 1),
+                        "failed": failed,
+                    }
+                )
+                print(
+                    f"repeat {k + 1}/{a.n}: rc {proc.returncode}, {wall:.0f} s, load {load0:.1f} -> "
+                    f"{os.getloadavg()[0]:.1f}, failed: {failed or 'none'}",
+                    flush=True,
+                )
     finally:
         if beside:
             beside.close()
@@ -114,14 +172,30 @@ def main(argv=None) -> int:
         first = next((m for ok, m in runs if not ok), "")
         print(f"{name:100s} {passed}/{len(runs)}  {first}")
     all_passed = sum(r["rc"] == 0 for r in repeats)
-    print(f"\nwhole lane passed {all_passed}/{len(repeats)} repeats; beside training: {bool(beside)}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"\nwhole lane passed {all_passed}/{len(repeats)} repeats; beside training: {bool(beside)}; "
+        f"{os.cpu_count()} CPUs"
+    )
     if a.json:
-        Path(a.json).write_text(json.dumps({"paths": a.paths, "extra": extra, "beside_training": bool(beside),
-                                            "repeats": repeats,
-                                            "tests": {n: {"passed": sum(ok for ok, _ in r), "runs": len(r),
-                                                          "first_failure": next((m for ok, m in r if not ok), "")}
-                                                      for n, r in results.items()}}, indent=1))
+        Path(a.json).write_text(
+            json.dumps(
+                {
+                    "paths": a.paths,
+                    "extra": extra,
+                    "beside_training": bool(beside),
+                    "repeats": repeats,
+                    "tests": {
+                        n: {
+                            "passed": sum(ok for ok, _ in r),
+                            "runs": len(r),
+                            "first_failure": next((m for ok, m in r if not ok), ""),
+                        }
+                        for n, r in results.items()
+                    },
+                },
+                indent=1,
+            )
+        )
     return 0 if all_passed == len(repeats) else 1
 
 

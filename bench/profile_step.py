@@ -48,8 +48,10 @@ def main(argv=None) -> None:
     m.fit(ds, steps_per_epoch=a.steps, epochs=1, verbose=0)
     dt = time.perf_counter() - t0
     tf.profiler.experimental.stop()
-    print(f"{a.arch} {a.size}x{a.size} batch {a.batch} {a.precision}: {a.steps * a.batch / dt:.0f} img/s, "
-          f"{1000 * dt / a.steps:.1f} ms/step (while profiling)")
+    print(
+        f"{a.arch} {a.size}x{a.size} batch {a.batch} {a.precision}: {a.steps * a.batch / dt:.0f} img/s, "
+        f"{1000 * dt / a.steps:.1f} ms/step (while profiling)"
+    )
     space = xplane_pb2.XSpace()
     space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
     by_op, by_layer, total = collections.Counter(), collections.Counter(), 0.0
@@ -66,8 +68,11 @@ def main(argv=None) -> None:
                 total += ms
                 by_op[op] += ms
                 hit = re.search(r"(encoder|decoder)(?:_\d+)?/(\w+?)(?:_\d+)?/", path)
-                by_layer[f"{hit.group(1)}/{hit.group(2)}" if hit else
-                         ("optimizer/other gradients" if "gradient" in path or "adam" in path.lower() else "other")] += ms
+                by_layer[
+                    f"{hit.group(1)}/{hit.group(2)}"
+                    if hit
+                    else ("optimizer/other gradients" if "gradient" in path or "adam" in path.lower() else "other")
+                ] += ms
     print(f"ops: {total:.1f} ms/step over the compute threads")
     for title, counter in (("by op", by_op), ("by layer (forward + its gradients)", by_layer)):
         print(title)

@@ -29,8 +29,13 @@ def import_seconds() -> float:
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            capture_output=True,
+        )
         times.append(time.perf_counter() - t0)
     return sorted(times)[1]
 
@@ -46,8 +51,7 @@ def main() -> None:
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(args.threads))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    out = {"engine": args.engine, "epochs": args.epochs, "threads": args.threads,
-           "load_before": os.getloadavg()}
+    out = {"engine": args.engine, "epochs": args.epochs, "threads": args.threads, "load_before": os.getloadavg()}
     out["process_start_and_imports_s"] = round(import_seconds(), 2)
 
     t0 = time.perf_counter()
@@ -101,14 +105,19 @@ def main() -> None:
     batches = [r for r in rows if r["kind"] == "batch"]
     first = min(r["time"] for r in batches)
     speeds = sorted(r["images_per_s"] for r in batches if "images_per_s" in r)
-    out.update({
-        "runs": n, "train_s": round(t_train, 2), "evaluate_s": round(t_eval, 2), "total_s": round(total, 2),
-        "first_batch_s (build+trace)": round(first, 2),
-        "epoch_end_s_total (snapshot+analysis+checkpoint)": round(sum(snap_t), 2),
-        "median_images_per_s (per run)": speeds[len(speeds) // 2] if speeds else None,
-        "evaluate_stages_s": {k: round(v, 2) for k, v in stages.items()},
-        "load_after": os.getloadavg(),
-    })
+    out.update(
+        {
+            "runs": n,
+            "train_s": round(t_train, 2),
+            "evaluate_s": round(t_eval, 2),
+            "total_s": round(total, 2),
+            "first_batch_s (build+trace)": round(first, 2),
+            "epoch_end_s_total (snapshot+analysis+checkpoint)": round(sum(snap_t), 2),
+            "median_images_per_s (per run)": speeds[len(speeds) // 2] if speeds else None,
+            "evaluate_stages_s": {k: round(v, 2) for k, v in stages.items()},
+            "load_after": os.getloadavg(),
+        }
+    )
     print(json.dumps(out, indent=1))
 
 

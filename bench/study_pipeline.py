@@ -91,8 +91,14 @@ def run_study(dataset: str, size: int, steps: int = 40, warmup: int = 5, batch_s
     with tempfile.TemporaryDirectory(prefix="study-") as tmp:
         train_dir = prepare_folder(dataset, tmp)
         ds = keras.utils.image_dataset_from_directory(
-            str(train_dir), shuffle=False, image_size=(size, size), batch_size=batch_size,
-            color_mode="grayscale", label_mode=None, verbose=False)
+            str(train_dir),
+            shuffle=False,
+            image_size=(size, size),
+            batch_size=batch_size,
+            color_mode="grayscale",
+            label_mode=None,
+            verbose=False,
+        )
         ds = ds.map(lambda x: x * (1.0 / 255))
         model = build_study_vae(size)
         times = []

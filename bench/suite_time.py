@@ -11,6 +11,7 @@ nothing run), which a whole-suite run pays once.
     python bench/suite_time.py --json out.json ...               # also write the figures as JSON
     python bench/suite_time.py "tests/a.py::t1 tests/b.py::t2"   # one argument: one pytest process for both
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,23 +38,38 @@ def durations(stdout: str) -> list[str]:
     start = next((i for i, line in enumerate(lines) if "slowest" in line and "durations" in line), None)
     if start is None:
         return []
-    return [line for line in lines[start + 1:] if re.match(r"^\d+\.\d+s ", line)]
+    return [line for line in lines[start + 1 :] if re.match(r"^\d+\.\d+s ", line)]
 
 
 def run(args: list[str]) -> dict:
     t0, c0 = time.time(), children_cpu()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     wall, cpu = time.time() - t0, children_cpu() - c0
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|error|errors|skipped|deselected)", tail)}
-    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "rc": proc.returncode, "counts": counts,
-            "summary": tail, "durations": durations(proc.stdout), "output_tail": proc.stdout[-3000:] if proc.returncode not in (0, 5) else ""}
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "rc": proc.returncode,
+        "counts": counts,
+        "summary": tail,
+        "durations": durations(proc.stdout),
+        "output_tail": proc.stdout[-3000:] if proc.returncode not in (0, 5) else "",
+    }
 
 
 def files_with_marker(marker: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m",
-                          marker], cwd=ROOT, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", marker],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     return sorted({line.split("::")[0] for line in out.splitlines() if "::" in line})
 
 
@@ -83,8 +99,10 @@ def main(argv=None) -> int:
     total_wall = sum(r["wall_s"] for k, r in rows.items() if k != "(start-up)")
     total_cpu = sum(r["cpu_s"] for k, r in rows.items() if k != "(start-up)")
     print(f"start-up (collect one file): wall {rows['(start-up)']['wall_s']} s, cpu {rows['(start-up)']['cpu_s']} s")
-    print(f"total: wall {total_wall:.0f} s, cpu {total_cpu:.0f} s over {len(files)} files; "
-          f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; {os.cpu_count()} CPUs")
+    print(
+        f"total: wall {total_wall:.0f} s, cpu {total_cpu:.0f} s over {len(files)} files; "
+        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; {os.cpu_count()} CPUs"
+    )
     if a.json:
         Path(a.json).write_text(json.dumps({"files": rows, "load": [load0, load1], "marker": a.marker}, indent=1))
     return 0 if all(r["rc"] in (0, 5) for r in rows.values()) else 1

@@ -4,6 +4,7 @@ The navigation guard, the safety banner and the warm standby, showing a library 
 confirmation, picking and ordering runs, cached datasets and models, and the widgets' number and text helpers
 (the weight ladder of the β/γ sliders, progress text, sizes).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,18 +54,22 @@ def safety_banner() -> None:
     """On every page (called by app.py): the read-only notice, or a warning when anyone on the network can
     reach this server and change data (bound to a non-loopback address, read-only off)."""
     if safety.readonly():
-        st.info("**Read-only viewer** (`VAE_LAB_READONLY=1`): runs, curves, reconstructions and embeddings can be "
-                "looked at; nothing can be generated, imported, trained, stopped or deleted.",
-                icon=":material/visibility:")
+        st.info(
+            "**Read-only viewer** (`VAE_LAB_READONLY=1`): runs, curves, reconstructions and embeddings can be "
+            "looked at; nothing can be generated, imported, trained, stopped or deleted.",
+            icon=":material/visibility:",
+        )
         return
     address = st.get_option("server.address")
     if not safety.is_loopback_address(address):
         where = f"address {address}" if address else "every network interface"
-        st.warning(f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
-                   "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
-                   "serve it on 127.0.0.1 and use an SSH port forward (docs/sharing.md, docs/security.md). It answers only "
-                   f"to the host names {', '.join(safety.allowed_hosts())} (VAE_LAB_ALLOWED_HOSTS adds names).",
-                   icon=":material/public:")
+        st.warning(
+            f"**This lab listens on {where}: anyone who can reach it can change and delete data** "
+            "(generate, train, delete datasets and runs). Share it read-only (`VAE_LAB_READONLY=1`), or "
+            "serve it on 127.0.0.1 and use an SSH port forward (docs/sharing.md, docs/security.md). It answers only "
+            f"to the host names {', '.join(safety.allowed_hosts())} (VAE_LAB_ALLOWED_HOSTS adds names).",
+            icon=":material/public:",
+        )
 
 
 def warm_trainer() -> None:
@@ -105,12 +110,17 @@ def close_delete_confirmation() -> None:
 
 def delete_button(container, item_id: str, help: str | None = None) -> None:
     """A row's Delete button: opens the confirmation of this item, named by its identity (not its row)."""
-    container.button("Delete", key=f"ask_delete::{item_id}", icon=":material/delete:", help=help,
-                     on_click=st.session_state.update, kwargs={CONFIRM_DELETE: item_id, "_deleted": None})
+    container.button(
+        "Delete",
+        key=f"ask_delete::{item_id}",
+        icon=":material/delete:",
+        help=help,
+        on_click=st.session_state.update,
+        kwargs={CONFIRM_DELETE: item_id, "_deleted": None},
+    )
 
 
-def delete_confirmation(item_id: str, name: str, question: str, consequence: str, blocked: str | None,
-                        delete) -> None:
+def delete_confirmation(item_id: str, name: str, question: str, consequence: str, blocked: str | None, delete) -> None:
     """The confirmation of `item_id`, drawn only while it is the open one.
 
     `delete()` runs on "Yes, delete <name>"; whatever happens, no confirmation stays open after it,
@@ -124,8 +134,9 @@ def delete_confirmation(item_id: str, name: str, question: str, consequence: str
         if blocked:
             st.error(f"Cannot delete now: {blocked}.", icon=":material/block:")
         c = st.columns([2, 1, 3])
-        yes = c[0].button(f"Yes, delete {md_escape(name)}", key=f"confirm_delete::{item_id}", type="primary",
-                          disabled=bool(blocked))
+        yes = c[0].button(
+            f"Yes, delete {md_escape(name)}", key=f"confirm_delete::{item_id}", type="primary", disabled=bool(blocked)
+        )
         c[1].button("Cancel", key=f"cancel_delete::{item_id}", on_click=close_delete_confirmation)
     if yes:
         close_delete_confirmation()
@@ -160,11 +171,17 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
         # showing the old label (a keyed selectbox keeps its element when only its labels change).
         ss[key] = ss[key]
         ss["_shown_" + key] = shown
-    name = st.selectbox(label, names, key=key, format_func=lambda n: f"{n}  ({states[n]})",
-                        on_change=lambda: ss.update(selected_run=ss[key]))
+    name = st.selectbox(
+        label,
+        names,
+        key=key,
+        format_func=lambda n: f"{n}  ({states[n]})",
+        on_change=lambda: ss.update(selected_run=ss[key]),
+    )
     chosen = runs[names.index(name)]
-    follow_states({r["path"]: r["state"] for r in runs
-                   if r["state"] in IN_PROGRESS or (r is chosen and r["state"] in STATES)})
+    follow_states(
+        {r["path"]: r["state"] for r in runs if r["state"] in IN_PROGRESS or (r is chosen and r["state"] in STATES)}
+    )
     return chosen
 
 
@@ -182,12 +199,19 @@ COPY_SETTINGS = "_copy_settings"  # a run's config, handed to the Train page by 
 
 
 def copy_settings_button(run: Mapping, key: str, container=None) -> None:
-    """"Copy settings to Train": opens the Train page with this run's settings in the form (not started)."""
+    """ "Copy settings to Train": opens the Train page with this run's settings in the form (not started)."""
     where = container or st
-    if writable() and run.get("config") and where.button(
-            "Copy settings to Train", key=f"{key}_copy_settings", icon=":material/content_copy:",
+    if (
+        writable()
+        and run.get("config")
+        and where.button(
+            "Copy settings to Train",
+            key=f"{key}_copy_settings",
+            icon=":material/content_copy:",
             help="Open the Train page with every setting of this run (dataset, method, β, γ, network, seed, ...) "
-                 "filled in, to repeat it or change one thing"):
+            "filled in, to repeat it or change one thing",
+        )
+    ):
         st.session_state[COPY_SETTINGS] = dict(run["config"])
         st.session_state[COPY_SETTINGS + "_from"] = run.get("name", "")
         st.switch_page("pages/train.py")
@@ -240,6 +264,7 @@ def sort_runs(runs: list[dict]) -> list[dict]:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _dataset(path: str, stamp: float):
     from vae.data import datasets
+
     return datasets.load_dataset(path)
 
 
@@ -258,14 +283,17 @@ def rows_of(ds, ids) -> "np.ndarray":
     pos = np.searchsorted(id_col, ids, sorter=order)
     found = order[np.minimum(pos, len(order) - 1)] if len(order) else pos
     if len(ids) and (not len(order) or not np.array_equal(id_col[found], ids)):
-        raise UserError(f"the run's snapshot names images that are not in dataset {ds.path.name}: the snapshot is "
-                        "damaged, or the dataset was replaced by another of the same name")
+        raise UserError(
+            f"the run's snapshot names images that are not in dataset {ds.path.name}: the snapshot is "
+            "damaged, or the dataset was replaced by another of the same name"
+        )
     return found
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model (the first time also loads TensorFlow)…")
 def _model(run_dir: str, stamp: float):
     from vae.model import inference  # lazy: TensorFlow loads only when a page decodes
+
     return inference.load_run_model(run_dir)
 
 
@@ -278,6 +306,7 @@ def model_of(run_dir):
 
 
 # ---------------------------------------------------------------- numbers and text for widgets
+
 
 def weight_ladder(top: float = 10.0, bottom: float = 1e-6) -> list[float]:
     """0 followed by the 1-2-5 ladder from `bottom` to `top`: [0, 1e-6, 2e-6, 5e-6, ..., 10]."""

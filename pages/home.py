@@ -1,4 +1,5 @@
 """Home: what the study asked, how to use the lab, what is on disk, and a one-click Quick start."""
+
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -35,17 +36,26 @@ look at what a run learned, epoch by epoch, and how its latent axes line up with
 """
 )
 
-if writable() and st.button("Quick start", type="primary", icon=":material/rocket_launch:",
-             help=f"Generate the {QUICK_PRESET} dataset at {QUICK_SIZE}x{QUICK_SIZE} (if missing) and start a default run"):
+if writable() and st.button(
+    "Quick start",
+    type="primary",
+    icon=":material/rocket_launch:",
+    help=f"Generate the {QUICK_PRESET} dataset at {QUICK_SIZE}x{QUICK_SIZE} (if missing) and start a default run",
+):
     with user_errors():
         target = datasets_root(create=True) / f"{QUICK_PRESET}-{QUICK_SIZE}"
         if not (target / "dataset.json").exists():
             bar = st.progress(0.0, text="Generating the dataset…")
-            datasets.write_dataset(preset_spec(QUICK_PRESET, image_size=QUICK_SIZE), target,
-                                   progress=lambda done, total: bar.progress(done / max(total, 1),
-                                                                             text=f"Generating images {done}/{total}"))
-        run = launcher.start_run(TrainConfig(dataset=str(target), image_size=QUICK_SIZE).validate(),
-                             runs_root=str(runs_root(create=True)))
+            datasets.write_dataset(
+                preset_spec(QUICK_PRESET, image_size=QUICK_SIZE),
+                target,
+                progress=lambda done, total: bar.progress(
+                    done / max(total, 1), text=f"Generating images {done}/{total}"
+                ),
+            )
+        run = launcher.start_run(
+            TrainConfig(dataset=str(target), image_size=QUICK_SIZE).validate(), runs_root=str(runs_root(create=True))
+        )
         st.session_state["selected_run"] = run.name
         try:
             st.switch_page("pages/train.py")
@@ -56,21 +66,45 @@ with st.container():
     st.subheader("Datasets")
     sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
     if sets:
-        st.dataframe(pd.DataFrame([{"name": d["name"], "family": d.get("family"), "preset": d.get("preset"),
-                                    "images": sum((d.get("counts") or {}).values()),
-                                    "size": f'{d.get("image_size")}px' if not d.get("error") else "damaged",
-                                    "on disk": human_bytes(d.get("bytes", 0))}
-                                   for d in sets]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "name": d["name"],
+                        "family": d.get("family"),
+                        "preset": d.get("preset"),
+                        "images": sum((d.get("counts") or {}).values()),
+                        "size": f"{d.get('image_size')}px" if not d.get("error") else "damaged",
+                        "on disk": human_bytes(d.get("bytes", 0)),
+                    }
+                    for d in sets
+                ]
+            ),
+            hide_index=True,
+        )
     else:
         st.caption("None yet: press Quick start, or generate one on the Dataset page.")
 with st.container():  # full width: run names (dataset-method-network-β-γ-seed-time) are long
     st.subheader("Runs")
     runs = run_index.list_runs()
     if runs:
-        st.dataframe(pd.DataFrame([{"name": r["name"], "state": r["state"],
-                                    "method": r["config"].get("method") or "beta-vae", "β": r["config"].get("beta"),
-                                    "γ": r["config"].get("gamma"), "seed": r["config"].get("seed"),
-                                    "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1]} for r in runs]),
-                     hide_index=True, column_config={"name": st.column_config.TextColumn("name", width="large")})
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "name": r["name"],
+                        "state": r["state"],
+                        "method": r["config"].get("method") or "beta-vae",
+                        "β": r["config"].get("beta"),
+                        "γ": r["config"].get("gamma"),
+                        "seed": r["config"].get("seed"),
+                        "dataset": str(r["config"].get("dataset", "")).rsplit("/", 1)[-1],
+                    }
+                    for r in runs
+                ]
+            ),
+            hide_index=True,
+            column_config={"name": st.column_config.TextColumn("name", width="large")},
+        )
     else:
         st.caption("None yet.")

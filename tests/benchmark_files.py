@@ -8,6 +8,7 @@ by row-major order), SmallNORB's binary matrices (gzip'd; magic, ndim, dims, dat
 (data/cars/car_NNN_mesh.mat with "im" (H, W, 3, 24, 4)). Images carry their row number so a test can tell
 that row i of the dataset is row i of the source.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,10 +31,26 @@ def _marked(n: int, shape: tuple, rng: np.random.Generator) -> np.ndarray:
 def write_dsprites(path: Path, n: int = 60, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     imgs = (rng.random((n, 64, 64)) < 0.3).astype(np.uint8)
-    classes = np.column_stack([np.zeros(n), rng.integers(0, 3, n), rng.integers(0, 6, n), rng.integers(0, 40, n),
-                               rng.integers(0, 32, n), rng.integers(0, 32, n)]).astype(np.int64)
-    values = np.column_stack([np.ones(n), classes[:, 1] + 1.0, 0.5 + classes[:, 2] * 0.1,
-                              classes[:, 3] * 2 * np.pi / 40, classes[:, 4] / 31, classes[:, 5] / 31])
+    classes = np.column_stack(
+        [
+            np.zeros(n),
+            rng.integers(0, 3, n),
+            rng.integers(0, 6, n),
+            rng.integers(0, 40, n),
+            rng.integers(0, 32, n),
+            rng.integers(0, 32, n),
+        ]
+    ).astype(np.int64)
+    values = np.column_stack(
+        [
+            np.ones(n),
+            classes[:, 1] + 1.0,
+            0.5 + classes[:, 2] * 0.1,
+            classes[:, 3] * 2 * np.pi / 40,
+            classes[:, 4] / 31,
+            classes[:, 5] / 31,
+        ]
+    )
     meta = np.array({"description": "tiny test copy"}, dtype=object)
     np.savez_compressed(path, imgs=imgs, latents_values=values, latents_classes=classes, metadata=meta)
     return path
@@ -43,16 +60,23 @@ def write_shapes3d(path: Path, n: int = 40, seed: int = 0) -> Path:
     import h5py
 
     rng = np.random.default_rng(seed)
-    labels = np.column_stack([rng.integers(0, 10, n) / 10, rng.integers(0, 10, n) / 10, rng.integers(0, 10, n) / 10,
-                              0.75 + rng.integers(0, 8, n) * 0.5 / 7, rng.integers(0, 4, n).astype(float),
-                              -30 + rng.integers(0, 15, n) * 60 / 14])
+    labels = np.column_stack(
+        [
+            rng.integers(0, 10, n) / 10,
+            rng.integers(0, 10, n) / 10,
+            rng.integers(0, 10, n) / 10,
+            0.75 + rng.integers(0, 8, n) * 0.5 / 7,
+            rng.integers(0, 4, n).astype(float),
+            -30 + rng.integers(0, 15, n) * 60 / 14,
+        ]
+    )
     with h5py.File(path, "w") as f:
         f.create_dataset("images", data=_marked(n, (64, 64, 3), rng))
         f.create_dataset("labels", data=labels)
     return path
 
 
-MPI3D_TINY = (2, 2, 1, 1, 1, 3, 4)   # 48 images
+MPI3D_TINY = (2, 2, 1, 1, 1, 3, 4)  # 48 images
 
 
 def write_mpi3d(path: Path, seed: int = 0) -> Path:
@@ -78,8 +102,9 @@ def write_smallnorb(folder: Path, n: int = 30, seed: int = 0, testing: bool = Tr
         dat = np.stack([_marked(n, (size, size), rng), rng.integers(0, 256, (n, size, size), dtype=np.uint8)], 1)
         dat.reshape(n, 2, -1)[:, 0, 0] = (np.arange(n) + offset) % 256
         cat = rng.integers(0, 5, n).astype(np.int32)
-        info = np.column_stack([rng.integers(0, 10, n), rng.integers(0, 9, n), 2 * rng.integers(0, 18, n),
-                                rng.integers(0, 6, n)]).astype(np.int32)
+        info = np.column_stack(
+            [rng.integers(0, 10, n), rng.integers(0, 9, n), 2 * rng.integers(0, 18, n), rng.integers(0, 6, n)]
+        ).astype(np.int32)
         for src, arr in zip(part, (dat, cat, info)):
             (folder / src.name).write_bytes(gzip.compress(_matrix(arr), compresslevel=1))
     return folder
@@ -97,7 +122,7 @@ def write_cars3d(path: Path, cars: int = 2, size: int = 16, seed: int = 0) -> Pa
         tf.addfile(info, io.BytesIO(listing))
         for k, name in enumerate(names):
             im = rng.integers(0, 256, (size, size, 3, 24, 4), dtype=np.uint8)
-            im[0, 0, 0] = np.arange(96).reshape(4, 24).T + 96 * k   # (azimuth, elevation) -> its row
+            im[0, 0, 0] = np.arange(96).reshape(4, 24).T + 96 * k  # (azimuth, elevation) -> its row
             buf = io.BytesIO()
             savemat(buf, {"im": im, "mask": np.ones((size, size, 24, 4), np.uint8)})
             data = buf.getvalue()

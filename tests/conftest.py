@@ -38,7 +38,8 @@ def _scan_installed_components_once() -> None:
 
     if not hasattr(manifest_scanner.scan_component_manifests, "cache_info"):
         manifest_scanner.scan_component_manifests = functools.lru_cache(maxsize=None)(
-            manifest_scanner.scan_component_manifests)
+            manifest_scanner.scan_component_manifests
+        )
 
 
 _scan_installed_components_once()
@@ -73,14 +74,36 @@ def _config(dataset: str, **overrides) -> dict:
 def _metric_line(kind, epoch, step, steps, rng, beta, gamma, t):
     decay = 1.0 / (1 + (epoch - 1) + step / steps)
     recon, kl, ent = 0.2 * decay + 0.02, 3.0 * decay, 0.5 * decay
-    row = dict(kind=kind, epoch=epoch, step=step, global_step=(epoch - 1) * steps + step, time=t,
-               images_per_s=250.0 + rng.normal(), recon=recon, kl=kl, beta_kl=beta * kl, entanglement=ent,
-               gamma_entanglement=gamma * ent, ent_seed=ent, ent_covariance=0.8 * ent, ent_dip_i=1.5 * ent)
+    row = dict(
+        kind=kind,
+        epoch=epoch,
+        step=step,
+        global_step=(epoch - 1) * steps + step,
+        time=t,
+        images_per_s=250.0 + rng.normal(),
+        recon=recon,
+        kl=kl,
+        beta_kl=beta * kl,
+        entanglement=ent,
+        gamma_entanglement=gamma * ent,
+        ent_seed=ent,
+        ent_covariance=0.8 * ent,
+        ent_dip_i=1.5 * ent,
+    )
     row["loss"] = recon + beta * kl + gamma * ent
     if kind == "epoch":
         for key in list(row):
-            if key in ("loss", "recon", "kl", "beta_kl", "entanglement", "gamma_entanglement",
-                       "ent_seed", "ent_covariance", "ent_dip_i"):
+            if key in (
+                "loss",
+                "recon",
+                "kl",
+                "beta_kl",
+                "entanglement",
+                "gamma_entanglement",
+                "ent_seed",
+                "ent_covariance",
+                "ent_dip_i",
+            ):
                 row["val_" + key] = row[key] * 1.1
         row.update(alignment_score=0.3 + 0.1 * epoch, total_correlation=0.5 / epoch, active_units=3)
     return row
@@ -90,18 +113,41 @@ def _metric_line(kind, epoch, step, steps, rng, beta, gamma, t):
 def fake_run(tmp_workspace):
     """Factory: fake_run(name="run-a", state="finished", epochs=3, ...) -> Path of a run folder under runs/."""
 
-    def make(name="fake-run", state="finished", epochs=3, done_epochs=None, steps=10, latent_dim=3,
-             image_size=32, n_val=24, n_train=60, dataset="datasets/none", message="", pid=None,
-             heartbeat=None, seed=0, **config) -> Path:
+    def make(
+        name="fake-run",
+        state="finished",
+        epochs=3,
+        done_epochs=None,
+        steps=10,
+        latent_dim=3,
+        image_size=32,
+        n_val=24,
+        n_train=60,
+        dataset="datasets/none",
+        message="",
+        pid=None,
+        heartbeat=None,
+        seed=0,
+        **config,
+    ) -> Path:
         rng = np.random.default_rng(seed)
         ids = _dataset_ids(dataset) or {"train": np.arange(n_train), "validation": np.arange(n_train, n_train + n_val)}
         done = epochs if done_epochs is None else done_epochs
         run = tmp_workspace / "runs" / name
         (run / "snapshots").mkdir(parents=True)
         cfg = _config(dataset, epochs=epochs, latent_dim=latent_dim, image_size=image_size, seed=seed, **config)
-        (run / "config.json").write_text(json.dumps({"format": "vae-lab-run", "format_version": 1, "config": cfg,
-                                                     "versions": {}, "dataset": {},
-                                                     "created": time.time()}))
+        (run / "config.json").write_text(
+            json.dumps(
+                {
+                    "format": "vae-lab-run",
+                    "format_version": 1,
+                    "config": cfg,
+                    "versions": {},
+                    "dataset": {},
+                    "created": time.time(),
+                }
+            )
+        )
         lines, t = [], 0.0
         for epoch in range(1, done + 1):
             for step in range(2, steps + 1, 2):
@@ -109,17 +155,28 @@ def fake_run(tmp_workspace):
                 lines.append(_metric_line("batch", epoch, step, steps, rng, cfg["beta"], cfg["gamma"], t))
             lines.append(_metric_line("epoch", epoch, steps, steps, rng, cfg["beta"], cfg["gamma"], t))
             recon_index = ids["validation"][:20]
-            snap = dict(recon_index=recon_index,
-                        recon=rng.integers(0, 255, (len(recon_index), image_size, image_size), dtype=np.uint8))
+            snap = dict(
+                recon_index=recon_index,
+                recon=rng.integers(0, 255, (len(recon_index), image_size, image_size), dtype=np.uint8),
+            )
             for split, split_ids in ids.items():
                 snap[f"index_{split}"] = split_ids
                 snap[f"mu_{split}"] = rng.normal(size=(len(split_ids), latent_dim)).astype(np.float32)
             np.savez_compressed(run / "snapshots" / f"epoch_{epoch:04d}.npz", **snap)
         (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
         now = time.time()
-        status = dict(state=state, pid=pid, heartbeat=heartbeat if heartbeat is not None else now, message=message,
-                      epoch=done, epochs=epochs, step=steps if done else 0, steps_per_epoch=steps,
-                      started=now - 10, updated=now)
+        status = dict(
+            state=state,
+            pid=pid,
+            heartbeat=heartbeat if heartbeat is not None else now,
+            message=message,
+            epoch=done,
+            epochs=epochs,
+            step=steps if done else 0,
+            steps_per_epoch=steps,
+            started=now - 10,
+            updated=now,
+        )
         (run / "status.json").write_text(json.dumps(status))
         return run
 
@@ -142,8 +199,9 @@ def tiny_dataset(tmp_workspace):
     from vae.data import datasets
     from vae.data import presets
 
-    return datasets.write_dataset(presets.preset_spec("seed-punctured", n=200, image_size=32),
-                                  tmp_workspace / "datasets" / "tiny")
+    return datasets.write_dataset(
+        presets.preset_spec("seed-punctured", n=200, image_size=32), tmp_workspace / "datasets" / "tiny"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -157,13 +215,33 @@ def trained_tiny_run(tmp_path_factory) -> Path:
     from vae.data import datasets, presets
 
     home = tmp_path_factory.mktemp("trained_home")
-    dataset = datasets.write_dataset(presets.preset_spec("seed-punctured", n=200, image_size=32),
-                                     home / "datasets" / "tiny")
+    dataset = datasets.write_dataset(
+        presets.preset_spec("seed-punctured", n=200, image_size=32), home / "datasets" / "tiny"
+    )
     run = home / "runs" / "trained"
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "vae", "train", "--data", str(dataset), "--out", str(run), "--epochs",
-                           "2", "--batch-size", "32", "--quiet"], cwd=root, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": str(root), "VAE_LAB_HOME": str(home)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vae",
+            "train",
+            "--data",
+            str(dataset),
+            "--out",
+            str(run),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--quiet",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(root), "VAE_LAB_HOME": str(home)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return run
 
@@ -181,8 +259,14 @@ def browser():
     """One headless Debian Chromium for the whole session (Playwright's sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         yield b
@@ -215,8 +299,16 @@ def server(lab_home):
     port = free_port()
     log = open(lab_home / "streamlit.log", "wb")
     try:
-        proc = start_streamlit(lab_home, port, log, extra_env={"VAE_LAB_MAX_TRAINERS": "2", "VAE_LAB_STANDBY": "1",
-                                                               "VAE_LAB_TEST_BATCH_DELAY_S": str(E2E_BATCH_DELAY_S)})
+        proc = start_streamlit(
+            lab_home,
+            port,
+            log,
+            extra_env={
+                "VAE_LAB_MAX_TRAINERS": "2",
+                "VAE_LAB_STANDBY": "1",
+                "VAE_LAB_TEST_BATCH_DELAY_S": str(E2E_BATCH_DELAY_S),
+            },
+        )
     except RuntimeError as err:
         raise RuntimeError(f"{err}: " + (lab_home / "streamlit.log").read_text()[-2000:]) from None
     url = f"http://127.0.0.1:{port}"
@@ -243,8 +335,9 @@ def e2e_dataset(lab_home) -> Path:
     existing = sorted(p for p in (lab_home / "datasets").glob("*") if (p / "dataset.json").exists())
     if existing:
         return existing[0]
-    return datasets.write_dataset(presets.preset_spec("seed-full", n=300, image_size=64),
-                                  lab_home / "datasets" / "e2e-base")
+    return datasets.write_dataset(
+        presets.preset_spec("seed-full", n=300, image_size=64), lab_home / "datasets" / "e2e-base"
+    )
 
 
 @pytest.fixture

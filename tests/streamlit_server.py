@@ -1,4 +1,5 @@
 """Start and stop a real `streamlit run app.py` for browser tests (shared by e2e and the soak test)."""
+
 from __future__ import annotations
 
 import os
@@ -18,18 +19,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_streamlit(home: Path, port: int, log=subprocess.DEVNULL, extra_env: dict | None = None,
-                    timeout: float = 180.0, address: str | None = "127.0.0.1") -> subprocess.Popen:
+def start_streamlit(
+    home: Path,
+    port: int,
+    log=subprocess.DEVNULL,
+    extra_env: dict | None = None,
+    timeout: float = 180.0,
+    address: str | None = "127.0.0.1",
+) -> subprocess.Popen:
     """A server on 127.0.0.1:port with VAE_LAB_HOME=home, returned once /_stcore/health answers ok.
 
     address=None starts it as the README does (`streamlit run app.py`: .streamlit/config.toml decides).
     """
-    env = {**os.environ, "VAE_LAB_HOME": str(home), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "VAE_LAB_HOME": str(home),
+        "PYTHONPATH": str(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(extra_env or {}),
+    }
     where = ["--server.address", address] if address else []
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), *where, "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            *where,
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:

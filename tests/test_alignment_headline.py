@@ -26,19 +26,25 @@ def _with_new_metrics(run: Path, values: dict) -> None:
 def test_alignment_columns_prefer_evaluation_then_last_epoch():
     final = {"factor_alignment": 0.2, "pca_alignment": 0.9, "pca_alignment_reason": ""}
     assert alignment_columns({}, final)["alignment from"] == "last epoch"
-    ev = alignment_columns({"factor_alignment": 0.3, "pca_alignment": None,
-                            "pca_alignment_reason": "principal axes not defined: x"}, final)
+    ev = alignment_columns(
+        {"factor_alignment": 0.3, "pca_alignment": None, "pca_alignment_reason": "principal axes not defined: x"}, final
+    )
     assert ev["factor_alignment"] == 0.3 and ev["pca_alignment"] is None and ev["pca_reason"].endswith("x")
     old = alignment_columns({}, {"alignment_score": 0.42})
     assert old["alignment_score (old: PCA, validation codes)"] == 0.42 and old["factor_alignment"] is None
 
 
 def test_train_chart_names_the_alignments_and_their_codes():
-    rows = [{"kind": "epoch", "epoch": e, "factor_alignment": 0.1 * e, "pca_alignment": None if e == 2 else 0.9}
-            for e in (1, 2, 3)]
+    rows = [
+        {"kind": "epoch", "epoch": e, "factor_alignment": 0.1 * e, "pca_alignment": None if e == 2 else 0.9}
+        for e in (1, 2, 3)
+    ]
     fig = analysis_curves(rows)
     names = [t.name for t in fig.data]
-    assert names == ["factor alignment (training codes)", "principal axes on latent axes (PCA alignment, training codes)"]
+    assert names == [
+        "factor alignment (training codes)",
+        "principal axes on latent axes (PCA alignment, training codes)",
+    ]
     assert list(fig.data[1].y) == [0.9, None, 0.9]  # a gap where the principal axes are not defined
     assert "undefined" in fig.layout.title.text
 
@@ -58,10 +64,20 @@ def test_compare_shows_factor_alignment_with_pca_beside_it(fake_run):
 
 def test_compare_puts_notes_and_the_dci_setting_next_to_the_numbers(fake_run):
     run = fake_run("evaluated")
-    (run / "evaluation.json").write_text(json.dumps({
-        "summary": {"factor_alignment": 0.5, "pca_alignment": 0.7, "factor_vae": 1.0, "dci_disentanglement": 0.3,
-                    "dci_setting": "fast"},
-        "notes": {"factor_vae": "FactorVAE saturates near 1.0 with 2 factor(s)"}}))
+    (run / "evaluation.json").write_text(
+        json.dumps(
+            {
+                "summary": {
+                    "factor_alignment": 0.5,
+                    "pca_alignment": 0.7,
+                    "factor_vae": 1.0,
+                    "dci_disentanglement": 0.3,
+                    "dci_setting": "fast",
+                },
+                "notes": {"factor_vae": "FactorVAE saturates near 1.0 with 2 factor(s)"},
+            }
+        )
+    )
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
     table = at.dataframe[0].value
     assert table["dci setting"][0] == "fast" and table["factor_vae"][0] == 1.0

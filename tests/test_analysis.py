@@ -12,8 +12,14 @@ import pytest
 
 from vae.base.errors import UserError
 from vae.base.fileio import jsonable
-from vae.measures.analysis import (covered_region_mask, hole_analysis, pca_alignment, pixel_pca, transect_geometry,
-                                   transects_geometry)
+from vae.measures.analysis import (
+    covered_region_mask,
+    hole_analysis,
+    pca_alignment,
+    pixel_pca,
+    transect_geometry,
+    transects_geometry,
+)
 
 
 def rotation(deg):
@@ -23,9 +29,11 @@ def rotation(deg):
 
 @pytest.mark.slow  # more than 2 s on the 2-core machine
 def test_analysis_and_metrics_never_import_tensorflow_or_keras():
-    code = ("import sys, vae.measures.analysis, vae.measures.metrics; "
-            "bad = [m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, vae.measures.analysis, vae.measures.metrics; "
+        "bad = [m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

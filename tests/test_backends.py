@@ -1,4 +1,5 @@
 """The model and loss code uses keras.ops only, so it trains on the JAX backend too (the GPU path)."""
+
 import os
 import subprocess
 import sys
@@ -26,8 +27,8 @@ def test_model_trains_saves_and_loads_on_the_jax_backend(tmp_path):
         m.fit(x, epochs=15, batch_size=16, verbose=0)
         last = m.evaluate(x, verbose=0, return_dict=True)["loss"]
         assert last < 0.7 * first, (first, last)
-        m.save({str(tmp_path / 'm.keras')!r})
-        m2 = keras.models.load_model({str(tmp_path / 'm.keras')!r}, safe_mode=True)
+        m.save({str(tmp_path / "m.keras")!r})
+        m2 = keras.models.load_model({str(tmp_path / "m.keras")!r}, safe_mode=True)
         d = np.abs(np.asarray(m(x[:2])["recon"]) - np.asarray(m2(x[:2])["recon"])).max()
         assert d < 1e-6, d
         mu = np.random.default_rng(0).normal(size=(8, 3))

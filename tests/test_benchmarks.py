@@ -1,6 +1,7 @@
 """The benchmark loaders: each converts a tiny file in its exact published format into a dataset whose row i
 is the source's row i (image and factors), checks MD5s, downloads (from a file:// address here), and
 subsamples with two factors correlated as asked."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark_files import (MPI3D_TINY, write_cars3d, write_dsprites, write_mpi3d, write_shapes3d,
-                             write_smallnorb)
+from benchmark_files import MPI3D_TINY, write_cars3d, write_dsprites, write_mpi3d, write_shapes3d, write_smallnorb
 from vae.base.errors import UserError
 from vae.data import benchmarks
 from vae.data.benchmarks import SourceFile, import_benchmark
@@ -117,7 +117,9 @@ def test_cars3d_archive_gives_elevation_azimuth_object(tmp_path):
     images, factors = _source_images("cars3d", src)
     # the marker pixel (red channel of pixel 0,0) is elevation*24 + azimuth + 96*car in the writer
     marker = images[:, 0, 0, 0].astype(int)
-    np.testing.assert_array_equal(marker, (factors["elevation"] * 24 + factors["azimuth"] + 96 * factors["object"]) % 256)
+    np.testing.assert_array_equal(
+        marker, (factors["elevation"] * 24 + factors["azimuth"] + 96 * factors["object"]) % 256
+    )
     want = np.stack([to_training_size(im, 32) for im in benchmarks.to_gray(images)])
     np.testing.assert_array_equal(np.asarray(ds.images), want)
     assert sorted(set(ds.columns["object"].astype(int))) == [0, 1]
@@ -145,7 +147,7 @@ def test_damaged_or_wrong_files_get_one_clear_error_and_leave_nothing(tmp_path):
     with pytest.raises(UserError, match="unknown benchmark"):
         import_benchmark("celeba", src, tmp_path / "o4", check=False)
     left = {p.name for p in tmp_path.iterdir()}
-    assert left == {"d.npz", "trunc.npz", "other.npz", "bad.h5"}, left   # no dataset, no temporary folder
+    assert left == {"d.npz", "trunc.npz", "other.npz", "bad.h5"}, left  # no dataset, no temporary folder
 
 
 def test_an_npz_member_larger_than_its_header_says_is_refused_before_reading(tmp_path):
@@ -155,7 +157,9 @@ def test_an_npz_member_larger_than_its_header_says_is_refused_before_reading(tmp
     np.save(header, np.zeros((2, 64, 64), np.uint8))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("imgs.npy", header.read_bytes() + bytes(50 << 20))
-        zf.writestr("latents_values.npy", (np.save(tmp_path / "v.npy", np.zeros((2, 6))), (tmp_path / "v.npy").read_bytes())[1])
+        zf.writestr(
+            "latents_values.npy", (np.save(tmp_path / "v.npy", np.zeros((2, 6))), (tmp_path / "v.npy").read_bytes())[1]
+        )
     with pytest.raises(UserError, match="claims .* bytes but its header describes"):
         import_benchmark("dsprites", path, tmp_path / "o", check=False)
 
@@ -165,24 +169,32 @@ def test_download_from_an_address_checks_md5_and_keeps_nothing_on_a_mismatch(tmp
     md5 = hashlib.md5(src.read_bytes()).hexdigest()
     dest = tmp_path / "downloads"
     seen = []
-    got = benchmarks.download("dsprites", dest, progress=lambda d, t: seen.append((d, t)),
-                              sources=(SourceFile("dsprites.npz", src.as_uri(), md5),))
+    got = benchmarks.download(
+        "dsprites",
+        dest,
+        progress=lambda d, t: seen.append((d, t)),
+        sources=(SourceFile("dsprites.npz", src.as_uri(), md5),),
+    )
     assert got == dest / "dsprites.npz" and got.read_bytes() == src.read_bytes()
     assert seen and seen[-1][0] == src.stat().st_size
     with pytest.raises(UserError, match="has MD5 .* not the published"):
         benchmarks.download("dsprites", tmp_path / "d2", sources=(SourceFile("x.npz", src.as_uri(), "0" * 32),))
     assert list((tmp_path / "d2").iterdir()) == []
     with pytest.raises(UserError, match="cannot download"):
-        benchmarks.download("dsprites", tmp_path / "d3",
-                            sources=(SourceFile("y.npz", (tmp_path / "missing.npz").as_uri(), md5),))
+        benchmarks.download(
+            "dsprites", tmp_path / "d3", sources=(SourceFile("y.npz", (tmp_path / "missing.npz").as_uri(), md5),)
+        )
 
 
 def test_verify_accepts_the_published_md5(tmp_path, monkeypatch):
     src = write_dsprites(tmp_path / "d.npz")
     md5 = hashlib.md5(src.read_bytes()).hexdigest()
     bench = benchmarks.BENCHMARKS["dsprites"]
-    monkeypatch.setitem(benchmarks.BENCHMARKS, "dsprites",
-                        benchmarks.Benchmark(**{**bench.__dict__, "files": (SourceFile(src.name, "", md5),)}))
+    monkeypatch.setitem(
+        benchmarks.BENCHMARKS,
+        "dsprites",
+        benchmarks.Benchmark(**{**bench.__dict__, "files": (SourceFile(src.name, "", md5),)}),
+    )
     ds = load_dataset(import_benchmark("dsprites", src, tmp_path / "ok"))
     assert ds.meta["source"]["verified"] is True and ds.meta["source"]["files"][0]["md5"] == md5
 
@@ -196,7 +208,7 @@ def test_a_correlated_pair_has_the_correlation_asked_for_on_10000_draws(rho):
     r = np.corrcoef(grid[0][rows], grid[1][rows])[0, 1]
     assert abs(r - rho) <= 0.02
     assert np.unique(grid[0][rows]).size == 40 and np.unique(grid[1][rows]).size == 32  # supports kept
-    assert abs(np.corrcoef(grid[0][rows], grid[2][rows])[0, 1]) < 0.05                   # the third stays free
+    assert abs(np.corrcoef(grid[0][rows], grid[2][rows])[0, 1]) < 0.05  # the third stays free
 
 
 def test_an_unreachable_correlation_is_refused_with_the_reachable_range():
@@ -208,8 +220,9 @@ def test_an_unreachable_correlation_is_refused_with_the_reachable_range():
 
 def test_import_with_a_correlated_pair(tmp_path):
     src = write_shapes3d(tmp_path / "s.h5", n=400)
-    ds = load_dataset(import_benchmark("shapes3d", src, tmp_path / "c", n=200, correlate=("floor_hue", "wall_hue", 0.7),
-                                       check=False))
+    ds = load_dataset(
+        import_benchmark("shapes3d", src, tmp_path / "c", n=200, correlate=("floor_hue", "wall_hue", 0.7), check=False)
+    )
     r = np.corrcoef(ds.columns["floor_hue"], ds.columns["wall_hue"])[0, 1]
     assert abs(r - 0.7) <= 0.02
     assert ds.meta["source"]["correlate"] == ["floor_hue", "wall_hue", 0.7]

@@ -1,4 +1,5 @@
 """The Dataset page converts a benchmark from the lab's downloads folder, or downloads it first (file:// here)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,9 @@ def test_dataset_page_downloads_checks_and_converts(tmp_workspace, tmp_path, mon
     md5 = hashlib.md5(src.read_bytes()).hexdigest()
     bench = benchmarks.BENCHMARKS["dsprites"]
     mirror = benchmarks.SourceFile(bench.files[0].name, src.as_uri(), md5)
-    monkeypatch.setitem(benchmarks.BENCHMARKS, "dsprites",
-                        benchmarks.Benchmark(**{**bench.__dict__, "files": (mirror,)}))
+    monkeypatch.setitem(
+        benchmarks.BENCHMARKS, "dsprites", benchmarks.Benchmark(**{**bench.__dict__, "files": (mirror,)})
+    )
     at = _page().run()
     at.selectbox(key="bench_name").set_value("dsprites").run()
     next(b for b in at.button if b.label == "Download and convert").click().run()

@@ -1,4 +1,5 @@
 """Each benchmark's tiny file becomes a dataset that trains and evaluates; the CLI converts and refuses."""
+
 from __future__ import annotations
 
 import os
@@ -49,9 +50,14 @@ def test_each_benchmark_trains_and_evaluates(tmp_path, monkeypatch, name):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "vae", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"PYTHONPATH": package_parent(), "PATH": "/usr/bin:/bin", "VAE_LAB_HOME": str(cwd)},
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vae", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": package_parent(), "PATH": "/usr/bin:/bin", "VAE_LAB_HOME": str(cwd)},
+        timeout=120,
+    )
 
 
 def test_cli_converts_a_benchmark_and_refuses_a_file_that_is_not_the_original(tmp_path):
@@ -59,12 +65,31 @@ def test_cli_converts_a_benchmark_and_refuses_a_file_that_is_not_the_original(tm
     bad = _cli("import-benchmark", "dsprites", str(src), "--out", "datasets/d", cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "published file's is 7da33b31b13a06f4b04a70402ce90c2e" in bad.stderr and "--no-verify" in bad.stderr
-    ok = _cli("import-benchmark", "dsprites", str(src), "--out", "datasets/d", "--no-verify", "--n", "40",
-              "--quiet", cwd=tmp_path)
+    ok = _cli(
+        "import-benchmark",
+        "dsprites",
+        str(src),
+        "--out",
+        "datasets/d",
+        "--no-verify",
+        "--n",
+        "40",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
     assert load_dataset(tmp_path / "datasets" / "d").meta["n_images"] == 40
-    corr = _cli("import-benchmark", "dsprites", str(src), "--out", "datasets/e", "--no-verify",
-                "--correlate", "shape,scale", cwd=tmp_path)
+    corr = _cli(
+        "import-benchmark",
+        "dsprites",
+        str(src),
+        "--out",
+        "datasets/e",
+        "--no-verify",
+        "--correlate",
+        "shape,scale",
+        cwd=tmp_path,
+    )
     assert corr.returncode == 2 and "FACTOR1,FACTOR2,RHO" in corr.stderr
     offline = _cli("import-benchmark", "dsprites", "--out", "datasets/f", cwd=tmp_path)
     assert offline.returncode == 2 and "--download" in offline.stderr

@@ -1,4 +1,5 @@
 """Chance levels: an alignment measure over uniformly random rotations of the codes."""
+
 import json
 
 import numpy as np
@@ -59,8 +60,9 @@ def test_add_chance_levels_reports_beside_the_score_and_the_sweep_draws_the_band
         a, b = rng.uniform(size=2)
         lines.append(f"{i},{'train' if i < 300 else 'validation'},{a},{b},,0,{a + b},{a - b}")
     (run / "latents.csv").write_text("\n".join(lines) + "\n")
-    (run / "evaluation.json").write_text(json.dumps({"factor_names": ["a", "b"], "settings": {"max_train": 10000},
-                                                     "summary": {"factor_alignment": 0.0}}))
+    (run / "evaluation.json").write_text(
+        json.dumps({"factor_names": ["a", "b"], "settings": {"max_train": 10000}, "summary": {"factor_alignment": 0.0}})
+    )
     evaluate.add_chance_levels(run, n=40)
     doc = json.loads((run / "evaluation.json").read_text())
     chance = doc["summary"]["chance"]["factor_alignment"]

@@ -1,4 +1,5 @@
 """Compare's library: which runs are comparable, which have converged (no Streamlit here)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,14 +8,28 @@ from vae.views import compare
 
 
 def row(name, state="finished", converged="converged", **settings):
-    base = dict(dataset="seed-full-64", arch="seed", method="beta-vae", epochs=10, latent_dim=3, entanglement="seed",
-                variance="constant", batch_size=8, lr=1e-4, beta=0.001, gamma=1e-4, image_size=64,
-                sample_weights=False, precision="float32", seed=0)
-    return {"name": name, "state": state, "converged": converged, "stopped": state != "finished",
-            **base, **settings}
+    base = dict(
+        dataset="seed-full-64",
+        arch="seed",
+        method="beta-vae",
+        epochs=10,
+        latent_dim=3,
+        entanglement="seed",
+        variance="constant",
+        batch_size=8,
+        lr=1e-4,
+        beta=0.001,
+        gamma=1e-4,
+        image_size=64,
+        sample_weights=False,
+        precision="float32",
+        seed=0,
+    )
+    return {"name": name, "state": state, "converged": converged, "stopped": state != "finished", **base, **settings}
 
 
 # ---------------------------------------------------------------- convergence on made-up curves
+
 
 def test_a_curve_that_has_levelled_off_is_converged():
     epochs = np.arange(1, 16)
@@ -36,7 +51,7 @@ def test_a_rising_validation_loss_is_not_still_falling():
 
 def test_the_tolerance_is_relative_to_the_last_value():
     # 0.5% per epoch: 1.5% over the 3-epoch window (falling at 1%, converged at 2% tolerance)
-    curve = [1.0 * 0.995 ** k for k in range(8)]
+    curve = [1.0 * 0.995**k for k in range(8)]
     assert compare.convergence(curve, tolerance=0.01) == compare.FALLING
     assert compare.convergence(curve, tolerance=0.02) == compare.CONVERGED
 
@@ -48,6 +63,7 @@ def test_one_or_three_epochs_are_too_short_to_tell_and_nan_is_skipped():
 
 
 # ---------------------------------------------------------------- the default comparable group
+
 
 def test_default_group_is_the_largest_set_of_finished_runs_differing_in_one_setting():
     rows = [row(f"g{k}", gamma=g) for k, g in enumerate([0.0, 1e-4, 1e-3, 1e-2])]
@@ -88,6 +104,7 @@ def test_among_equal_groups_one_where_the_setting_takes_more_values_wins():
 
 # ---------------------------------------------------------------- filters and flags
 
+
 def test_filters_keep_only_the_chosen_values_and_none_means_any():
     rows = [row("a", arch="seed"), row("b", arch="burgess"), row("c", arch="seed", state="stopped")]
     kept = compare.filter_rows(rows, arch=["seed"], state=["finished"], dataset=None)
@@ -102,11 +119,19 @@ def test_varying_settings_names_what_differs():
 
 
 def test_flags_count_not_converged_too_short_and_stopped():
-    rows = [row("a"), row("b", converged=compare.FALLING), row("c", converged=compare.SHORT),
-            row("d", state="stopped", converged="-")]
+    rows = [
+        row("a"),
+        row("b", converged=compare.FALLING),
+        row("c", converged=compare.SHORT),
+        row("d", state="stopped", converged="-"),
+    ]
     assert compare.flag_counts(rows) == {"still falling": 1, "too short to tell": 1, "stopped": 1}
-    assert [compare.marker_of(r) for r in rows] == ["finished, converged", "finished, not converged",
-                                                    "finished, not converged", "stopped / not finished"]
+    assert [compare.marker_of(r) for r in rows] == [
+        "finished, converged",
+        "finished, not converged",
+        "finished, not converged",
+        "stopped / not finished",
+    ]
 
 
 def test_options_sorts_numbers_numerically():

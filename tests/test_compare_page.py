@@ -1,6 +1,7 @@
 """Compare page (AppTest): only comparable runs side by side, flags, Against and colour/facet.
 
 Also the labels a scientist can read, and the Train page's study settings and duration estimate."""
+
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
@@ -91,6 +92,7 @@ def test_hole_and_transect_p3_have_different_colours():
 
 # ---------------------------------------------------------------- Train page: study settings and estimate
 
+
 def test_study_settings_set_ten_epochs_and_the_estimate_follows(tiny_dataset):
     at = page("train").run()
     assert not at.exception
@@ -103,8 +105,9 @@ def test_study_settings_set_ten_epochs_and_the_estimate_follows(tiny_dataset):
 
 
 def test_the_estimate_uses_an_earlier_run_of_the_same_settings(tiny_dataset, fake_run):
-    fake_run("earlier", dataset=str(tiny_dataset), arch="burgess", batch_size=128, image_size=32,
-             precision="mixed_bfloat16")
+    fake_run(
+        "earlier", dataset=str(tiny_dataset), arch="burgess", batch_size=128, image_size=32, precision="mixed_bfloat16"
+    )
     at = page("train").run()
     text = next(c.value for c in at.caption if c.value.startswith("Estimated duration"))
     assert "measured by 1 earlier run(s)" in text
@@ -139,9 +142,17 @@ def test_differences_use_the_sweeps_test_and_alignment_draws_its_chance_band(fak
     for g, shift in ((0.0, 0.0), (1e-2, 0.3)):
         for s in range(4):
             run = fake_run(f"g{g}-s{s}", epochs=5, gamma=g, seed=s)
-            (run / "evaluation.json").write_text(json.dumps({"summary": {
-                "factor_alignment": 0.4 + shift + 0.02 * s, "pca_alignment": 0.5,
-                "chance": {"factor_alignment": {"mean": 0.42, "lo": 0.05, "hi": 0.85}}}}))
+            (run / "evaluation.json").write_text(
+                json.dumps(
+                    {
+                        "summary": {
+                            "factor_alignment": 0.4 + shift + 0.02 * s,
+                            "pca_alignment": 0.5,
+                            "chance": {"factor_alignment": {"mean": 0.42, "lo": 0.05, "hi": 0.85}},
+                        }
+                    }
+                )
+            )
     at = page().run()
     assert not at.exception
     (band,) = [s for s in figure(at)["layout"]["shapes"] if s["type"] == "rect"]

@@ -11,6 +11,7 @@ checked equal to compare_settings itself on a few sweeps. The same simulations r
 difference whenever the percentile-bootstrap interval excludes 0, stats.difference_ci, which the Sweeps
 page used until 2026-12, CHANGELOG.md) and show that it fails them.
 """
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -49,8 +50,15 @@ def batched(x, paired, level=0.95):
 def as_rows(sweep, paired):
     """One simulated sweep as results.csv-like rows (unpaired: every run its own seed)."""
     settings, seeds = sweep.shape
-    return [{"gamma": [0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0][i], "seed": j if paired else i * seeds + j,
-             "eval_mig": float(sweep[i, j])} for i in range(settings) for j in range(seeds)]
+    return [
+        {
+            "gamma": [0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0][i],
+            "seed": j if paired else i * seeds + j,
+            "eval_mig": float(sweep[i, j]),
+        }
+        for i in range(settings)
+        for j in range(seeds)
+    ]
 
 
 @pytest.mark.parametrize("paired", [True, False])
@@ -113,6 +121,7 @@ def test_a_settings_mean_interval_covers_95_percent_at_5_seeds():
 
 # ---- the old rule, through the same simulations ------------------------------------------------------
 
+
 def old_rule(sweep):
     """What the Sweeps page said until 2026-12 (CHANGELOG.md): a difference when the percentile-bootstrap interval of
     the difference (stats.difference_ci, each group resampled on its own) excludes 0; no correction."""
@@ -130,6 +139,7 @@ def test_the_old_rule_fails_the_same_simulations():
 
 
 # ---- the pieces, against independent computations --------------------------------------------------
+
 
 def test_paired_and_welch_match_scipy():
     rng = np.random.default_rng(1)
@@ -165,15 +175,21 @@ def test_the_smallest_detectable_difference_is_detected_80_percent_of_the_time()
     assert np.mean(t["p"] < ALPHA) == pytest.approx(0.80, abs=0.015)
     # seeds_needed is the smallest n whose power reaches 80%: one seed fewer falls short
     need = stats.seeds_needed(0.2, sd, paired=True)
-    assert stats.t_power(0.2 / (sd / np.sqrt(need)), need - 1) >= 0.8 > stats.t_power(
-        0.2 / (sd / np.sqrt(need - 1)), need - 2)
+    assert (
+        stats.t_power(0.2 / (sd / np.sqrt(need)), need - 1)
+        >= 0.8
+        > stats.t_power(0.2 / (sd / np.sqrt(need - 1)), need - 2)
+    )
     assert stats.seeds_needed(1e-6, sd, paired=True) is None  # beyond MAX_SEEDS
 
 
 def test_compare_settings_fields_pairing_and_verdicts():
     rng = np.random.default_rng(4)
-    rows = [{"gamma": g, "seed": s, "m": 0.5 + 0.1 * rng.standard_normal() + (0.3 if g == 1e-2 else 0.0)}
-            for g in (0.0, 1e-3, 1e-2) for s in range(10)]
+    rows = [
+        {"gamma": g, "seed": s, "m": 0.5 + 0.1 * rng.standard_normal() + (0.3 if g == 1e-2 else 0.0)}
+        for g in (0.0, 1e-3, 1e-2)
+        for s in range(10)
+    ]
     out = {c["value"]: c for c in stats.compare_settings(rows, "m", "gamma", 0.0)}
     assert set(out) == {1e-3, 1e-2}
     c = out[1e-2]

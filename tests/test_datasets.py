@@ -41,7 +41,7 @@ def test_written_dataset_loads_with_images_columns_and_splits(tmp_path):
     png = np.asarray(Image.open(path / "images" / "000007.png"))
     assert np.array_equal(png, g.images[7])
     assert "timestamp" not in (path / "dataset.json").read_text()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp folders left
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
 def test_same_spec_and_seed_give_identical_files(tmp_path):
@@ -88,20 +88,31 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda p: (p / "images.npy").unlink(), "missing images.npy"),
-    (lambda p: (p / "factors.csv").unlink(), "missing factors.csv"),
-    (lambda p: (p / "dataset.json").write_text("{oops"), "not valid JSON"),
-    (lambda p: (p / "dataset.json").write_text(json.dumps({"format": "other"})), "not a VAE Lab dataset"),
-    (lambda p: _edit_meta(p, format_version=2), "format version 2"),
-    (lambda p: _edit_meta(p, n_images=99), "expected uint8"),
-    (lambda p: (p / "factors.csv").write_text("id,split,c,weight,transect,point\n"), "columns"),
-    (lambda p: (p / "factors.csv").write_text(
-        "\n".join((p / "factors.csv").read_text().splitlines()[:-3]) + "\n"), "rows"),
-    (lambda p: (p / "factors.csv").write_text(
-        (p / "factors.csv").read_text().replace("transects,", "train,", 1)), "split counts"),
-    (lambda p: np.save(p / "images.npy", np.zeros((105, 32, 32), np.float32)), "expected uint8"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda p: (p / "images.npy").unlink(), "missing images.npy"),
+        (lambda p: (p / "factors.csv").unlink(), "missing factors.csv"),
+        (lambda p: (p / "dataset.json").write_text("{oops"), "not valid JSON"),
+        (lambda p: (p / "dataset.json").write_text(json.dumps({"format": "other"})), "not a VAE Lab dataset"),
+        (lambda p: _edit_meta(p, format_version=2), "format version 2"),
+        (lambda p: _edit_meta(p, n_images=99), "expected uint8"),
+        (lambda p: (p / "factors.csv").write_text("id,split,c,weight,transect,point\n"), "columns"),
+        (
+            lambda p: (p / "factors.csv").write_text(
+                "\n".join((p / "factors.csv").read_text().splitlines()[:-3]) + "\n"
+            ),
+            "rows",
+        ),
+        (
+            lambda p: (p / "factors.csv").write_text(
+                (p / "factors.csv").read_text().replace("transects,", "train,", 1)
+            ),
+            "split counts",
+        ),
+        (lambda p: np.save(p / "images.npy", np.zeros((105, 32, 32), np.float32)), "expected uint8"),
+    ],
+)
 def test_load_refuses_damaged_datasets_with_clear_errors(tmp_path, damage, message):
     path = write_dataset(_small(), tmp_path / "ds")
     damage(path)
@@ -152,7 +163,7 @@ def test_import_skips_unreadable_files_with_reasons(tmp_path):
     assert "unreadable" in reasons["broken.png"] or "not an image" in reasons["broken.png"]
     assert ds.meta["family"] == "imported" and ds.factor_names == []
     assert ds.meta["counts"] == {"train": 9, "validation": 1}
-    deep = ds.images[0]                                  # deep16.png sorts first; 16-bit -> 8-bit
+    deep = ds.images[0]  # deep16.png sorts first; 16-bit -> 8-bit
     assert deep.max() > 100 and deep.dtype == np.uint8
 
 

@@ -1,6 +1,7 @@
 """The delete guard sees every run that will read a dataset: the runs of a planned or running sweep, and a
 CLI run whatever folder it was started from (its config.json stores the dataset's absolute path; an old
 relative path is resolved against the data root and the run folder, so the pages find the dataset too)."""
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,9 @@ def test_a_cli_run_started_with_a_relative_path_from_another_folder_blocks_the_d
 
     monkeypatch.setattr(cli, "load_keras", no_training)
     with pytest.raises(Stop):
-        cli.main(["train", "--data", "../datasets/ds-a", "--out", "../runs/cli-run", "--epochs", "1",
-                  "--batch-size", "8"])
+        cli.main(
+            ["train", "--data", "../datasets/ds-a", "--out", "../runs/cli-run", "--epochs", "1", "--batch-size", "8"]
+        )
     run = tmp_workspace / "runs" / "cli-run"
     stored = json.loads((run / "config.json").read_text())["config"]["dataset"]
     assert stored == str(ds.resolve())  # absolute: any reader, from any folder, finds it

@@ -1,5 +1,6 @@
 """Deleting is safe: a confirmation belongs to the item it names, closes after any delete, says what
 depends on the item, and a dataset that a run trains on cannot be deleted (library and page)."""
+
 from __future__ import annotations
 
 import os

@@ -31,8 +31,9 @@ def _aligned_run(fake_run, tiny_dataset, name="aligned", flat=1.0, epochs=2):
         snap = dict(np.load(path))
         rows = np.searchsorted(np.asarray(ds.columns["id"]), snap["index_train"])
         a, b = (np.asarray(ds.columns[f], float)[rows] for f in ("a", "b"))
-        snap["mu_train"] = np.column_stack([(a - 1.25) * 4, (b - 1.0) * 0.5 * epoch,
-                                            flat * 0.01 * rng.normal(size=len(a))]).astype(np.float32)
+        snap["mu_train"] = np.column_stack(
+            [(a - 1.25) * 4, (b - 1.0) * 0.5 * epoch, flat * 0.01 * rng.normal(size=len(a))]
+        ).astype(np.float32)
         np.savez_compressed(path, **snap)
     return run
 
@@ -49,7 +50,9 @@ def test_factor_panel_beside_pca_panel_with_arrows_and_equal_scales(fake_run, ti
     pca = analysis.pca_alignment(snap["mu_train"])
     values = {m.label: m.value for m in at.metric}
     assert values["Factor alignment"] == f"{fa['score']:.3f}" and fa["score"] >= 0.95
-    assert values["Principal axes on latent axes"] == (f"{pca['score']:.3f}" if pca["score"] is not None else "undefined")
+    assert values["Principal axes on latent axes"] == (
+        f"{pca['score']:.3f}" if pca["score"] is not None else "undefined"
+    )
     figs = figures(at)
     latent, principal = figs[0], figs[1]
     names = [t.get("name") for t in latent["data"]]
@@ -96,9 +99,13 @@ def test_undefined_pca_is_said_in_words(fake_run, tiny_dataset):
     path = folder.snapshot_path(run, 1)
     snap = dict(np.load(path))
     rng = np.random.default_rng(1)
-    snap["mu_train"] = np.column_stack([rng.normal(size=len(snap["index_train"])),
-                                        rng.normal(size=len(snap["index_train"])),
-                                        np.zeros(len(snap["index_train"]))]).astype(np.float32)
+    snap["mu_train"] = np.column_stack(
+        [
+            rng.normal(size=len(snap["index_train"])),
+            rng.normal(size=len(snap["index_train"])),
+            np.zeros(len(snap["index_train"])),
+        ]
+    ).astype(np.float32)
     x = snap["mu_train"][:, :2] - snap["mu_train"][:, :2].mean(0)
     snap["mu_train"][:, :2] = x @ np.linalg.inv(np.linalg.cholesky(np.cov(x, rowvar=False))).T  # exact tie
     np.savez_compressed(path, **snap)

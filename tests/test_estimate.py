@@ -1,4 +1,5 @@
 """The Train page's duration estimate before Start: measured on this machine when it can be, else a default."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,13 @@ def test_an_earlier_run_with_the_same_network_and_batch_sets_the_pace():
 
 
 def test_the_median_of_several_runs_is_used_and_other_settings_are_ignored():
-    runs = [earlier(80.0, 1, 100), earlier(160.0, 1, 100), earlier(800.0, 1, 100),  # 0.1, 0.2, 1.0 s/image
-            earlier(1.0, 1, 100, arch="burgess"), earlier(1.0, 1, 100, batch_size=128)]
+    runs = [
+        earlier(80.0, 1, 100),
+        earlier(160.0, 1, 100),
+        earlier(800.0, 1, 100),  # 0.1, 0.2, 1.0 s/image
+        earlier(1.0, 1, 100, arch="burgess"),
+        earlier(1.0, 1, 100, batch_size=128),
+    ]
     out = estimate.estimate_duration(cfg(epochs=1), n_train=800, n_val=0, earlier_runs=runs)
     assert out["runs"] == 3 and out["seconds"] == pytest.approx(0.2 * 800)
 

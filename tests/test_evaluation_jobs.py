@@ -1,4 +1,5 @@
 """Evaluate from the pages: its own process, progress in the run folder, then which latent tracks which factor."""
+
 from __future__ import annotations
 
 import json
@@ -21,33 +22,61 @@ def evaluation(k=2, d=3):
     mi = np.zeros((d, k))
     mi[0, 0], mi[1, 1], mi[2, :] = 2.0, 1.5, 0.1
     importance = np.array([[0.9, 0.05], [0.05, 0.9], [0.05, 0.05]])
-    return {"format": "vae-lab-evaluation", "factor_names": ["a", "b"],
-            "summary": {"alignment_score": 0.8, "mig": 0.5, "dci_disentanglement": 0.7},
-            "metrics": {"mig": {"score": 0.5, "per_factor": [0.6, 0.4], "mutual_info": mi.tolist(),
-                                "num_bins": 20, "n_train": 400, "sklearn_version": "1.x"},
-                        "dci": {"disentanglement": 0.7, "completeness": 0.8, "importance_matrix": importance.tolist(),
-                                "n_train": 400, "n_estimators": 20}},
-            "factor_alignment": {"abs_cos": [[0.99, 0.1, 0.05], [0.2, 0.95, 0.1]], "assigned_axis": [0, 1],
-                                 "angles_deg": [8.1, 18.2], "r2": [0.9, 0.8], "per_factor": [0.97, 0.83],
-                                 "score": 0.9, "score_uses": "global linear directions", "n": 400, "min_r2": 0.1,
-                                 "note": ""},
-            "active_units": {"active": [True, True, False], "variances": [0.5, 0.4, 0.001], "threshold": 0.01}}
+    return {
+        "format": "vae-lab-evaluation",
+        "factor_names": ["a", "b"],
+        "summary": {"alignment_score": 0.8, "mig": 0.5, "dci_disentanglement": 0.7},
+        "metrics": {
+            "mig": {
+                "score": 0.5,
+                "per_factor": [0.6, 0.4],
+                "mutual_info": mi.tolist(),
+                "num_bins": 20,
+                "n_train": 400,
+                "sklearn_version": "1.x",
+            },
+            "dci": {
+                "disentanglement": 0.7,
+                "completeness": 0.8,
+                "importance_matrix": importance.tolist(),
+                "n_train": 400,
+                "n_estimators": 20,
+            },
+        },
+        "factor_alignment": {
+            "abs_cos": [[0.99, 0.1, 0.05], [0.2, 0.95, 0.1]],
+            "assigned_axis": [0, 1],
+            "angles_deg": [8.1, 18.2],
+            "r2": [0.9, 0.8],
+            "per_factor": [0.97, 0.83],
+            "score": 0.9,
+            "score_uses": "global linear directions",
+            "n": 400,
+            "min_r2": 0.1,
+            "note": "",
+        },
+        "active_units": {"active": [True, True, False], "variances": [0.5, 0.4, 0.001], "threshold": 0.01},
+    }
 
 
 # ---------------------------------------------------------------- the library
+
 
 def test_views_name_each_factors_most_informative_latent_and_keep_the_settings():
     views = evaluation_views(evaluation())
     assert views["mig_per_factor"] == [
         {"factor": "a", "MIG (normalised gap)": 0.6, "most informative latent": "μ1"},
-        {"factor": "b", "MIG (normalised gap)": 0.4, "most informative latent": "μ2"}]
+        {"factor": "b", "MIG (normalised gap)": 0.4, "most informative latent": "μ2"},
+    ]
     assert "num_bins 20" in views["mig_settings"] and "n_train 400" in views["mig_settings"]
     dci = views["dci_importance"]
     assert dci["latents"] == ["μ1", "μ2", "μ3"] and dci["factors"] == ["a", "b"] and dci["matrix"].shape == (3, 2)
     assert "n_estimators 20" in views["dci_settings"] and views["dci_scores"]["completeness"] == 0.8
     fa = views["factor_alignment"]
-    assert [(r["factor"], r["its latent"], r["|cos| to it"]) for r in fa["rows"]] == [("a", "μ1", 0.99),
-                                                                                      ("b", "μ2", 0.95)]
+    assert [(r["factor"], r["its latent"], r["|cos| to it"]) for r in fa["rows"]] == [
+        ("a", "μ1", 0.99),
+        ("b", "μ2", 0.95),
+    ]
     assert fa["abs_cos"].shape == (2, 3) and fa["latents"] == ["μ1", "μ2", "μ3"] and "min_r2 0.1" in fa["settings"]
     assert views["tables"]["active_units"][2] == {"active": False, "variances": 0.001}
     assert "threshold 0.01" in views["settings"]["active_units"]
@@ -151,6 +180,7 @@ def test_fast_dci_adds_the_cli_flag_and_the_process_gets_its_own_session(fake_ru
 
 # ---------------------------------------------------------------- the pages
 
+
 def page(name):
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
 
@@ -199,6 +229,7 @@ def test_after_evaluation_the_pages_show_mig_per_factor_and_the_dci_heatmap(fake
 
 
 # ---------------------------------------------------------------- the real process
+
 
 @pytest.mark.slow
 def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run):

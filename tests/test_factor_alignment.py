@@ -44,10 +44,14 @@ def test_dead_noise_dims_and_monotone_warps_still_score_high():
     f = factors(seed=1)
     s = standardised(f)
     rng = np.random.default_rng(2)
-    z = np.column_stack([rng.normal(0, 1, len(f)),             # a noise dim as wide as the codes
-                         -np.exp(2 * s[:, 1]),                 # monotone warp of factor 1
-                         1e-6 * rng.normal(size=len(f)),       # a dead dim
-                         s[:, 0] ** 3 + 0.5 * s[:, 0]])        # monotone warp of factor 0
+    z = np.column_stack(
+        [
+            rng.normal(0, 1, len(f)),  # a noise dim as wide as the codes
+            -np.exp(2 * s[:, 1]),  # monotone warp of factor 1
+            1e-6 * rng.normal(size=len(f)),  # a dead dim
+            s[:, 0] ** 3 + 0.5 * s[:, 0],
+        ]
+    )  # monotone warp of factor 0
     out = factor_alignment(z, f)
     assert out["score"] >= 0.95
     assert out["assigned_axis"].tolist() == [3, 1]

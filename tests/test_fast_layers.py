@@ -1,4 +1,5 @@
 """The exact speed rewrites of Keras layers (vae.model.fast_layers): same function, same saved files."""
+
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,6 @@ import pytest
 
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.slow  # builds and runs Keras layers and networks (the fast lane stays without them)
-
 
 
 def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
@@ -18,9 +18,12 @@ def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 5, 4)).astype("float32")  # non-square, to catch swapped axes
     pairs = [
-        (ConvTranspose(7, 3, padding="same", activation="relu", upsample=True),
-         lambda w: keras.Sequential([layers.UpSampling2D(2), layers.Conv2DTranspose(7, 3, padding="same",
-                                                                                  activation="relu")])),
+        (
+            ConvTranspose(7, 3, padding="same", activation="relu", upsample=True),
+            lambda w: keras.Sequential(
+                [layers.UpSampling2D(2), layers.Conv2DTranspose(7, 3, padding="same", activation="relu")]
+            ),
+        ),
         (ConvTranspose(7, 3, padding="same"), lambda w: layers.Conv2DTranspose(7, 3, padding="same")),
         (ConvTranspose(7, 1, padding="same"), lambda w: layers.Conv2DTranspose(7, 1, padding="same")),
     ]
@@ -52,8 +55,10 @@ def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
 
     rng = np.random.default_rng(1)
     x = tf.constant(rng.normal(size=(2, 5, 6, 4)).astype("float32"))
-    fast, stock = Conv2DTranspose(filters, 4, strides=2, padding="same"), layers.Conv2DTranspose(
-        filters, 4, strides=2, padding="same")
+    fast, stock = (
+        Conv2DTranspose(filters, 4, strides=2, padding="same"),
+        layers.Conv2DTranspose(filters, 4, strides=2, padding="same"),
+    )
     fast(x), stock(x)
     fast.set_weights([rng.normal(size=w.shape).astype("float32") for w in stock.get_weights()])
     stock.set_weights(fast.get_weights())
@@ -63,8 +68,9 @@ def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
         losses = [tf.reduce_sum(tf.sin(y)) for y in outs]  # a non-uniform upstream gradient
     assert outs[0].shape == (2, 10, 12, filters)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
-    for a, b in zip(tape.gradient(losses[0], [x, *fast.trainable_weights]),
-                    tape.gradient(losses[1], [x, *stock.trainable_weights])):
+    for a, b in zip(
+        tape.gradient(losses[0], [x, *fast.trainable_weights]), tape.gradient(losses[1], [x, *stock.trainable_weights])
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 

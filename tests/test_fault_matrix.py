@@ -7,6 +7,7 @@ no traceback, and every other run is still listed.
 One data folder holds every case (each damaged file in its own run, dataset or sweep folder), so each page
 and each listing runs once for all of them; only the pages that show one chosen item rerun per item.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,25 @@ RUN_WRONG = {
         "config_list": lambda d: {**d, "config": []},
         "no_dataset": lambda d: {**d, "config": {k: v for k, v in d["config"].items() if k != "dataset"}},
         "dataset_number": lambda d: {**d, "config": {**d["config"], "dataset": 5}},
-        "setting_types": lambda d: {**d, "config": {**d["config"], "beta": "high", "latent_dim": "three",
-                                                    "epochs": None, "method": 7, "gamma": [1]}},
+        "setting_types": lambda d: {
+            **d,
+            "config": {**d["config"], "beta": "high", "latent_dim": "three", "epochs": None, "method": 7, "gamma": [1]},
+        },
         "dataset_meta_list": lambda d: {**d, "dataset": [1, 2]},
     },
     "status.json": {
         "heartbeat_text": lambda d: {**d, "state": "running", "pid": 1, "heartbeat": "soon"},
         "state_number": lambda d: {**d, "state": 5},
-        "field_types": lambda d: {**d, "epoch": "one", "epochs": [3], "step": {}, "steps_per_epoch": "x",
-                                  "message": 12, "started": "then", "pid": "abc"},
+        "field_types": lambda d: {
+            **d,
+            "epoch": "one",
+            "epochs": [3],
+            "step": {},
+            "steps_per_epoch": "x",
+            "message": 12,
+            "started": "then",
+            "pid": "abc",
+        },
     },
     "metrics.jsonl": {
         "value_types": "lines",
@@ -52,11 +63,18 @@ RUN_WRONG = {
     "evaluation.json": {
         "summary_list": lambda d: {**d, "summary": [1, 2]},
         "summary_text": lambda d: {**d, "summary": {"mig": "high", "dci": None}},
-        "metric_types": lambda d: {**d, "metrics": {"mig": {"per_factor": ["a", "b"], "mutual_info": "x"},
-                                                    "dci": {"importance_matrix": [[1, "b"], [2]]}}},
+        "metric_types": lambda d: {
+            **d,
+            "metrics": {
+                "mig": {"per_factor": ["a", "b"], "mutual_info": "x"},
+                "dci": {"importance_matrix": [[1, "b"], [2]]},
+            },
+        },
         "metrics_list": lambda d: {**d, "metrics": [1], "factor_alignment": {"abs_cos": [["a", 1]]}},
-        "alignment_types": lambda d: {**d, "factor_alignment": {"abs_cos": [[0.9, 0.1]], "assigned_axis": "x",
-                                                                "score": "good", "per_factor": 3}},
+        "alignment_types": lambda d: {
+            **d,
+            "factor_alignment": {"abs_cos": [[0.9, 0.1]], "assigned_axis": "x", "score": "good", "per_factor": 3},
+        },
     },
     "evaluation_progress.json": {
         "field_types": lambda d: {**d, "fraction": "half", "updated": "now", "started": [1], "stage": 5},
@@ -83,8 +101,7 @@ SWEEP_WRONG = {
     "sweep.json": {
         "runs_strings": lambda d: {**d, "runs": ["a", 5]},
         "grid_list": lambda d: {**d, "grid": [1], "created": "yesterday", "seeds": "x"},
-        "run_settings": lambda d: {**d, "runs": [{"name": r["name"], "settings": [], "seed": "x"}
-                                                 for r in d["runs"]]},
+        "run_settings": lambda d: {**d, "runs": [{"name": r["name"], "settings": [], "seed": "x"} for r in d["runs"]]},
     },
     "status.json": {
         "running_heartbeat_text": lambda d: {**d, "state": "running", "heartbeat": "soon", "driver_pid": "x"},
@@ -94,8 +111,10 @@ SWEEP_WRONG = {
 }
 
 
-def _cases(wrong: dict, non_json=("model.keras", "snapshots/epoch_0002.npz", "metrics.jsonl", "factors.csv",
-                                  "images.npy", "results.csv")) -> list[tuple[str, str]]:
+def _cases(
+    wrong: dict,
+    non_json=("model.keras", "snapshots/epoch_0002.npz", "metrics.jsonl", "factors.csv", "images.npy", "results.csv"),
+) -> list[tuple[str, str]]:
     out = []
     for file, extra in wrong.items():
         kinds = GENERIC if file in non_json else JSON_KINDS
@@ -124,28 +143,46 @@ def damage(path: Path, kind: str, wrong: dict) -> None:
         path.mkdir()
         (path / "inside").write_text("x")
         return
-    data = {"empty": b"", "truncated": good[: max(1, len(good) // 2)], "random": RNG_BYTES,
-            "null": b"null" if path.suffix != ".jsonl" else b"null\nnull\n", "list": b"[]"}.get(kind)
+    data = {
+        "empty": b"",
+        "truncated": good[: max(1, len(good) // 2)],
+        "random": RNG_BYTES,
+        "null": b"null" if path.suffix != ".jsonl" else b"null\nnull\n",
+        "list": b"[]",
+    }.get(kind)
     if data is None:
         maker = wrong[kind]
         if callable(maker):
             data = json.dumps(maker(json.loads(good))).encode()
         elif maker == "lines":
             rows = [json.loads(line) for line in good.decode().splitlines()]
-            bad = [{**r, "loss": "abc", "val_loss": [1], "epoch": "one", "step": None, "time": "t",
-                    "images_per_s": {}} for r in rows[:3]] + [{**rows[-1], "kind": 3}, [1, 2], "text", 5]
+            bad = [
+                {**r, "loss": "abc", "val_loss": [1], "epoch": "one", "step": None, "time": "t", "images_per_s": {}}
+                for r in rows[:3]
+            ] + [{**rows[-1], "kind": 3}, [1, 2], "text", 5]
             data = "".join(json.dumps(r) + "\n" for r in bad).encode()
         elif maker == "npz_text":
-            np.savez(path.with_suffix(""), recon=np.array(["a", "b"]), recon_index=np.array(["x"]),
-                     mu_train=np.array(["q"]), index_train=np.array(["z"]))
+            np.savez(
+                path.with_suffix(""),
+                recon=np.array(["a", "b"]),
+                recon_index=np.array(["x"]),
+                mu_train=np.array(["q"]),
+                index_train=np.array(["z"]),
+            )
             return
         elif maker == "npz_missing":
             np.savez(path.with_suffix(""), something=np.zeros(3))
             return
         elif maker == "npz_shapes":
-            np.savez(path.with_suffix(""), recon=np.zeros((3, 5, 5), np.uint8), recon_index=np.arange(7),
-                     mu_train=np.zeros((4, 3), np.float32), index_train=np.arange(9),
-                     mu_validation=np.zeros((2,), np.float32), index_validation=np.arange(2))
+            np.savez(
+                path.with_suffix(""),
+                recon=np.zeros((3, 5, 5), np.uint8),
+                recon_index=np.arange(7),
+                mu_train=np.zeros((4, 3), np.float32),
+                index_train=np.arange(9),
+                mu_validation=np.zeros((2,), np.float32),
+                index_validation=np.arange(2),
+            )
             return
         elif maker == "csv_text":
             lines = good.decode().splitlines()
@@ -159,16 +196,34 @@ def damage(path: Path, kind: str, wrong: dict) -> None:
 
 # ---------------------------------------------------------------- the good folders
 
+
 def _evaluation() -> dict:
-    return {"format": "vae-lab-evaluation", "factor_names": ["a", "b"],
-            "summary": {"mig": 0.5, "dci_disentanglement": 0.7, "factor_alignment": 0.8},
-            "metrics": {"mig": {"score": 0.5, "per_factor": [0.6, 0.4], "mutual_info": [[2, 0], [0, 1.5], [0.1, 0.1]],
-                                "num_bins": 20},
-                        "dci": {"disentanglement": 0.7, "completeness": 0.8,
-                                "importance_matrix": [[0.9, 0.05], [0.05, 0.9], [0.05, 0.05]]}},
-            "factor_alignment": {"abs_cos": [[0.99, 0.1, 0.05], [0.2, 0.95, 0.1]], "assigned_axis": [0, 1],
-                                 "angles_deg": [8.1, 18.2], "r2": [0.9, 0.8], "per_factor": [0.97, 0.83],
-                                 "score": 0.9}}
+    return {
+        "format": "vae-lab-evaluation",
+        "factor_names": ["a", "b"],
+        "summary": {"mig": 0.5, "dci_disentanglement": 0.7, "factor_alignment": 0.8},
+        "metrics": {
+            "mig": {
+                "score": 0.5,
+                "per_factor": [0.6, 0.4],
+                "mutual_info": [[2, 0], [0, 1.5], [0.1, 0.1]],
+                "num_bins": 20,
+            },
+            "dci": {
+                "disentanglement": 0.7,
+                "completeness": 0.8,
+                "importance_matrix": [[0.9, 0.05], [0.05, 0.9], [0.05, 0.05]],
+            },
+        },
+        "factor_alignment": {
+            "abs_cos": [[0.99, 0.1, 0.05], [0.2, 0.95, 0.1]],
+            "assigned_axis": [0, 1],
+            "angles_deg": [8.1, 18.2],
+            "r2": [0.9, 0.8],
+            "per_factor": [0.97, 0.83],
+            "score": 0.9,
+        },
+    }
 
 
 def good_run(run: Path, dataset: Path, created: float) -> Path:
@@ -180,29 +235,63 @@ def good_run(run: Path, dataset: Path, created: float) -> Path:
     ids = {s: ds.indices(s) for s in ds.splits}
     cfg = TrainConfig.study(str(dataset), epochs=2, image_size=32, latent_dim=3).to_dict()
     (run / "snapshots").mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"format": "vae-lab-run", "format_version": 1, "config": cfg,
-                                                 "versions": {}, "dataset": {"path": str(dataset)},
-                                                 "created": created}))
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "format": "vae-lab-run",
+                "format_version": 1,
+                "config": cfg,
+                "versions": {},
+                "dataset": {"path": str(dataset)},
+                "created": created,
+            }
+        )
+    )
     rng = np.random.default_rng(0)
     lines = []
     for epoch in (1, 2):
         lines += [_metric_line("batch", epoch, s, 4, rng, cfg["beta"], cfg["gamma"], epoch + s / 10) for s in (2, 4)]
         lines.append(_metric_line("epoch", epoch, 4, 4, rng, cfg["beta"], cfg["gamma"], epoch + 0.5))
-        snap = {"recon_index": ids["validation"][:20],
-                "recon": rng.integers(0, 255, (len(ids["validation"][:20]), 32, 32), dtype=np.uint8)}
+        snap = {
+            "recon_index": ids["validation"][:20],
+            "recon": rng.integers(0, 255, (len(ids["validation"][:20]), 32, 32), dtype=np.uint8),
+        }
         for split, split_ids in ids.items():
             snap[f"index_{split}"] = split_ids
             snap[f"mu_{split}"] = rng.normal(size=(len(split_ids), 3)).astype(np.float32)
         np.savez_compressed(run / "snapshots" / f"epoch_{epoch:04d}.npz", **snap)
     (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     now = time.time()
-    (run / "status.json").write_text(json.dumps(dict(state="finished", pid=None, heartbeat=now, message="", epoch=2,
-                                                     epochs=2, step=4, steps_per_epoch=4, started=now - 10,
-                                                     updated=now)))
+    (run / "status.json").write_text(
+        json.dumps(
+            dict(
+                state="finished",
+                pid=None,
+                heartbeat=now,
+                message="",
+                epoch=2,
+                epochs=2,
+                step=4,
+                steps_per_epoch=4,
+                started=now - 10,
+                updated=now,
+            )
+        )
+    )
     (run / "evaluation.json").write_text(json.dumps(_evaluation()))
-    (run / "evaluation_progress.json").write_text(json.dumps(
-        {"state": "finished", "stage": "done", "fraction": 1.0, "pid": 1, "started": now - 5, "updated": now,
-         "message": ""}))
+    (run / "evaluation_progress.json").write_text(
+        json.dumps(
+            {
+                "state": "finished",
+                "stage": "done",
+                "fraction": 1.0,
+                "pid": 1,
+                "started": now - 5,
+                "updated": now,
+                "message": "",
+            }
+        )
+    )
     (run / "model.keras").write_bytes(b"")  # replaced by each model.keras case; removed from the good runs
     (run / "model.keras").unlink()
     return run
@@ -226,8 +315,9 @@ def lab(tmp_path_factory):
     mp.setenv("VAE_LAB_HOME", str(home))
     for d in ("datasets", "runs", "sweeps"):
         (home / d).mkdir()
-    good_ds = datasets.write_dataset(presets.preset_spec("seed-punctured", n=120, image_size=32),
-                                     home / "datasets" / "good")
+    good_ds = datasets.write_dataset(
+        presets.preset_spec("seed-punctured", n=120, image_size=32), home / "datasets" / "good"
+    )
     t = time.time() - 1000
     good_runs = [good_run(home / "runs" / f"good-{k}", good_ds, t + k) for k in range(2)]
     run_cases = {}
@@ -251,12 +341,19 @@ def lab(tmp_path_factory):
         s = good_sweep(home / "sweeps" / name, good_ds, runs=1)
         damage(s / file, kind, SWEEP_WRONG[file])
         sweep_cases[name] = (file, kind)
-    yield {"home": home, "good_runs": [r.name for r in good_runs], "run_cases": run_cases,
-           "dataset_cases": dataset_cases, "sweep_cases": sweep_cases, "good_sweeps": [s.name for s in good_sweeps]}
+    yield {
+        "home": home,
+        "good_runs": [r.name for r in good_runs],
+        "run_cases": run_cases,
+        "dataset_cases": dataset_cases,
+        "sweep_cases": sweep_cases,
+        "good_sweeps": [s.name for s in good_sweeps],
+    }
     mp.undo()
 
 
 # ---------------------------------------------------------------- the checks
+
 
 def no_traceback(at: AppTest, what: str) -> None:
     assert not at.exception, f"{what}: {[e.value for e in at.exception]}"
@@ -304,8 +401,14 @@ def test_every_list_shows_every_run_and_the_damaged_ones_as_damaged(lab):
 PAGE_READS = {
     "train": ("config.json", "status.json", "metrics.jsonl"),
     "reconstructions": ("config.json", "snapshots/epoch_0002.npz", "dataset"),
-    "embedding": ("config.json", "snapshots/epoch_0002.npz", ("evaluation.json", "summary_list"),
-                  ("evaluation.json", "random"), ("evaluation_progress.json", "field_types"), "dataset"),
+    "embedding": (
+        "config.json",
+        "snapshots/epoch_0002.npz",
+        ("evaluation.json", "summary_list"),
+        ("evaluation.json", "random"),
+        ("evaluation_progress.json", "field_types"),
+        "dataset",
+    ),
     "compare": ("evaluation.json", "evaluation_progress.json"),
 }
 
@@ -322,8 +425,11 @@ def said(lab, page_name: str, run: str) -> str | None:
 
 def runs_read_by(lab, name: str) -> list[str]:
     reads = PAGE_READS[name]
-    return [lab["good_runs"][0]] + [run for run, case in lab["run_cases"].items() if case[0] in reads or case in reads] + \
-        ([run for run in lab["dataset_cases"]] if "dataset" in reads else [])
+    return (
+        [lab["good_runs"][0]]
+        + [run for run, case in lab["run_cases"].items() if case[0] in reads or case in reads]
+        + ([run for run in lab["dataset_cases"]] if "dataset" in reads else [])
+    )
 
 
 @pytest.mark.slow
@@ -389,7 +495,12 @@ def test_the_dataset_page_lists_every_dataset_and_its_delete_guard_opens(lab):
 # ---------------------------------------------------------------- the CLI, generated from its parser
 
 READERS = {"runs", "train", "evaluate", "sweep"}  # commands that read runs, datasets or sweeps
-WRITERS_ONLY = {"generate", "import", "import-benchmark", "standby"}  # make new folders from other input; read none of these
+WRITERS_ONLY = {
+    "generate",
+    "import",
+    "import-benchmark",
+    "standby",
+}  # make new folders from other input; read none of these
 
 
 def cli_calls(lab) -> list[list[str]]:
@@ -484,8 +595,26 @@ def test_metric_lines_keep_their_words_and_lose_only_wrong_values():
     line whose epoch is not a whole number is skipped."""
     from vae.runs.folder import metrics_row
 
-    row = metrics_row({"kind": "epoch", "epoch": 2, "step": 5, "loss": 0.5, "val_loss": "abc", "kl": [1],
-                       "pca_alignment": None, "pca_alignment_reason": "PC1 and PC2 are tied", "alignment_codes": "train"})
-    assert row == {"kind": "epoch", "epoch": 2, "step": 5, "loss": 0.5, "pca_alignment": None,
-                   "pca_alignment_reason": "PC1 and PC2 are tied", "alignment_codes": "train"}
+    row = metrics_row(
+        {
+            "kind": "epoch",
+            "epoch": 2,
+            "step": 5,
+            "loss": 0.5,
+            "val_loss": "abc",
+            "kl": [1],
+            "pca_alignment": None,
+            "pca_alignment_reason": "PC1 and PC2 are tied",
+            "alignment_codes": "train",
+        }
+    )
+    assert row == {
+        "kind": "epoch",
+        "epoch": 2,
+        "step": 5,
+        "loss": 0.5,
+        "pca_alignment": None,
+        "pca_alignment_reason": "PC1 and PC2 are tied",
+        "alignment_codes": "train",
+    }
     assert metrics_row({"kind": "epoch", "epoch": "two"}) is None and metrics_row([1]) is None

@@ -99,7 +99,7 @@ def test_a_defect_in_the_inner_half_of_the_hole_is_caught():
     train, ctr, ev, cev, n_hole = setup(linear, 0.02)
     dist = np.hypot(*(ev[:n_hole] - CENTRE).T)
     bumped = cev.copy()
-    bumped[:n_hole, 2] += 0.8 * 2 * RADIUS * np.exp(-dist**2 / (2 * 0.12**2))
+    bumped[:n_hole, 2] += 0.8 * 2 * RADIUS * np.exp(-(dist**2) / (2 * 0.12**2))
     out = hole_interpolation(ctr, train, bumped, ev)
     clean = hole_interpolation(ctr, train, cev, ev)
     assert out["hole_error"] >= 0.4 and clean["hole_error"] <= 0.1
@@ -140,6 +140,7 @@ def test_hole_test_measures_around_the_datasets_own_hole():
     out = hole_test(linear(train), train, linear(hole), hole, linear(val), val, spec)
     assert out["n_hole"] == len(hole) and list(out["center"]) == [0.9, 1.4] and out["radius"] == 0.25
     assert out["hole_error"] < 1e-3  # a linear sheet predicts its hole exactly
-    direct = hole_interpolation(linear(train), train, linear(np.vstack([hole, val])), np.vstack([hole, val]),
-                                centre=(0.9, 1.4), radius=0.25)
+    direct = hole_interpolation(
+        linear(train), train, linear(np.vstack([hole, val])), np.vstack([hole, val]), centre=(0.9, 1.4), radius=0.25
+    )
     assert out["ring_error"] == direct["ring_error"] and out["n_ring"] == direct["n_ring"]

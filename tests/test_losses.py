@@ -1,4 +1,5 @@
 """The loss terms against an independent numpy computation."""
+
 import numpy as np
 import pytest
 

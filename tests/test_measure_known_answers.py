@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from vae.base.errors import UserError
-from vae.measures.analysis import (PCA_NAME, entanglement_profile, entanglement_value, factor_alignment,
-                                   factor_movement, pca_alignment)
+from vae.measures.analysis import (
+    PCA_NAME,
+    entanglement_profile,
+    entanglement_value,
+    factor_alignment,
+    factor_movement,
+    pca_alignment,
+)
 
 N = 2000
 
@@ -173,8 +179,13 @@ def test_the_checkpoint_rule_is_reconstruction_plus_kl_whatever_the_method_adds(
 def test_compare_rows_say_which_epoch_was_evaluated_and_whether_latents_collapsed():
     from vae.views.compare import alignment_columns
 
-    summary = {"factor_alignment": 0.4, "pca_alignment": None, "evaluated_epoch": 7, "active_units": 1,
-               "collapsed": True}
+    summary = {
+        "factor_alignment": 0.4,
+        "pca_alignment": None,
+        "evaluated_epoch": 7,
+        "active_units": 1,
+        "collapsed": True,
+    }
     out = alignment_columns(summary, {"epoch": 15, "active_units": 3})
     assert out["evaluated epoch"] == 7 and out["active_units"] == 1 and out["collapsed"] is True
     assert alignment_columns({}, {"factor_alignment": 0.2, "epoch": 15})["evaluated epoch"] == 15
@@ -240,8 +251,14 @@ def test_active_units_and_collapse_reach_the_sweeps_metric_list():
     from vae.sweeps.sweep import _flatten
     from vae.sweeps.report import label, metric_columns
 
-    summary = {"factor_alignment": 0.3, "active_units": 2, "collapsed": False, "collapsed_latents": 1,
-               "kl_total": 6.1, "kl_per_latent": {"1": 1.9, "2": 1.8, "3": 2.4}}
+    summary = {
+        "factor_alignment": 0.3,
+        "active_units": 2,
+        "collapsed": False,
+        "collapsed_latents": 1,
+        "kl_total": 6.1,
+        "kl_per_latent": {"1": 1.9, "2": 1.8, "3": 2.4},
+    }
     flat = {}
     _flatten("", summary, flat)
     row = {"state": "finished", **{f"eval_{k}": v for k, v in flat.items()}}

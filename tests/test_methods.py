@@ -1,4 +1,5 @@
 """The disentanglement methods' regularisers against independent numpy computations, and the registry."""
+
 import math
 
 import numpy as np
@@ -25,8 +26,10 @@ def np_total_correlation(z, mu, logvar, log_weight=None):
     total = 0.0
     for j in range(b):
         joint = [sum(np_log_normal(z[j, k], mu[i, k], logvar[i, k]) for k in range(d)) + lw[j, i] for i in range(b)]
-        marginals = sum(np_logsumexp([np_log_normal(z[j, k], mu[i, k], logvar[i, k]) + lw[j, i] for i in range(b)])
-                        for k in range(d))
+        marginals = sum(
+            np_logsumexp([np_log_normal(z[j, k], mu[i, k], logvar[i, k]) + lw[j, i] for i in range(b)])
+            for k in range(d)
+        )
         total += np_logsumexp(joint) - marginals
     return total / b
 
@@ -58,8 +61,9 @@ def codes():
 def test_total_correlation_mws_equals_the_double_loop(codes):
     z, mu, logvar = codes
     got = float(losses.total_correlation(z, mu, logvar))
-    assert got == pytest.approx(np_total_correlation(z.astype(float), mu.astype(float), logvar.astype(float)),
-                                rel=1e-4, abs=1e-4)
+    assert got == pytest.approx(
+        np_total_correlation(z.astype(float), mu.astype(float), logvar.astype(float)), rel=1e-4, abs=1e-4
+    )
 
 
 def test_total_correlation_mss_equals_the_double_loop_with_stratified_weights(codes):
@@ -137,8 +141,12 @@ def test_discriminator_terms_match_numpy():
     assert float(losses.factor_tc(real)) == pytest.approx((real[:, 0] - real[:, 1]).mean(), rel=1e-5)
     want_acc = 0.5 * ((real[:, 0] > real[:, 1]).mean() + (perm[:, 1] >= perm[:, 0]).mean())
     assert float(losses.discriminator_accuracy(real, perm)) == pytest.approx(want_acc)
-    w = [rng.normal(size=(2, 5)).astype(np.float32), np.zeros(5, np.float32),
-         rng.normal(size=(5, 2)).astype(np.float32), np.ones(2, np.float32)]
+    w = [
+        rng.normal(size=(2, 5)).astype(np.float32),
+        np.zeros(5, np.float32),
+        rng.normal(size=(5, 2)).astype(np.float32),
+        np.ones(2, np.float32),
+    ]
     h = real @ w[0]
     h = np.where(h > 0, h, 0.2 * h)
     np.testing.assert_allclose(np.asarray(losses.discriminator_logits(w, real)), h @ w[2] + 1, rtol=1e-5)
@@ -195,8 +203,9 @@ def test_study_beta_is_the_inverse_the_train_page_shows_for_a_papers_run(batch, 
 
 def _terms(batch, method, params, reduction="papers", gamma=0.0, **kw):
     x, logits, mu, logvar = batch
-    return losses.vae_loss_terms(x, logits, mu, logvar, beta=1.0, gamma=gamma, method=method, params=params,
-                                 reduction=reduction, **kw)
+    return losses.vae_loss_terms(
+        x, logits, mu, logvar, beta=1.0, gamma=gamma, method=method, params=params, reduction=reduction, **kw
+    )
 
 
 def test_each_method_adds_its_regulariser_to_reconstruction_and_the_study_term(batch):
@@ -275,6 +284,7 @@ def test_the_logged_mws_total_correlation_adds_back_its_constant(codes):
     bare = float(losses.total_correlation(z, mu, logvar))
     full = float(losses.total_correlation(z, mu, logvar, "mws", dataset_size=1000))
     assert full - bare == pytest.approx(2 * math.log(7 * 1000), rel=1e-5)
-    chen = np_total_correlation(z.astype(float), mu.astype(float), logvar.astype(float),
-                                np.full((7, 7), -math.log(7 * 1000)))
+    chen = np_total_correlation(
+        z.astype(float), mu.astype(float), logvar.astype(float), np.full((7, 7), -math.log(7 * 1000))
+    )
     assert full == pytest.approx(chen, rel=1e-4, abs=1e-3)

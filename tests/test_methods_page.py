@@ -1,5 +1,6 @@
 """The Train page's method picker: each method's sliders, the loss formula, the equivalent paper β, the
 config a Start writes, and the live charts of a method's own terms."""
+
 import json
 
 import pytest
@@ -71,8 +72,12 @@ def test_live_charts_show_the_methods_own_terms(tiny_dataset, fake_run):
     at = page("train").run()
     assert not at.exception
     traces = {t["name"]: t for t in chart_traces(at)}
-    for name in ("γ·TC (train)", "TC (discriminator) (train)", "discriminator accuracy (train)",
-                 "discriminator accuracy (validation)"):
+    for name in (
+        "γ·TC (train)",
+        "TC (discriminator) (train)",
+        "discriminator accuracy (train)",
+        "discriminator accuracy (validation)",
+    ):
         assert name in traces, sorted(traces)
     batch = [r for r in lines if r["kind"] == "batch"]
     assert traces["discriminator accuracy (train)"]["y"] == pytest.approx([r["disc_accuracy"] for r in batch])
@@ -86,5 +91,6 @@ def test_a_papers_method_switches_to_the_papers_weights_and_warns_when_changed_b
     assert at.selectbox(key="reduction").value == "papers" and at.number_input(key="beta").value == 1.0
     assert not [w for w in at.warning if "come from its paper" in w.value]
     at.selectbox(key="reduction").set_value("study").run()
-    assert any("FactorVAE's parameters come from its paper" in w.value and "study reduction" in w.value
-               for w in at.warning)
+    assert any(
+        "FactorVAE's parameters come from its paper" in w.value and "study reduction" in w.value for w in at.warning
+    )

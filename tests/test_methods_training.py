@@ -1,5 +1,6 @@
 """Every disentanglement method trains, logs its own terms, saves, reloads and resumes, on TensorFlow and on
 JAX (the GPU machine's backend); FactorVAE's discriminator learns with its own optimizer on both."""
+
 import json
 import os
 import subprocess
@@ -48,14 +49,26 @@ def run_script(backend: str, name: str, tmp_path_factory) -> str:
     if backend == "jax":
         pytest.importorskip("jax")
     if backend not in _DONE:
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
-               "TF_CPP_MIN_LOG_LEVEL": "3"}
-        proc = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps({n: SECTIONS[n] for n in RUN_ORDER}), env=env,
-                              capture_output=True, text=True, timeout=1700, cwd=tmp_path_factory.mktemp(backend))
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": backend,
+            "PYTHONPATH": str(ROOT),
+            "JAX_PLATFORMS": "cpu",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", RUNNER],
+            input=json.dumps({n: SECTIONS[n] for n in RUN_ORDER}),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1700,
+            cwd=tmp_path_factory.mktemp(backend),
+        )
         found = {}
         for line in proc.stdout.splitlines():
             if line.startswith("SECTION "):
-                doc = json.loads(line[len("SECTION "):])
+                doc = json.loads(line[len("SECTION ") :])
                 found[doc["name"]] = doc
         _DONE[backend] = found or {n: {"ok": False, "out": proc.stdout[-2000:] + proc.stderr[-4000:]} for n in SECTIONS}
     got = _DONE[backend].get(name, {"ok": False, "out": f"section {name} did not report"})

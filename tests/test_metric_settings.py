@@ -16,8 +16,9 @@ from vae.measures.metrics import DCI_SETTINGS, dci, evaluate_all
 def _toy(n=700, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, (n, 2))
-    codes = np.column_stack([y[:, 0] + 0.3 * rng.normal(size=n), y[:, 1] + y[:, 0] * 0.5 + 0.3 * rng.normal(size=n),
-                             rng.normal(size=n)])
+    codes = np.column_stack(
+        [y[:, 0] + 0.3 * rng.normal(size=n), y[:, 1] + y[:, 0] * 0.5 + 0.3 * rng.normal(size=n), rng.normal(size=n)]
+    )
     return codes[:500], y[:500], codes[500:], y[500:]
 
 

@@ -10,9 +10,21 @@ import pytest
 import sklearn
 
 from vae.base.errors import UserError
-from vae.measures.metrics import (active_units, beta_vae_score, cheap_metrics, dci, dci_from_importance,
-                                  discretize_factors, evaluate_all, factor_vae_score, gaussian_total_correlation,
-                                  histogram_discretize, mig, modularity, sap)
+from vae.measures.metrics import (
+    active_units,
+    beta_vae_score,
+    cheap_metrics,
+    dci,
+    dci_from_importance,
+    discretize_factors,
+    evaluate_all,
+    factor_vae_score,
+    gaussian_total_correlation,
+    histogram_discretize,
+    mig,
+    modularity,
+    sap,
+)
 
 N_TRAIN, N_TEST = 1500, 500
 FAST_DCI = dict(n_estimators=10, max_train=800)
@@ -36,14 +48,21 @@ def cases():
     ident = f + 0.01 * rng.normal(size=f.shape)
     t = math.pi / 4
     rot = (ident - ident.mean(0)) @ np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]]).T
-    return {"factors": f, "identity": ident, "rotated": rot, "constant": np.zeros((n, 2)),
-            "independent": rng.normal(size=(n, 2))}
+    return {
+        "factors": f,
+        "identity": ident,
+        "rotated": rot,
+        "constant": np.zeros((n, 2)),
+        "independent": rng.normal(size=(n, 2)),
+    }
 
 
 @pytest.fixture(scope="module")
 def dci_results(cases):
     f = cases["factors"]
-    return {name: dci(*_split(cases[name], f), **FAST_DCI) for name in ("identity", "rotated", "constant", "independent")}
+    return {
+        name: dci(*_split(cases[name], f), **FAST_DCI) for name in ("identity", "rotated", "constant", "independent")
+    }
 
 
 # ---- MIG
@@ -219,14 +238,18 @@ def test_active_units_counts_dims_whose_means_vary():
 def test_cheap_metrics_are_json_numbers():
     rng = np.random.default_rng(10)
     out = cheap_metrics(rng.normal(size=(1000, 3)) * [2.0, 1.0, 0.5])
-    assert set(out) == {"pca_alignment", "pca_alignment_reason", "total_correlation", "active_units",
-                        "alignment_codes"}
+    assert set(out) == {"pca_alignment", "pca_alignment_reason", "total_correlation", "active_units", "alignment_codes"}
     assert out["pca_alignment"] > 0.9 and out["active_units"] == 3 and out["total_correlation"] < 0.01
     assert out["alignment_codes"] == "validation"
     json.dumps(out)
     diverged = cheap_metrics(np.full((10, 3), np.nan), np.zeros((10, 2)))
-    assert diverged == {"factor_alignment": None, "pca_alignment": None, "total_correlation": None,
-                        "active_units": None, "alignment_codes": "validation"}
+    assert diverged == {
+        "factor_alignment": None,
+        "pca_alignment": None,
+        "total_correlation": None,
+        "active_units": None,
+        "alignment_codes": "validation",
+    }
 
 
 def test_cheap_metrics_headline_is_the_factor_alignment_with_pca_beside_it():
@@ -293,8 +316,9 @@ def test_factor_vae_score_is_one_for_identity_encode_and_chance_for_random():
 
 def test_factor_vae_score_ignores_dead_dims():
     gt = FakeGroundTruth()
-    out = factor_vae_score(gt, lambda im: np.column_stack([identity_encode(im), np.zeros(len(im))]),
-                           num_variance_estimate=1000, **GEN)
+    out = factor_vae_score(
+        gt, lambda im: np.column_stack([identity_encode(im), np.zeros(len(im))]), num_variance_estimate=1000, **GEN
+    )
     assert out["num_active_dims"] == 3 and out["eval_accuracy"] == 1.0
 
 
@@ -312,10 +336,18 @@ def test_evaluate_all_is_json_and_records_small_splits_and_binning():
     rng = np.random.default_rng(12)
     f = np.column_stack([rng.uniform(0.5, 2.0, 1200), rng.uniform(0.0, 2.0, 1200)])
     codes = np.column_stack([f, rng.normal(size=1200)])
-    out = evaluate_all(codes[:1000], f[:1000], codes[1000:], f[1000:], ground_truth=FakeGroundTruth(),
-                       encode=identity_encode,
-                       generator_settings={"factor_vae": {"num_train": 50, "num_eval": 50, "num_variance_estimate": 500},
-                                           "beta_vae": {"num_train": 50, "num_eval": 50}})
+    out = evaluate_all(
+        codes[:1000],
+        f[:1000],
+        codes[1000:],
+        f[1000:],
+        ground_truth=FakeGroundTruth(),
+        encode=identity_encode,
+        generator_settings={
+            "factor_vae": {"num_train": 50, "num_eval": 50, "num_variance_estimate": 500},
+            "beta_vae": {"num_train": 50, "num_eval": 50},
+        },
+    )
     assert json.loads(json.dumps(out, allow_nan=False)) == out
     s = out["settings"]
     assert s["n_train"] == 1000 and s["n_test"] == 200 and s["subsampled"] is False

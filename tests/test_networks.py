@@ -1,4 +1,5 @@
 """The network: the study's exact architecture, the fast default, save/load."""
+
 import numpy as np
 import pytest
 

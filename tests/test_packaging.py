@@ -1,4 +1,5 @@
 """The lab installs as a package with a `vae-lab` command that works from any folder, and `--quiet` is quiet."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,28 @@ def _env(**extra) -> dict:
 
 
 def test_quiet_generate_prints_nothing_and_writes_the_dataset(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "vae", "generate", "--preset", "seed-full", "--n", "60", "--size",
-                          "32", "--out", "ds", "--quiet"], cwd=tmp_path, env=_env(PYTHONPATH=str(ROOT)),
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vae",
+            "generate",
+            "--preset",
+            "seed-full",
+            "--n",
+            "60",
+            "--size",
+            "32",
+            "--out",
+            "ds",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=_env(PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert (out.stdout, out.stderr) == ("", "")
     assert (tmp_path / "ds" / "dataset.json").is_file()
@@ -28,9 +48,28 @@ def test_quiet_generate_prints_nothing_and_writes_the_dataset(tmp_path):
 
 @pytest.mark.slow
 def test_quiet_train_prints_nothing_not_even_tensorflows_start_up_lines(tiny_dataset, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "vae", "train", "--data", str(tiny_dataset), "--out", "run",
-                          "--epochs", "1", "--batch-size", "64", "--quiet"], cwd=tmp_path,
-                         env=_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vae",
+            "train",
+            "--data",
+            str(tiny_dataset),
+            "--out",
+            "run",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=_env(PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     assert (out.stdout, out.stderr) == ("", "")
     assert (tmp_path / "run" / "model.keras").is_file()
@@ -42,36 +81,61 @@ def test_pip_install_gives_the_vae_lab_command_with_its_data_files_from_an_empty
     setuptools pyproject.toml asks for, fetched from PyPI), then the command from another folder."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
-                         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pip.returncode == 0, pip.stderr
     # The dependencies (TensorFlow etc.) are reused from the environment running the tests (every site-packages
     # folder it sees, a venv's and the system's), not installed again: a .pth file, read after the venv's own
     # site-packages, so `vae` still comes from the installed copy.
     where_site = "import sysconfig; print(sysconfig.get_path('purelib'))"
-    site = subprocess.run([str(venv / "bin" / "python"), "-c", where_site], capture_output=True, text=True,
-                          check=True, timeout=120).stdout.strip()
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", where_site], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
     outer = [p for p in dict.fromkeys(sys.path) if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
     (Path(site) / "outer_environment.pth").write_text("".join(f"{p}\n" for p in outer))
     empty = tmp_path / "empty"
     empty.mkdir()
     # seed-exact reads the study's draws from vae/resources: the package's data files are installed
-    out = subprocess.run([str(venv / "bin" / "vae-lab"), "generate", "--preset", "seed-exact", "--size", "32",
-                          "--out", "ds"], cwd=empty, env=_env(), capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [str(venv / "bin" / "vae-lab"), "generate", "--preset", "seed-exact", "--size", "32", "--out", "ds"],
+        cwd=empty,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     assert "wrote ds" in out.stdout and (empty / "ds" / "images.npy").is_file()
-    where = subprocess.run([str(venv / "bin" / "python"), "-m", "vae", "--help"], cwd=empty, env=_env(),
-                           capture_output=True, text=True, timeout=120)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "vae", "--help"],
+        cwd=empty,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert where.returncode == 0 and "generate" in where.stdout
-    origin = subprocess.run([str(venv / "bin" / "python"), "-c", "import vae; print(vae.__file__)"], cwd=empty,
-                            env=_env(), capture_output=True, text=True, timeout=120)
+    origin = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import vae; print(vae.__file__)"],
+        cwd=empty,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert str(venv) in origin.stdout  # the installed copy, not the repository's folder
 
 
 def test_the_module_table_lists_every_module_of_the_tree_under_its_folder():
     """docs/layout.md's module table: one row per module (or a few named together), each under its folder."""
     text = (ROOT / "docs" / "layout.md").read_text()
-    table = text[text.index("| folder (layer) | module |"):].split("\n\n")[0].splitlines()[2:]
+    table = text[text.index("| folder (layer) | module |") :].split("\n\n")[0].splitlines()[2:]
     listed, folder = [], None
     for row in table:
         cells = [c.strip() for c in row.strip("|").split("|")]
@@ -92,9 +156,19 @@ def test_the_module_table_lists_every_module_of_the_tree_under_its_folder():
 def test_no_code_reads_a_path_outside_the_repository():
     """A fresh clone is all the tests and the lab need: no code names the study's folder beside the repository
     or a path of the machine it was written on (the study's files the tests use are in tests/data/study)."""
-    tracked = subprocess.run(["git", "ls-files", "*.py", "*.toml", "*.cfg", "*.ini", ".ci/*"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.toml", "*.cfg", "*.ini", ".ci/*"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     outside = ("../shared", '"shared"', "/work/", "shared/seed", "/root/", "/home/")
-    found = [(name, bad) for name in tracked if name != "tests/test_packaging.py" for bad in outside
-             if bad in (ROOT / name).read_text(errors="replace")]
+    found = [
+        (name, bad)
+        for name in tracked
+        if name != "tests/test_packaging.py"
+        for bad in outside
+        if bad in (ROOT / name).read_text(errors="replace")
+    ]
     assert tracked and found == []

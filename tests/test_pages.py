@@ -1,4 +1,5 @@
 """AppTest for every page: widgets are there, actions reach the library, charts hold the run folder's data."""
+
 from __future__ import annotations
 
 import base64
@@ -59,14 +60,23 @@ print("HEAVY", heavy)
 def test_no_page_loads_tensorflow_until_the_user_decodes(tiny_dataset, fake_run):
     """A fresh process renders the app and every page with a run on disk; TensorFlow stays unloaded."""
     fake_run("r1", dataset=str(tiny_dataset))
-    files = [str(ROOT / "app.py")] + [str(ROOT / "pages" / f"{p}.py") for p in
-                                      ("home", "dataset", "train", "reconstructions", "embedding", "compare", "sweep")]
-    out = subprocess.run([sys.executable, "-c", NO_TF_SCRIPT, *files], capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    files = [str(ROOT / "app.py")] + [
+        str(ROOT / "pages" / f"{p}.py")
+        for p in ("home", "dataset", "train", "reconstructions", "embedding", "compare", "sweep")
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", NO_TF_SCRIPT, *files],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert "HEAVY []" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
 
 
 # ------------------------------------------------------------------ compare
+
 
 def test_compare_tabulates_every_run_of_a_dataset(fake_run):
     fake_run("r1", beta=0.0, gamma=0.0)
@@ -82,9 +92,18 @@ def test_compare_tabulates_every_run_of_a_dataset(fake_run):
 
 def test_compare_prefers_evaluation_json_and_adds_its_metrics(fake_run):
     run = fake_run("r1")
-    (run / "evaluation.json").write_text(json.dumps({"summary": {
-        "factor_alignment": 0.91, "pca_alignment": None, "mig": 0.4,
-        "pca_alignment_reason": "principal axes not defined: two principal variances within 2%"}}))
+    (run / "evaluation.json").write_text(
+        json.dumps(
+            {
+                "summary": {
+                    "factor_alignment": 0.91,
+                    "pca_alignment": None,
+                    "mig": 0.4,
+                    "pca_alignment_reason": "principal axes not defined: two principal variances within 2%",
+                }
+            }
+        )
+    )
     table = page("compare").run().dataframe[0].value
     assert table["factor_alignment"][0] == 0.91 and table["mig"][0] == 0.4
     assert table["pca_reason"][0].startswith("principal axes not defined")
@@ -98,6 +117,7 @@ def test_compare_with_no_runs_says_so(tmp_workspace):
 
 # ------------------------------------------------------------------ app shell and home
 
+
 def test_app_shell_navigates_over_every_page_and_starts_on_home(tmp_workspace):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
@@ -109,7 +129,7 @@ def test_app_shell_navigates_over_every_page_and_starts_on_home(tmp_workspace):
     # every page file (not the _helpers) is in the menu, each with its icon
     files = sorted(f.name for f in (ROOT / "pages").glob("*.py") if not f.name.startswith("_"))
     assert len(files) == 7 and all(f'st.Page("pages/{f}", title=' in source for f in files)
-    assert source.count(':material/') >= 8  # the app's own icon and one per page
+    assert source.count(":material/") >= 8  # the app's own icon and one per page
 
 
 def test_home_on_an_empty_machine_lists_nothing(tmp_workspace):
@@ -138,8 +158,9 @@ def test_quick_start_generates_the_default_dataset_and_starts_a_run(tmp_workspac
     started = []
     real_preset = presets.preset_spec
     monkeypatch.setattr(presets, "preset_spec", lambda name, **kw: real_preset(name, **{**kw, "n": 50}))
-    monkeypatch.setattr(launcher, "start_run", lambda cfg, runs_root, name=None: started.append(cfg) or
-                        (Path(runs_root) / "quick"))
+    monkeypatch.setattr(
+        launcher, "start_run", lambda cfg, runs_root, name=None: started.append(cfg) or (Path(runs_root) / "quick")
+    )
     at = page("home").run()
     at.button[0].click().run()
     assert not at.exception and "Started run quick" in at.success[0].value
@@ -150,6 +171,7 @@ def test_quick_start_generates_the_default_dataset_and_starts_a_run(tmp_workspac
 
 
 # ------------------------------------------------------------------ dataset
+
 
 def test_dataset_page_previews_before_generating(tmp_workspace):
     at = page("dataset").run()
@@ -209,6 +231,7 @@ def test_dataset_page_imports_a_folder_of_images(tmp_workspace):
 
 
 # ------------------------------------------------------------------ train
+
 
 def test_train_page_without_a_dataset_points_to_the_dataset_page(tmp_workspace):
     at = page("train").run()
@@ -275,7 +298,9 @@ def test_train_chart_holds_the_run_folders_metrics(tiny_dataset, fake_run):
     traces = {t["name"]: t for t in chart_traces(at)}
     batch = folder.read_metrics(run, "batch")
     assert traces["total (train)"]["y"] == pytest.approx([m["loss"] for m in batch])
-    assert traces["total (validation)"]["y"] == pytest.approx([m["val_loss"] for m in folder.read_metrics(run, "epoch")])
+    assert traces["total (validation)"]["y"] == pytest.approx(
+        [m["val_loss"] for m in folder.read_metrics(run, "epoch")]
+    )
     assert {"seed (train)", "covariance (train)", "dip-i (train)"} <= set(traces)
     assert "epoch 2/2" in at.get("progress")[0].proto.text
 
@@ -298,6 +323,7 @@ def test_train_page_says_why_a_run_failed(tiny_dataset, fake_run):
 
 # ------------------------------------------------------------------ reconstructions
 
+
 def test_reconstructions_show_the_studys_pair_grid_per_snapshot(tiny_dataset, fake_run):
     fake_run("r1", dataset=str(tiny_dataset), epochs=3)
     at = page("reconstructions").run()
@@ -319,6 +345,7 @@ def test_reconstructions_of_a_run_whose_dataset_is_gone_say_so(fake_run):
 
 
 # ------------------------------------------------------------------ embedding
+
 
 def test_embedding_draws_latent_means_and_transects_with_the_pca_comparison(tiny_dataset, fake_run):
     from vae.measures import analysis

@@ -1,4 +1,5 @@
 """vae.views.plots: figures hold the numbers they were given; images have the study's layout."""
+
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,37 @@ def _metrics():
     rows = []
     for epoch in (1, 2):
         for step in (5, 10):
-            rows.append(dict(kind="batch", epoch=epoch, step=step, global_step=(epoch - 1) * 10 + step,
-                             loss=1.0 / (epoch * step), recon=0.5, beta_kl=0.1, gamma_entanglement=0.01,
-                             ent_seed=0.3, ent_covariance=0.2, ent_dip_i=0.4, time=epoch * step, images_per_s=100))
-        rows.append(dict(kind="epoch", epoch=epoch, step=10, global_step=epoch * 10, loss=0.2, val_loss=0.25 / epoch,
-                         recon=0.5, val_recon=0.6, beta_kl=0.1, val_beta_kl=0.1))
+            rows.append(
+                dict(
+                    kind="batch",
+                    epoch=epoch,
+                    step=step,
+                    global_step=(epoch - 1) * 10 + step,
+                    loss=1.0 / (epoch * step),
+                    recon=0.5,
+                    beta_kl=0.1,
+                    gamma_entanglement=0.01,
+                    ent_seed=0.3,
+                    ent_covariance=0.2,
+                    ent_dip_i=0.4,
+                    time=epoch * step,
+                    images_per_s=100,
+                )
+            )
+        rows.append(
+            dict(
+                kind="epoch",
+                epoch=epoch,
+                step=10,
+                global_step=epoch * 10,
+                loss=0.2,
+                val_loss=0.25 / epoch,
+                recon=0.5,
+                val_recon=0.6,
+                beta_kl=0.1,
+                val_beta_kl=0.1,
+            )
+        )
     return rows
 
 
@@ -67,15 +94,19 @@ def test_transect_strip_boxes_hole_points_in_yellow():
     assert img.shape == (2 * 13 + 3, 5 * 13 + 3, 3)
     x_hole = 3 + 2 * 13 - 1  # left edge of point 3's box
     assert (img[8, x_hole] == plots.YELLOW).all()
-    assert not (img == plots.YELLOW).all(axis=-1)[:, :3 + 13 * 2 - 2].any()
+    assert not (img == plots.YELLOW).all(axis=-1)[:, : 3 + 13 * 2 - 2].any()
 
 
 def test_parameter_space_draws_splits_transects_and_hole():
     rng = np.random.default_rng(0)
     n = 50
-    cols = dict(a=rng.uniform(0.5, 2, n), b=rng.uniform(0, 2, n),
-                split=np.array(["train"] * 30 + ["validation"] * 10 + ["hole"] * 5 + ["transects"] * 5),
-                transect=np.array([""] * 45 + ["P1"] * 5), point=np.r_[np.zeros(45), np.arange(5, 0, -1)])
+    cols = dict(
+        a=rng.uniform(0.5, 2, n),
+        b=rng.uniform(0, 2, n),
+        split=np.array(["train"] * 30 + ["validation"] * 10 + ["hole"] * 5 + ["transects"] * 5),
+        transect=np.array([""] * 45 + ["P1"] * 5),
+        point=np.r_[np.zeros(45), np.arange(5, 0, -1)],
+    )
     fig = plots.parameter_space(cols, ["a", "b"], hole=((1.25, 1.0), 0.3))
     names = [t.name for t in fig.data]
     assert names[:3] == ["train (30)", "validation (10)", "hole (5)"] and "transect P1" in names
@@ -123,8 +154,11 @@ def test_scatter_against_puts_zero_at_the_left_edge_of_a_log_axis():
 
 
 def test_zero_on_a_log_axis_sits_on_a_tick_that_reads_0_not_a_power_of_ten():
-    rows = [dict(name="a", gamma=0.0, score=0.1), dict(name="b", gamma=1e-3, score=0.2),
-            dict(name="c", gamma=1e-2, score=0.3)]
+    rows = [
+        dict(name="a", gamma=0.0, score=0.1),
+        dict(name="b", gamma=1e-3, score=0.2),
+        dict(name="c", gamma=1e-2, score=0.3),
+    ]
     axis = plots.scatter_against(rows, "gamma", "score").layout.xaxis
     assert list(axis.ticktext) == ["0", "1e-3", "0.01"]
     assert list(axis.tickvals) == pytest.approx([1e-4, 1e-3, 1e-2])  # "0" where the γ = 0 runs are drawn
@@ -137,8 +171,10 @@ def test_only_zeros_draw_on_a_linear_axis_whose_tick_reads_0():
 
 
 def test_categories_get_distinct_qualitative_colours():
-    rows = [dict(name=str(k), gamma=0.0, method=m, score=0.1 * k) for k, m in enumerate(["beta-vae", "factor-vae",
-                                                                                         "beta-tcvae"])]
+    rows = [
+        dict(name=str(k), gamma=0.0, method=m, score=0.1 * k)
+        for k, m in enumerate(["beta-vae", "factor-vae", "beta-tcvae"])
+    ]
     fig = plots.scatter_against(rows, "gamma", "score", colour="method")
     colours = [t.marker.color for t in fig.data]
     assert len(set(colours)) == 3 and set(colours) <= set(plots.QUALITATIVE)
@@ -161,7 +197,8 @@ def test_analysis_curves_chart_alignment_and_each_transects_straightness():
 
     rows = [{"kind": "batch", "epoch": 1, "step": 5}] + [
         {"kind": "epoch", "epoch": e, "alignment_score": 0.1 * e, "straightness_P1": 0.9, "straightness_P2": 0.8}
-        for e in (1, 2, 3)]
+        for e in (1, 2, 3)
+    ]
     fig = analysis_curves(rows)
     names = [t.name for t in fig.data]
     assert names == ["PCA alignment (validation codes, older run)", "straightness P1", "straightness P2"]
@@ -171,8 +208,10 @@ def test_analysis_curves_chart_alignment_and_each_transects_straightness():
 def test_own_axis_angle_is_measured_to_the_own_axis_not_the_nearest():
     abs_cos = np.array([[0.2, 0.9, 0.1], [0.1, 0.95, 0.3]])  # both factors nearest μ2; the second owns μ3
     angles = plots.own_axis_angles(abs_cos, [1, 2])
-    assert angles == [pytest.approx(np.degrees(np.arccos(0.9)), abs=0.05),
-                      pytest.approx(np.degrees(np.arccos(0.3)), abs=0.05)]
+    assert angles == [
+        pytest.approx(np.degrees(np.arccos(0.9)), abs=0.05),
+        pytest.approx(np.degrees(np.arccos(0.3)), abs=0.05),
+    ]
     assert plots.own_axis_angles(abs_cos, [1, -1])[1] is None
 
 
@@ -202,7 +241,7 @@ def test_a_collapsed_latent_does_not_flatten_the_3d_box():
 
 def test_hole_and_validation_colours_are_far_apart():
     def rgb(h):
-        return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)], float)
+        return np.array([int(h[i : i + 2], 16) for i in (1, 3, 5)], float)
 
     c = plots.SPLIT_COLOURS
     assert np.linalg.norm(rgb(c["hole"]) - rgb(c["validation"])) > 150  # yellow vs orange was ~75

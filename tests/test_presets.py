@@ -19,9 +19,14 @@ REF = Path(__file__).parent / "data" / "study"  # the study's own files (tests/d
 
 def _p1_reference():
     rows = [r for r in csv.DictReader(open(REF / "transects.csv")) if r["transect"] == "P1"]
-    return [(float(r["a"]), float(r["b"]),
-             np.asarray(Image.open(REF / "transect_P1_inputs" / f"{int(r['point']):05d}.png").convert("L")))
-            for r in rows]
+    return [
+        (
+            float(r["a"]),
+            float(r["b"]),
+            np.asarray(Image.open(REF / "transect_P1_inputs" / f"{int(r['point']):05d}.png").convert("L")),
+        )
+        for r in rows
+    ]
 
 
 def _match(render):
@@ -48,13 +53,16 @@ def test_renderer_matches_study_transect_images():
 
 
 @pytest.mark.slow  # more than 2 s on the 2-core machine
-@pytest.mark.parametrize("name,attr,value", [
-    ("scale 16 px/unit", "PX_PER_UNIT", 16.0),
-    ("scale 19 px/unit", "PX_PER_UNIT", 19.0),
-    ("3 px right", "CENTER_COL", R.CENTER_COL + 3),
-    ("3 px down", "ORIGIN_ROW", R.ORIGIN_ROW + 3),
-    ("doubled line width", "LINE_WIDTH", 2 * R.LINE_WIDTH),
-])
+@pytest.mark.parametrize(
+    "name,attr,value",
+    [
+        ("scale 16 px/unit", "PX_PER_UNIT", 16.0),
+        ("scale 19 px/unit", "PX_PER_UNIT", 19.0),
+        ("3 px right", "CENTER_COL", R.CENTER_COL + 3),
+        ("3 px down", "ORIGIN_ROW", R.ORIGIN_ROW + 3),
+        ("doubled line width", "LINE_WIDTH", 2 * R.LINE_WIDTH),
+    ],
+)
 def test_perturbed_renderer_fails_the_study_match(monkeypatch, name, attr, value):
     monkeypatch.setattr(R, attr, value)
     dice, mad = _match(R.render_starfish)
@@ -67,7 +75,7 @@ def test_render_starfish_shape_and_geometry():
     rows, cols = np.nonzero(img > 127)
     assert abs((rows.min() + rows.max()) / 2 - 83) <= 0.5
     assert abs((cols.min() + cols.max()) / 2 - 118.5) <= 0.5
-    assert abs((rows.max() - rows.min()) - 2 * 1.25 * 17.5) <= 3     # circle of radius a
+    assert abs((rows.max() - rows.min()) - 2 * 1.25 * 17.5) <= 3  # circle of radius a
 
 
 def test_petal_at_theta_zero_points_right():
@@ -94,11 +102,11 @@ def test_to_training_size_stretch_and_pad():
     s = to_training_size(img, 256)
     assert s.shape == (256, 256) and s.dtype == np.uint8
     rows, cols = np.nonzero(s > 127)
-    assert (rows.max() - rows.min()) > 1.2 * (cols.max() - cols.min())   # circle becomes a tall ellipse
+    assert (rows.max() - rows.min()) > 1.2 * (cols.max() - cols.min())  # circle becomes a tall ellipse
     p = to_training_size(img, 64, fit="pad")
     rows, cols = np.nonzero(p > 100)
     assert abs((rows.max() - rows.min()) - (cols.max() - cols.min())) <= 2  # stays a circle
-    assert p[:5].max() == 0 and p[-5:].max() == 0                          # black padding
+    assert p[:5].max() == 0 and p[-5:].max() == 0  # black padding
     with pytest.raises(UserError):
         to_training_size(img, 64, fit="crop")
 
@@ -137,7 +145,7 @@ def test_punctured_preset_holds_out_the_hole():
     drawn = c["split"] != "transects"
     hole = c["split"] == "hole"
     assert (d[hole] <= 0.3).all() and (d[drawn & ~hole] > 0.3).all()
-    assert 400 <= hole.sum() <= 560                       # ~ 5000·π·0.09/3 ≈ 471
+    assert 400 <= hole.sum() <= 560  # ~ 5000·π·0.09/3 ≈ 471
     rest = c["split"][drawn & ~hole]
     n_val = (rest == "validation").sum()
     assert abs(n_val / len(rest) - 211 / 4510) < 0.002 and (rest[-n_val:] == "validation").all()
@@ -160,18 +168,20 @@ def test_exact_preset_uses_study_draws():
 
 def test_transects_pass_through_hole_centre():
     pts = transect_points()
-    study = [(r["transect"], int(r["point"]), float(r["a"]), float(r["b"]))
-             for r in csv.DictReader(open(REF / "transects.csv"))]
+    study = [
+        (r["transect"], int(r["point"]), float(r["a"]), float(r["b"]))
+        for r in csv.DictReader(open(REF / "transects.csv"))
+    ]
     assert [(t, k) for t, k, _, _ in pts] == [(t, k) for t, k, _, _ in study]
     assert np.allclose([p[2:] for p in pts], [s[2:] for s in study], atol=1e-6)
     for t in ("P1", "P2", "P3"):
-        assert [p[2:] for p in pts if p[0] == t][7] == (1.25, 1.0)     # point 8 is the centre
+        assert [p[2:] for p in pts if p[0] == t][7] == (1.25, 1.0)  # point 8 is the centre
     spec = preset_spec("seed-punctured", hole_center=(1.0, 0.6))
     for t in ("P1", "P2", "P3"):
         line = np.array([p[2:] for p in transect_points(spec) if p[0] == t])
         d = line[-1] - line[0]
         v = np.array([1.0, 0.6]) - line[0]
-        assert abs(d[0] * v[1] - d[1] * v[0]) < 1e-5              # the centre lies on the line
+        assert abs(d[0] * v[1] - d[1] * v[0]) < 1e-5  # the centre lies on the line
     c = plan(preset_spec("seed-full", n=20))
     assert (c["split"] == "transects").sum() == 45
     assert sorted(set(c["transect"][c["split"] == "transects"])) == ["P1", "P2", "P3"]
@@ -183,7 +193,7 @@ def test_generate_gives_images_columns_and_progress():
     g = generate(preset_spec("seed-full", n=20, image_size=32), progress=lambda d, t: calls.append((d, t)))
     assert g.images.shape == (65, 32, 32) and g.images.dtype == np.uint8
     assert g.factor_names == ["a", "b"] and calls[-1] == (65, 65)
-    assert (g.images.reshape(65, -1).max(axis=1) > 100).all()   # a 2 px stroke shrunk 7x is faint
+    assert (g.images.reshape(65, -1).max(axis=1) > 100).all()  # a 2 px stroke shrunk 7x is faint
     assert preview(preset_spec("seed-full", n=20), n=4).shape == (4, 64, 64)
 
 
@@ -200,12 +210,13 @@ def test_dsprites_preset_factor_table():
     assert len(c["id"]) == 500 and (c["weight"] == 1).all()
     assert (c["split"][-50:] == "validation").all() and (c["split"][:450] == "train").all()
     combos = {tuple(r) for r in np.column_stack([c[f] for f in D.SPRITE_FACTORS])}
-    assert len(combos) == 500                                   # a subsample of the grid, no repeats
+    assert len(combos) == 500  # a subsample of the grid, no repeats
 
 
 def test_sprites_grid_iid_fixed_factors_and_noise():
-    spec = DatasetSpec(family="sprites", shapes=(0, 2), scale=(1.0, 1.0, 1), rotation=(0, 0, 1),
-                       x=(0, 1, 3), y=(0, 1, 4), n=None)
+    spec = DatasetSpec(
+        family="sprites", shapes=(0, 2), scale=(1.0, 1.0, 1), rotation=(0, 0, 1), x=(0, 1, 3), y=(0, 1, 4), n=None
+    )
     c = plan(spec)
     assert len(c["id"]) == 24 and (c["scale"] == 1).all()
     assert len({tuple(r) for r in np.column_stack([c["shape"], c["x"], c["y"]])}) == 24
@@ -222,13 +233,13 @@ def test_sprite_shapes_differ_and_rotate():
     args = dict(scale=[1.0], x=[0.5], y=[0.5])
     sq, el, he = (R.render_sprites([s], rotation=[0.0], **args)[0] for s in (0, 1, 2))
     assert not np.array_equal(sq, el) and not np.array_equal(el, he)
-    assert np.array_equal(he, he[:, ::-1])                      # heart is left-right symmetric
-    assert not np.array_equal(he, he[::-1])                     # but points down
+    assert np.array_equal(he, he[:, ::-1])  # heart is left-right symmetric
+    assert not np.array_equal(he, he[::-1])  # but points down
     el90 = R.render_sprites([1], rotation=[math.pi / 2], **args)[0]
     assert np.abs(el90.astype(int) - el.T.astype(int)).mean() < 3
     right = R.render_sprites([0], scale=[0.5], rotation=[0.0], x=[1.0], y=[0.0])[0]
     rows, cols = np.nonzero(right)
-    assert cols.mean() > 40 and rows.mean() > 40                # x to the right, y=0 at the bottom
+    assert cols.mean() > 40 and rows.mean() > 40  # x to the right, y=0 at the bottom
 
 
 def test_correlated_factors_have_requested_correlation():
@@ -240,30 +251,36 @@ def test_correlated_factors_have_requested_correlation():
         DatasetSpec(family="sprites", n=100, correlate=("x", "y", 0.5)).validate()
 
 
-@pytest.mark.parametrize("kwargs,setting", [
-    (dict(n=5), "N"),
-    (dict(image_size=100), "image size"),
-    (dict(image_size=512), "image size"),
-    (dict(a_range=(2.0, 0.5)), "a range"),
-    (dict(hole_radius=0.0), "hole radius"),
-    (dict(fit="crop"), "fit"),
-    (dict(noise_std=-1.0), "noise"),
-    (dict(validation_fraction=0.9), "validation fraction"),
-    (dict(seed=-1), "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs,setting",
+    [
+        (dict(n=5), "N"),
+        (dict(image_size=100), "image size"),
+        (dict(image_size=512), "image size"),
+        (dict(a_range=(2.0, 0.5)), "a range"),
+        (dict(hole_radius=0.0), "hole radius"),
+        (dict(fit="crop"), "fit"),
+        (dict(noise_std=-1.0), "noise"),
+        (dict(validation_fraction=0.9), "validation fraction"),
+        (dict(seed=-1), "seed"),
+    ],
+)
 def test_spec_validation_names_the_setting(kwargs, setting):
     with pytest.raises(UserError, match=setting):
         preset_spec("seed-punctured", **kwargs)
 
 
-@pytest.mark.parametrize("kwargs,setting", [
-    (dict(x=(0, 1, 0)), "x count"),
-    (dict(scale=(1.0, 0.5, 3)), "scale"),
-    (dict(shapes=(0, 5)), "shapes"),
-    (dict(n=10**6), "exceeds the grid"),
-    (dict(sampling="iid", n=100, correlate=("x", "colour", 0.5)), "unknown factor"),
-    (dict(sampling="iid", n=100, correlate=("x", "y", 1.5)), "rho"),
-])
+@pytest.mark.parametrize(
+    "kwargs,setting",
+    [
+        (dict(x=(0, 1, 0)), "x count"),
+        (dict(scale=(1.0, 0.5, 3)), "scale"),
+        (dict(shapes=(0, 5)), "shapes"),
+        (dict(n=10**6), "exceeds the grid"),
+        (dict(sampling="iid", n=100, correlate=("x", "colour", 0.5)), "unknown factor"),
+        (dict(sampling="iid", n=100, correlate=("x", "y", 1.5)), "rho"),
+    ],
+)
 def test_sprite_spec_validation(kwargs, setting):
     with pytest.raises(UserError, match=setting):
         preset_spec("dsprites", **kwargs)
@@ -280,6 +297,7 @@ def test_spec_round_trips_through_dict():
     spec = preset_spec("dsprites", sampling="iid", correlate=("x", "y", 0.5))
     assert DatasetSpec.from_dict(spec.to_dict()) == spec
     import json
+
     assert DatasetSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 

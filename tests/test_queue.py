@@ -1,5 +1,6 @@
 """Start while a run trains queues it: the run waits (state `waiting`), the queue keeps its order, the
 next run starts when a trainer is free (started once, whoever asks), and states shown are current."""
+
 from __future__ import annotations
 
 import json
@@ -64,14 +65,18 @@ def test_a_second_start_while_the_trainer_is_busy_waits_in_the_queue(tiny_datase
 
 
 def test_the_queue_keeps_the_order_of_the_requests_and_starts_the_next_when_a_trainer_is_free(
-        tiny_dataset, tmp_workspace, trainers):
+    tiny_dataset, tmp_workspace, trainers
+):
     root = tmp_workspace / "runs"
     names = [launcher.start_run(cfg_of(tiny_dataset, seed=s), runs_root=root, name=f"r{s}").name for s in range(4)]
     assert [r["name"] for r in launcher.queue(root)] == names[1:]
     assert launcher.start_waiting(root) == []  # the trainer is still busy
     finish(trainers[0])
     assert [p.name for p in launcher.start_waiting(root)] == ["r1"]
-    assert folder.read_status(root / "r1")["state"] == "queued" and [r["name"] for r in launcher.queue(root)] == ["r2", "r3"]
+    assert folder.read_status(root / "r1")["state"] == "queued" and [r["name"] for r in launcher.queue(root)] == [
+        "r2",
+        "r3",
+    ]
     finish(trainers[1])
     launcher.start_waiting(root)
     assert [t["run"] for t in trainers] == ["r0", "r1", "r2"]
@@ -105,13 +110,17 @@ def test_two_processes_finishing_at_once_start_the_next_run_once(tiny_dataset, t
     launcher.start_run(cfg_of(tiny_dataset, seed=0), runs_root=root, name="a")
     launcher.start_run(cfg_of(tiny_dataset, seed=1), runs_root=root, name="b")
     finish(trainers[0])
-    script = ("import sys, subprocess; from vae.jobs import launcher; "
-              "launcher._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True, "
-              "stdout=subprocess.DEVNULL).pid; "
-              "print(len(launcher.start_waiting(sys.argv[1])))")
+    script = (
+        "import sys, subprocess; from vae.jobs import launcher; "
+        "launcher._spawn = lambda run_dir, resume=False: subprocess.Popen(['sleep', '60'], start_new_session=True, "
+        "stdout=subprocess.DEVNULL).pid; "
+        "print(len(launcher.start_waiting(sys.argv[1])))"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True, env=env)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(3)
+    ]
     started = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
     try:
         assert sorted(started) == [0, 0, 1]
@@ -152,7 +161,8 @@ def test_resume_while_the_trainer_is_busy_waits_and_then_resumes(tiny_dataset, t
 
 
 def test_a_waiting_run_that_no_longer_fits_on_the_disk_fails_and_the_next_one_starts(
-        tiny_dataset, tmp_workspace, trainers, monkeypatch):
+    tiny_dataset, tmp_workspace, trainers, monkeypatch
+):
     root = tmp_workspace / "runs"
     launcher.start_run(cfg_of(tiny_dataset), runs_root=root, name="a")
     launcher.start_run(cfg_of(tiny_dataset, epochs=2000), runs_root=root, name="big")
@@ -192,6 +202,7 @@ def test_delete_is_refused_for_a_dataset_a_waiting_run_will_train_on(tiny_datase
 
 # ================================================================== the Train page
 
+
 def _train_page() -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
 
@@ -206,7 +217,9 @@ def test_train_page_shows_the_queue_in_order_and_a_waiting_run_can_leave_it(tiny
     fake_run("live", state="running", pid=os.getpid(), done_epochs=1, epochs=5, dataset=str(tiny_dataset))
     now = time.time()
     for k, name in enumerate(("second", "first", "third")):
-        _waiting(fake_run(name, done_epochs=0, dataset=str(tiny_dataset)), now + {"first": 1, "second": 2, "third": 3}[name])
+        _waiting(
+            fake_run(name, done_epochs=0, dataset=str(tiny_dataset)), now + {"first": 1, "second": 2, "third": 3}[name]
+        )
     at = _train_page().run()
     assert not at.exception
     queue = next(d.value for d in at.dataframe if "position" in d.value.columns)
@@ -233,6 +246,7 @@ def test_train_page_start_while_busy_queues_the_run_instead_of_an_error(tiny_dat
 
 
 # ================================================================== states that are current (16.8)
+
 
 def test_a_stopped_run_shows_no_time_left():
     last = {"epoch": 2, "step": 5, "time": 60.0, "images_per_s": 1000.0}

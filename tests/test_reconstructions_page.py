@@ -3,6 +3,7 @@
 The model is replaced by a function that inverts the image (no TensorFlow): the page's behaviour,
 not the network, is under test.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,11 @@ def fake_model(monkeypatch):
         return 255 - np.asarray(images)
 
     monkeypatch.setattr(inference, "reconstruct", reconstruct)
-    monkeypatch.setattr(inference, "recon_loss_per_image",
-                        lambda model, images: np.asarray(images, float).reshape(len(images), -1).mean(1) / 255)
+    monkeypatch.setattr(
+        inference,
+        "recon_loss_per_image",
+        lambda model, images: np.asarray(images, float).reshape(len(images), -1).mean(1) / 255,
+    )
     monkeypatch.setattr(pages._ui, "model_of", lambda run_dir: "model")
     return calls
 
@@ -38,8 +42,9 @@ def fake_model(monkeypatch):
 def tiny_dataset(tmp_workspace):
     """A punctured dataset of 600 draws: its validation split has images in the covered ring (200 draws have
     none, so the hole comparison would not be shown)."""
-    return datasets.write_dataset(presets.preset_spec("seed-punctured", n=600, image_size=32),
-                                  tmp_workspace / "datasets" / "tiny")
+    return datasets.write_dataset(
+        presets.preset_spec("seed-punctured", n=600, image_size=32), tmp_workspace / "datasets" / "tiny"
+    )
 
 
 def full_dataset(root):

@@ -1,5 +1,6 @@
 """Each list of names is defined once (vae.base.registry, vae.runs.folder.STATE_INFO): what is added there reaches the
 config validation, the CLI and the Train page without touching them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def toy_entries(monkeypatch):
     """A toy architecture and a toy entanglement term, registered for one test."""
     monkeypatch.setitem(registry.ARCHITECTURES, "toy-net", registry.Architecture(32, "a toy network for the test"))
-    monkeypatch.setitem(registry.ENTANGLEMENT_TERMS, "toy-ent",
-                        registry.EntanglementTerm("ent_toy", r"\mathrm{toy}", "a toy term for the test"))
+    monkeypatch.setitem(
+        registry.ENTANGLEMENT_TERMS,
+        "toy-ent",
+        registry.EntanglementTerm("ent_toy", r"\mathrm{toy}", "a toy term for the test"),
+    )
 
 
 def _train_help() -> str:
@@ -71,8 +75,9 @@ def test_every_registered_entry_has_its_implementation():
 
     assert set(networks.NETWORKS) == set(registry.ARCHITECTURES)
     mu = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
-    terms = losses.vae_loss_terms(np.zeros((16, 8, 8, 1), "float32"), np.zeros((16, 8, 8, 1), "float32"), mu,
-                                  beta=1.0, gamma=1.0)
+    terms = losses.vae_loss_terms(
+        np.zeros((16, 8, 8, 1), "float32"), np.zeros((16, 8, 8, 1), "float32"), mu, beta=1.0, gamma=1.0
+    )
     assert set(terms) == set(registry.logged_terms())
     for name in registry.ENTANGLEMENT_TERMS:
         float(losses.entanglement(mu, name))
@@ -81,6 +86,13 @@ def test_every_registered_entry_has_its_implementation():
 def test_run_states_are_one_table_read_by_the_rules():
     assert folder.ACTIVE == ("queued", "running")
     assert folder.ERRORS == ("failed", "diverged") and folder.RESUMABLE == ("stopped", "failed")
-    assert set(folder.STATES) == {"waiting", "queued", "running", "finished", "stopped", "failed", "diverged"}  # docs/formats.md
+    assert set(folder.STATES) == {
+        "waiting",
+        "queued",
+        "running",
+        "finished",
+        "stopped",
+        "failed",
+        "diverged",
+    }  # docs/formats.md
     assert folder.ENDED == ("finished", "stopped", "failed", "diverged")  # a run in the queue has not ended
-

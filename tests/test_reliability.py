@@ -3,6 +3,7 @@
 Training runs are tiny (the 200-image 32x32 `tiny_dataset`, burgess net, a few epochs); most of their
 cost is the TensorFlow import in each trainer process. Only liveness deadlines are asserted, never timings.
 """
+
 from __future__ import annotations
 
 import errno
@@ -45,8 +46,7 @@ def page(name: str) -> AppTest:
 
 def python(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def progress_texts(at: AppTest) -> list[str]:
@@ -66,9 +66,11 @@ def assert_metrics_continue(run_dir, epochs: int):
 
 # ================================================================== faults in training
 
+
 @pytest.mark.slow
-def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(tiny_dataset, tmp_workspace,
-                                                                                monkeypatch):
+def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(
+    tiny_dataset, tmp_workspace, monkeypatch
+):
     # The trainer must still be training when it is killed after its first epoch: its batches take at least
     # 0.1 s (test hook, docs/testing.md), so the 4 epochs left last over 7 s however fast the machine is.
     monkeypatch.setenv("VAE_LAB_TEST_BATCH_DELAY_S", "0.1")
@@ -111,9 +113,11 @@ def test_killed_trainer_is_failed_keeps_its_model_and_resumes_where_it_stopped(t
 
 @pytest.mark.slow
 def test_a_new_server_reattaches_to_a_trainer_started_by_another_process(tiny_dataset, tmp_workspace):
-    script = ("import sys; from vae.jobs import launcher; from vae.runs.config import TrainConfig; "
-              "print(launcher.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
-              "runs_root=sys.argv[2]))")
+    script = (
+        "import sys; from vae.jobs import launcher; from vae.runs.config import TrainConfig; "
+        "print(launcher.start_run(TrainConfig(dataset=sys.argv[1], image_size=32, epochs=500, batch_size=16), "
+        "runs_root=sys.argv[2]))"
+    )
     out = python("-c", script, str(tiny_dataset), str(tmp_workspace / "runs"), timeout=300)
     assert out.returncode == 0, out.stderr
     run = Path(out.stdout.strip())  # the process that started it (the "old server") has exited
@@ -141,10 +145,23 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.slow
 def test_nan_loss_stops_the_run_as_diverged_at_its_epoch_and_step_keeping_the_last_good_model(
-        tiny_dataset, tmp_workspace):
+    tiny_dataset, tmp_workspace
+):
     run = tmp_workspace / "runs" / "nan"
-    out = python("-c", NAN_AT_EPOCH_2, "train", "--data", str(tiny_dataset), "--out", str(run), "--epochs", "3",
-                 "--batch-size", "32", "--quiet")
+    out = python(
+        "-c",
+        NAN_AT_EPOCH_2,
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--out",
+        str(run),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--quiet",
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert "diverged: loss became nan at epoch 2, step 1" in out.stdout
     st = launcher.run_state(run)
@@ -174,10 +191,23 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.slow
 def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_leaves_no_partial_file(
-        tiny_dataset, tmp_workspace):
+    tiny_dataset, tmp_workspace
+):
     run = tmp_workspace / "runs" / "full"
-    out = python("-c", DISK_FULL, "train", "--data", str(tiny_dataset), "--out", str(run), "--epochs", "2",
-                 "--batch-size", "32", "--quiet")
+    out = python(
+        "-c",
+        DISK_FULL,
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--out",
+        str(run),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--quiet",
+    )
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
     st = launcher.run_state(run)
@@ -192,14 +222,18 @@ def test_disk_full_while_saving_the_model_fails_the_run_with_that_message_and_le
         folder.load_snapshot(run, epoch)
 
 
-@pytest.mark.parametrize("write", [
-    lambda p: fileio.atomic_write_json(p, {"new": list(range(1000))}),
-    lambda p: fileio.atomic_write_text(p, "new,csv\n" * 1000),
-    lambda p: fileio.atomic_save_npz(p, a=np.arange(1000)),
-    lambda p: fileio.atomic_save_with(p, lambda tmp: Path(tmp).write_bytes(b"\x89PNG half")),
-    lambda p: (p.parent.parent / "best.keras").write_bytes(b"PK" * 1000) and fileio.atomic_copy(
-        p.parent.parent / "best.keras", p),
-], ids=["json", "csv", "npz", "png-or-keras", "copy"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: fileio.atomic_write_json(p, {"new": list(range(1000))}),
+        lambda p: fileio.atomic_write_text(p, "new,csv\n" * 1000),
+        lambda p: fileio.atomic_save_npz(p, a=np.arange(1000)),
+        lambda p: fileio.atomic_save_with(p, lambda tmp: Path(tmp).write_bytes(b"\x89PNG half")),
+        lambda p: (p.parent.parent / "best.keras").write_bytes(b"PK" * 1000)
+        and fileio.atomic_copy(p.parent.parent / "best.keras", p),
+    ],
+    ids=["json", "csv", "npz", "png-or-keras", "copy"],
+)
 def test_a_write_that_hits_a_full_disk_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, monkeypatch, write):
     target = tmp_path / "file"
     target.write_text("old")
@@ -230,6 +264,7 @@ def test_status_heartbeat_survives_a_full_disk_and_the_failure_is_reported(tmp_p
 
 
 # ================================================================== concurrent use
+
 
 @pytest.fixture
 def fake_trainers(monkeypatch):
@@ -273,7 +308,8 @@ def test_simultaneous_identical_starts_launch_one_run(tiny_dataset, tmp_workspac
 
 
 def test_concurrent_trainers_are_capped_and_extra_requests_wait_in_the_queue(
-        tiny_dataset, tmp_workspace, fake_trainers, monkeypatch):
+    tiny_dataset, tmp_workspace, fake_trainers, monkeypatch
+):
     root = tmp_workspace / "runs"
     results = _at_once(4, lambda i: launcher.start_run(tiny_cfg(tiny_dataset, seed=i), runs_root=root))
     assert all(isinstance(r, Path) for r in results) and len(set(results)) == 4 and len(fake_trainers) == 1
@@ -311,9 +347,23 @@ def test_two_users_in_separate_processes_clicking_start_at_once_get_one_run(tiny
     sync = tmp_path / "clicks"
     sync.mkdir()
     go = sync / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", START_AT, str(tiny_dataset), str(tmp_workspace / "runs"),
-                               str(sync / f"ready{k}"), str(go)], stdout=subprocess.PIPE, text=True, env=env)
-             for k in range(3)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                START_AT,
+                str(tiny_dataset),
+                str(tmp_workspace / "runs"),
+                str(sync / f"ready{k}"),
+                str(go),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k in range(3)
+    ]
     wait_until(lambda: all((sync / f"ready{k}").exists() for k in range(3)), 120, "the three processes' imports")
     go.touch()
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
@@ -334,14 +384,28 @@ def test_a_second_trainer_on_a_running_run_folder_is_refused(tiny_dataset, tmp_w
 
 # ================================================================== bad input
 
-@pytest.mark.parametrize("change,setting", [
-    (dict(beta=-0.1), "beta"), (dict(gamma=-1e-3), "gamma"), (dict(beta=float("nan")), "beta"),
-    (dict(latent_dim=1), "latent_dim"), (dict(latent_dim=11), "latent_dim"), (dict(latent_dim=2.5), "latent_dim"),
-    (dict(image_size=24), "image_size"), (dict(image_size=264), "image_size"), (dict(image_size=36), "image_size"),
-    (dict(batch_size=0), "batch_size"), (dict(batch_size=10_000), "batch_size"), (dict(epochs=0), "epochs"),
-    (dict(lr=0.0), "lr"), (dict(lr=float("inf")), "lr"), (dict(arch="resnet"), "arch"),
-    (dict(epochs="3"), "epochs"),
-])
+
+@pytest.mark.parametrize(
+    "change,setting",
+    [
+        (dict(beta=-0.1), "beta"),
+        (dict(gamma=-1e-3), "gamma"),
+        (dict(beta=float("nan")), "beta"),
+        (dict(latent_dim=1), "latent_dim"),
+        (dict(latent_dim=11), "latent_dim"),
+        (dict(latent_dim=2.5), "latent_dim"),
+        (dict(image_size=24), "image_size"),
+        (dict(image_size=264), "image_size"),
+        (dict(image_size=36), "image_size"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=10_000), "batch_size"),
+        (dict(epochs=0), "epochs"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=float("inf")), "lr"),
+        (dict(arch="resnet"), "arch"),
+        (dict(epochs="3"), "epochs"),
+    ],
+)
 def test_start_run_refuses_out_of_range_settings_naming_the_setting(tiny_dataset, tmp_workspace, change, setting):
     with pytest.raises(UserError, match=setting):
         launcher.start_run(tiny_cfg(tiny_dataset, **change), runs_root=tmp_workspace / "runs")
@@ -355,8 +419,9 @@ def test_dataset_size_n_below_10_is_refused():
         preset_spec("seed-full", n=9, image_size=32).validate()
 
 
-@pytest.mark.parametrize("name", ["..", "../x", "a/b", "/etc/passwd", "x\x00y", "line\nbreak", "\x1b[31mred",
-                                  ".hidden", "a" * 101])
+@pytest.mark.parametrize(
+    "name", ["..", "../x", "a/b", "/etc/passwd", "x\x00y", "line\nbreak", "\x1b[31mred", ".hidden", "a" * 101]
+)
 def test_run_names_that_could_escape_the_runs_folder_are_refused(tiny_dataset, tmp_workspace, fake_trainers, name):
     with pytest.raises(UserError, match="not allowed"):
         launcher.start_run(tiny_cfg(tiny_dataset), runs_root=tmp_workspace / "runs", name=name)
@@ -490,6 +555,7 @@ def test_a_model_file_with_code_in_it_is_refused_by_safe_mode(tmp_workspace, fak
 
 # ================================================================== under load (real server, real browser)
 
+
 def _refresh_until(pg, run: Path, states, timeout=240) -> dict:
     """Keep the Train page open and reloading (as a user would) until the run reaches a state."""
     deadline = time.time() + timeout
@@ -539,8 +605,11 @@ def test_soak_three_runs_and_a_stop_with_the_train_page_open_keep_server_memory_
                 assert _refresh_until(pg, run, ("finished", "failed", "diverged"))["state"] == "finished"
                 done.append((run, "finished", 2))
             # the fourth run is stopped midway, and the server restarts under it
-            run = launcher.start_run(tiny_cfg(tmp_path / "datasets" / "soak", epochs=200, batch_size=32),
-                                 runs_root=tmp_path / "runs", name="soak-stopped")
+            run = launcher.start_run(
+                tiny_cfg(tmp_path / "datasets" / "soak", epochs=200, batch_size=32),
+                runs_root=tmp_path / "runs",
+                name="soak-stopped",
+            )
             wait_until(lambda: launcher.run_state(run).get("steps_per_epoch"), 600, "the fourth run trains")
             rss_after = psutil.Process(server.pid).memory_info().rss
             stop_streamlit(server)

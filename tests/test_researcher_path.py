@@ -1,5 +1,6 @@
 """The researcher's path (#24): what a sweep's answer flags and costs, reproducing a run (train --config,
 Copy settings to Train, settings in the URL), export bundles, and the index that keeps Compare fast."""
+
 from __future__ import annotations
 
 import io
@@ -37,13 +38,15 @@ def _set_status(run_dir: Path, **fields) -> None:
 
 # ---------------------------------------------------------------- the sweep's flags and costs
 
+
 def test_review_flags_not_converged_resumed_and_failed_with_the_ray_error(tiny_dataset, tmp_workspace):
     out = fake_finished_sweep(tmp_workspace, tiny_dataset, gammas=(0.0, 1e-2), seeds=3)
     doc = sweep.read_sweep(out)
     names = [r["name"] for r in doc["runs"]]
     falling = sweep.run_dir_of(out, names[0])  # a validation loss still falling clearly at the end
-    (falling / "metrics.jsonl").write_text("".join(json.dumps({"kind": "epoch", "epoch": e, "val_loss": 1.0 / e})
-                                                   + "\n" for e in range(1, 6)))
+    (falling / "metrics.jsonl").write_text(
+        "".join(json.dumps({"kind": "epoch", "epoch": e, "val_loss": 1.0 / e}) + "\n" for e in range(1, 6))
+    )
     failed = sweep.run_dir_of(out, names[1])
     _set_status(failed, state="failed", message="the trainer process (pid 7) ended")
     status = sweep.read_status(out)
@@ -61,11 +64,13 @@ def test_review_flags_not_converged_resumed_and_failed_with_the_ray_error(tiny_d
 
 
 def test_costs_name_lost_latents_and_reconstruction_against_the_baseline():
-    rows = [{"state": "finished", "gamma": 0.0, "eval_active_units": 3, "val_recon": 0.20},
-            {"state": "finished", "gamma": 0.0, "eval_active_units": 3, "val_recon": 0.20},
-            {"state": "finished", "gamma": 0.01, "eval_active_units": 2, "eval_collapsed": 1, "val_recon": 0.26},
-            {"state": "finished", "gamma": 0.01, "eval_active_units": 1, "eval_collapsed": 2, "val_recon": 0.24},
-            {"state": "failed", "gamma": 0.01, "eval_active_units": 0}]  # not finished: not counted
+    rows = [
+        {"state": "finished", "gamma": 0.0, "eval_active_units": 3, "val_recon": 0.20},
+        {"state": "finished", "gamma": 0.0, "eval_active_units": 3, "val_recon": 0.20},
+        {"state": "finished", "gamma": 0.01, "eval_active_units": 2, "eval_collapsed": 1, "val_recon": 0.26},
+        {"state": "finished", "gamma": 0.01, "eval_active_units": 1, "eval_collapsed": 2, "val_recon": 0.24},
+        {"state": "failed", "gamma": 0.01, "eval_active_units": 0},
+    ]  # not finished: not counted
     cost = {c["gamma"]: c for c in review.costs(rows, "gamma", 0.0, latent_dim=3)}
     assert cost["0.01"]["n"] == 2 and cost["0.01"]["active_units"] == 1.5
     assert cost["0.01"]["runs_with_collapse"] == 2 and cost["0.0"]["runs_with_collapse"] == 0
@@ -99,10 +104,14 @@ def test_sweeps_page_shows_fixed_settings_estimate_and_flags(tiny_dataset, tmp_w
 
 # ---------------------------------------------------------------- estimates
 
+
 def test_factorvae_is_estimated_from_its_own_runs_and_its_own_step_cost():
     cfg = TrainConfig(method="factor-vae").to_dict()
-    beta_run = {"config": TrainConfig().to_dict(), "final": {"time": 60.0, "epoch": 15},
-                "status": {"steps_per_epoch": 10}}
+    beta_run = {
+        "config": TrainConfig().to_dict(),
+        "final": {"time": 60.0, "epoch": 15},
+        "status": {"steps_per_epoch": 10},
+    }
     factor_run = {"config": cfg, "final": {"time": 90.0, "epoch": 15}, "status": {"steps_per_epoch": 10}}
     assert estimate.estimate_duration(cfg, 1280, 0, [beta_run])["source"] == "default"
     out = estimate.estimate_duration(cfg, 1280, 0, [beta_run, factor_run])
@@ -113,6 +122,7 @@ def test_factorvae_is_estimated_from_its_own_runs_and_its_own_step_cost():
 
 
 # ---------------------------------------------------------------- reproduce: names, train --config, Train form
+
 
 def test_run_names_include_the_method(tiny_dataset, tmp_workspace):
     from vae.jobs import launcher
@@ -131,24 +141,42 @@ def test_train_config_reads_a_runs_config_json_and_flags_override(fake_run, tiny
     assert cfg.to_dict() == {**orig, "seed": 5}
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    err = subprocess.run([sys.executable, "-m", "vae", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    err = subprocess.run(
+        [sys.executable, "-m", "vae", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert err.returncode == 2 and "--config" in err.stderr and "Traceback" not in err.stderr
 
 
 def test_settings_round_trip_through_query_parameters_and_junk_is_dropped():
-    cfg = TrainConfig(dataset="/d/datasets/seed-64", method="factor-vae", gamma=0.0, beta=4.0, seed=7,
-                      method_params={"gamma_tc": 10.0}, sample_weights=True).to_dict()
+    cfg = TrainConfig(
+        dataset="/d/datasets/seed-64",
+        method="factor-vae",
+        gamma=0.0,
+        beta=4.0,
+        seed=7,
+        method_params={"gamma_tc": 10.0},
+        sample_weights=True,
+    ).to_dict()
     back = settings_from_query(settings_to_query(cfg))
     assert back["dataset"] == "seed-64" and back["method_params"] == {"gamma_tc": 10.0}
-    assert {k: back[k] for k in ("method", "gamma", "beta", "seed", "sample_weights")} == \
-        {"method": "factor-vae", "gamma": 0.0, "beta": 4.0, "seed": 7, "sample_weights": True}
+    assert {k: back[k] for k in ("method", "gamma", "beta", "seed", "sample_weights")} == {
+        "method": "factor-vae",
+        "gamma": 0.0,
+        "beta": 4.0,
+        "seed": 7,
+        "sample_weights": True,
+    }
     assert settings_from_query({"beta": "nan", "seed": "x", "epochs": "4", "evil": "1"}) == {"epochs": 4}
 
 
 def test_copy_settings_to_train_fills_the_train_form(fake_run, tiny_dataset):
-    run = fake_run("a-factor-run", dataset=str(tiny_dataset), gamma=0.01, beta=0.004, seed=3, method="factor-vae",
-                   latent_dim=4)
+    run = fake_run(
+        "a-factor-run", dataset=str(tiny_dataset), gamma=0.01, beta=0.004, seed=3, method="factor-vae", latent_dim=4
+    )
     at = page("reconstructions").run()
     assert not at.exception
     at.button(key="recon_copy_settings").click().run()
@@ -177,6 +205,7 @@ def test_train_settings_survive_a_reload_through_the_url(tiny_dataset):
 
 
 # ---------------------------------------------------------------- export bundles
+
 
 def test_sweep_export_bundle_holds_results_configs_figures_and_versions(tiny_dataset, tmp_workspace):
     out = fake_finished_sweep(tmp_workspace, tiny_dataset, gammas=(0.0, 1e-2), seeds=2)
@@ -209,6 +238,7 @@ def test_compare_view_export_is_offered(fake_run):
 
 # ---------------------------------------------------------------- speed: the index carries what Compare reads
 
+
 def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monkeypatch):
     run = fake_run("ev", epochs=4)
     (run / "evaluation.json").write_text(json.dumps({"summary": {"mig": 0.3}, "notes": {"mig": "a note"}}))
@@ -229,12 +259,14 @@ def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monk
 
 # ---------------------------------------------------------------- small things
 
+
 def test_an_evaluation_child_is_reaped_not_left_a_zombie(fake_run, monkeypatch):
     run = fake_run("zombie")
     (run / "model.keras").write_bytes(b"x")
     real = subprocess.Popen
-    monkeypatch.setattr(evaluation_jobs.subprocess, "Popen",
-                        lambda cmd, **kw: real([sys.executable, "-c", "pass"], **kw))
+    monkeypatch.setattr(
+        evaluation_jobs.subprocess, "Popen", lambda cmd, **kw: real([sys.executable, "-c", "pass"], **kw)
+    )
     pid = evaluation_jobs.start_evaluation(run)
     deadline = time.time() + 20
     while time.time() < deadline:

@@ -1,6 +1,7 @@
 """Safe by default: the lab listens on loopback only, read-only mode refuses every change (library, CLI,
 pages), a banner warns when anyone on the network can change data, and the disk guard refuses jobs
 that do not fit, before anything is written."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,6 +44,7 @@ def tree(root: Path) -> dict:
 
 # ================================================================== loopback by default
 
+
 @pytest.mark.slow
 def test_readme_command_listens_on_loopback_only(tmp_path):
     """`streamlit run app.py` as the README says (no --server.address): every listening socket is loopback."""
@@ -54,8 +56,9 @@ def test_readme_command_listens_on_loopback_only(tmp_path):
     port = free_port()
     proc = start_streamlit(tmp_path, port, extra_env={"VAE_LAB_STANDBY": "0"}, address=None)
     try:
-        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c.laddr for c in psutil.Process(proc.pid).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+        ]
         assert port in {a.port for a in listening}
         assert all(ipaddress.ip_address(a.ip).is_loopback for a in listening), listening
     finally:
@@ -69,14 +72,27 @@ def test_the_repository_config_binds_the_server_to_loopback():
     assert safety.is_loopback_address(cfg["server"]["address"])
 
 
-@pytest.mark.parametrize("address,loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True),
-                                              ("[::1]", True), ("127.0.0.2", True), ("", False), (None, False),
-                                              ("0.0.0.0", False), ("::", False), ("192.168.1.20", False)])
+@pytest.mark.parametrize(
+    "address,loopback",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.0.0.2", True),
+        ("", False),
+        (None, False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+    ],
+)
 def test_loopback_addresses_are_told_from_network_ones(address, loopback):
     assert safety.is_loopback_address(address) is loopback
 
 
 # ================================================================== the warning banner
+
 
 @pytest.fixture
 def server_address():
@@ -103,8 +119,9 @@ def test_every_page_warns_when_the_server_is_bound_to_a_network_address(tmp_work
         assert any("anyone who can reach it" in w.value for w in at.warning), name
 
 
-def test_no_warning_on_loopback_and_a_viewer_notice_instead_in_read_only_mode(tmp_workspace, server_address,
-                                                                           monkeypatch):
+def test_no_warning_on_loopback_and_a_viewer_notice_instead_in_read_only_mode(
+    tmp_workspace, server_address, monkeypatch
+):
     server_address("127.0.0.1")
     at = _app().run()
     assert not any("anyone who can reach it" in w.value for w in at.warning)
@@ -116,6 +133,7 @@ def test_no_warning_on_loopback_and_a_viewer_notice_instead_in_read_only_mode(tm
 
 
 # ================================================================== read-only mode: library and CLI
+
 
 @pytest.fixture
 def lab(tiny_dataset, fake_run, tmp_workspace):
@@ -146,8 +164,9 @@ def _mutations(home: Path):
         evaluate.evaluate_run(runs / "done")
 
     return {
-        "generate": lambda: datasets.write_dataset(presets.preset_spec("seed-full", n=12, image_size=32),
-                                                   home / "datasets" / "new"),
+        "generate": lambda: datasets.write_dataset(
+            presets.preset_spec("seed-full", n=12, image_size=32), home / "datasets" / "new"
+        ),
         "import": lambda: datasets.import_images(home / "incoming", home / "datasets" / "imported", size=32),
         "delete dataset": lambda: datasets.delete_dataset(ds, root=home / "datasets"),
         "delete dataset (checked)": lambda: deletes.delete_dataset(ds, home / "datasets", runs),
@@ -161,9 +180,19 @@ def _mutations(home: Path):
     }
 
 
-MUTATIONS = ["generate", "import", "delete dataset", "delete dataset (checked)", "start run", "resume run",
-             "stop run", "create run", "evaluate run", "standby launch",
-             pytest.param("train run", marks=pytest.mark.slow)]  # vae.training.train imports TensorFlow
+MUTATIONS = [
+    "generate",
+    "import",
+    "delete dataset",
+    "delete dataset (checked)",
+    "start run",
+    "resume run",
+    "stop run",
+    "create run",
+    "evaluate run",
+    "standby launch",
+    pytest.param("train run", marks=pytest.mark.slow),
+]  # vae.training.train imports TensorFlow
 
 
 @pytest.mark.parametrize("action", MUTATIONS)
@@ -196,7 +225,17 @@ def test_without_read_only_mode_the_same_calls_work(lab, monkeypatch):
 def _cli_commands(home: Path) -> dict:
     ds, runs = home / "datasets" / "tiny", home / "runs"
     return {
-        "generate": ["generate", "--preset", "seed-full", "--n", "12", "--size", "32", "--out", str(home / "datasets" / "x")],
+        "generate": [
+            "generate",
+            "--preset",
+            "seed-full",
+            "--n",
+            "12",
+            "--size",
+            "32",
+            "--out",
+            str(home / "datasets" / "x"),
+        ],
         "import": ["import", str(home / "incoming"), "--out", str(home / "datasets" / "y"), "--size", "32"],
         "train": ["train", "--data", str(ds), "--out", str(runs / "cli-run"), "--epochs", "1", "--batch-size", "16"],
         "train --run-dir": ["train", "--run-dir", str(runs / "done")],
@@ -218,11 +257,21 @@ def test_read_only_mode_refuses_every_cli_command_that_changes_data(lab, monkeyp
 def test_read_only_cli_in_its_own_process_still_lists_runs_but_refuses_generate(lab):
     env = {**os.environ, "VAE_LAB_READONLY": "1", "PYTHONPATH": str(ROOT)}
     before = tree(lab)
-    listed = subprocess.run([sys.executable, "-m", "vae", "runs", "--root", str(lab / "runs")], env=env,
-                            capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "vae", "runs", "--root", str(lab / "runs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listed.returncode == 0 and "live" in listed.stdout and "stopped" in listed.stdout
-    gen = subprocess.run([sys.executable, "-m", "vae", *_cli_commands(lab)["generate"]], env=env,
-                         capture_output=True, text=True, timeout=120)
+    gen = subprocess.run(
+        [sys.executable, "-m", "vae", *_cli_commands(lab)["generate"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert gen.returncode == 2 and "read-only mode" in gen.stderr
     assert tree(lab) == before
 
@@ -261,18 +310,23 @@ def test_read_only_train_page_shows_the_running_run_without_stop(lab, monkeypatc
 
 # ================================================================== disk guard
 
+
 @pytest.fixture
 def small_disk(monkeypatch):
     """The data folder's disk reports `free` bytes (default: 1 MB)."""
-    def set_free(free=1024 ** 2):
+
+    def set_free(free=1024**2):
         monkeypatch.setattr(safety, "free_bytes", lambda path: free)
+
     set_free()
     return set_free
 
 
 def test_dataset_size_estimate_matches_the_written_folder(tmp_path):
-    for spec in (presets.preset_spec("seed-punctured", n=300, image_size=32),
-                 presets.preset_spec("dsprites", n=200, image_size=64)):
+    for spec in (
+        presets.preset_spec("seed-punctured", n=300, image_size=32),
+        presets.preset_spec("dsprites", n=200, image_size=64),
+    ):
         est = datasets.estimate_dataset_bytes(spec)
         out = datasets.write_dataset(spec, tmp_path / spec.preset)
         used = sum(safety.on_disk(p.stat().st_size) for p in out.rglob("*") if p.is_file())
@@ -323,8 +377,22 @@ def test_start_and_resume_refuse_when_the_run_does_not_fit(lab, small_disk):
 
 def test_cli_train_refuses_before_creating_the_run_folder(lab, small_disk, capsys):
     out = lab / "runs" / "cli-run"
-    assert cli.main(["train", "--data", str(lab / "datasets" / "tiny"), "--out", str(out), "--epochs", "1",
-                     "--batch-size", "16"]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "--data",
+                str(lab / "datasets" / "tiny"),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+            ]
+        )
+        == 2
+    )
     assert "not enough free disk space" in capsys.readouterr().err and not out.exists()
 
 
@@ -335,8 +403,9 @@ def test_a_trainer_that_finds_the_disk_full_fails_the_run_before_writing_a_check
     from vae.training import train
 
     run = lab / "runs" / "prepared"
-    folder.write_run_config(run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1,
-                                            batch_size=16))
+    folder.write_run_config(
+        run, TrainConfig(dataset=str(lab / "datasets" / "tiny"), image_size=32, epochs=1, batch_size=16)
+    )
     with pytest.raises(UserError, match="not enough free disk space"):
         train.train_run(run)
     st = read_status(run)
@@ -355,7 +424,7 @@ def test_run_estimate_scales_with_epochs_snapshots_and_the_network():
 
 
 def test_dataset_page_shows_the_size_estimate_and_warns_when_it_does_not_fit(tmp_workspace, small_disk):
-    small_disk(10 * 1024 ** 4)
+    small_disk(10 * 1024**4)
     at = _page("dataset").run()
     est = datasets.estimate_dataset_bytes(presets.preset_spec("seed-full", image_size=64))
     assert any(f"About **{safety.human_bytes(est)}** on disk" in c.value for c in at.caption)
@@ -372,10 +441,16 @@ def test_dataset_page_shows_the_size_estimate_and_warns_when_it_does_not_fit(tmp
 def test_param_count_matches_keras():
     from vae.model.networks import build_vae, count_params
 
-    for arch, size, latent, variance in (("seed", 64, 3, "constant"), ("seed", 96, 5, "learned"),
-                                         ("burgess", 64, 3, "constant"), ("burgess", 128, 10, "learned")):
-        assert safety.param_count(arch, size, latent, variance) == \
-            count_params(build_vae(arch, size, latent, variance))["total"]
+    for arch, size, latent, variance in (
+        ("seed", 64, 3, "constant"),
+        ("seed", 96, 5, "learned"),
+        ("burgess", 64, 3, "constant"),
+        ("burgess", 128, 10, "learned"),
+    ):
+        assert (
+            safety.param_count(arch, size, latent, variance)
+            == count_params(build_vae(arch, size, latent, variance))["total"]
+        )
 
 
 @pytest.mark.slow
@@ -393,5 +468,5 @@ def test_human_bytes_counts_in_steps_of_1024_up_to_tb():
     """The one byte format (the pages and the disk-space errors use it): 1024 per step, B to TB."""
     assert safety.human_bytes(512) == "512 B"
     assert safety.human_bytes(1536) == "1.5 KB"
-    assert safety.human_bytes(256 * 1024 ** 2) == "256.0 MB"
-    assert safety.human_bytes(3 * 1024 ** 4) == "3.0 TB"  # the pages' old copy stopped at GB: "3072.0 GB"
+    assert safety.human_bytes(256 * 1024**2) == "256.0 MB"
+    assert safety.human_bytes(3 * 1024**4) == "3.0 TB"  # the pages' old copy stopped at GB: "3072.0 GB"

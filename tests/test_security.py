@@ -5,6 +5,7 @@ the Host allow-list as ASGI middleware, the local Ray's sockets, read-only mode 
 (generated from the parser) and every page including Sweeps, bounded names and imports, and the
 environment values.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,6 +48,7 @@ def _png(value: int, size: int = 20) -> bytes:
 
 # ================================================================== 2. the Host allow-list (ASGI)
 
+
 def _asgi(guard, scope_type: str, host: str | None):
     """Send one request (or websocket handshake) with this Host through `guard`; (messages sent, app called)."""
     called, sent = [], []
@@ -64,17 +66,31 @@ def _asgi(guard, scope_type: str, host: str | None):
     # A fresh event loop in its own thread: a session's Playwright (the e2e tests) keeps a loop running in the
     # main thread, where asyncio.run refuses to start.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, guard(app)({"type": scope_type, "headers": headers, "path": "/"}, receive,
-                                            send)).result(timeout=30)
+        pool.submit(
+            asyncio.run, guard(app)({"type": scope_type, "headers": headers, "path": "/"}, receive, send)
+        ).result(timeout=30)
     return sent, bool(called)
 
 
 @pytest.mark.parametrize("kind", ["http", "websocket"])
-@pytest.mark.parametrize("host,passes", [("localhost:8501", True), ("127.0.0.1:8501", True), ("[::1]:8501", True),
-                                         ("LOCALHOST", True), ("localhost.:8501", True),
-                                         ("rebind.test:8501", False), ("evil.localhost.example", False),
-                                         ("127.0.0.1.nip.io", False), ("192.168.1.5:8501", False), ("", False),
-                                         (None, False), ("localhost:99999", False), ("user@localhost", False)])
+@pytest.mark.parametrize(
+    "host,passes",
+    [
+        ("localhost:8501", True),
+        ("127.0.0.1:8501", True),
+        ("[::1]:8501", True),
+        ("LOCALHOST", True),
+        ("localhost.:8501", True),
+        ("rebind.test:8501", False),
+        ("evil.localhost.example", False),
+        ("127.0.0.1.nip.io", False),
+        ("192.168.1.5:8501", False),
+        ("", False),
+        (None, False),
+        ("localhost:99999", False),
+        ("user@localhost", False),
+    ],
+)
 def test_only_loopback_host_names_reach_the_app_by_default(monkeypatch, kind, host, passes):
     monkeypatch.delenv(safety.HOSTS_ENV, raising=False)
     sent, called = _asgi(lambda app: safety.HostGuard(app), kind, host)
@@ -89,8 +105,14 @@ def test_names_listed_in_the_environment_are_added(monkeypatch):
     monkeypatch.setenv(safety.HOSTS_ENV, " lab.example.org, 10.0.0.5 ,*.corp.example,[fd00::1]")
     hosts = safety.allowed_hosts()
     assert hosts[:3] == ["localhost", "127.0.0.1", "::1"]
-    for host, passes in [("lab.example.org:8501", True), ("10.0.0.5", True), ("a.corp.example", True),
-                         ("[fd00::1]:8501", True), ("corp.example.evil", False), ("rebind.test", False)]:
+    for host, passes in [
+        ("lab.example.org:8501", True),
+        ("10.0.0.5", True),
+        ("a.corp.example", True),
+        ("[fd00::1]:8501", True),
+        ("corp.example.evil", False),
+        ("rebind.test", False),
+    ]:
         assert safety.host_allowed(host, hosts) is passes, host
 
 
@@ -113,6 +135,7 @@ def test_app_py_serves_streamlit_behind_the_host_guard():
 
 # ================================================================== 3. the local Ray listens on loopback only
 
+
 @pytest.mark.slow
 def test_a_local_sweep_s_ray_listens_on_loopback_only(tiny_dataset, tmp_workspace):
     """Every listening socket of the sweep driver's process tree (GCS, raylet, workers, agents) is loopback."""
@@ -121,14 +144,44 @@ def test_a_local_sweep_s_ray_listens_on_loopback_only(tiny_dataset, tmp_workspac
     from tests.test_sweep_engine import _kill_ray
 
     tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must fit in 107 bytes
-    env = {**os.environ, "VAE_LAB_HOME": str(tmp_workspace), "PYTHONPATH": str(ROOT), "RAY_TMPDIR": tmp,
-           "TF_CPP_MIN_LOG_LEVEL": "2", "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "VAE_LAB_HOME": str(tmp_workspace),
+        "PYTHONPATH": str(ROOT),
+        "RAY_TMPDIR": tmp,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RAY_AUTH_MODE": "token",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     env.pop("RAY_ADDRESS", None)
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
-    driver = subprocess.Popen([sys.executable, "-m", "vae", "sweep", "--data", str(tiny_dataset), "--out",
-                               str(tmp_workspace / "sweeps" / "net"), "--grid", "gamma=0", "--epochs", "1",
-                               "--batch-size", "32", "--image-size", "32", "--evaluate", "none"],
-                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vae",
+            "sweep",
+            "--data",
+            str(tiny_dataset),
+            "--out",
+            str(tmp_workspace / "sweeps" / "net"),
+            "--grid",
+            "gamma=0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--image-size",
+            "32",
+            "--evaluate",
+            "none",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: dict = {}
     try:
         deadline = time.time() + 400
@@ -154,12 +207,16 @@ def test_a_local_sweep_s_ray_listens_on_loopback_only(tiny_dataset, tmp_workspac
     assert driver.returncode == 0, out
     names = set(seen.values())
     assert any("gcs_server" in n for n in names) and any("raylet" in n for n in names), seen  # Ray was watched
-    exposed = {addr: name for addr, name in seen.items()
-               if not ipaddress.ip_address(addr[0].removeprefix("::ffff:")).is_loopback}
+    exposed = {
+        addr: name
+        for addr, name in seen.items()
+        if not ipaddress.ip_address(addr[0].removeprefix("::ffff:")).is_loopback
+    }
     assert exposed == {}, f"listening on a network address: {exposed}"
 
 
 # ================================================================== 4. read-only is complete: the CLI
+
 
 def _subcommands() -> dict:
     parser = cli.build_parser()
@@ -171,32 +228,72 @@ def _cli_cases(home: Path, sweep_dir: Path) -> dict:
     """For every subcommand of the parser: the calls a user might make, and whether each only reads."""
     ds, runs = home / "datasets" / "tiny", home / "runs"
     return {
-        "generate": [(["generate", "--preset", "seed-full", "--n", "12", "--size", "32", "--out",
-                       str(home / "datasets" / "x")], False)],
+        "generate": [
+            (
+                [
+                    "generate",
+                    "--preset",
+                    "seed-full",
+                    "--n",
+                    "12",
+                    "--size",
+                    "32",
+                    "--out",
+                    str(home / "datasets" / "x"),
+                ],
+                False,
+            )
+        ],
         "import": [(["import", str(home / "incoming"), "--out", str(home / "datasets" / "y"), "--size", "32"], False)],
-        "import-benchmark": [(["import-benchmark", "dsprites", str(home / "incoming"), "--out",
-                               str(home / "datasets" / "b"), "--no-verify"], False),
-                             (["import-benchmark", "dsprites", "--download", "--out", str(home / "datasets" / "b")],
-                              False)],
-        "train": [(["train", "--data", str(ds), "--out", str(runs / "cli-run"), "--epochs", "1"], False),
-                  (["train", "--run-dir", str(runs / "done")], False),
-                  (["train", "--run-dir", str(runs / "stopped"), "--resume"], False)],
+        "import-benchmark": [
+            (
+                [
+                    "import-benchmark",
+                    "dsprites",
+                    str(home / "incoming"),
+                    "--out",
+                    str(home / "datasets" / "b"),
+                    "--no-verify",
+                ],
+                False,
+            ),
+            (["import-benchmark", "dsprites", "--download", "--out", str(home / "datasets" / "b")], False),
+        ],
+        "train": [
+            (["train", "--data", str(ds), "--out", str(runs / "cli-run"), "--epochs", "1"], False),
+            (["train", "--run-dir", str(runs / "done")], False),
+            (["train", "--run-dir", str(runs / "stopped"), "--resume"], False),
+        ],
         "evaluate": [(["evaluate", str(runs / "done")], False)],
         "standby": [(["standby", "--runs-root", str(runs)], False)],
-        "sweep": [(["sweep", "--data", str(ds), "--out", str(home / "sweeps" / "new"), "--grid", "gamma=0,1"], False),
-                  (["sweep", "--data", str(ds), "--out", str(home / "sweeps" / "plan"), "--grid", "gamma=0",
-                    "--plan-only"], False),
-                  (["sweep", "--resume", str(sweep_dir)], False),
-                  (["sweep", "--stop", str(sweep_dir)], False),
-                  (["sweep", "--report", str(sweep_dir)], True)],
+        "sweep": [
+            (["sweep", "--data", str(ds), "--out", str(home / "sweeps" / "new"), "--grid", "gamma=0,1"], False),
+            (
+                [
+                    "sweep",
+                    "--data",
+                    str(ds),
+                    "--out",
+                    str(home / "sweeps" / "plan"),
+                    "--grid",
+                    "gamma=0",
+                    "--plan-only",
+                ],
+                False,
+            ),
+            (["sweep", "--resume", str(sweep_dir)], False),
+            (["sweep", "--stop", str(sweep_dir)], False),
+            (["sweep", "--report", str(sweep_dir)], True),
+        ],
         "runs": [(["runs", "--root", str(runs)], True)],
     }
 
 
 @pytest.fixture
 def lab_with_sweep(lab):  # noqa: F811
-    return lab, sweep.plan_sweep(lab / "sweeps" / "planned", lab / "datasets" / "tiny", {"gamma": [0.0, 1.0]},
-                                 fixed={"epochs": 1})
+    return lab, sweep.plan_sweep(
+        lab / "sweeps" / "planned", lab / "datasets" / "tiny", {"gamma": [0.0, 1.0]}, fixed={"epochs": 1}
+    )
 
 
 def test_every_cli_command_has_a_read_only_case():
@@ -205,8 +302,9 @@ def test_every_cli_command_has_a_read_only_case():
 
 
 @pytest.mark.parametrize("command", sorted(_subcommands()))
-def test_read_only_every_cli_command_reads_or_refuses_and_leaves_the_data_tree_unchanged(lab_with_sweep, monkeypatch,
-                                                                                        capsys, command):
+def test_read_only_every_cli_command_reads_or_refuses_and_leaves_the_data_tree_unchanged(
+    lab_with_sweep, monkeypatch, capsys, command
+):
     home, sweep_dir = lab_with_sweep
     monkeypatch.setenv("VAE_LAB_READONLY", "1")
     for argv, reads in _cli_cases(home, sweep_dir)[command]:
@@ -225,21 +323,29 @@ def test_read_only_standby_in_its_own_process_writes_nothing(lab):  # noqa: F811
     """The issue's case: `VAE_LAB_READONLY=1 python -m vae standby` wrote runs/.standby/."""
     env = {**os.environ, "VAE_LAB_READONLY": "1", "PYTHONPATH": str(ROOT)}
     before = tree(lab)
-    res = subprocess.run([sys.executable, "-m", "vae", "standby", "--runs-root", str(lab / "runs")], env=env,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "vae", "standby", "--runs-root", str(lab / "runs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "read-only mode" in res.stderr
     assert tree(lab) == before and not (lab / "runs" / ".standby").exists()
 
 
 # ================================================================== 4. read-only: the library's writers
 
+
 def _writers(home: Path, sweep_dir: Path) -> dict:
     run = home / "runs" / "done"
     return {
-        "start_sweep": lambda: sweep.start_sweep(home / "datasets" / "tiny", {"gamma": [0.0]}, 1, {"epochs": 1},
-                                                 "fresh", root=home / "sweeps-new"),
-        "start_sweep (default root)": lambda: sweep.start_sweep(home / "datasets" / "tiny", {"gamma": [0.0]}, 1,
-                                                                {"epochs": 1}, "fresh"),
+        "start_sweep": lambda: sweep.start_sweep(
+            home / "datasets" / "tiny", {"gamma": [0.0]}, 1, {"epochs": 1}, "fresh", root=home / "sweeps-new"
+        ),
+        "start_sweep (default root)": lambda: sweep.start_sweep(
+            home / "datasets" / "tiny", {"gamma": [0.0]}, 1, {"epochs": 1}, "fresh"
+        ),
         "plan_sweep": lambda: sweep.plan_sweep(home / "sweeps" / "p", home / "datasets" / "tiny", {"gamma": [0.0]}),
         "launch_driver": lambda: sweep.launch_driver(sweep_dir),
         "request_stop": lambda: sweep.request_stop(sweep_dir),
@@ -269,8 +375,10 @@ def test_read_only_library_writers_refuse_before_writing_anything(lab_with_sweep
 
 # ================================================================== 4. read-only: every page, Sweeps included
 
-MUTATING = re.compile(r"^(Generate|Import|Delete|Yes, delete.*|Start.*|Stop.*|Resume.*|Quick start|Evaluate.*|"
-                      r"Remove.*|Cancel.*)$")
+MUTATING = re.compile(
+    r"^(Generate|Import|Delete|Yes, delete.*|Start.*|Stop.*|Resume.*|Quick start|Evaluate.*|"
+    r"Remove.*|Cancel.*)$"
+)
 PAGES = ["home", "dataset", "train", "reconstructions", "embedding", "compare", "sweep"]
 
 
@@ -301,6 +409,7 @@ def test_sweeps_page_offers_start_and_resume_only_when_writable(lab_with_sweep, 
 
 
 # ================================================================== 7. names in bytes, imports checked before reading
+
 
 def test_names_are_limited_in_bytes_not_characters(tmp_workspace):
     assert datasets.safe_name("€" * 33) == "€" * 33  # 99 bytes
@@ -336,7 +445,7 @@ def test_import_never_reads_a_large_non_image_entry_of_a_zip(tmp_path):
     finally:
         tracemalloc.stop()
     assert report["imported"] == 3 and report["ignored"] == 1 and report["skipped"] == []
-    assert peak < 30 * 1024 ** 2, f"peak {peak / 1e6:.0f} MB: the 200 MB entry was read"
+    assert peak < 30 * 1024**2, f"peak {peak / 1e6:.0f} MB: the 200 MB entry was read"
 
 
 def test_import_skips_an_oversized_image_unread_in_a_folder_and_a_zip(tmp_path):
@@ -355,8 +464,10 @@ def test_import_skips_an_oversized_image_unread_in_a_folder_and_a_zip(tmp_path):
     finally:
         tracemalloc.stop()
     assert report["imported"] == 3 and report["ignored"] == 1
-    assert [s["file"] for s in report["skipped"]] == ["huge.png"] and "limit per image" in report["skipped"][0]["reason"]
-    assert peak < 30 * 1024 ** 2
+    assert [s["file"] for s in report["skipped"]] == ["huge.png"] and "limit per image" in report["skipped"][0][
+        "reason"
+    ]
+    assert peak < 30 * 1024**2
     z = tmp_path / "big.zip"
     with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.png", _png(10))
@@ -398,8 +509,9 @@ def test_page_folder_import_does_not_list_the_names_of_files_it_ignores(tmp_work
     (src / "salaries-2026.xlsx").write_bytes(b"secret")
     (src / "broken.png").write_bytes(b"not a png")
     at = _import_folder_on_page("incoming")  # relative to the data root
-    shown = " ".join([m.value for m in [*at.info, *at.warning, *at.success, *at.markdown]] +
-                     [str(d.value) for d in at.dataframe])
+    shown = " ".join(
+        [m.value for m in [*at.info, *at.warning, *at.success, *at.markdown]] + [str(d.value) for d in at.dataframe]
+    )
     assert "Imported 3 images" in shown and "Ignored 1 file" in shown
     assert "salaries" not in shown and "broken.png" in shown  # an image that failed is named, other files not
 
@@ -409,19 +521,32 @@ def test_cli_import_may_read_any_folder(tmp_path_factory, tmp_workspace, monkeyp
     for i in range(3):
         (outside / f"{i}.png").write_bytes(_png(60 * i))
     monkeypatch.delenv(safety.IMPORT_ROOTS_ENV, raising=False)
-    assert cli.main(["import", str(outside), "--out", str(tmp_workspace / "datasets" / "c"), "--size", "32",
-                     "--quiet"]) == 0
+    assert (
+        cli.main(["import", str(outside), "--out", str(tmp_workspace / "datasets" / "c"), "--size", "32", "--quiet"])
+        == 0
+    )
 
 
 # ================================================================== 8. environment values
 
-@pytest.mark.parametrize("name,value", [("VAE_LAB_DISK_MARGIN_MB", "nan"), ("VAE_LAB_DISK_MARGIN_MB", "inf"),
-                                        ("VAE_LAB_DISK_MARGIN_MB", "-5"), ("VAE_LAB_DISK_MARGIN_MB", "lots"),
-                                        ("VAE_LAB_MAX_TRAINERS", "0"), ("VAE_LAB_MAX_TRAINERS", "1.5"),
-                                        ("VAE_LAB_MAX_TRAINERS", "inf"), ("VAE_LAB_STANDBY_IDLE_S", "nan"),
-                                        ("VAE_LAB_STANDBY_IDLE_S", "-1")])
-def test_an_environment_value_that_is_not_a_finite_positive_number_is_a_clear_error(monkeypatch, capsys,
-                                                                                     tmp_workspace, name, value):
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("VAE_LAB_DISK_MARGIN_MB", "nan"),
+        ("VAE_LAB_DISK_MARGIN_MB", "inf"),
+        ("VAE_LAB_DISK_MARGIN_MB", "-5"),
+        ("VAE_LAB_DISK_MARGIN_MB", "lots"),
+        ("VAE_LAB_MAX_TRAINERS", "0"),
+        ("VAE_LAB_MAX_TRAINERS", "1.5"),
+        ("VAE_LAB_MAX_TRAINERS", "inf"),
+        ("VAE_LAB_STANDBY_IDLE_S", "nan"),
+        ("VAE_LAB_STANDBY_IDLE_S", "-1"),
+    ],
+)
+def test_an_environment_value_that_is_not_a_finite_positive_number_is_a_clear_error(
+    monkeypatch, capsys, tmp_workspace, name, value
+):
     monkeypatch.setenv(name, value)
     problems = safety.check_environment()
     assert len(problems) == 1 and name in problems[0] and repr(value) in problems[0]
@@ -431,8 +556,12 @@ def test_an_environment_value_that_is_not_a_finite_positive_number_is_a_clear_er
 
 
 def test_good_environment_values_pass(monkeypatch):
-    for name, value in [("VAE_LAB_DISK_MARGIN_MB", "0"), ("VAE_LAB_MAX_TRAINERS", "3"),
-                        ("VAE_LAB_STANDBY_IDLE_S", "0.5"), (safety.HOSTS_ENV, "lab.example.org")]:
+    for name, value in [
+        ("VAE_LAB_DISK_MARGIN_MB", "0"),
+        ("VAE_LAB_MAX_TRAINERS", "3"),
+        ("VAE_LAB_STANDBY_IDLE_S", "0.5"),
+        (safety.HOSTS_ENV, "lab.example.org"),
+    ]:
         monkeypatch.setenv(name, value)
     assert safety.check_environment() == []
     assert safety.margin_bytes() == 0

@@ -1,5 +1,6 @@
 """Several seeds as one grouped model (vae.model.seed_group, vae.training.grouped): a grouped step is K
 separate steps, each seed starts from its own run's weights and sees its own run's batches."""
+
 import os
 import subprocess
 import sys
@@ -24,13 +25,17 @@ def _batches(k, n=16, size=32, seed=0):
     for i in range(n):
         for j in range(k):
             r, c = rng.integers(0, size - 12, 2)
-            x[i, j, r:r + 12, c:c + 12] = 255
+            x[i, j, r : r + 12, c : c + 12] = 255
     return x
 
 
 def _cfgs(seeds, **kw):
-    return [TrainConfig(dataset="x", arch="burgess", image_size=32, batch_size=16, lr=3e-3, precision="float32",
-                        seed=s, **kw) for s in seeds]
+    return [
+        TrainConfig(
+            dataset="x", arch="burgess", image_size=32, batch_size=16, lr=3e-3, precision="float32", seed=s, **kw
+        )
+        for s in seeds
+    ]
 
 
 def _weights(model):
@@ -78,8 +83,21 @@ def test_member_logs_names_a_runs_own_terms():
 
 def test_a_group_refuses_runs_that_differ_in_more_than_the_seed():
     with pytest.raises(UserError, match="differ only in their seed; these differ in beta"):
-        grouped._same_setting(_cfgs([0]) + [TrainConfig(dataset="x", arch="burgess", image_size=32, batch_size=16,
-                                                        lr=3e-3, precision="float32", seed=1, beta=0.5)])
+        grouped._same_setting(
+            _cfgs([0])
+            + [
+                TrainConfig(
+                    dataset="x",
+                    arch="burgess",
+                    image_size=32,
+                    batch_size=16,
+                    lr=3e-3,
+                    precision="float32",
+                    seed=1,
+                    beta=0.5,
+                )
+            ]
+        )
     with pytest.raises(UserError, match="names a seed twice"):
         grouped._same_setting(_cfgs([1, 1]))
 
@@ -163,8 +181,16 @@ def test_a_grouped_sweep_writes_the_runs_the_per_run_engine_writes(tiny_dataset,
     for r in runs_b:
         execute_run(str(r), "quick")
     for ra, rb in zip(runs_a, runs_b):
-        for name in ("config.json", "metrics.jsonl", "status.json", "model.keras", "last.keras", "evaluation.json",
-                     "latents.csv", "snapshots/epoch_0002.npz"):
+        for name in (
+            "config.json",
+            "metrics.jsonl",
+            "status.json",
+            "model.keras",
+            "last.keras",
+            "evaluation.json",
+            "latents.csv",
+            "snapshots/epoch_0002.npz",
+        ):
             assert (ra / name).exists(), name
         ea, eb = read_metrics(ra, "epoch"), read_metrics(rb, "epoch")
         assert [r["epoch"] for r in ea] == [1, 2]
@@ -183,11 +209,16 @@ def test_results_name_the_node_of_a_run_whose_group_result_never_reached_the_dri
 
     out = sweep.plan_sweep(tmp_workspace / "sweeps" / "g", tiny_dataset, {}, seeds=2, fixed={"image_size": 32})
     runs = sweep.read_sweep(out)["runs"]
-    atomic_write_json(sweep.run_dir_of(out, runs[0]) / "status.json",
-                      {"state": "finished", "pid": 1, "started": 100.0, "finished": 130.5, "node": "abc", "host": "h1"})
+    atomic_write_json(
+        sweep.run_dir_of(out, runs[0]) / "status.json",
+        {"state": "finished", "pid": 1, "started": 100.0, "finished": 130.5, "node": "abc", "host": "h1"},
+    )
     rows = {r["run"]: r for r in sweep.result_rows(out)}
-    assert (rows[runs[0]["name"]]["node"], rows[runs[0]["name"]]["host"], rows[runs[0]["name"]]["wall_s"]) == \
-        ("abc", "h1", 30.5)
+    assert (rows[runs[0]["name"]]["node"], rows[runs[0]["name"]]["host"], rows[runs[0]["name"]]["wall_s"]) == (
+        "abc",
+        "h1",
+        30.5,
+    )
     assert rows[runs[1]["name"]]["node"] is None and rows[runs[1]["name"]]["wall_s"] is None  # not run yet
     sweep.write_status(out, {"state": "running", "runs": {runs[0]["name"]: {"node": "n2", "wall_s": 12.0}}})
     row = {r["run"]: r for r in sweep.result_rows(out)}[runs[0]["name"]]

@@ -1,4 +1,5 @@
 """Warm standby trainers (vae.jobs.standby): a run handed to one trains as usual; standbys never leak."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,7 @@ def _fake_standby(root: Path, pid: int, backend="tensorflow", ready=True) -> Pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["ready", "warming"])
-def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch,
-                                                               when):
+def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dataset, standby_on, monkeypatch, when):
     root = tmp_path / "runs"
     pid = launcher.ensure_standby(root)
     standby_on.append(pid)
@@ -77,9 +77,15 @@ def test_a_run_started_while_a_standby_waits_is_trained_by_it(tmp_path, tiny_dat
 @pytest.mark.slow
 def test_a_standby_leaves_when_the_process_that_started_it_ends(tmp_path, standby_on):
     root = tmp_path / "runs"
-    code = ("import sys, vae.jobs.launcher as j; print(j.ensure_standby(sys.argv[1]))")
-    out = subprocess.run([sys.executable, "-c", code, str(root)], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    code = "import sys, vae.jobs.launcher as j; print(j.ensure_standby(sys.argv[1]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
     pid = int(out.stdout.strip())
     standby_on.append(pid)
     wait_until(lambda: not folder.pid_alive(pid), 600, "the orphaned standby to leave")
@@ -119,8 +125,7 @@ def test_claims_are_exclusive_and_skip_dead_leaving_and_foreign_standbys(tmp_pat
             p.kill()
 
 
-def test_no_standby_while_the_trainer_limit_is_reached_or_when_turned_off(tmp_path, fake_run, standby_on,
-                                                                         monkeypatch):
+def test_no_standby_while_the_trainer_limit_is_reached_or_when_turned_off(tmp_path, fake_run, standby_on, monkeypatch):
     sleeper = _sleeper()
     try:
         fake_run("busy", state="running", pid=sleeper.pid, heartbeat=time.time() + 3600)

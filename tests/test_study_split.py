@@ -22,7 +22,7 @@ def test_seed_exact_with_the_hole_is_the_studys_punctured_split():
     split = c["split"][:5000]
     in_hole = np.array([r["in_hole"] == "1" for r in rows])
     assert (split == "hole").sum() == 490 and (split[in_hole] == "hole").all()
-    covered = split[~in_hole]                      # the study's data_punctured, in data_full order
+    covered = split[~in_hole]  # the study's data_punctured, in data_full order
     assert len(covered) == 4510
     assert (covered[:4299] == "train").all() and (covered[4299:] == "validation").all()
     # the validation images are the study's files 04300-04510: the last 211 covered draws
@@ -50,9 +50,25 @@ def test_the_cli_generates_the_studys_punctured_split(tmp_path):
     import sys
 
     out = tmp_path / "exact-hole"
-    proc = subprocess.run([sys.executable, "-m", "vae", "generate", "--preset", "seed-exact", "--hole",
-                           "--size", "32", "--out", str(out)], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vae",
+            "generate",
+            "--preset",
+            "seed-exact",
+            "--hole",
+            "--size",
+            "32",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.returncode == 0, proc.stderr
     assert "hole 490" in proc.stdout and "train 4299" in proc.stdout and "validation 211" in proc.stdout
 
@@ -60,8 +76,7 @@ def test_the_cli_generates_the_studys_punctured_split(tmp_path):
 def test_the_dataset_page_uses_the_punctured_proportions_when_the_hole_is_ticked(tmp_workspace):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "dataset.py"),
-                           default_timeout=120).run()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "dataset.py"), default_timeout=120).run()
     preset = next(s for s in at.selectbox if s.label.lower().startswith("preset"))
     preset.set_value("seed-exact").run()
     assert next(s for s in at.slider if s.label == "Validation fraction").value == pytest.approx(501 / 5000)

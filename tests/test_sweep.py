@@ -1,4 +1,5 @@
 """Sweeps without training: planning, the folder format, results, state, the report and the run index."""
+
 import csv
 import json
 import os
@@ -16,10 +17,12 @@ from vae.sweeps import sweep, report
 
 def _finish(run_dir, summary: dict, val_loss=0.5):
     """Make a planned run look trained and evaluated (status, one epoch line, evaluation.json)."""
-    (run_dir / "status.json").write_text(json.dumps({"state": "finished", "pid": None, "heartbeat": time.time(),
-                                                     "started": 1.0, "finished": 2.0}))
-    (run_dir / "metrics.jsonl").write_text(json.dumps({"kind": "epoch", "epoch": 1, "val_loss": val_loss,
-                                                       "val_recon": val_loss / 2, "val_kl": 1.0}) + "\n")
+    (run_dir / "status.json").write_text(
+        json.dumps({"state": "finished", "pid": None, "heartbeat": time.time(), "started": 1.0, "finished": 2.0})
+    )
+    (run_dir / "metrics.jsonl").write_text(
+        json.dumps({"kind": "epoch", "epoch": 1, "val_loss": val_loss, "val_recon": val_loss / 2, "val_kl": 1.0}) + "\n"
+    )
     (run_dir / "evaluation.json").write_text(json.dumps({"summary": summary}))
 
 
@@ -32,21 +35,37 @@ def test_a_method_is_swept_like_any_setting_and_its_parameters_are_json():
 
 def test_grid_values_are_typed_like_the_setting():
     grid = sweep.parse_grid(["gamma=0,1e-4,1e-3", "latent-dim=2,3", "arch=seed,burgess", "sample_weights=true"])
-    assert grid == {"gamma": [0.0, 1e-4, 1e-3], "latent_dim": [2, 3], "arch": ["seed", "burgess"],
-                    "sample_weights": [True]}
+    assert grid == {
+        "gamma": [0.0, 1e-4, 1e-3],
+        "latent_dim": [2, 3],
+        "arch": ["seed", "burgess"],
+        "sample_weights": [True],
+    }
 
 
-@pytest.mark.parametrize("item, words", [("colour=1,2", "not a setting"), ("gamma", "SETTING=V1"),
-                                         ("latent_dim=2.5", "latent_dim must be"), ("gamma=1,1", "repeats"),
-                                         ("seed=1,2", "not a setting")])
+@pytest.mark.parametrize(
+    "item, words",
+    [
+        ("colour=1,2", "not a setting"),
+        ("gamma", "SETTING=V1"),
+        ("latent_dim=2.5", "latent_dim must be"),
+        ("gamma=1,1", "repeats"),
+        ("seed=1,2", "not a setting"),
+    ],
+)
 def test_bad_grid_is_a_user_error(item, words):
     with pytest.raises(UserError, match=words):
         sweep.parse_grid([item])
 
 
 def test_plan_writes_one_ordinary_run_folder_per_setting_and_seed(tiny_dataset, tmp_workspace):
-    out = sweep.plan_sweep(tmp_workspace / "sweeps" / "g", tiny_dataset, {"gamma": [0.0, 1e-3], "beta": [1e-3, 4e-3]},
-                           seeds=2, fixed={"epochs": "1", "batch-size": "32"})
+    out = sweep.plan_sweep(
+        tmp_workspace / "sweeps" / "g",
+        tiny_dataset,
+        {"gamma": [0.0, 1e-3], "beta": [1e-3, 4e-3]},
+        seeds=2,
+        fixed={"epochs": "1", "batch-size": "32"},
+    )
     doc = sweep.read_sweep(out)
     assert doc["grid"] == {"gamma": [0.0, 1e-3], "beta": [1e-3, 4e-3]} and doc["seeds"] == [0, 1]
     assert len(doc["runs"]) == 8 and len({r["name"] for r in doc["runs"]}) == 8
@@ -100,8 +119,14 @@ def test_a_dead_driver_leaves_a_resumable_stopped_sweep(tiny_dataset, tmp_worksp
 
 
 def test_watch_summary_counts_runs_and_estimates_the_time_left():
-    rows = [{"state": "finished", "wall_s": 10.0}, {"state": "finished", "wall_s": 20.0}, {"state": "running"},
-            {"state": "queued"}, {"state": "queued"}, {"state": "diverged"}]
+    rows = [
+        {"state": "finished", "wall_s": 10.0},
+        {"state": "finished", "wall_s": 20.0},
+        {"state": "running"},
+        {"state": "queued"},
+        {"state": "queued"},
+        {"state": "diverged"},
+    ]
     w = sweep.watch_summary(rows, {"state": "running", "workers": 2})
     assert (w["finished"], w["running"], w["queued"], w["failed"], w["total"]) == (2, 1, 2, 1, 6)
     assert w["eta_s"] == pytest.approx(15.0 * 3 / 2)
@@ -118,8 +143,29 @@ def test_cli_refuses_a_sweep_without_data_in_one_line(capsys):
 
 def test_the_cli_plans_fixed_settings_from_train_flags(tiny_dataset, tmp_workspace, capsys):
     out = tmp_workspace / "sweeps" / "c"
-    assert cli.main(["sweep", "--data", str(tiny_dataset), "--out", str(out), "--grid", "gamma=0,1e-3", "--seeds", "3",
-                     "--epochs", "2", "--arch", "seed", "--gpus-per-run", "0.5", "--plan-only"]) == 0
+    assert (
+        cli.main(
+            [
+                "sweep",
+                "--data",
+                str(tiny_dataset),
+                "--out",
+                str(out),
+                "--grid",
+                "gamma=0,1e-3",
+                "--seeds",
+                "3",
+                "--epochs",
+                "2",
+                "--arch",
+                "seed",
+                "--gpus-per-run",
+                "0.5",
+                "--plan-only",
+            ]
+        )
+        == 0
+    )
     doc = sweep.read_sweep(out)
     assert doc["resources"]["gpus_per_run"] == 0.5
     assert len(doc["runs"]) == 6 and doc["fixed"]["epochs"] == 2 and doc["fixed"]["arch"] == "seed"
@@ -129,8 +175,14 @@ def test_report_says_no_evidence_when_the_seeds_overlap_and_higher_when_they_do_
     rows = []
     for seed in range(5):
         for gamma, shift in ((0.0, 0.0), (1e-3, 0.0), (1e-2, 0.5)):
-            rows.append({"gamma": gamma, "seed": seed, "state": "finished",
-                         "eval_mig": 0.2 + shift + 0.01 * ((seed * 7) % 5 - 2)})
+            rows.append(
+                {
+                    "gamma": gamma,
+                    "seed": seed,
+                    "state": "finished",
+                    "eval_mig": 0.2 + shift + 0.01 * ((seed * 7) % 5 - 2),
+                }
+            )
     eff = {e["gamma"]: e for e in report.effects(rows, "gamma", "eval_mig", 0.0)}
     assert eff[1e-3]["verdict"] == "no evidence" and eff[1e-3]["paired"]
     assert eff[1e-3]["words"].startswith("no evidence of a difference in MIG: difference +0 ")
@@ -149,8 +201,17 @@ def test_report_says_no_evidence_when_the_seeds_overlap_and_higher_when_they_do_
 
 
 def test_text_report_leads_with_numbers_then_verdicts_then_power_and_warns_under_5_seeds():
-    rows = [{"gamma": g, "seed": s, "state": "finished", "eval_mig": 0.2 + (0.3 + 0.01 * s if g == 1e-2 else 0.0)
-             + 0.01 * s, "val_kl": float(s)} for g in (0.0, 1e-2) for s in range(3)]
+    rows = [
+        {
+            "gamma": g,
+            "seed": s,
+            "state": "finished",
+            "eval_mig": 0.2 + (0.3 + 0.01 * s if g == 1e-2 else 0.0) + 0.01 * s,
+            "val_kl": float(s),
+        }
+        for g in (0.0, 1e-2)
+        for s in range(3)
+    ]
     text = report.text_report(rows, {"gamma": [0.0, 1e-2]})
     assert "WARNING: Only 3 seeds" in text and "no effect" not in text
     numbers, verdict = text.index("gamma = 0: 0.21 [0.185, 0.235], n = 3"), text.index("MIG higher by 0.3")
@@ -162,8 +223,11 @@ def test_text_report_leads_with_numbers_then_verdicts_then_power_and_warns_under
 
 def test_correlations_across_runs_are_within_settings():
     # γ raises both KL and MIG; within a γ they run opposite ways: the page must not report the pooled +
-    rows = [{"gamma": g, "seed": s, "state": "finished", "val_kl": 10 * g + s, "eval_mig": 10 * g - 0.1 * s}
-            for g in (0.0, 1.0) for s in range(4)]
+    rows = [
+        {"gamma": g, "seed": s, "state": "finished", "val_kl": 10 * g + s, "eval_mig": 10 * g - 0.1 * s}
+        for g in (0.0, 1.0)
+        for s in range(4)
+    ]
     (c,) = report.unsupervised_vs_supervised(rows, ["gamma"])
     assert c["spearman within settings"] == pytest.approx(-1.0)
     assert c["spearman pooled (confounded)"] > 0.5

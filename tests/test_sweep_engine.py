@@ -3,6 +3,7 @@
 Each test has its own RAY_TMPDIR and ends every Ray process it started (found by that folder in
 their environment), never other users' Ray processes.
 """
+
 import csv
 import json
 import os
@@ -27,8 +28,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def ray_env(tmp_workspace):
     tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    env = {**os.environ, "VAE_LAB_HOME": str(tmp_workspace), "PYTHONPATH": str(ROOT), "RAY_TMPDIR": tmp,
-           "TF_CPP_MIN_LOG_LEVEL": "2", "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "VAE_LAB_HOME": str(tmp_workspace),
+        "PYTHONPATH": str(ROOT),
+        "RAY_TMPDIR": tmp,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RAY_AUTH_MODE": "token",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     env.pop("RAY_ADDRESS", None)
     yield env
     _kill_ray(tmp, str(tmp_workspace))
@@ -64,8 +72,21 @@ def _kill_ray(tmp: str, home: str | None = None) -> None:
 
 
 def _sweep_cmd(data, out, *extra):
-    return [sys.executable, "-m", "vae", "sweep", "--data", str(data), "--out", str(out), "--batch-size", "32",
-            "--image-size", "32", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "vae",
+        "sweep",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--batch-size",
+        "32",
+        "--image-size",
+        "32",
+        *extra,
+    ]
 
 
 def _wait(cond, timeout=300, what="condition"):
@@ -89,30 +110,54 @@ def _results(out) -> list[dict]:
 
 def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tiny_dataset, tmp_workspace, ray_env):
     out = tmp_workspace / "sweeps" / "local"
-    driver = subprocess.Popen(_sweep_cmd(tiny_dataset, out, "--grid", "gamma=0,1e-3", "--grid", "beta=0.001,0.004",
-                                         "--seeds", "2", "--epochs", "1"),
-                              env=ray_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = subprocess.Popen(
+        _sweep_cmd(
+            tiny_dataset, out, "--grid", "gamma=0,1e-3", "--grid", "beta=0.001,0.004", "--seeds", "2", "--epochs", "1"
+        ),
+        env=ray_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         # Kill the driver once two runs are done: the rest must be continued by --resume.
-        _wait(lambda: driver.poll() is not None or sum(r["state"] == "finished" and r.get("eval_mig", "") != ""
-                                                      for r in _results(out)) >= 2
-              if (out / "results.csv").exists() else False, timeout=900, what="two runs done")
+        _wait(
+            lambda: driver.poll() is not None
+            or sum(r["state"] == "finished" and r.get("eval_mig", "") != "" for r in _results(out)) >= 2
+            if (out / "results.csv").exists()
+            else False,
+            timeout=900,
+            what="two runs done",
+        )
         driver.send_signal(signal.SIGKILL)
         driver.wait(30)
-        done_before = {r["run"]: json.loads((out / "runs" / r["run"] / "status.json").read_text())["started"]
-                       for r in _results(out) if r["state"] == "finished"}
+        done_before = {
+            r["run"]: json.loads((out / "runs" / r["run"] / "status.json").read_text())["started"]
+            for r in _results(out)
+            if r["state"] == "finished"
+        }
         assert sweep.sweep_state(out)["state"] in ("stopped", "finished")
-        _kill_ray(ray_env["RAY_TMPDIR"], ray_env["VAE_LAB_HOME"])  # what a killed driver's local Ray instance leaves, if anything
-        res = subprocess.run([sys.executable, "-m", "vae", "sweep", "--resume", str(out)], env=ray_env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=900)
+        _kill_ray(
+            ray_env["RAY_TMPDIR"], ray_env["VAE_LAB_HOME"]
+        )  # what a killed driver's local Ray instance leaves, if anything
+        res = subprocess.run(
+            [sys.executable, "-m", "vae", "sweep", "--resume", str(out)],
+            env=ray_env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert res.returncode == 0, res.stdout + res.stderr
     finally:
         if driver.poll() is None:
             driver.kill()
     rows = _results(out)
     assert len(rows) == 8 and {r["state"] for r in rows} == {"finished"}
-    assert {(r["gamma"], r["beta"], r["seed"]) for r in rows} == {(g, b, s) for g in ("0.0", "0.001")
-                                                                 for b in ("0.001", "0.004") for s in ("0", "1")}
+    assert {(r["gamma"], r["beta"], r["seed"]) for r in rows} == {
+        (g, b, s) for g in ("0.0", "0.001") for b in ("0.001", "0.004") for s in ("0", "1")
+    }
     for r in rows:
         run_dir = out / "runs" / r["run"]
         assert _epochs(run_dir) == [1], r["run"]  # every run trained once, no epoch twice
@@ -134,16 +179,53 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
     ray = str(Path(sys.executable).parent / "ray")
     ray = ray if os.path.exists(ray) else "ray"
     common = ["--num-cpus=1", "--disable-usage-stats"]
-    subprocess.run([ray, "start", "--head", f"--port={port}", "--include-dashboard=false", "--num-gpus=0",
-                    f"--temp-dir={ray_env['RAY_TMPDIR']}", *common], env=ray_env, check=True, capture_output=True,
-                   timeout=180)
-    subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-gpus=1", *common], env=ray_env, check=True,
-                   capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            ray,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--include-dashboard=false",
+            "--num-gpus=0",
+            f"--temp-dir={ray_env['RAY_TMPDIR']}",
+            *common,
+        ],
+        env=ray_env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    subprocess.run(
+        [ray, "start", f"--address=127.0.0.1:{port}", "--num-gpus=1", *common],
+        env=ray_env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     out = tmp_workspace / "sweeps" / "cluster"
-    res = subprocess.run(_sweep_cmd(tiny_dataset, out, "--grid", "gamma=0,1e-3", "--grid", "beta=0.001,0.004",
-                                    "--seeds", "2", "--epochs", "1", "--evaluate", "none",
-                                    "--ray-address", f"127.0.0.1:{port}"),
-                         env=ray_env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        _sweep_cmd(
+            tiny_dataset,
+            out,
+            "--grid",
+            "gamma=0,1e-3",
+            "--grid",
+            "beta=0.001,0.004",
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--evaluate",
+            "none",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+        ),
+        env=ray_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "on 2 node(s)" in res.stdout
     rows = _results(out)
@@ -154,9 +236,27 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
     # --gpus-per-run: only the second node has a GPU (a logical one: Ray schedules by declared resources), so
     # both runs go there, one at a time, each given GPU 0 by Ray (CUDA_VISIBLE_DEVICES in its worker).
     gpu_out = tmp_workspace / "sweeps" / "gpu"
-    res = subprocess.run(_sweep_cmd(tiny_dataset, gpu_out, "--seeds", "2", "--epochs", "1", "--evaluate", "none",
-                                    "--gpus-per-run", "1", "--ray-address", f"127.0.0.1:{port}"),
-                         env=ray_env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        _sweep_cmd(
+            tiny_dataset,
+            gpu_out,
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--evaluate",
+            "none",
+            "--gpus-per-run",
+            "1",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+        ),
+        env=ray_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     gpu_rows = _results(gpu_out)
     assert len(gpu_rows) == 2 and {r["state"] for r in gpu_rows} == {"finished"}
@@ -169,12 +269,18 @@ def test_a_worker_killed_mid_run_is_retried_from_its_last_epoch(tiny_dataset, tm
     out = tmp_workspace / "sweeps" / "crash"
     # The worker must still be training when it is killed after epoch 1: each batch takes at least 0.1 s
     # (test hook, docs/testing.md), so the 3 epochs left last over 6 s however fast the machine is.
-    driver = subprocess.Popen(_sweep_cmd(tiny_dataset, out, "--seeds", "1", "--epochs", "4", "--evaluate", "none",
-                                         "--batch-size", "8"),
-                              env={**ray_env, "VAE_LAB_TEST_BATCH_DELAY_S": "0.1"}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = subprocess.Popen(
+        _sweep_cmd(tiny_dataset, out, "--seeds", "1", "--epochs", "4", "--evaluate", "none", "--batch-size", "8"),
+        env={**ray_env, "VAE_LAB_TEST_BATCH_DELAY_S": "0.1"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        run_dir = _wait(lambda: next((out / "runs").glob("r000*"), None) if (out / "runs").exists() else None,
-                        what="the run folder")
+        run_dir = _wait(
+            lambda: next((out / "runs").glob("r000*"), None) if (out / "runs").exists() else None, what="the run folder"
+        )
         _wait(lambda: driver.poll() is not None or _epochs(run_dir)[:1] == [1], what="epoch 1")
         first_epoch = read_metrics(run_dir, "epoch")[0]
         pid = json.loads((run_dir / "status.json").read_text())["pid"]

@@ -1,4 +1,5 @@
 """AppTest of the Sweeps page and the Train page's Seeds box (the driver process is replaced)."""
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,9 @@ def test_stop_and_resume_buttons_reach_the_library(tiny_dataset, tmp_workspace, 
     import os
     import time
 
-    sweep.write_status(out, {"state": "running", "driver_pid": os.getpid(), "heartbeat": time.time(), "runs": {},
-                             "workers": 2})
+    sweep.write_status(
+        out, {"state": "running", "driver_pid": os.getpid(), "heartbeat": time.time(), "runs": {}, "workers": 2}
+    )
     at = page("sweep").run()
     at.button(key="sweep_stop").click().run()
     assert (out / "stop").exists()

@@ -1,4 +1,5 @@
 """The sweep statistics (vae.measures.stats) against known answers and independent computations."""
+
 import numpy as np
 import pytest
 from scipy import stats as sps

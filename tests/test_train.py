@@ -1,4 +1,5 @@
 """Training runs: the run folder, reproducibility, stop requests, evaluation."""
+
 import json
 
 import numpy as np
@@ -43,8 +44,23 @@ def test_training_run_writes_a_complete_run_folder(trained):
     assert doc["versions"]["keras"] and doc["config"]["epochs"] == 2
     epochs = folder.read_metrics(run_dir, "epoch")
     assert [r["epoch"] for r in epochs] == [1, 2]
-    for key in ("loss", "recon", "beta_kl", "gamma_entanglement", "ent_seed", "ent_covariance", "ent_dip_i",
-                "val_loss", "val_recon", "factor_alignment", "pca_alignment", "alignment_codes", "straightness_P1", "straightness_P3", "time"):
+    for key in (
+        "loss",
+        "recon",
+        "beta_kl",
+        "gamma_entanglement",
+        "ent_seed",
+        "ent_covariance",
+        "ent_dip_i",
+        "val_loss",
+        "val_recon",
+        "factor_alignment",
+        "pca_alignment",
+        "alignment_codes",
+        "straightness_P1",
+        "straightness_P3",
+        "time",
+    ):
         assert key in epochs[-1], key
     batches = folder.read_metrics(run_dir, "batch")
     # The first batch is logged at once (the earliest live point), without a speed: its interval
@@ -55,8 +71,9 @@ def test_training_run_writes_a_complete_run_folder(trained):
     assert tags == {"train", "validation"}
     # total = recon + beta*KL + gamma*entanglement, as logged
     last = epochs[-1]
-    assert last["val_loss"] == pytest.approx(last["val_recon"] + last["val_beta_kl"] + last["val_gamma_entanglement"],
-                                             rel=1e-4)
+    assert last["val_loss"] == pytest.approx(
+        last["val_recon"] + last["val_beta_kl"] + last["val_gamma_entanglement"], rel=1e-4
+    )
     # the checkpoint rule is validation reconstruction + KL (nats per image), whatever the method adds
     for row in epochs:
         assert row["val_selection"] == pytest.approx(row["val_recon"] * 32 * 32 + row["val_kl"] * 3 / 2, rel=1e-6)
@@ -109,17 +126,30 @@ def test_config_validation_names_the_setting():
 
 def test_study_settings_are_the_studys():
     cfg = TrainConfig.study("d")
-    assert (cfg.arch, cfg.beta, cfg.gamma, cfg.batch_size, cfg.lr, cfg.latent_dim, cfg.variance,
-            cfg.entanglement) == ("seed", 0.001, 0.0001, 8, 1e-4, 3, "constant", "seed")
+    assert (cfg.arch, cfg.beta, cfg.gamma, cfg.batch_size, cfg.lr, cfg.latent_dim, cfg.variance, cfg.entanglement) == (
+        "seed",
+        0.001,
+        0.0001,
+        8,
+        1e-4,
+        3,
+        "constant",
+        "seed",
+    )
 
 
 @pytest.mark.slow
 def test_evaluate_writes_latents_and_evaluation(trained, tiny_dataset, monkeypatch):
     from vae.training import evaluate
 
-    monkeypatch.setattr(evaluate, "GENERATOR_SETTINGS", {"factor_vae": {"num_train": 20, "num_eval": 10,
-                                                                        "num_variance_estimate": 200},
-                                                         "beta_vae": {"num_train": 20, "num_eval": 10}})
+    monkeypatch.setattr(
+        evaluate,
+        "GENERATOR_SETTINGS",
+        {
+            "factor_vae": {"num_train": 20, "num_eval": 10, "num_variance_estimate": 200},
+            "beta_vae": {"num_train": 20, "num_eval": 10},
+        },
+    )
     run_dir, _ = trained
     result = evaluate.evaluate_run(run_dir)
     saved = json.loads((run_dir / "evaluation.json").read_text())
@@ -133,7 +163,9 @@ def test_evaluate_writes_latents_and_evaluation(trained, tiny_dataset, monkeypat
     assert saved["checkpoint_rule"].startswith("validation reconstruction + KL")
     assert {"active_units", "collapsed", "collapsed_latents", "kl_total", "kl_per_latent"} <= set(saved["summary"])
     assert len(saved["latent_usage"]["kl_per_latent"]) == 3 and "entanglement_profile" in saved
-    assert [p["n"] for p in saved["hole_interpolation"]["profile"]] and "hole_error_median" in saved["hole_interpolation"]
+    assert [p["n"] for p in saved["hole_interpolation"]["profile"]] and "hole_error_median" in saved[
+        "hole_interpolation"
+    ]
     assert set(saved["transects"]) == {"P1", "P2", "P3"}
     assert 0 < saved["transects"]["P1"]["straightness"] <= 1
     assert "hole" in saved and saved["hole"]["n_hole"] > 0

@@ -1,4 +1,5 @@
 """The widgets' number and text helpers (pages/_ui.py): the β/γ slider ladder, progress text."""
+
 import pytest
 
 from pages import _ui
@@ -19,8 +20,10 @@ def test_nearest_on_ladder_is_log_nearest():
 
 
 def test_progress_summary_counts_epochs_batches_and_time_left():
-    frac, text = _ui.progress_summary({"state": "running", "epochs": 4, "steps_per_epoch": 10},
-                                        {"epoch": 2, "step": 5, "images_per_s": 123.4, "time": 15.0})
+    frac, text = _ui.progress_summary(
+        {"state": "running", "epochs": 4, "steps_per_epoch": 10},
+        {"epoch": 2, "step": 5, "images_per_s": 123.4, "time": 15.0},
+    )
     assert frac == pytest.approx(1.5 / 4)
     assert "epoch 2/4" in text and "batch 5/10" in text and "123 images/s" in text and "25 s left" in text
     assert _ui.progress_summary({"state": "finished", "epochs": 4}, None)[0] == 1.0

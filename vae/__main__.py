@@ -1,4 +1,5 @@
 """`python -m vae ...`: see vae/cli.py."""
+
 from vae.cli import console
 
 console()

@@ -4,6 +4,7 @@ Generate a small dataset, train two epochs and watch the live chart grow without
 the page, reload mid-training and find the run still attached, stop a run, open the
 reconstructions and the embedding. Timings go to $VAE_LAB_HOME/timings.json and stdout.
 """
+
 from __future__ import annotations
 
 import json
@@ -150,8 +151,11 @@ def test_train_two_epochs_live_chart_grows_without_input(pg, server, lab_home, e
     progress(pg, "finished").wait_for(timeout=SLOW_MS)
     shot(pg, str(lab_home / "shot_train.png"))
     # the lag is recorded for the report (timings.json), never asserted: it depends on the machine's load
-    TIMINGS["chart_lag_s"] = {"max": round(max(lags), 2), "median": round(sorted(lags)[len(lags) // 2], 2),
-                              "samples": len(lags)}
+    TIMINGS["chart_lag_s"] = {
+        "max": round(max(lags), 2),
+        "median": round(sorted(lags)[len(lags) // 2], 2),
+        "samples": len(lags),
+    }
 
 
 def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e_dataset):
@@ -191,8 +195,14 @@ def test_every_page_opens_from_the_menu(pg, server, lab_home):
     """Each menu link opens its page (switch times are recorded for the report, never asserted)."""
     open_page(pg, server, "", "VAE Disentanglement Lab")
     times = {}
-    for link, heading in (("Compare", "Compare runs"), ("Reconstructions", "Reconstructions"),
-                          ("Embedding", "Embedding"), ("Dataset", "Dataset"), ("Train", "Train"), ("Home", "VAE Disentanglement Lab")):
+    for link, heading in (
+        ("Compare", "Compare runs"),
+        ("Reconstructions", "Reconstructions"),
+        ("Embedding", "Embedding"),
+        ("Dataset", "Dataset"),
+        ("Train", "Train"),
+        ("Home", "VAE Disentanglement Lab"),
+    ):
         t0 = time.time()
         pg.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
         pg.get_by_role("heading", name=heading).first.wait_for(timeout=SLOW_MS)

@@ -1,5 +1,6 @@
 """End to end in Chromium: confirming a dataset's delete and clicking the same spot again deletes
 only that dataset (the confirmation does not reopen on the next row)."""
+
 from __future__ import annotations
 
 import os

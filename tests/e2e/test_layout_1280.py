@@ -1,4 +1,5 @@
 """Nothing clipped at 1280 px: chips, buttons and plots fit their columns (real server, headless Chromium)."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,11 @@ def test_compare_embedding_and_reconstructions_fit_1280_px(browser, home):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
-        for path, ready in (("compare", "Which latent tracks which factor"), ("reconstructions", "Any sample"),
-                            ("embedding", "Principal axes")):
+        for path, ready in (
+            ("compare", "Which latent tracks which factor"),
+            ("reconstructions", "Any sample"),
+            ("embedding", "Principal axes"),
+        ):
             page.goto(f"http://127.0.0.1:{port}/{path}")
             page.get_by_text(ready).first.wait_for(timeout=60_000)
             settle(page)
@@ -59,7 +63,7 @@ def test_compare_embedding_and_reconstructions_fit_1280_px(browser, home):
                     page.keyboard.press("Escape")
                     page.locator(f'[data-tag][aria-label="{split}"]').first.wait_for()
                     settle(page)
-                assert page.locator('[data-testid="stMultiSelect"]').first.locator('[data-tag]').count() == 3
+                assert page.locator('[data-testid="stMultiSelect"]').first.locator("[data-tag]").count() == 3
             if path != "reconstructions":  # the chips are drawn before they are checked
                 page.locator("[data-tag] > span[title]").first.wait_for()
             clipped = page.evaluate(CLIPPED)

@@ -1,5 +1,6 @@
 """End to end in Chromium: a read-only viewer shows the runs with no way to change them, and the Train
 page shows the queue in order. Screenshots go to $VAE_LAB_SHOTS/safety/ when that folder exists."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def lab_with_a_training_run(tiny_dataset, fake_run, tmp_workspace):
     """A finished run and one 'training' (a live process, heartbeat kept fresh) on a real dataset."""
     fake_run("finished-run", epochs=3, dataset=str(tiny_dataset))
     trainer = subprocess.Popen(["sleep", "3600"], start_new_session=True)  # outlives the test (a loaded machine's too)
-    live = fake_run("training-run", state="running", done_epochs=2, epochs=6, pid=trainer.pid, dataset=str(tiny_dataset))
+    live = fake_run(
+        "training-run", state="running", done_epochs=2, epochs=6, pid=trainer.pid, dataset=str(tiny_dataset)
+    )
     stop = threading.Event()
 
     def heartbeat():
@@ -98,8 +101,11 @@ def test_train_page_shows_the_queue_in_order(pg, lab_with_a_training_run, fake_r
     for k, name in enumerate(("queued-first", "queued-second")):
         run = fake_run(name, done_epochs=0, epochs=4, dataset=str(tiny_dataset))
         st = json.loads((run / "status.json").read_text())
-        (run / "status.json").write_text(json.dumps({**st, "state": "waiting", "pid": None, "queued_at": now + k,
-                                                     "message": "waiting for a free trainer"}))
+        (run / "status.json").write_text(
+            json.dumps(
+                {**st, "state": "waiting", "pid": None, "queued_at": now + k, "message": "waiting for a free trainer"}
+            )
+        )
     proc, log, url = _server(home)
     try:
         open_page(pg, url, "train", "Train")

@@ -1,6 +1,7 @@
 """End to end in Chromium against a real `streamlit run app.py`, as an attacker would try it (issue #20):
 a hostile upload file name, and DNS rebinding (Chromium told that rebind.test is 127.0.0.1 sends
 `Host: rebind.test`, exactly what a web page gets after pointing its own name at this machine)."""
+
 from __future__ import annotations
 
 import io
@@ -52,8 +53,10 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rebinding_browser(browser):
     """A second Chromium (same Playwright) that resolves rebind.test to 127.0.0.1."""
-    b = browser.browser_type.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu", f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"])
+    b = browser.browser_type.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"],
+    )
     yield b
     b.close()
 
@@ -119,7 +122,8 @@ def test_an_upload_s_file_name_never_becomes_a_path(pg, lab, tmp_path):
     open_page(pg, f"http://127.0.0.1:{port}", "dataset", "Dataset")
     pg.get_by_text("Import images").click()
     pg.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
-        files=[{"name": "imgs.zip", "mimeType": "application/zip", "buffer": _zip_of_pngs()}])
+        files=[{"name": "imgs.zip", "mimeType": "application/zip", "buffer": _zip_of_pngs()}]
+    )
     wait_idle(pg)
     name = pg.get_by_label("Dataset name")
     name.fill("uploaded")

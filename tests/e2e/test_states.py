@@ -1,5 +1,6 @@
 """End to end in Chromium: a page that shows a run follows its state without being touched (the run
 picker said "queued" while the run trained, and "running" after it stopped)."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def test_run_picker_follows_the_runs_state_with_no_click(pg, tiny_dataset, fake_
         picker = pg.get_by_label("Run", exact=True).first  # the run picker's input holds its label
         assert picker.input_value() == "r1  (waiting)"
         (run / "status.json").write_text(json.dumps({**status, "state": "stopped", "message": "taken out"}))
-        pg.wait_for_function("() => document.querySelector('input[aria-label=\"Run\"]').value.includes('(stopped)')",
-                             timeout=60_000)  # no click: the page followed the run's state
+        pg.wait_for_function(
+            "() => document.querySelector('input[aria-label=\"Run\"]').value.includes('(stopped)')", timeout=60_000
+        )  # no click: the page followed the run's state
         wait_idle(pg)
     finally:
         stop_streamlit(proc)

@@ -1,5 +1,6 @@
 """One pass of the Sweeps page in Chromium against a real `streamlit run`: build a grid, read the answer,
 and a click on a dot opens that run on the Embedding page."""
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,8 @@ def test_sweep_page_answer_and_a_dot_opens_its_run(browser, sweep_server):
         pg.get_by_text("no epoch snapshot yet").wait_for()  # the fixture's runs have no snapshots
         picker = pg.locator('[data-testid="stSelectbox"]').first
         _shot(pg, "sweep_dot_opens_embedding.png")
-        assert "gsweep/r00" in picker.inner_text() + (picker.locator("input").first.input_value()
-                                                      if picker.locator("input").count() else "")
+        assert "gsweep/r00" in picker.inner_text() + (
+            picker.locator("input").first.input_value() if picker.locator("input").count() else ""
+        )
     finally:
         context.close()

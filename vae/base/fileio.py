@@ -124,8 +124,10 @@ def check_model_file(path) -> Path:
     if not path.is_file():
         raise UserError(f"run {path.parent.name} has no {path.name} yet; it is saved at the end of the first epoch")
     if not zipfile.is_zipfile(path):
-        raise UserError(f"{path} is damaged: not a Keras model archive (empty, cut short or overwritten); "
-                        "resume or retrain the run to write it again")
+        raise UserError(
+            f"{path} is damaged: not a Keras model archive (empty, cut short or overwritten); "
+            "resume or retrain the run to write it again"
+        )
     return path
 
 

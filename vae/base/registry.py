@@ -27,19 +27,28 @@ class EntanglementTerm:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "burgess": Architecture(16, "Burgess et al. 2018: four 4x4 stride-2 convs of 32 filters, Dense 256-256; "
-                                "the fast default"),
+    "burgess": Architecture(
+        16, "Burgess et al. 2018: four 4x4 stride-2 convs of 32 filters, Dense 256-256; the fast default"
+    ),
     "seed": Architecture(8, "the study's network exactly (549,956 parameters at 256x256 with 3 latents)"),
 }
 
 ENTANGLEMENT_TERMS: dict[str, EntanglementTerm] = {
-    "seed": EntanglementTerm("ent_seed", r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
-                             "the study's mean over pairs of the batch mean of |μ_i μ_j|"),
-    "covariance": EntanglementTerm("ent_covariance", r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
-                                   "the same on the centred batch covariance"),
-    "dip-i": EntanglementTerm("ent_dip_i",
-                              r"\Big(\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + 10\sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2\Big)",
-                              "DIP-VAE-I (Kumar et al. 2018, eq. 6)"),
+    "seed": EntanglementTerm(
+        "ent_seed",
+        r"\frac{2}{d(d-1)}\sum_{i<j}\overline{|\mu_i\mu_j|}",
+        "the study's mean over pairs of the batch mean of |μ_i μ_j|",
+    ),
+    "covariance": EntanglementTerm(
+        "ent_covariance",
+        r"\frac{2}{d(d-1)}\sum_{i<j}|\mathrm{Cov}(\mu)_{ij}|",
+        "the same on the centred batch covariance",
+    ),
+    "dip-i": EntanglementTerm(
+        "ent_dip_i",
+        r"\Big(\sum_{i\neq j}\mathrm{Cov}(\mu)_{ij}^2 + 10\sum_i(\mathrm{Cov}(\mu)_{ii}-1)^2\Big)",
+        "DIP-VAE-I (Kumar et al. 2018, eq. 6)",
+    ),
 }
 
 # The terms of the loss a trainer logs (metrics.jsonl keys, Keras metric names), with their labels;

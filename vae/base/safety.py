@@ -33,13 +33,16 @@ def readonly() -> bool:
 def require_writable(action: str) -> None:
     """Raise UserError if the lab is read-only; call at the top of every mutating function."""
     if readonly():
-        raise UserError(f"cannot {action}: the lab is in read-only mode ({READONLY_ENV}=1); "
-                        f"restart it without {READONLY_ENV} to change data")
+        raise UserError(
+            f"cannot {action}: the lab is in read-only mode ({READONLY_ENV}=1); "
+            f"restart it without {READONLY_ENV} to change data"
+        )
 
 
 # ------------------------------------------------------------------ numbers from the environment
-def env_number(name: str, default: float, integer: bool = False, zero_ok: bool = False,
-               maximum: float | None = None) -> float:
+def env_number(
+    name: str, default: float, integer: bool = False, zero_ok: bool = False, maximum: float | None = None
+) -> float:
     """The environment variable `name` as a finite positive number (`default` when unset or empty).
 
     Raises UserError naming the variable when its value is not a number, not finite (nan, inf), negative,
@@ -56,11 +59,18 @@ def env_number(name: str, default: float, integer: bool = False, zero_ok: bool =
         value = float(raw.strip())
     except ValueError:
         value = math.nan
-    bad = (not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok)
-           or (integer and value != int(value)) or (maximum is not None and value > maximum))
+    bad = (
+        not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero_ok)
+        or (integer and value != int(value))
+        or (maximum is not None and value > maximum)
+    )
     if bad:
-        raise UserError(f"environment variable {name}={raw!r} is not {want}; set it to one "
-                        f"(e.g. {name}={int(default) if integer else default:g}) or unset it for the default")
+        raise UserError(
+            f"environment variable {name}={raw!r} is not {want}; set it to one "
+            f"(e.g. {name}={int(default) if integer else default:g}) or unset it for the default"
+        )
     return int(value) if integer else value
 
 
@@ -86,7 +96,7 @@ def human_bytes(n: float) -> str:
 
 def margin_bytes() -> int:
     """Free space kept besides a job's estimate (env VAE_LAB_DISK_MARGIN_MB, default 256 MB; 0 is allowed)."""
-    return int(env_number(MARGIN_ENV, DEFAULT_MARGIN_MB, zero_ok=True) * 1024 ** 2)
+    return int(env_number(MARGIN_ENV, DEFAULT_MARGIN_MB, zero_ok=True) * 1024**2)
 
 
 def free_bytes(path) -> int:
@@ -101,13 +111,16 @@ def require_free_space(path, need: int, action: str) -> None:
     """Raise UserError, before anything is written, if `need` bytes plus the margin do not fit."""
     free, margin = free_bytes(path), margin_bytes()
     if free < need + margin:
-        raise UserError(f"not enough free disk space to {action}: it needs about {human_bytes(need)} plus a "
-                        f"{human_bytes(margin)} margin, and the disk holding {Path(path).resolve()} has "
-                        f"{human_bytes(free)} free. Free some space (delete old datasets or runs) or make the job "
-                        f"smaller ({MARGIN_ENV} sets the margin)")
+        raise UserError(
+            f"not enough free disk space to {action}: it needs about {human_bytes(need)} plus a "
+            f"{human_bytes(margin)} margin, and the disk holding {Path(path).resolve()} has "
+            f"{human_bytes(free)} free. Free some space (delete old datasets or runs) or make the job "
+            f"smaller ({MARGIN_ENV} sets the margin)"
+        )
 
 
 # ---- what a run writes (checkpoints, snapshots, metrics), without TensorFlow
+
 
 def param_count(arch: str, image_size: int, latent_dim: int, variance: str = "constant") -> int:
     """Parameters of vae.model.networks's encoder + decoder, counted from the layer shapes (tested against Keras).
@@ -152,10 +165,11 @@ def estimate_run_bytes(cfg, counts: dict, epochs: int | None = None) -> dict:
         units, layers = int(mp.get("disc_units", 1000)), int(mp.get("disc_layers", 6))
         params += cfg.latent_dim * units + units + (layers - 1) * (units * units + units) + 2 * units + 2
     checkpoints = 3 * on_disk(12 * params + 65536)
-    n_snap = len([e for e in range(cfg.epochs - epochs + 1, cfg.epochs + 1)
-                  if e % cfg.snapshot_every == 0 or e == cfg.epochs])
+    n_snap = len(
+        [e for e in range(cfg.epochs - epochs + 1, cfg.epochs + 1) if e % cfg.snapshot_every == 0 or e == cfg.epochs]
+    )
     codes = sum(min(int(n), cfg.snapshot_max_codes) for n in counts.values())
-    snapshots = n_snap * on_disk(20 * cfg.image_size ** 2 + 28 + codes * (4 * cfg.latent_dim + 8) + 4096)
+    snapshots = n_snap * on_disk(20 * cfg.image_size**2 + 28 + codes * (4 * cfg.latent_dim + 8) + 4096)
     steps = -(-int(counts.get("train", 0)) // max(int(cfg.batch_size), 1))
     logs = epochs * ((steps // max(int(cfg.log_every), 1) + 2) * 1024 + 8192)
     total = checkpoints + snapshots + logs
@@ -221,8 +235,10 @@ def allowed_hosts() -> list[str]:
         if name == "*" or re.fullmatch(r"(\*\.)?[a-z0-9_]([a-z0-9_-]{0,62}\.)*[a-z0-9_-]{1,63}", name):
             extra.append(name)
         else:
-            raise UserError(f"{HOSTS_ENV} entry {item.strip()!r} is not a host name or IP address; list names "
-                            f"separated by commas, without scheme or port (e.g. {HOSTS_ENV}=lab.example.org,10.0.0.5)")
+            raise UserError(
+                f"{HOSTS_ENV} entry {item.strip()!r} is not a host name or IP address; list names "
+                f"separated by commas, without scheme or port (e.g. {HOSTS_ENV}=lab.example.org,10.0.0.5)"
+            )
     return list(dict.fromkeys([*LOOPBACK_HOSTS, *extra]))
 
 
@@ -280,11 +296,20 @@ class HostGuard:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})
             return
-        body = (f"This VAE Lab server does not answer to the host name {host_of(headers.get('host'))!r}. "
-                f"Open it as http://localhost, or list the name in {HOSTS_ENV} when you start it.\n").encode()
-        await send({"type": "http.response.start", "status": 403,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = (
+            f"This VAE Lab server does not answer to the host name {host_of(headers.get('host'))!r}. "
+            f"Open it as http://localhost, or list the name in {HOSTS_ENV} when you start it.\n"
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -313,9 +338,11 @@ def require_import_folder(folder, data_root) -> Path:
     real = path.resolve()
     roots = import_roots(data_root)
     if not any(real == r or r in real.parents for r in roots):
-        raise UserError(f"the dashboard imports folders only from under {', '.join(str(r) for r in roots)}; "
-                        f"move the images there, list their folder in {IMPORT_ROOTS_ENV} when you start the lab, "
-                        f"or use `python -m vae import {folder} --out ...`")
+        raise UserError(
+            f"the dashboard imports folders only from under {', '.join(str(r) for r in roots)}; "
+            f"move the images there, list their folder in {IMPORT_ROOTS_ENV} when you start the lab, "
+            f"or use `python -m vae import {folder} --out ...`"
+        )
     return real
 
 
@@ -326,9 +353,12 @@ def check_environment() -> list[str]:
     The dashboard shows these at start and the CLI refuses with them, instead of failing later
     inside a job.
     """
-    checks = [lambda: margin_bytes(), allowed_hosts,
-              lambda: env_number("VAE_LAB_MAX_TRAINERS", 1, integer=True, maximum=1024),
-              lambda: env_number("VAE_LAB_STANDBY_IDLE_S", 600.0)]
+    checks = [
+        lambda: margin_bytes(),
+        allowed_hosts,
+        lambda: env_number("VAE_LAB_MAX_TRAINERS", 1, integer=True, maximum=1024),
+        lambda: env_number("VAE_LAB_STANDBY_IDLE_S", 600.0),
+    ]
     problems = []
     for check in checks:
         try:

@@ -38,14 +38,15 @@ from vae.data.datasets import _csv_text, _folder_estimate, _meta, _png_bytes, _T
 from vae.data.presets import DatasetSpec
 from vae.data.render import to_training_size
 
-BLOCK = 2048          # rows read per block from a stream
-MAX_MEMBER_SLACK = 1 << 20   # an npz member may exceed its array by at most this (header, padding)
+BLOCK = 2048  # rows read per block from a stream
+MAX_MEMBER_SLACK = 1 << 20  # an npz member may exceed its array by at most this (header, padding)
 
 
 # ------------------------------------------------------------------ the registry
 @dataclass(frozen=True)
 class SourceFile:
     """One file of a benchmark as published: its name, official address and MD5."""
+
     name: str
     url: str
     md5: str
@@ -57,10 +58,10 @@ class Benchmark:
     title: str
     files: tuple[SourceFile, ...]
     factor_names: tuple[str, ...]
-    n_images: int          # the published set's image count
+    n_images: int  # the published set's image count
     colour: bool
-    source_size: int       # the published images' side in pixels
-    needs: int = 0         # files that must be present (the rest are optional: SmallNORB's test half)
+    source_size: int  # the published images' side in pixels
+    needs: int = 0  # files that must be present (the rest are optional: SmallNORB's test half)
     notes: str = ""
     opener: Callable = field(default=None, repr=False, compare=False)
 
@@ -74,9 +75,14 @@ _NORB = "https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/"
 
 
 def _norb_files(part: str, instances: str, md5s: tuple[str, str, str]) -> tuple[SourceFile, ...]:
-    return tuple(SourceFile(f"smallnorb-5x{instances}x9x18x6x2x96x96-{part}-{kind}.mat.gz",
-                            f"{_NORB}smallnorb-5x{instances}x9x18x6x2x96x96-{part}-{kind}.mat.gz", md5)
-                 for kind, md5 in zip(("dat", "cat", "info"), md5s))
+    return tuple(
+        SourceFile(
+            f"smallnorb-5x{instances}x9x18x6x2x96x96-{part}-{kind}.mat.gz",
+            f"{_NORB}smallnorb-5x{instances}x9x18x6x2x96x96-{part}-{kind}.mat.gz",
+            md5,
+        )
+        for kind, md5 in zip(("dat", "cat", "info"), md5s)
+    )
 
 
 # ------------------------------------------------------------------ streams
@@ -114,20 +120,24 @@ def _npz_member(zf: zipfile.ZipFile, key: str, path: Path):
     try:
         info = zf.getinfo(name)
     except KeyError:
-        raise UserError(f"{path.name} has no array {key!r} (it holds {', '.join(zf.namelist()[:8])}); "
-                        f"is it the right file?") from None
+        raise UserError(
+            f"{path.name} has no array {key!r} (it holds {', '.join(zf.namelist()[:8])}); is it the right file?"
+        ) from None
     f = zf.open(info)
     shape, dtype, header = _npy_header(f)
     expected = int(np.prod(shape)) * dtype.itemsize + header
     if not expected <= info.file_size <= expected + MAX_MEMBER_SLACK:
-        raise UserError(f"{path.name}: {name} claims {info.file_size:,} bytes but its header describes "
-                        f"{expected:,}; the file is damaged")
+        raise UserError(
+            f"{path.name}: {name} claims {info.file_size:,} bytes but its header describes "
+            f"{expected:,}; the file is damaged"
+        )
     return f, shape, dtype
 
 
 @dataclass
 class Table:
     """An opened benchmark: n rows, the factor table, and a reader of images by sorted row index."""
+
     n: int
     factors: dict[str, np.ndarray]
     read: Callable[[np.ndarray], Iterator[tuple[int, np.ndarray]]]
@@ -152,16 +162,23 @@ def _open_dsprites(path: Path) -> Table:
     for key in ("imgs", "latents_values"):
         if key + ".npy" not in zf.namelist():
             zf.close()
-            raise UserError(f"{path.name} has no {key!r} array; dSprites' npz holds imgs, latents_values, "
-                            f"latents_classes and metadata")
+            raise UserError(
+                f"{path.name} has no {key!r} array; dSprites' npz holds imgs, latents_values, "
+                f"latents_classes and metadata"
+            )
     f, shape, dtype = _npz_member(zf, "latents_values", path)
     with f:
         values = np.frombuffer(f.read(), dtype=dtype).reshape(shape)
     _check_shape(path, "latents_values", shape, (6,))
     n = shape[0]
     # latents: color (always 1), shape (1, 2, 3), scale, orientation (radians), posX, posY
-    factors = {"shape": np.rint(values[:, 1]).astype(np.int64), "scale": values[:, 2], "rotation": values[:, 3],
-               "x": values[:, 4], "y": values[:, 5]}
+    factors = {
+        "shape": np.rint(values[:, 1]).astype(np.int64),
+        "scale": values[:, 2],
+        "rotation": values[:, 3],
+        "x": values[:, 4],
+        "y": values[:, 5],
+    }
 
     def read(rows):
         f, shape, dtype = _npz_member(zf, "imgs", path)
@@ -169,7 +186,7 @@ def _open_dsprites(path: Path) -> Table:
         if len(shape) != 3 or dtype != np.uint8:
             raise UserError(f"{path.name}: imgs is {dtype} {shape}, expected uint8 (N, 64, 64)")
         for pos, block in _stream_rows(f, shape[1:], dtype, n, rows):
-            yield pos, (block * 255).astype(np.uint8)   # dSprites stores 0/1
+            yield pos, (block * 255).astype(np.uint8)  # dSprites stores 0/1
 
     return Table(n, factors, read, zf.close)
 
@@ -194,13 +211,20 @@ def _open_shapes3d(path: Path) -> Table:
 
     def read(rows):
         for start in range(0, len(rows), BLOCK):
-            yield start, np.asarray(images[rows[start:start + BLOCK]], dtype=np.uint8)
+            yield start, np.asarray(images[rows[start : start + BLOCK]], dtype=np.uint8)
 
     return Table(int(images.shape[0]), factors, read, h5.close)
 
 
-MPI3D_NAMES = ("object_color", "object_shape", "object_size", "camera_height", "background_color",
-               "horizontal_axis", "vertical_axis")
+MPI3D_NAMES = (
+    "object_color",
+    "object_shape",
+    "object_size",
+    "camera_height",
+    "background_color",
+    "horizontal_axis",
+    "vertical_axis",
+)
 # The published layouts, by image count: the first release (4 colours, 4 shapes) and the final one (6, 6).
 MPI3D_LAYOUTS = {460_800: (4, 4, 2, 3, 3, 40, 40), 1_036_800: (6, 6, 2, 3, 3, 40, 40)}
 
@@ -214,8 +238,9 @@ def _open_mpi3d(path: Path, layouts: dict | None = None) -> Table:
     n = shape[0]
     if n not in layouts:
         zf.close()
-        raise UserError(f"{path.name} holds {n:,} images; MPI3D's releases hold "
-                        f"{' or '.join(f'{k:,}' for k in layouts)}")
+        raise UserError(
+            f"{path.name} holds {n:,} images; MPI3D's releases hold {' or '.join(f'{k:,}' for k in layouts)}"
+        )
     factors = _grid_factors(MPI3D_NAMES, layouts[n])
 
     def read(rows):
@@ -225,8 +250,13 @@ def _open_mpi3d(path: Path, layouts: dict | None = None) -> Table:
     return Table(n, factors, read, zf.close)
 
 
-_MATRIX_TYPES = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.int32, 0x1E3D4C56: np.int16, 0x1E3D4C51: np.float32,
-                 0x1E3D4C53: np.float64}
+_MATRIX_TYPES = {
+    0x1E3D4C55: np.uint8,
+    0x1E3D4C54: np.int32,
+    0x1E3D4C56: np.int16,
+    0x1E3D4C51: np.float32,
+    0x1E3D4C53: np.float64,
+}
 
 
 def _open_matrix(path: Path):
@@ -280,8 +310,13 @@ def _open_smallnorb(folder: Path) -> Table:
         dats.append((dat, shape, dtype))
     cat, info = np.concatenate(cats), np.concatenate(infos)
     # info: instance, elevation (0..8), azimuth (0, 2, ..., 34), lighting (0..5); we keep the first camera
-    factors = {"category": cat, "instance": info[:, 0], "elevation": info[:, 1], "azimuth": info[:, 2] // 2,
-               "lighting": info[:, 3]}
+    factors = {
+        "category": cat,
+        "instance": info[:, 0],
+        "elevation": info[:, 1],
+        "azimuth": info[:, 2] // 2,
+        "lighting": info[:, 3],
+    }
     n = len(cat)
 
     def read(rows):
@@ -306,18 +341,21 @@ def _open_cars3d(path: Path) -> Table:
     from scipy.io import loadmat
 
     if path.is_dir():
-        found = sorted((m.group(1), p) for p in path.rglob("*.mat")
-                       if (m := _CAR.search(p.relative_to(path).as_posix())))
+        found = sorted(
+            (m.group(1), p) for p in path.rglob("*.mat") if (m := _CAR.search(p.relative_to(path).as_posix()))
+        )
         cars = [(name, (lambda p=p: p.read_bytes()), p.stat().st_size) for name, p in found]
         closer = lambda: None  # noqa: E731
     else:
         try:
             tf = tarfile.open(path)
         except (tarfile.TarError, OSError) as exc:
-            raise UserError(f"{path.name} is not a readable tar archive ({exc}); Cars3D is "
-                            f"nips2015-analogy-data.tar.gz") from None
-        members = sorted((m.group(1), info) for info in tf.getmembers()
-                         if info.isfile() and (m := _CAR.search(info.name)))
+            raise UserError(
+                f"{path.name} is not a readable tar archive ({exc}); Cars3D is nips2015-analogy-data.tar.gz"
+            ) from None
+        members = sorted(
+            (m.group(1), info) for info in tf.getmembers() if info.isfile() and (m := _CAR.search(info.name))
+        )
         cars = [(name, (lambda i=info: tf.extractfile(i).read()), info.size) for name, info in members]
         closer = tf.close
     if not cars:
@@ -328,9 +366,11 @@ def _open_cars3d(path: Path) -> Table:
             closer()
             raise UserError(f"{name}.mat is {size:,} bytes, over the {MAX_CAR_BYTES:,} a Cars3D file can be")
     views = 4 * 24
-    factors = {"elevation": np.tile(np.repeat(np.arange(4), 24), len(cars)),
-               "azimuth": np.tile(np.arange(24), 4 * len(cars)),
-               "object": np.repeat(np.arange(len(cars)), views)}
+    factors = {
+        "elevation": np.tile(np.repeat(np.arange(4), 24), len(cars)),
+        "azimuth": np.tile(np.arange(24), 4 * len(cars)),
+        "object": np.repeat(np.arange(len(cars)), views),
+    }
 
     def read(rows):
         done = 0
@@ -358,42 +398,122 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise UserError(f"{path.name} is not a readable npz file ({exc})") from None
 
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("dsprites", "dSprites", (SourceFile(
-        "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
-        "https://github.com/deepmind/dsprites-dataset/raw/master/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
-        "7da33b31b13a06f4b04a70402ce90c2e"),),
-        ("shape", "scale", "rotation", "x", "y"), 737_280, False, 64, opener=_open_dsprites,
-        notes="the lab's `dsprites` preset renders look-alikes of this table"),
-    Benchmark("shapes3d", "3D Shapes", (SourceFile(
-        "3dshapes.h5", "https://storage.googleapis.com/3d-shapes/3dshapes.h5", "099a2078d58cec4daad0702c55d06868"),),
-        ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"), 480_000, True, 64,
-        opener=_open_shapes3d, notes="the three hues become grey levels"),
-    Benchmark("mpi3d-toy", "MPI3D (toy)", (SourceFile(
-        "mpi3d_toy.npz", _DL + "mpi3d_toy.npz", "55889cb7c7dfc655d6e0277beee88868"),),
-        MPI3D_NAMES, 1_036_800, True, 64, opener=_open_mpi3d),
-    Benchmark("mpi3d-realistic", "MPI3D (realistic)", (SourceFile(
-        "mpi3d_realistic.npz", _DL + "mpi3d_realistic.npz", "59a6225b88b635365f70c91b3e52f70f"),),
-        MPI3D_NAMES, 1_036_800, True, 64, opener=_open_mpi3d),
-    Benchmark("mpi3d-real", "MPI3D (real)", (SourceFile(
-        "mpi3d_real.npz", _DL + "mpi3d_real.npz", "0f33f609918fb5c97996692f91129802"),),
-        MPI3D_NAMES, 1_036_800, True, 64, opener=_open_mpi3d),
-    Benchmark("smallnorb", "SmallNORB",
-              _norb_files("training", "46789", ("66054832f9accfe74a0f4c36a75bc0a2",
-                                                "23c8b86101fbf0904a000b43d3ed2fd9",
-                                                "51dee1210a742582ff607dfd94e332e3"))
-              + _norb_files("testing", "01235", ("e4ad715691ed5a3a5f138751a4ceb071",
-                                                 "5aa791cd7e6016cf957ce9bdb93b8603",
-                                                 "a9454f3864d7fd4bb3ea7fc3eb84924e")),
-              ("category", "instance", "elevation", "azimuth", "lighting"), 48_600, False, 96, needs=3,
-              opener=_open_smallnorb, notes="the training half is required, the testing half joins it when present; "
-                                            "the first of each stereo pair is kept"),
-    Benchmark("cars3d", "Cars3D", (SourceFile(
-        "nips2015-analogy-data.tar.gz", "http://www.scottreed.info/files/nips2015-analogy-data.tar.gz",
-        "4e866a7919c1beedf53964e6f7a23686"),),
-        ("elevation", "azimuth", "object"), 17_568, True, 128, opener=_open_cars3d,
-        notes="reads cars/car_NNN_mesh.mat from the archive or an unpacked folder"),
-)}
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark(
+            "dsprites",
+            "dSprites",
+            (
+                SourceFile(
+                    "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+                    "https://github.com/deepmind/dsprites-dataset/raw/master/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+                    "7da33b31b13a06f4b04a70402ce90c2e",
+                ),
+            ),
+            ("shape", "scale", "rotation", "x", "y"),
+            737_280,
+            False,
+            64,
+            opener=_open_dsprites,
+            notes="the lab's `dsprites` preset renders look-alikes of this table",
+        ),
+        Benchmark(
+            "shapes3d",
+            "3D Shapes",
+            (
+                SourceFile(
+                    "3dshapes.h5",
+                    "https://storage.googleapis.com/3d-shapes/3dshapes.h5",
+                    "099a2078d58cec4daad0702c55d06868",
+                ),
+            ),
+            ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
+            480_000,
+            True,
+            64,
+            opener=_open_shapes3d,
+            notes="the three hues become grey levels",
+        ),
+        Benchmark(
+            "mpi3d-toy",
+            "MPI3D (toy)",
+            (SourceFile("mpi3d_toy.npz", _DL + "mpi3d_toy.npz", "55889cb7c7dfc655d6e0277beee88868"),),
+            MPI3D_NAMES,
+            1_036_800,
+            True,
+            64,
+            opener=_open_mpi3d,
+        ),
+        Benchmark(
+            "mpi3d-realistic",
+            "MPI3D (realistic)",
+            (SourceFile("mpi3d_realistic.npz", _DL + "mpi3d_realistic.npz", "59a6225b88b635365f70c91b3e52f70f"),),
+            MPI3D_NAMES,
+            1_036_800,
+            True,
+            64,
+            opener=_open_mpi3d,
+        ),
+        Benchmark(
+            "mpi3d-real",
+            "MPI3D (real)",
+            (SourceFile("mpi3d_real.npz", _DL + "mpi3d_real.npz", "0f33f609918fb5c97996692f91129802"),),
+            MPI3D_NAMES,
+            1_036_800,
+            True,
+            64,
+            opener=_open_mpi3d,
+        ),
+        Benchmark(
+            "smallnorb",
+            "SmallNORB",
+            _norb_files(
+                "training",
+                "46789",
+                (
+                    "66054832f9accfe74a0f4c36a75bc0a2",
+                    "23c8b86101fbf0904a000b43d3ed2fd9",
+                    "51dee1210a742582ff607dfd94e332e3",
+                ),
+            )
+            + _norb_files(
+                "testing",
+                "01235",
+                (
+                    "e4ad715691ed5a3a5f138751a4ceb071",
+                    "5aa791cd7e6016cf957ce9bdb93b8603",
+                    "a9454f3864d7fd4bb3ea7fc3eb84924e",
+                ),
+            ),
+            ("category", "instance", "elevation", "azimuth", "lighting"),
+            48_600,
+            False,
+            96,
+            needs=3,
+            opener=_open_smallnorb,
+            notes="the training half is required, the testing half joins it when present; "
+            "the first of each stereo pair is kept",
+        ),
+        Benchmark(
+            "cars3d",
+            "Cars3D",
+            (
+                SourceFile(
+                    "nips2015-analogy-data.tar.gz",
+                    "http://www.scottreed.info/files/nips2015-analogy-data.tar.gz",
+                    "4e866a7919c1beedf53964e6f7a23686",
+                ),
+            ),
+            ("elevation", "azimuth", "object"),
+            17_568,
+            True,
+            128,
+            opener=_open_cars3d,
+            notes="reads cars/car_NNN_mesh.mat from the archive or an unpacked folder",
+        ),
+    )
+}
 
 
 def benchmark(name: str) -> Benchmark:
@@ -421,7 +541,7 @@ def source_paths(name: str, path) -> list[tuple[SourceFile, Path]]:
     if not path.exists():
         raise UserError(f"{path} does not exist; give the downloaded file (or folder), or use --download")
     if bench.name == "cars3d" and path.is_dir():
-        return []                       # an unpacked archive: no single file to check
+        return []  # an unpacked archive: no single file to check
     if path.is_file():
         if len(bench.required) != 1:
             raise UserError(f"{bench.title} is {len(bench.files)} files; give the folder that holds them")
@@ -453,9 +573,11 @@ def describe(name: str) -> str:
     """One line for people: the set, its image count and size in memory at 64 px gray, its files."""
     b = benchmark(name)
     files = ", ".join(s.name for s in b.required) + (" (+ the testing half, optional)" if b.needs else "")
-    return (f"{b.title}: {b.n_images:,} images of {b.source_size}x{b.source_size} px"
-            f"{' colour (converted to gray)' if b.colour else ''}, factors {', '.join(b.factor_names)}; "
-            f"{b.n_images * 64 * 64 / 1e9:.1f} GB as 64x64 uint8 in memory. Files: {files}.")
+    return (
+        f"{b.title}: {b.n_images:,} images of {b.source_size}x{b.source_size} px"
+        f"{' colour (converted to gray)' if b.colour else ''}, factors {', '.join(b.factor_names)}; "
+        f"{b.n_images * 64 * 64 / 1e9:.1f} GB as 64x64 uint8 in memory. Files: {files}."
+    )
 
 
 def verify(name: str, path, progress=None) -> list[dict]:
@@ -464,15 +586,18 @@ def verify(name: str, path, progress=None) -> list[dict]:
     for src, p in source_paths(name, path):
         digest = md5_of(p, progress)
         if digest != src.md5:
-            raise UserError(f"{p.name} has MD5 {digest}, but the published file's is {src.md5}: it is not the "
-                            f"original (a partial or damaged download?). Download it again, or convert it "
-                            f"anyway with --no-verify (dataset.json records that it was not verified)")
+            raise UserError(
+                f"{p.name} has MD5 {digest}, but the published file's is {src.md5}: it is not the "
+                f"original (a partial or damaged download?). Download it again, or convert it "
+                f"anyway with --no-verify (dataset.json records that it was not verified)"
+            )
         out.append({"file": p.name, "md5": digest, "bytes": p.stat().st_size})
     return out
 
 
-def download(name: str, dest_dir, progress=None, sources: tuple[SourceFile, ...] | None = None,
-             timeout: float = 60.0) -> Path:
+def download(
+    name: str, dest_dir, progress=None, sources: tuple[SourceFile, ...] | None = None, timeout: float = 60.0
+) -> Path:
     """Download the benchmark's files from their official addresses into `dest_dir` (checked, atomic).
 
     Each file goes to a temporary name, its MD5 is checked, and only then is it renamed; a file already
@@ -491,8 +616,10 @@ def download(name: str, dest_dir, progress=None, sources: tuple[SourceFile, ...]
         try:
             resp = urllib.request.urlopen(src.url, timeout=timeout)
         except (OSError, ValueError) as exc:
-            raise UserError(f"cannot download {src.url} ({getattr(exc, 'reason', exc)}); is this machine "
-                            f"online? Otherwise download it elsewhere and give its path") from None
+            raise UserError(
+                f"cannot download {src.url} ({getattr(exc, 'reason', exc)}); is this machine "
+                f"online? Otherwise download it elsewhere and give its path"
+            ) from None
         total = int(resp.headers.get("Content-Length") or 0)
         require_free_space(dest, total, f"download {src.name}")
         fd, tmp = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".part", dir=dest)
@@ -506,8 +633,10 @@ def download(name: str, dest_dir, progress=None, sources: tuple[SourceFile, ...]
                     if progress is not None:
                         progress(done, max(total, done))
             if h.hexdigest() != src.md5:
-                raise UserError(f"the download of {src.name} has MD5 {h.hexdigest()}, not the published "
-                                f"{src.md5}; nothing was kept. Try again")
+                raise UserError(
+                    f"the download of {src.name} has MD5 {h.hexdigest()}, not the published "
+                    f"{src.md5}; nothing was kept. Try again"
+                )
             os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -543,9 +672,21 @@ def choose_rows(n_total: int, factors: dict, n: int | None, correlate: tuple | N
     return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False))
 
 
-def import_benchmark(name: str, path, out_dir, size: int = 64, fit: str = "stretch", n: int | None = None,
-                     correlate: tuple | None = None, seed: int = 0, validation_fraction: float = 0.1,
-                     check: bool = True, overwrite: bool = False, progress=None, check_progress=None) -> Path:
+def import_benchmark(
+    name: str,
+    path,
+    out_dir,
+    size: int = 64,
+    fit: str = "stretch",
+    n: int | None = None,
+    correlate: tuple | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+    check: bool = True,
+    overwrite: bool = False,
+    progress=None,
+    check_progress=None,
+) -> Path:
     """Convert a benchmark's published file(s) at `path` into a dataset folder at `out_dir` (atomically).
 
     `n`: keep a seeded random subsample of n images; `correlate=(factor1, factor2, rho)`: keep n images
@@ -556,8 +697,16 @@ def import_benchmark(name: str, path, out_dir, size: int = 64, fit: str = "stret
     """
     require_writable(f"import benchmark {name} into {Path(out_dir).name}")
     bench, path = benchmark(name), Path(path)
-    spec = DatasetSpec(family="imported", preset=bench.name, n=None, image_size=size, fit=fit, seed=seed,
-                       transects=False, validation_fraction=validation_fraction)
+    spec = DatasetSpec(
+        family="imported",
+        preset=bench.name,
+        n=None,
+        image_size=size,
+        fit=fit,
+        seed=seed,
+        transects=False,
+        validation_fraction=validation_fraction,
+    )
     spec.validate()
     checked = verify(name, path, check_progress) if check else []
     table = bench.opener(path)
@@ -566,27 +715,34 @@ def import_benchmark(name: str, path, out_dir, size: int = 64, fit: str = "stret
         k = len(rows)
         split = np.full(k, "train", dtype="<U10")
         split[np.random.default_rng(seed + 1).permutation(k)[: int(round(validation_fraction * k))]] = "validation"
-        columns = {"id": np.arange(k, dtype=np.int64), "split": split, "weight": np.ones(k),
-                   "transect": np.full(k, "", dtype=str), "point": np.zeros(k, dtype=np.int64)}
+        columns = {
+            "id": np.arange(k, dtype=np.int64),
+            "split": split,
+            "weight": np.ones(k),
+            "transect": np.full(k, "", dtype=str),
+            "point": np.zeros(k, dtype=np.int64),
+        }
         for f in bench.factor_names:
             col = np.asarray(table.factors[f])[rows]
             if np.issubdtype(col.dtype, np.floating) and np.all(col == np.rint(col)) and f == "shape":
                 col = col.astype(np.int64)
             columns[f] = col
         csv_bytes = len(_csv_text(columns, list(bench.factor_names)))
-        require_free_space(Path(out_dir).parent, _folder_estimate(k, size, size * size + 100, csv_bytes),
-                           f"import {k:,} images of {bench.title}")
+        require_free_space(
+            Path(out_dir).parent,
+            _folder_estimate(k, size, size * size + 100, csv_bytes),
+            f"import {k:,} images of {bench.title}",
+        )
         spec.n = k
         target = _TempDataset(out_dir, overwrite)
         try:
-            arr = np.lib.format.open_memmap(target.tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                            shape=(k, size, size))
+            arr = np.lib.format.open_memmap(target.tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(k, size, size))
             done = 0
             for pos, block in table.read(rows):
                 gray = to_gray(block)
                 if gray.shape[1:] != (size, size):
                     gray = np.stack([to_training_size(im, size, fit) for im in gray])
-                arr[pos:pos + len(gray)] = gray
+                arr[pos : pos + len(gray)] = gray
                 for j, im in enumerate(gray):
                     (target.tmp / "images" / f"{pos + j:06d}.png").write_bytes(_png_bytes(im))
                 done = pos + len(gray)
@@ -596,13 +752,26 @@ def import_benchmark(name: str, path, out_dir, size: int = 64, fit: str = "stret
                 raise UserError(f"{path.name} yielded {done:,} of {k:,} images; the file is damaged")
             arr.flush()
             del arr
-            extra = {"source": {"benchmark": bench.name, "title": bench.title, "path": path.name,
-                                "verified": bool(check), "files": checked, "rows_of_source": int(table.n),
-                                "subsample": None if n is None else int(n),
-                                "correlate": None if correlate is None else list(correlate),
-                                "colour": "RGB converted to grayscale (ITU-R 601 luma)" if bench.colour else "gray"}}
-            _write_folder(target.tmp, _meta(spec, columns, list(bench.factor_names), size, extra), columns,
-                          list(bench.factor_names), lambda p: None)
+            extra = {
+                "source": {
+                    "benchmark": bench.name,
+                    "title": bench.title,
+                    "path": path.name,
+                    "verified": bool(check),
+                    "files": checked,
+                    "rows_of_source": int(table.n),
+                    "subsample": None if n is None else int(n),
+                    "correlate": None if correlate is None else list(correlate),
+                    "colour": "RGB converted to grayscale (ITU-R 601 luma)" if bench.colour else "gray",
+                }
+            }
+            _write_folder(
+                target.tmp,
+                _meta(spec, columns, list(bench.factor_names), size, extra),
+                columns,
+                list(bench.factor_names),
+                lambda p: None,
+            )
             return target.commit()
         except BaseException:
             target.abort()

@@ -58,8 +58,10 @@ def correlated_rows(f1, f2, rho: float, n: int, seed: int = 0, tol: float = 0.00
     rows_lo, r_lo = sample(lo)
     rows_hi, r_hi = sample(hi)
     if not r_lo - tol <= rho <= r_hi + tol:
-        raise UserError(f"a correlation of {rho:g} cannot be drawn from this table with {n:,} rows; "
-                        f"it reaches {r_lo:.2f} to {r_hi:.2f}")
+        raise UserError(
+            f"a correlation of {rho:g} cannot be drawn from this table with {n:,} rows; "
+            f"it reaches {r_lo:.2f} to {r_hi:.2f}"
+        )
     best = min(((abs(r_lo - rho), rows_lo), (abs(r_hi - rho), rows_hi)), key=lambda p: p[0])
     for _ in range(60):
         mid = (lo + hi) / 2

@@ -38,8 +38,8 @@ FORMAT = "vae-lab-dataset"
 FORMAT_VERSION = 1
 SPLITS = ("train", "validation", "hole", "transects")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-MAX_ZIP_BYTES = 2 * 1024 ** 3  # the images of one import together, unpacked
-MAX_IMAGE_BYTES = 64 * 1024 ** 2  # one image file (a 4096 x 4096 16-bit PNG is 32 MB uncompressed)
+MAX_ZIP_BYTES = 2 * 1024**3  # the images of one import together, unpacked
+MAX_IMAGE_BYTES = 64 * 1024**2  # one image file (a 4096 x 4096 16-bit PNG is 32 MB uncompressed)
 MAX_NAME_BYTES = 100
 FLOAT_FMT = "{:.6f}"
 
@@ -57,8 +57,10 @@ def safe_name(name: str) -> str:
     if name in (".", "..") or name.startswith("."):
         raise UserError(f"dataset name {name!r} must not start with '.'")
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:  # a file name holds 255 bytes; the temporary folder adds ~20
-        raise UserError(f"dataset name must be at most {MAX_NAME_BYTES} bytes in UTF-8 "
-                        f"({len(name.encode('utf-8'))} given; an accented or non-Latin letter takes 2-4)")
+        raise UserError(
+            f"dataset name must be at most {MAX_NAME_BYTES} bytes in UTF-8 "
+            f"({len(name.encode('utf-8'))} given; an accented or non-Latin letter takes 2-4)"
+        )
     return name
 
 
@@ -94,8 +96,14 @@ def _csv_text(columns: dict, factor_names: list[str]) -> str:
     weight = [FLOAT_FMT.format(v) for v in columns["weight"]]
     for i in range(n):
         point = int(columns["point"][i])
-        row = [str(int(columns["id"][i])), str(columns["split"][i]), *(c[i] for c in fmt_cols), weight[i],
-               str(columns["transect"][i]), str(point) if point else ""]
+        row = [
+            str(int(columns["id"][i])),
+            str(columns["split"][i]),
+            *(c[i] for c in fmt_cols),
+            weight[i],
+            str(columns["transect"][i]),
+            str(point) if point else "",
+        ]
         out.write(",".join(row) + "\n")
     return out.getvalue()
 
@@ -160,8 +168,7 @@ def _write_folder(tmp: Path, meta: dict, columns: dict, factor_names, images_npy
 
 def _folder_estimate(n: int, size: int, png_bytes: float, csv_bytes: int) -> int:
     """Bytes on disk of a dataset folder: images.npy, one PNG per image, factors.csv, dataset.json, folders."""
-    return (on_disk(128 + n * size * size) + n * on_disk(png_bytes) + on_disk(csv_bytes) + on_disk(4096)
-            + 2 * 4096)
+    return on_disk(128 + n * size * size) + n * on_disk(png_bytes) + on_disk(csv_bytes) + on_disk(4096) + 2 * 4096
 
 
 def _sample_png_bytes(images) -> float:
@@ -179,8 +186,9 @@ def estimate_dataset_bytes(spec: DatasetSpec, columns: dict | None = None, sampl
     return _folder_estimate(n, spec.image_size, png, len(_csv_text(columns, spec.factor_names)))
 
 
-def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = False,
-                  workers: int | None = None) -> Path:
+def write_dataset(
+    spec: DatasetSpec, out_dir, progress=None, overwrite: bool = False, workers: int | None = None
+) -> Path:
     """Generate `spec` and write it as a dataset folder at `out_dir` (atomically). Returns the path.
 
     `progress(done, total)` is called after each chunk of images. `workers`: processes to render
@@ -193,8 +201,11 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
     columns = plan(spec)
     n = len(columns["id"])
     size = spec.image_size
-    require_free_space(Path(out_dir).parent, estimate_dataset_bytes(spec, columns),
-                       f"write dataset {Path(out_dir).name} ({n:,} images)")
+    require_free_space(
+        Path(out_dir).parent,
+        estimate_dataset_bytes(spec, columns),
+        f"write dataset {Path(out_dir).name} ({n:,} images)",
+    )
     if workers is None:
         workers = 1
     target = _TempDataset(out_dir, overwrite)
@@ -204,7 +215,7 @@ def write_dataset(spec: DatasetSpec, out_dir, progress=None, overwrite: bool = F
 
         def store(result):
             start, imgs, pngs = result
-            arr[start:start + len(imgs)] = imgs  # noqa: F821 (never called after `del arr` below)
+            arr[start : start + len(imgs)] = imgs  # noqa: F821 (never called after `del arr` below)
             for k, data in enumerate(pngs):
                 with open(target.tmp / "images" / f"{start + k:06d}.png", "wb") as f:
                     f.write(data)
@@ -245,8 +256,9 @@ class Dataset:
 
     @property
     def splits(self) -> list[str]:
-        return [s for s in SPLITS if s in self.meta["counts"]] + \
-            sorted(s for s in self.meta["counts"] if s not in SPLITS)
+        return [s for s in SPLITS if s in self.meta["counts"]] + sorted(
+            s for s in self.meta["counts"] if s not in SPLITS
+        )
 
     def indices(self, split: str) -> np.ndarray:
         return self.columns["id"][self.columns["split"] == split]
@@ -294,8 +306,10 @@ def _meta_problem(meta) -> str | None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         return f"it is not a VAE Lab dataset (format is not {FORMAT!r})"
     if meta.get("format_version") != FORMAT_VERSION:
-        return (f"it has dataset format version {meta.get('format_version')!r}; this version of the lab reads "
-                f"version {FORMAT_VERSION} (regenerate or update the lab)")
+        return (
+            f"it has dataset format version {meta.get('format_version')!r}; this version of the lab reads "
+            f"version {FORMAT_VERSION} (regenerate or update the lab)"
+        )
     for key in ("n_images", "counts", "image_size", "factor_names"):
         if key not in meta:
             return f"it lacks {key!r}"
@@ -329,8 +343,9 @@ def read_meta(path) -> dict:
     except IsADirectoryError:
         raise UserError(f"{meta_path} is a folder, not a file; the dataset is damaged") from None
     except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise UserError(f"{meta_path} is not valid JSON ({(str(exc).splitlines() or ['?'])[0][:200]}); "
-                        "the dataset is damaged") from None
+        raise UserError(
+            f"{meta_path} is not valid JSON ({(str(exc).splitlines() or ['?'])[0][:200]}); the dataset is damaged"
+        ) from None
     problem = _meta_problem(meta)
     if problem:
         raise UserError(f"{meta_path}: {problem}; the dataset is damaged")
@@ -359,12 +374,13 @@ def load_dataset(path) -> Dataset:
                 raise ValueError("not a .npy array file: empty, cut short at its start, or overwritten")
         images = np.load(path / "images.npy", mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path.name}/images.npy cannot be read ({(str(exc).splitlines() or ['?'])[0][:200]}); "
-                        "the dataset is damaged") from None
+        raise UserError(
+            f"{path.name}/images.npy cannot be read ({(str(exc).splitlines() or ['?'])[0][:200]}); "
+            "the dataset is damaged"
+        ) from None
     n, size = int(meta["n_images"]), int(meta["image_size"])
     if images.dtype != np.uint8 or images.shape != (n, size, size):
-        raise UserError(f"{path.name}/images.npy holds {images.dtype} {images.shape}, "
-                        f"expected uint8 {(n, size, size)}")
+        raise UserError(f"{path.name}/images.npy holds {images.dtype} {images.shape}, expected uint8 {(n, size, size)}")
     if len(columns["id"]) != n:
         raise UserError(f"{path.name}/factors.csv has {len(columns['id'])} rows but dataset.json says {n} images")
     if not np.array_equal(columns["id"], np.arange(n)):
@@ -418,7 +434,7 @@ def _is_image_name(name: str) -> str | None:
 
 def _too_big(size: int, max_image: int) -> str | None:
     if size > max_image:
-        return f"file of {size / 1024 ** 2:.0f} MB, over the {max_image / 1024 ** 2:.0f} MB limit per image (not read)"
+        return f"file of {size / 1024**2:.0f} MB, over the {max_image / 1024**2:.0f} MB limit per image (not read)"
     return None
 
 
@@ -440,8 +456,10 @@ def _zip_members(src: Path, max_bytes: int, max_image: int):
         images = [i for i in infos if _is_image_name(i.filename) is None]
         total = sum(i.file_size for i in images if i.file_size <= max_image)
         if total > max_bytes:
-            raise UserError(f"{src.name}'s images unpack to {total / 1e9:.1f} GB, over the {max_bytes / 1e9:.1f} GB "
-                            "limit; import them in parts")
+            raise UserError(
+                f"{src.name}'s images unpack to {total / 1e9:.1f} GB, over the {max_bytes / 1e9:.1f} GB "
+                "limit; import them in parts"
+            )
         for info in sorted(infos, key=lambda i: i.filename):
             ignored = _is_image_name(info.filename)
             if ignored is not None:
@@ -487,8 +505,16 @@ def _folder_members(src: Path, max_image: int):
         yield rel, data, None
 
 
-def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite: bool = False,
-                  max_zip_bytes: int = MAX_ZIP_BYTES, progress=None, max_image_bytes: int = MAX_IMAGE_BYTES):
+def import_images(
+    src,
+    out_dir,
+    size: int = 64,
+    fit: str = "stretch",
+    overwrite: bool = False,
+    max_zip_bytes: int = MAX_ZIP_BYTES,
+    progress=None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+):
     """Turn a folder or .zip of PNG/JPEG images into a dataset (family "imported", no factors).
 
     Colour becomes grayscale and 16-bit becomes 8-bit; every image is resized to size x size
@@ -523,15 +549,23 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
             continue
         images.append(to_training_size(gray, size, fit))
     if not images:
-        raise UserError(f"no usable images in {src.name} ({len(skipped)} image(s) skipped, {ignored} other file(s) "
-                        "ignored; PNG or JPEG files expected)")
+        raise UserError(
+            f"no usable images in {src.name} ({len(skipped)} image(s) skipped, {ignored} other file(s) "
+            "ignored; PNG or JPEG files expected)"
+        )
     n = len(images)
     spec.n = n
-    columns = {"id": np.arange(n, dtype=np.int64), "split": _split_train_validation(n, 0.1).astype(str),
-               "weight": np.ones(n), "transect": np.full(n, "", dtype=str), "point": np.zeros(n, dtype=np.int64)}
+    columns = {
+        "id": np.arange(n, dtype=np.int64),
+        "split": _split_train_validation(n, 0.1).astype(str),
+        "weight": np.ones(n),
+        "transect": np.full(n, "", dtype=str),
+        "point": np.zeros(n, dtype=np.int64),
+    }
     stack = np.stack(images)
-    need = _folder_estimate(n, size, _sample_png_bytes(stack[np.linspace(0, n - 1, min(16, n)).astype(int)]),
-                            len(_csv_text(columns, [])))
+    need = _folder_estimate(
+        n, size, _sample_png_bytes(stack[np.linspace(0, n - 1, min(16, n)).astype(int)]), len(_csv_text(columns, []))
+    )
     require_free_space(Path(out_dir).parent, need, f"import {n:,} images into {Path(out_dir).name}")
     target = _TempDataset(out_dir, overwrite)
     try:
@@ -540,8 +574,7 @@ def import_images(src, out_dir, size: int = 64, fit: str = "stretch", overwrite:
             if progress is not None and (i + 1) % CHUNK == 0:
                 progress(i + 1, n)
         meta = _meta(spec, columns, [], size, {"source": src.name, "skipped": len(skipped), "ignored": ignored})
-        _write_folder(target.tmp, meta, columns, [],
-                      lambda p: np.save(p, stack, allow_pickle=False))
+        _write_folder(target.tmp, meta, columns, [], lambda p: np.save(p, stack, allow_pickle=False))
         path = target.commit()
     except BaseException:
         target.abort()
@@ -577,12 +610,26 @@ def list_datasets(root) -> list[dict]:
     for p in sorted(root.iterdir()):
         if p.name.startswith(".") or not p.is_dir() or not (p / "dataset.json").exists():
             continue
-        row = {"name": p.name, "path": str(p), "family": None, "preset": None, "counts": {},
-               "image_size": None, "n_images": None, "bytes": _folder_bytes(p), "error": None}
+        row = {
+            "name": p.name,
+            "path": str(p),
+            "family": None,
+            "preset": None,
+            "counts": {},
+            "image_size": None,
+            "n_images": None,
+            "bytes": _folder_bytes(p),
+            "error": None,
+        }
         try:
             meta = read_meta(p)
-            row.update(family=meta.get("family"), preset=meta.get("preset"), counts=meta["counts"],
-                       image_size=meta["image_size"], n_images=meta["n_images"])
+            row.update(
+                family=meta.get("family"),
+                preset=meta.get("preset"),
+                counts=meta["counts"],
+                image_size=meta["image_size"],
+                n_images=meta["n_images"],
+            )
         except UserError as exc:
             row["error"] = str(exc)
         out.append(row)

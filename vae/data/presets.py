@@ -30,8 +30,8 @@ B_RANGE = (0.0, 2.0)
 A_RANGE = (0.5, 2.0)
 HOLE_CENTER = (1.25, 1.0)
 HOLE_RADIUS = 0.3
-STUDY_VALIDATION_FRACTION = 501 / 5000   # the study's full set: 4499 train, 501 validation
-STUDY_PUNCTURED_VALIDATION_FRACTION = 211 / 4510   # the study's punctured set: 4299 train, 211 validation
+STUDY_VALIDATION_FRACTION = 501 / 5000  # the study's full set: 4499 train, 501 validation
+STUDY_PUNCTURED_VALIDATION_FRACTION = 211 / 4510  # the study's punctured set: 4299 train, 211 validation
 TRANSECT_POINTS = 15
 
 SPRITE_FACTORS = ("shape", "scale", "rotation", "x", "y")
@@ -71,10 +71,10 @@ class DatasetSpec:
     seed: int = 0
     image_size: int = 64
     fit: str = "stretch"
-    sampling: str | None = None              # starfish: uniform|exact; sprites: grid|iid
+    sampling: str | None = None  # starfish: uniform|exact; sprites: grid|iid
     validation_fraction: float | None = None  # last fraction of rows; default 501/5000 (starfish),
     #                                           211/4510 of the covered draws (starfish with a hole), 0.1
-    noise_std: float = 0.0                   # Gaussian pixel noise, intensity units (0..255)
+    noise_std: float = 0.0  # Gaussian pixel noise, intensity units (0..255)
     # starfish
     a_range: tuple = A_RANGE
     b_range: tuple = B_RANGE
@@ -82,7 +82,7 @@ class DatasetSpec:
     hole_center: tuple = HOLE_CENTER
     hole_radius: float = HOLE_RADIUS
     transects: bool = True
-    ab_correlation: float = 0.0              # starfish "ellipse" sampling: corr(a, b) of the draws
+    ab_correlation: float = 0.0  # starfish "ellipse" sampling: corr(a, b) of the draws
     # sprites
     shapes: tuple = (0, 1, 2)
     scale: tuple = (0.5, 1.0, 6)
@@ -90,7 +90,7 @@ class DatasetSpec:
     x: tuple = (0.0, 1.0, 32)
     y: tuple = (0.0, 1.0, 32)
     correlate: tuple | None = None
-    name: str | None = field(default=None, compare=False)   # free text for listings
+    name: str | None = field(default=None, compare=False)  # free text for listings
 
     def __post_init__(self):
         if self.sampling is None:
@@ -136,8 +136,11 @@ class DatasetSpec:
             raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {self.family!r}")
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
             raise UserError(f"seed must be a whole number >= 0, not {self.seed!r}")
-        if not isinstance(self.image_size, (int, np.integer)) or not 32 <= self.image_size <= 256 \
-                or self.image_size % 8:
+        if (
+            not isinstance(self.image_size, (int, np.integer))
+            or not 32 <= self.image_size <= 256
+            or self.image_size % 8
+        ):
             raise UserError(f"image size must be 32..256 and a multiple of 8, not {self.image_size!r}")
         if self.fit not in ("stretch", "pad"):
             raise UserError(f"fit must be 'stretch' or 'pad', not {self.fit!r}")
@@ -157,7 +160,9 @@ class DatasetSpec:
         if self.sampling not in ("uniform", "exact", "ellipse"):
             raise UserError(f"starfish sampling must be 'uniform', 'exact' or 'ellipse', not {self.sampling!r}")
         if not _is_number(self.ab_correlation) or not -0.95 <= float(self.ab_correlation) <= 0.95:
-            raise UserError(f"the correlation of a and b must be a number in [-0.95, 0.95], not {self.ab_correlation!r}")
+            raise UserError(
+                f"the correlation of a and b must be a number in [-0.95, 0.95], not {self.ab_correlation!r}"
+            )
         if self.n is None or not 10 <= self.n <= MAX_IMAGES:
             raise UserError(f"N must be between 10 and {MAX_IMAGES:,}, not {self.n!r}")
         if self.sampling == "exact" and self.n > 5000:
@@ -176,7 +181,9 @@ class DatasetSpec:
             raise UserError(f"sprites sampling must be 'grid' or 'iid', not {self.sampling!r}")
         shapes = list(self.shapes)
         if not shapes or len(set(shapes)) != len(shapes) or not all(s in (0, 1, 2) for s in shapes):
-            raise UserError(f"shapes must be distinct codes from 0 (square), 1 (ellipse), 2 (heart), not {self.shapes!r}")
+            raise UserError(
+                f"shapes must be distinct codes from 0 (square), 1 (ellipse), 2 (heart), not {self.shapes!r}"
+            )
         for f in ("scale", "rotation", "x", "y"):
             axis = getattr(self, f)
             if len(axis) != 3:
@@ -188,8 +195,9 @@ class DatasetSpec:
             raise UserError(f"scale must be > 0, not {self.scale[0]!r}")
         grid = self.grid_size()
         if self.sampling == "grid" and self.n is not None and self.n > grid:
-            raise UserError(f"N={self.n:,} exceeds the grid's {grid:,} combinations; lower N or leave it "
-                            "empty for the whole grid")
+            raise UserError(
+                f"N={self.n:,} exceeds the grid's {grid:,} combinations; lower N or leave it empty for the whole grid"
+            )
         count = grid if self.n is None else self.n
         if self.n is None and self.sampling == "iid":
             raise UserError("N must be given with iid sampling")
@@ -245,8 +253,9 @@ def preset_spec(name: str, **overrides) -> DatasetSpec:
         "seed-exact": dict(family="starfish", sampling="exact"),
         "dsprites": dict(family="sprites", sampling="grid", n=10_000, **_default_sprite_axes()),
         "seed-correlated": dict(family="starfish", sampling="ellipse", ab_correlation=CORRELATED_RHO),
-        "seed-correlated-punctured": dict(family="starfish", sampling="ellipse", ab_correlation=CORRELATED_RHO,
-                                          hole=True),
+        "seed-correlated-punctured": dict(
+            family="starfish", sampling="ellipse", ab_correlation=CORRELATED_RHO, hole=True
+        ),
     }
     if name not in base:
         raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
@@ -296,7 +305,7 @@ def _split_train_validation(count: int, fraction: float) -> np.ndarray:
         n_val = min(max(n_val, 1), count - 1)
     split = np.full(count, "train", dtype=object)
     if n_val:
-        split[count - n_val:] = "validation"
+        split[count - n_val :] = "validation"
     return split
 
 
@@ -335,8 +344,9 @@ def _plan_starfish(spec):
     if spec.sampling == "exact":
         ab = study_draws()[: spec.n]
     elif spec.sampling == "ellipse":
-        ab = ellipse_draws(spec.n, float(spec.ab_correlation), spec.a_range, spec.b_range,
-                           np.random.default_rng(spec.seed))
+        ab = ellipse_draws(
+            spec.n, float(spec.ab_correlation), spec.a_range, spec.b_range, np.random.default_rng(spec.seed)
+        )
     else:
         u = np.random.default_rng(spec.seed).random((spec.n, 2))
         (alo, ahi), (blo, bhi) = spec.a_range, spec.b_range
@@ -357,9 +367,15 @@ def _plan_starfish(spec):
         point = np.concatenate([point, np.array([p[1] for p in pts], dtype=np.int64)])
     blo, bhi = spec.b_range
     weight = np.round((bhi - ab[:, 1]) / (bhi - blo), 6)
-    return {"id": np.arange(len(ab), dtype=np.int64), "split": split.astype(str),
-            "a": ab[:, 0].copy(), "b": ab[:, 1].copy(), "weight": weight,
-            "transect": transect.astype(str), "point": point}
+    return {
+        "id": np.arange(len(ab), dtype=np.int64),
+        "split": split.astype(str),
+        "a": ab[:, 0].copy(),
+        "b": ab[:, 1].copy(),
+        "weight": weight,
+        "transect": transect.astype(str),
+        "point": point,
+    }
 
 
 def _sprite_indices(spec, rng):
@@ -390,8 +406,10 @@ def _plan_sprites(spec):
     idx = _sprite_indices(spec, rng)
     values = spec.sprite_values()
     n = len(idx)
-    cols = {"id": np.arange(n, dtype=np.int64),
-            "split": _split_train_validation(n, spec.validation_fraction).astype(str)}
+    cols = {
+        "id": np.arange(n, dtype=np.int64),
+        "split": _split_train_validation(n, spec.validation_fraction).astype(str),
+    }
     for k, f in enumerate(SPRITE_FACTORS):
         v = values[f][idx[:, k]]
         cols[f] = v.astype(np.int64) if f == "shape" else np.round(v, 6)
@@ -408,8 +426,14 @@ def render_rows(spec: DatasetSpec, columns: dict, rows=None) -> np.ndarray:
     if spec.family == "starfish":
         imgs = render_starfish_batch(columns["a"][sel], columns["b"][sel], size, spec.fit)
     else:
-        imgs = render_sprites(columns["shape"][sel], columns["scale"][sel], columns["rotation"][sel],
-                              columns["x"][sel], columns["y"][sel], size)
+        imgs = render_sprites(
+            columns["shape"][sel],
+            columns["scale"][sel],
+            columns["rotation"][sel],
+            columns["x"][sel],
+            columns["y"][sel],
+            size,
+        )
     if spec.noise_std > 0:
         imgs = _add_noise(imgs, ids, spec.noise_std, spec.seed)
     return imgs
@@ -473,8 +497,10 @@ class GroundTruth:
         spec.validate()
         self.spec = spec
         if spec.family == "starfish":
-            self.values = {"a": np.linspace(*spec.a_range, starfish_steps),
-                           "b": np.linspace(*spec.b_range, starfish_steps)}
+            self.values = {
+                "a": np.linspace(*spec.a_range, starfish_steps),
+                "b": np.linspace(*spec.b_range, starfish_steps),
+            }
         elif spec.family == "sprites":
             self.values = {f: v for f, v in spec.sprite_values().items() if len(v) > 1}
             self._fixed = {f: v[0] for f, v in spec.sprite_values().items() if len(v) == 1}
@@ -498,8 +524,7 @@ class GroundTruth:
         else:
             n = len(next(iter(vals.values()))) if vals else len(np.atleast_2d(idx))
             full = {f: vals.get(f, np.full(n, self._fixed.get(f, 0.0))) for f in SPRITE_FACTORS}
-            imgs = render_sprites(full["shape"], full["scale"], full["rotation"], full["x"], full["y"],
-                                  spec.image_size)
+            imgs = render_sprites(full["shape"], full["scale"], full["rotation"], full["x"], full["y"], spec.image_size)
         if rng is not None and spec.noise_std > 0:
             noise = rng.normal(0.0, spec.noise_std, imgs.shape)
             imgs = np.clip(np.rint(imgs + noise), 0, 255).astype(np.uint8)

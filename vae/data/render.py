@@ -20,16 +20,16 @@ from PIL import Image
 from vae.base.errors import UserError
 
 # ---------------------------------------------------------------- study geometry
-STUDY_H, STUDY_W = 172, 229          # rows, cols of the study's processed images
-PX_PER_UNIT = 17.5                   # fitted to the P1 transect images
-ORIGIN_ROW = 83.0                    # the curve origin's row (y points up)
-CENTER_COL = 118.5                   # the curve's horizontal bounding box is centred here
-LINE_WIDTH = 2.0                     # study px (MATLAB 'linewidth', 2)
-GAIN = 1.3                           # coverage -> intensity, clipped at 255 (fitted)
-N_THETA = 500                        # θ = linspace(0, 2π, 500)
+STUDY_H, STUDY_W = 172, 229  # rows, cols of the study's processed images
+PX_PER_UNIT = 17.5  # fitted to the P1 transect images
+ORIGIN_ROW = 83.0  # the curve origin's row (y points up)
+CENTER_COL = 118.5  # the curve's horizontal bounding box is centred here
+LINE_WIDTH = 2.0  # study px (MATLAB 'linewidth', 2)
+GAIN = 1.3  # coverage -> intensity, clipped at 255 (fitted)
+N_THETA = 500  # θ = linspace(0, 2π, 500)
 SHAPES = ("square", "ellipse", "heart")
-SPRITE_MARGIN = 0.22                 # position 0..1 maps to centre margin..1-margin of the image
-SPRITE_HALF_SIZE = 0.15              # half-size at scale 1, as a fraction of the image side
+SPRITE_MARGIN = 0.22  # position 0..1 maps to centre margin..1-margin of the image
+SPRITE_HALF_SIZE = 0.15  # half-size at scale 1, as a fraction of the image side
 
 
 # ------------------------------------------------------------------ rendering
@@ -63,8 +63,8 @@ def _stroke(cols, rows, out_h, out_w, rx, ry, ss=4, step=0.5):
     bb = np.concatenate([bb, np.arange(bsz)])
 
     big_rx, big_ry = rx * ss, ry * ss
-    kx, ky = int(math.floor(big_rx + 0.5)), int(math.floor(big_ry + 0.5))   # |offset| <= r + 0.5 suffices
-    oy, ox = np.mgrid[-ky:ky + 1, -kx:kx + 1]
+    kx, ky = int(math.floor(big_rx + 0.5)), int(math.floor(big_ry + 0.5))  # |offset| <= r + 0.5 suffices
+    oy, ox = np.mgrid[-ky : ky + 1, -kx : kx + 1]
     ox, oy = ox.ravel(), oy.ravel()
     cu, cv = np.rint(uu).astype(np.int64), np.rint(vv).astype(np.int64)
     jj = cu[:, None] + ox[None, :]
@@ -74,7 +74,7 @@ def _stroke(cols, rows, out_h, out_w, rx, ry, ss=4, step=0.5):
     flat = (bb[:, None] * (hs * ws) + ii * ws + jj)[inside]
     buf = np.zeros(bsz * hs * ws, dtype=np.uint8)
     buf[flat] = 1
-    if ss == 4:   # sum each run of 4 horizontal sub-pixels as one uint32 (bytes are 0/1)
+    if ss == 4:  # sum each run of 4 horizontal sub-pixels as one uint32 (bytes are 0/1)
         quad = (buf.view(np.uint32) * np.uint32(0x01010101)) >> np.uint32(24)
         cov = quad.reshape(bsz, out_h, ss, out_w).sum(axis=2, dtype=np.uint16)
     else:
@@ -146,10 +146,11 @@ def render_starfish_batch(a, b, size: int = 64, fit: str = "stretch") -> np.ndar
     half = LINE_WIDTH / 2.0
     gain = GAIN * _direct_gain_correction(size, fit)
     out = np.empty((cols.shape[0], size, size), dtype=np.uint8)
-    step = max(1, 2_000_000 // (size * size * 16))       # keep the supersampled buffer small
+    step = max(1, 2_000_000 // (size * size * 16))  # keep the supersampled buffer small
     for i in range(0, cols.shape[0], step):
-        out[i:i + step] = _to_uint8(_stroke(cols[i:i + step], rows[i:i + step], size, size,
-                                            half * sx, half * sy, ss=4), gain)
+        out[i : i + step] = _to_uint8(
+            _stroke(cols[i : i + step], rows[i : i + step], size, size, half * sx, half * sy, ss=4), gain
+        )
     return out
 
 
@@ -157,8 +158,10 @@ def render_starfish_batch(a, b, size: int = 64, fit: str = "stretch") -> np.ndar
 # (render_starfish -> to_training_size), which clips 1.3 x coverage per study pixel before
 # resizing. Measured on 16 fixed (a, b) shapes per size (see _measure_direct_gain); interpolated.
 _GAIN_SIZES = (32, 48, 64, 96, 128, 160, 192, 256)
-_GAIN_TABLE = {"stretch": (0.8638, 0.8717, 0.8698, 0.9105, 0.9501, 0.9811, 0.9975, 1.0225),
-               "pad": (0.8688, 0.8767, 0.8684, 0.8889, 0.9330, 0.9645, 0.9842, 1.0123)}
+_GAIN_TABLE = {
+    "stretch": (0.8638, 0.8717, 0.8698, 0.9105, 0.9501, 0.9811, 0.9975, 1.0225),
+    "pad": (0.8688, 0.8767, 0.8684, 0.8889, 0.9330, 0.9645, 0.9842, 1.0123),
+}
 
 
 def _direct_gain_correction(size, fit):
@@ -171,18 +174,25 @@ def _measure_direct_gain(size, fit):
     slow = sum(float(to_training_size(render_starfish(ai, bi), size, fit).sum()) for ai, bi in zip(a, b))
     cols, rows = _starfish_study_coords(a, b)
     sx, sy, top, left = _fit_mapping(STUDY_H, STUDY_W, size, fit)
-    cov = _stroke((cols + left + 0.5) * sx - 0.5, (rows + top + 0.5) * sy - 0.5, size, size,
-                  LINE_WIDTH / 2 * sx, LINE_WIDTH / 2 * sy, ss=4)
+    cov = _stroke(
+        (cols + left + 0.5) * sx - 0.5,
+        (rows + top + 0.5) * sy - 0.5,
+        size,
+        size,
+        LINE_WIDTH / 2 * sx,
+        LINE_WIDTH / 2 * sy,
+        ss=4,
+    )
     return round(slow / float(_to_uint8(cov).astype(np.float64).sum()), 4)
 
 
 def _sprite_inside(shape_code, u, v):
-    if shape_code == 0:                                  # square
+    if shape_code == 0:  # square
         return np.maximum(np.abs(u), np.abs(v)) <= 1.0
-    if shape_code == 1:                                  # ellipse, 2:1
+    if shape_code == 1:  # ellipse, 2:1
         return u * u + 4.0 * v * v <= 1.0
-    x, y = 1.2 * u, 1.2 * v + 0.12                       # heart, point down
-    return (x * x + y * y - 1.0) ** 3 - x * x * y ** 3 <= 0.0
+    x, y = 1.2 * u, 1.2 * v + 0.12  # heart, point down
+    return (x * x + y * y - 1.0) ** 3 - x * x * y**3 <= 0.0
 
 
 def render_sprites(shape, scale, rotation, x, y, size: int = 64, ss: int = 4) -> np.ndarray:
@@ -193,9 +203,9 @@ def render_sprites(shape, scale, rotation, x, y, size: int = 64, ss: int = 4) ->
     shape = np.atleast_1d(np.asarray(shape, dtype=np.int64))
     scale, rotation, x, y = (np.atleast_1d(np.asarray(t, dtype=np.float64)) for t in (scale, rotation, x, y))
     n = shape.size
-    grid = (np.arange(size * ss) + 0.5) / (size * ss)        # sub-pixel centres in [0, 1]
+    grid = (np.arange(size * ss) + 0.5) / (size * ss)  # sub-pixel centres in [0, 1]
     gx = grid[None, None, :]
-    gy = (1.0 - grid)[None, :, None]                         # y points up
+    gy = (1.0 - grid)[None, :, None]  # y points up
     out = np.empty((n, size, size), dtype=np.uint8)
     step = max(1, 4_000_000 // (size * size * ss * ss))
     for i in range(0, n, step):

@@ -46,7 +46,8 @@ def dataset_usage(dataset_path, runs_root, sweeps_root=None) -> dict:
         if sweep and sweep not in sweep_states:
             sweep_states[sweep] = run_index.sweep_state(sweeps_root / sweep).get("state")
         if run.get("state") in folder.IN_PROGRESS or (
-                sweep and sweep_states[sweep] in run_index.SWEEP_IN_PROGRESS and run.get("state") not in SWEEP_RUN_DONE):
+            sweep and sweep_states[sweep] in run_index.SWEEP_IN_PROGRESS and run.get("state") not in SWEEP_RUN_DONE
+        ):
             active.append(run["name"])
             if sweep and sweep not in sweeps:
                 sweeps.append(sweep)
@@ -66,8 +67,10 @@ def describe_dataset_usage(usage: dict) -> str:
     if not used:
         return "No run uses it."
     names = _names(used)
-    return (f"Used by {len(used)} run{'s' if len(used) != 1 else ''} ({names}): their reconstructions and "
-            "embedding will no longer open (their curves and numbers stay).")
+    return (
+        f"Used by {len(used)} run{'s' if len(used) != 1 else ''} ({names}): their reconstructions and "
+        "embedding will no longer open (their curves and numbers stay)."
+    )
 
 
 def active_block(usage: dict) -> str | None:
@@ -76,11 +79,17 @@ def active_block(usage: dict) -> str | None:
         return None
     names = _names(usage["active"])
     sweeps = usage.get("sweeps") or []
-    return f"run{'s' if len(usage['active']) != 1 else ''} {names} {'is' if len(usage['active']) == 1 else 'are'} " \
-           "training on it (or waiting to); stop them or wait until they end, then delete it" + \
-           (f" (sweep{'s' if len(sweeps) != 1 else ''} {_names(sweeps)}: stop {'it' if len(sweeps) == 1 else 'them'} on "
+    return (
+        f"run{'s' if len(usage['active']) != 1 else ''} {names} {'is' if len(usage['active']) == 1 else 'are'} "
+        "training on it (or waiting to); stop them or wait until they end, then delete it"
+        + (
+            f" (sweep{'s' if len(sweeps) != 1 else ''} {_names(sweeps)}: stop {'it' if len(sweeps) == 1 else 'them'} on "
             "the Sweeps page; a sweep that is only planned trains when started: delete its folder under sweeps/ "
-            "if it will not run)" if sweeps else "")
+            "if it will not run)"
+            if sweeps
+            else ""
+        )
+    )
 
 
 def delete_dataset(path, datasets_root, runs_root) -> None:

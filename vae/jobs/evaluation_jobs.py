@@ -31,8 +31,9 @@ PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"
 
 
-def write_progress(run_dir, stage: str, fraction: float, state: str = "running", message: str = "",
-                   pid: int | None = None) -> None:
+def write_progress(
+    run_dir, stage: str, fraction: float, state: str = "running", message: str = "", pid: int | None = None
+) -> None:
     """Record the evaluation's stage (atomic); keeps the start time of the file already there."""
     require_writable(f"record the evaluation progress of run {Path(run_dir).name}")
     path = Path(run_dir) / PROGRESS_FILE
@@ -41,13 +42,29 @@ def write_progress(run_dir, stage: str, fraction: float, state: str = "running",
     except (OSError, ValueError, AttributeError):
         started = None
     now = time.time()
-    atomic_write_json(path, {"state": state, "stage": stage, "fraction": float(min(max(fraction, 0.0), 1.0)),
-                             "pid": os.getpid() if pid is None else pid, "started": started or now,
-                             "updated": now, "message": message})
+    atomic_write_json(
+        path,
+        {
+            "state": state,
+            "stage": stage,
+            "fraction": float(min(max(fraction, 0.0), 1.0)),
+            "pid": os.getpid() if pid is None else pid,
+            "started": started or now,
+            "updated": now,
+            "message": message,
+        },
+    )
 
 
-_PROGRESS_TYPES = {"state": (str,), "stage": (str,), "fraction": "number", "pid": (int, type(None)),
-                   "started": "number", "updated": "number", "message": (str,)}
+_PROGRESS_TYPES = {
+    "state": (str,),
+    "stage": (str,),
+    "fraction": "number",
+    "pid": (int, type(None)),
+    "started": "number",
+    "updated": "number",
+    "message": (str,),
+}
 
 
 def evaluation_state(run_dir) -> dict:
@@ -65,12 +82,19 @@ def evaluation_state(run_dir) -> dict:
         return {"state": "failed", "fraction": 0.0, "stage": "", "message": f"{PROGRESS_FILE} unreadable: {why}"}
     problem = "it is not a JSON object" if not isinstance(status, dict) else field_problem(status, _PROGRESS_TYPES)
     if problem:
-        return {"state": "failed", "fraction": 0.0, "stage": "",
-                "message": f"{PROGRESS_FILE} is damaged ({problem}); evaluate the run again"}
+        return {
+            "state": "failed",
+            "fraction": 0.0,
+            "stage": "",
+            "message": f"{PROGRESS_FILE} is damaged ({problem}); evaluate the run again",
+        }
     if status.get("state") == "running" and not pid_alive(status.get("pid")):
-        status = {**status, "state": "failed",
-                  "message": f"the evaluation process (pid {status.get('pid')}) ended during "
-                             f"'{status.get('stage')}'; see {LOG_FILE} in the run folder"}
+        status = {
+            **status,
+            "state": "failed",
+            "message": f"the evaluation process (pid {status.get('pid')}) ended during "
+            f"'{status.get('stage')}'; see {LOG_FILE} in the run folder",
+        }
     return status
 
 
@@ -91,10 +115,15 @@ def start_evaluation(run_dir, fast: bool = False) -> int:
     env = child_env()
     (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a new evaluation: its own start time
     with open(run_dir / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []),
-                                stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=package_parent(), env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=package_parent(),
+            env=env,
+            start_new_session=True,
+        )
     # Wait for it in a thread: an exited child nobody waits for stays a zombie under the server.
     threading.Thread(target=proc.wait, name=f"reap-evaluate-{proc.pid}", daemon=True).start()
     write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=proc.pid)
@@ -117,8 +146,9 @@ def evaluate_with_progress(run_dir, **kwargs) -> dict:
         write_progress(run_dir, "failed", 0.0, state="failed", message=str(e))
         raise
     except BaseException as e:
-        write_progress(run_dir, "failed", 0.0, state="failed",
-                       message=f"{type(e).__name__}: {e}; see {LOG_FILE} in the run folder")
+        write_progress(
+            run_dir, "failed", 0.0, state="failed", message=f"{type(e).__name__}: {e}; see {LOG_FILE} in the run folder"
+        )
         raise
     write_progress(run_dir, "done", 1.0, state="finished")
     return result

@@ -31,9 +31,22 @@ from vae.base.safety import readonly, require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.jobs import standby
 from vae.runs.config import TrainConfig
+
 # The run folder's rules live in vae.runs.folder; these names stay importable from here for older callers.
-from vae.runs.folder import (ACTIVE, ENDED, IN_PROGRESS, QUEUED_S, STALE_S, WAITING, active_runs,  # noqa: F401
-                             check_name, list_runs, read_config, run_state, write_run_config)
+from vae.runs.folder import (
+    ACTIVE,
+    ENDED,
+    IN_PROGRESS,
+    QUEUED_S,  # noqa: F401
+    STALE_S,  # noqa: F401
+    WAITING,
+    active_runs,  # noqa: F401
+    check_name,
+    list_runs,
+    read_config,
+    run_state,
+    write_run_config,
+)
 
 DEDUP_S = 30.0
 
@@ -57,7 +70,7 @@ def _default_name(cfg: TrainConfig) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     # the method first: runs of different methods tell apart in every list (its name is not cut at 100)
     tail = f"-{cfg.method or 'beta-vae'}-{cfg.arch}-b{cfg.beta:g}-g{cfg.gamma:g}-s{cfg.seed}-{stamp}"
-    return Path(cfg.dataset).name[:max(1, 100 - len(tail))] + tail
+    return Path(cfg.dataset).name[: max(1, 100 - len(tail))] + tail
 
 
 def _train_command(run_dir: Path, resume: bool = False) -> list[str]:
@@ -72,8 +85,15 @@ def _trainer_env() -> tuple[dict, str]:
 def _spawn(run_dir: Path, resume: bool = False) -> int:
     env, cwd = _trainer_env()
     with open(run_dir / "trainer.log", "ab") as log:
-        proc = subprocess.Popen(_train_command(run_dir, resume), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            _train_command(run_dir, resume),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
     return proc.pid
 
 
@@ -84,6 +104,7 @@ def _launch_trainer(root: Path, run_dir: Path, status: dict, resume: bool = Fals
     waits for the rest of its imports); its status is written before it gets the job, since it
     starts at once and a later `queued` would replace its `running`.
     """
+
     def queued(pid: int) -> int:
         atomic_write_json(run_dir / "status.json", {**status, "pid": pid, "heartbeat": time.time()})
         return pid
@@ -124,8 +145,10 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
     ds = load_dataset(cfg.dataset)
     cfg.validate(train_size=len(ds.indices("train")))
     if ds.image_size != cfg.image_size:
-        raise UserError(f"image_size {cfg.image_size} does not match dataset {Path(cfg.dataset).name} "
-                        f"({ds.image_size}x{ds.image_size})")
+        raise UserError(
+            f"image_size {cfg.image_size} does not match dataset {Path(cfg.dataset).name} "
+            f"({ds.image_size}x{ds.image_size})"
+        )
     root = Path(runs_root).resolve()
     name = check_name(name) if name else _default_name(cfg)
     require_run_space(cfg, ds.meta.get("counts") or {}, root / name)
@@ -137,8 +160,11 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
         run_dir = root / name
         if run_dir.exists():
             raise UserError(f"a run named {name!r} already exists; choose another name")
-        write_run_config(run_dir, cfg, {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
-                                        "family": ds.meta.get("family")})
+        write_run_config(
+            run_dir,
+            cfg,
+            {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name, "family": ds.meta.get("family")},
+        )
         status = {"state": "queued", "message": "starting the trainer", "epoch": 0, "epochs": cfg.epochs}
         if _busy(pending):
             _enqueue(run_dir, status)
@@ -150,24 +176,33 @@ def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Pa
 
 # ---- the queue: a Start (or Resume) while every trainer is busy waits its turn ----------------------
 
+
 def _busy(pending: list[dict]) -> bool:
     """True when a new run must wait: every trainer is taken, or runs queued earlier wait already."""
-    return (sum(r["state"] in ACTIVE for r in pending) >= max_trainers()
-            or any(r["state"] == WAITING for r in pending))
+    return sum(r["state"] in ACTIVE for r in pending) >= max_trainers() or any(r["state"] == WAITING for r in pending)
 
 
 def _enqueue(run_dir: Path, status: dict, resume: bool = False) -> None:
-    atomic_write_json(run_dir / "status.json", {
-        **status, "state": WAITING, "pid": None, "resume": resume, "queued_at": time.time(),
-        "message": f"waiting for a free trainer (at most {max_trainers()} at a time: VAE_LAB_MAX_TRAINERS)"})
+    atomic_write_json(
+        run_dir / "status.json",
+        {
+            **status,
+            "state": WAITING,
+            "pid": None,
+            "resume": resume,
+            "queued_at": time.time(),
+            "message": f"waiting for a free trainer (at most {max_trainers()} at a time: VAE_LAB_MAX_TRAINERS)",
+        },
+    )
 
 
 def queue(runs_root, pending: list[dict] | None = None) -> list[dict]:
     """The waiting runs in the order they will start (first requested first), as list_runs rows
     (from `pending`, a list_runs of the runs in progress, when the caller has one)."""
     rows = list_runs(runs_root, states=(WAITING,)) if pending is None else pending
-    return sorted((r for r in rows if r["state"] == WAITING),
-                  key=lambda r: (float(r["status"].get("queued_at") or 0), r["name"]))
+    return sorted(
+        (r for r in rows if r["state"] == WAITING), key=lambda r: (float(r["status"].get("queued_at") or 0), r["name"])
+    )
 
 
 def start_waiting(runs_root) -> list[Path]:
@@ -202,8 +237,12 @@ def _start_waiting(root: Path) -> list[Path]:
             atomic_write_json(run_dir / "status.json", {**st, "state": "failed", "message": str(e)})
             continue
         resume = bool(st.get("resume"))
-        _launch_trainer(root, run_dir, {**st, "state": "queued", "queued_at": None,
-                                        "message": "resuming" if resume else "starting the trainer"}, resume=resume)
+        _launch_trainer(
+            root,
+            run_dir,
+            {**st, "state": "queued", "queued_at": None, "message": "resuming" if resume else "starting the trainer"},
+            resume=resume,
+        )
         started.append(run_dir)
         free -= 1
     return started
@@ -228,8 +267,10 @@ def resume_run(run_dir, runs_root=None) -> Path:
         if st.get("state") in IN_PROGRESS:
             raise UserError(f"run {run_dir.name} is still {st['state']}; it cannot be resumed twice")
         if not (run_dir / "last.keras").exists():
-            raise UserError(f"run {run_dir.name} has no checkpoint (last.keras) yet: it ended before its first "
-                            "epoch finished; start a new run instead")
+            raise UserError(
+                f"run {run_dir.name} has no checkpoint (last.keras) yet: it ended before its first "
+                "epoch finished; start a new run instead"
+            )
         cfg = TrainConfig.from_dict(doc["config"])
         require_run_space(cfg, _dataset_counts(cfg.dataset), run_dir, epochs=cfg.epochs - int(st.get("epoch") or 0))
         (run_dir / "stop").unlink(missing_ok=True)
@@ -249,14 +290,15 @@ def request_stop(run_dir) -> None:
     with _locked(run_dir.parent):
         st = run_state(run_dir)
         if st.get("state") == WAITING:
-            atomic_write_json(run_dir / "status.json", {**st, "state": "stopped", "queued_at": None,
-                                                        "message": "taken out of the queue before it started"})
+            atomic_write_json(
+                run_dir / "status.json",
+                {**st, "state": "stopped", "queued_at": None, "message": "taken out of the queue before it started"},
+            )
             return
     atomic_write_json(run_dir / "stop", {"requested": time.time()})
 
 
-def wait_for(run_dir, states=ENDED, timeout: float = 600.0,
-             poll: float = 0.5) -> dict:
+def wait_for(run_dir, states=ENDED, timeout: float = 600.0, poll: float = 0.5) -> dict:
     """Block until the run reaches one of `states` (for scripts and tests)."""
     deadline = time.time() + timeout
     while True:

@@ -79,8 +79,16 @@ def standbys(runs_root) -> list[dict]:
             shutil.rmtree(d, ignore_errors=True)
             continue
         state = _read(d / "state.json") or {}
-        out.append({"pid": pid, "dir": d, "backend": state.get("backend"), "ready": (d / "ready.json").exists(),
-                    "claimed": (d / "claimed.json").exists(), "started": state.get("started")})
+        out.append(
+            {
+                "pid": pid,
+                "dir": d,
+                "backend": state.get("backend"),
+                "ready": (d / "ready.json").exists(),
+                "claimed": (d / "claimed.json").exists(),
+                "started": state.get("started"),
+            }
+        )
     return out
 
 
@@ -90,14 +98,29 @@ def launch(runs_root, env: dict, cwd: str) -> int:
     root = standby_root(runs_root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "standby.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vae", "standby", "--runs-root", str(Path(runs_root)),
-                                 "--launcher-pid", str(os.getpid())],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vae",
+                "standby",
+                "--runs-root",
+                str(Path(runs_root)),
+                "--launcher-pid",
+                str(os.getpid()),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
     d = root / str(proc.pid)
     d.mkdir(exist_ok=True)
-    atomic_write_json(d / "state.json", {"pid": proc.pid, "backend": env.get("KERAS_BACKEND", "tensorflow"),
-                                         "started": time.time()})
+    atomic_write_json(
+        d / "state.json", {"pid": proc.pid, "backend": env.get("KERAS_BACKEND", "tensorflow"), "started": time.time()}
+    )
     return proc.pid
 
 
@@ -131,6 +154,7 @@ def assign(sb: dict, run_dir, resume: bool = False) -> None:
 
 
 # -- the standby process ----------------------------------------------------------------------------
+
 
 def serve(runs_root, launcher_pid: int | None = None) -> int:
     """Body of `python -m vae standby`: import, say ready, wait for a job, train it, exit."""

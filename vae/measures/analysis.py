@@ -70,8 +70,13 @@ def _as_codes(codes, name="codes", min_rows=2) -> np.ndarray:
 # 1. PCA axis alignment
 
 
-def alignment_from_covariance(cov: np.ndarray, degenerate_gap: float = DEGENERATE_GAP, n: int | None = None,
-                              fourth: np.ndarray | None = None, active: int | None = None) -> dict:
+def alignment_from_covariance(
+    cov: np.ndarray,
+    degenerate_gap: float = DEGENERATE_GAP,
+    n: int | None = None,
+    fourth: np.ndarray | None = None,
+    active: int | None = None,
+) -> dict:
     """pca_alignment's numbers from a (d, d) covariance matrix (eigen-decomposition, largest first).
 
     `n` (the number of codes) turns on the tie gate: each leading pair's gap must be at least
@@ -109,15 +114,17 @@ def alignment_from_covariance(cov: np.ndarray, degenerate_gap: float = DEGENERAT
     # The leading principal variances (each >= LEADING_FRACTION of the total) and the smallest
     # ratio lambda_k / lambda_k+1 among them and the next one: 1.0 is an exact tie.
     leading = ratio >= LEADING_FRACTION if total > 0 else np.zeros(d, dtype=bool)
-    gaps = [eigval[k] / eigval[k + 1] if eigval[k + 1] > 0 else math.inf
-            for k in range(d - 1) if leading[k]]
+    gaps = [eigval[k] / eigval[k + 1] if eigval[k + 1] > 0 else math.inf for k in range(d - 1) if leading[k]]
     eigengap = float(min(gaps)) if gaps else math.inf
     tie_z = math.inf
     if n is not None and n > 1:
         v4 = np.asarray(fourth, dtype=np.float64) if fourth is not None else 2.0 * eigval**2
         se = np.sqrt(np.clip(v4, 0.0, None) / n)
-        zs = [(eigval[k] - eigval[k + 1]) / math.hypot(se[k], se[k + 1]) if math.hypot(se[k], se[k + 1]) > 0
-              else math.inf for k in range(d - 1) if leading[k]]
+        zs = [
+            (eigval[k] - eigval[k + 1]) / math.hypot(se[k], se[k + 1]) if math.hypot(se[k], se[k + 1]) > 0 else math.inf
+            for k in range(d - 1)
+            if leading[k]
+        ]
         tie_z = float(min(zs)) if zs else math.inf
         conditioned = bool(total > 0 and tie_z >= TIE_Z)
     else:
@@ -126,14 +133,20 @@ def alignment_from_covariance(cov: np.ndarray, degenerate_gap: float = DEGENERAT
     if total <= 0:
         reason = "the codes have no variance"
     elif trivial:
-        reason = (f"trivial: {active} active latent{'s' if active != 1 else ''} (variance > {ACTIVE_THRESHOLD}); "
-                  "one direction lies on a latent axis whatever the codes do")
+        reason = (
+            f"trivial: {active} active latent{'s' if active != 1 else ''} (variance > {ACTIVE_THRESHOLD}); "
+            "one direction lies on a latent axis whatever the codes do"
+        )
     elif not conditioned and n is not None:
-        reason = (f"principal axes not defined: two principal variances differ by {tie_z:.1f} standard "
-                  f"errors at N = {n} (needs {TIE_Z:.0f})")
+        reason = (
+            f"principal axes not defined: two principal variances differ by {tie_z:.1f} standard "
+            f"errors at N = {n} (needs {TIE_Z:.0f})"
+        )
     elif not conditioned:
-        reason = (f"principal axes not defined: two principal variances within "
-                  f"{(1 - 1 / eigengap) * 100:.0f}% (needs a gap of {degenerate_gap:.0%})")
+        reason = (
+            f"principal axes not defined: two principal variances within "
+            f"{(1 - 1 / eigengap) * 100:.0f}% (needs a gap of {degenerate_gap:.0%})"
+        )
     else:
         reason = ""
     return {
@@ -191,8 +204,9 @@ def pca_alignment(codes, degenerate_gap: float = DEGENERATE_GAP) -> dict:
     eigval, eigvec = np.linalg.eigh(cov)
     proj = (x - x.mean(axis=0)) @ eigvec[:, np.argsort(eigval)[::-1]]
     fourth = np.var(proj**2, axis=0)
-    out = alignment_from_covariance(cov, degenerate_gap, n=x.shape[0], fourth=fourth,
-                                    active=int(active_latents(x).sum()))
+    out = alignment_from_covariance(
+        cov, degenerate_gap, n=x.shape[0], fourth=fourth, active=int(active_latents(x).sum())
+    )
     out["n"] = x.shape[0]
     out["d"] = x.shape[1]
     return out
@@ -238,10 +252,11 @@ def _fit_r2(codes: np.ndarray, f: np.ndarray, seed: int = 0) -> np.ndarray:
         return np.zeros(f.shape[1])
     z = (codes[:, keep] - codes[:, keep].mean(axis=0)) / sd[keep]
     knots = int(np.clip(n // 40, 2, 6))
-    feats = np.column_stack([np.ones(n), SplineTransformer(n_knots=knots, degree=3,
-                                                           include_bias=False).fit_transform(z)])
+    feats = np.column_stack(
+        [np.ones(n), SplineTransformer(n_knots=knots, degree=3, include_bias=False).fit_transform(z)]
+    )
     order = np.random.default_rng(seed).permutation(n)
-    folds = (order[: n // 2], order[n // 2:])
+    folds = (order[: n // 2], order[n // 2 :])
     pred = np.zeros_like(f)
     for train, test in (folds, folds[::-1]):
         a = feats[train].T @ feats[train]
@@ -343,13 +358,12 @@ def factor_movement(codes, factors, seed: int = 0) -> dict:
     blocks, cols = [], []
     start = 1
     for j in range(k):
-        fj = f[:, j:j + 1]
+        fj = f[:, j : j + 1]
         if np.ptp(fj) <= 0:
             blocks.append(np.zeros((n, 0)))
             cols.append(slice(start, start))
             continue
-        basis = SplineTransformer(n_knots=knots, degree=3, knots="quantile",
-                                  include_bias=False).fit_transform(fj)
+        basis = SplineTransformer(n_knots=knots, degree=3, knots="quantile", include_bias=False).fit_transform(fj)
         basis = basis - basis.mean(axis=0)
         blocks.append(basis)
         cols.append(slice(start, start + basis.shape[1]))
@@ -370,8 +384,16 @@ def factor_movement(codes, factors, seed: int = 0) -> dict:
     return {"movement": movement, "live": live, "knots": knots}
 
 
-def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL_NEIGHBOURS,
-                     max_centres: int = 300, seed: int = 0, min_r2: float = MIN_R2, active=None) -> dict:
+def factor_alignment(
+    codes,
+    factors,
+    local: bool = True,
+    neighbours: int = LOCAL_NEIGHBOURS,
+    max_centres: int = 300,
+    seed: int = 0,
+    min_r2: float = MIN_R2,
+    active=None,
+) -> dict:
     """Does each ground-truth factor move the codes along its own latent axis, and that axis only?
 
     `codes` (N, d) latent means, `factors` (N, K) continuous ground truth (K <= d to score 1).
@@ -450,16 +472,25 @@ def factor_alignment(codes, factors, local: bool = True, neighbours: int = LOCAL
         "r2": r2,
         "score": score,
         "score_uses": "nonlinear movement of each rank-transformed latent by each factor (additive splines)",
-        "n": n, "d": d, "k": k, "min_r2": min_r2,
+        "n": n,
+        "d": d,
+        "k": k,
+        "min_r2": min_r2,
         "active": None if active is None else np.asarray(active, dtype=bool),
         "note": "; ".join(notes),
     }
     if local:
         loc_cos, used_neighbours, centres = _local_abs_cos(x, f, neighbours, max_centres, seed)
         loc_per, loc_assigned, loc_score = _alignment_score(loc_cos, r2, min_r2)
-        out["local"] = {"abs_cos": loc_cos, "nearest_axis": np.argmax(loc_cos, axis=1),
-                        "assigned_axis": loc_assigned, "per_factor": loc_per, "score": loc_score,
-                        "neighbours": used_neighbours, "centres": centres}
+        out["local"] = {
+            "abs_cos": loc_cos,
+            "nearest_axis": np.argmax(loc_cos, axis=1),
+            "assigned_axis": loc_assigned,
+            "per_factor": loc_per,
+            "score": loc_score,
+            "neighbours": used_neighbours,
+            "centres": centres,
+        }
     return out
 
 
@@ -580,8 +611,17 @@ def entanglement_profile(codes, mode: str = "seed", angles=None, max_codes: int 
         values[p] = _entanglement_values(stack, mode)
     at0 = np.array([float(_entanglement_values(x[None], mode)[0])] * len(planes))
     relative = values / np.where(at0 != 0, at0, 1.0)[:, None]
-    return {"mode": mode, "angles": ang, "planes": planes, "values": values, "relative": relative,
-            "best_angle": ang[np.argmin(values, axis=1)], "value_at_0": at0, "n": int(x.shape[0]), "d": d}
+    return {
+        "mode": mode,
+        "angles": ang,
+        "planes": planes,
+        "values": values,
+        "relative": relative,
+        "best_angle": ang[np.argmin(values, axis=1)],
+        "value_at_0": at0,
+        "n": int(x.shape[0]),
+        "d": d,
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -696,10 +736,19 @@ HOLE_AVERAGE = 16
 HOLE_BINS = 4
 
 
-def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, centre=HOLE_CENTRE,
-                       radius: float = HOLE_RADIUS, margin: float = 0.3, smoothing: float = HOLE_SMOOTHING,
-                       neighbours: int | None = HOLE_NEIGHBOURS, average: int = HOLE_AVERAGE,
-                       bins: int = HOLE_BINS) -> dict:
+def hole_interpolation(
+    codes_train,
+    factors_train,
+    codes_eval,
+    factors_eval,
+    centre=HOLE_CENTRE,
+    radius: float = HOLE_RADIUS,
+    margin: float = 0.3,
+    smoothing: float = HOLE_SMOOTHING,
+    neighbours: int | None = HOLE_NEIGHBOURS,
+    average: int = HOLE_AVERAGE,
+    bins: int = HOLE_BINS,
+) -> dict:
     """The hole as a zero-shot test: are the hole images' codes where the sheet, interpolated, puts them?
 
     A smooth map factors -> codes is fitted on the training set only (scipy RBFInterpolator:
@@ -740,15 +789,18 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
     fev = _as_factors(factors_eval, cev.shape[0])
     centre = np.asarray(centre, dtype=np.float64).ravel()
     if ftr.shape[1] != centre.size or fev.shape[1] != centre.size:
-        raise UserError(f"the hole's centre has {centre.size} coordinates; the factors need as many columns "
-                        f"(got {ftr.shape[1]} and {fev.shape[1]}).")
+        raise UserError(
+            f"the hole's centre has {centre.size} coordinates; the factors need as many columns "
+            f"(got {ftr.shape[1]} and {fev.shape[1]})."
+        )
     if not radius > 0:
         raise UserError(f"hole radius must be > 0, not {radius!r}")
     mean, sd = ftr.mean(axis=0), ftr.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     nb = None if neighbours is None or neighbours >= ctr.shape[0] else int(neighbours)
-    fit = RBFInterpolator((ftr - mean) / sd, ctr, kernel="thin_plate_spline", degree=1,
-                          smoothing=smoothing, neighbors=nb)
+    fit = RBFInterpolator(
+        (ftr - mean) / sd, ctr, kernel="thin_plate_spline", degree=1, smoothing=smoothing, neighbors=nb
+    )
 
     def predict(fac):
         return fit((np.atleast_2d(fac) - mean) / sd)
@@ -777,8 +829,7 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
         rows = np.flatnonzero(group)
         if rows.size:
             kk = int(min(average, rows.size))
-            _, idx = NearestNeighbors(n_neighbors=kk).fit((fev[rows] - mean) / sd).kneighbors(
-                (fev[rows] - mean) / sd)
+            _, idx = NearestNeighbors(n_neighbors=kk).fit((fev[rows] - mean) / sd).kneighbors((fev[rows] - mean) / sd)
             systematic[rows] = np.linalg.norm(resid[rows][idx].mean(axis=1), axis=1) / scale
     rel = np.linalg.norm(resid, axis=1) / scale
     ring_error = float(np.sqrt(np.mean(systematic[in_ring] ** 2))) if in_ring.any() else float("nan")
@@ -793,9 +844,16 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
         count = int(rows.sum())
         rms = float(np.sqrt(np.mean(systematic[rows] ** 2))) if count else float("nan")
         excess = float(np.sqrt(max(rms**2 - floor**2, 0.0))) if count else float("nan")
-        profile.append({"from_rim_lo": float(radius - hi_r), "from_rim_hi": float(radius - lo_r),
-                        "from_rim_mid": float(np.median(from_rim[rows])) if count else float(radius - (lo_r + hi_r) / 2),
-                        "n": count, "rms": rms, "excess": excess})
+        profile.append(
+            {
+                "from_rim_lo": float(radius - hi_r),
+                "from_rim_hi": float(radius - lo_r),
+                "from_rim_mid": float(np.median(from_rim[rows])) if count else float(radius - (lo_r + hi_r) / 2),
+                "n": count,
+                "rms": rms,
+                "excess": excess,
+            }
+        )
     scored = [p for p in profile if p["n"] >= 5]
     hole_error = max((p["excess"] for p in scored), default=float("nan"))
     hole_raw = max((p["rms"] for p in scored), default=float("nan"))
@@ -814,17 +872,29 @@ def hole_interpolation(codes_train, factors_train, codes_eval, factors_eval, cen
         "ratio": hole_rms / ring_error if ring_error and math.isfinite(ring_error) else float("nan"),
         "profile": profile,
         "diameter": diameter,
-        "n_train": ctr.shape[0], "n_hole": int(in_hole.sum()), "n_ring": int(in_ring.sum()),
+        "n_train": ctr.shape[0],
+        "n_hole": int(in_hole.sum()),
+        "n_ring": int(in_ring.sum()),
         "hole_scatter": float(np.median(rel[in_hole])) if in_hole.any() else float("nan"),
         "ring_scatter": float(np.median(rel[in_ring])) if in_ring.any() else float("nan"),
-        "errors": systematic, "errors_single": rel, "in_hole": in_hole, "in_ring": in_ring,
+        "errors": systematic,
+        "errors_single": rel,
+        "in_hole": in_hole,
+        "in_ring": in_ring,
         "from_rim": from_rim,
-        "center": centre, "radius": float(radius), "margin": float(margin),
-        "settings": {"map": "scipy RBFInterpolator, thin_plate_spline, degree 1 (linear term)",
-                     "smoothing": smoothing, "neighbors": nb, "factors": "standardised by the training set",
-                     "average": average, "bins": bins,
-                     "headline": "largest RMS excess over the covered ring among equal-area annuli of the hole",
-                     "scipy_version": scipy.__version__},
+        "center": centre,
+        "radius": float(radius),
+        "margin": float(margin),
+        "settings": {
+            "map": "scipy RBFInterpolator, thin_plate_spline, degree 1 (linear term)",
+            "smoothing": smoothing,
+            "neighbors": nb,
+            "factors": "standardised by the training set",
+            "average": average,
+            "bins": bins,
+            "headline": "largest RMS excess over the covered ring among equal-area annuli of the hole",
+            "scipy_version": scipy.__version__,
+        },
         "note": "; ".join(notes),
     }
 
@@ -850,8 +920,14 @@ def hole_test(codes_train, ab_train, codes_hole, ab_hole, codes_validation, ab_v
     and their (a, b), evaluated on the hole images and the validation images (whose covered ring is the
     reference), with the dataset's own hole (`hole_of_spec`)."""
     centre, radius = hole_of_spec(spec)
-    return hole_interpolation(codes_train, ab_train, np.concatenate([codes_hole, codes_validation]),
-                              np.concatenate([ab_hole, ab_validation]), centre=centre, radius=radius)
+    return hole_interpolation(
+        codes_train,
+        ab_train,
+        np.concatenate([codes_hole, codes_validation]),
+        np.concatenate([ab_hole, ab_validation]),
+        centre=centre,
+        radius=radius,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -859,8 +935,9 @@ def hole_test(codes_train, ab_train, codes_hole, ab_hole, codes_validation, ab_v
 
 # The measures rotation_baseline knows by name; each returns a number (or None where undefined).
 CHANCE_MEASURES = {
-    "factor_alignment": lambda codes, factors: factor_alignment(codes, factors, local=False,
-                                                                active=active_latents(codes))["score"],
+    "factor_alignment": lambda codes, factors: factor_alignment(
+        codes, factors, local=False, active=active_latents(codes)
+    )["score"],
     "pca_alignment": lambda codes, factors: pca_alignment(codes)["score"],
 }
 CHANCE_MAX_CODES = 2000  # rotation_baseline subsamples the codes to this many (seeded) to stay cheap
@@ -875,8 +952,9 @@ def random_rotations(n: int, d: int, seed: int = 0) -> np.ndarray:
     return q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
 
 
-def rotation_baseline(codes, factors, measure, n: int = 200, seed: int = 0, level: float = 0.95,
-                      max_codes: int = CHANCE_MAX_CODES) -> dict:
+def rotation_baseline(
+    codes, factors, measure, n: int = 200, seed: int = 0, level: float = 0.95, max_codes: int = CHANCE_MAX_CODES
+) -> dict:
     """Chance for an alignment measure: its value over `n` uniformly random rotations of the codes.
 
     With an objective that does not prefer any direction of the latent space (isotropic noise, an L2 KL:
@@ -893,8 +971,10 @@ def rotation_baseline(codes, factors, measure, n: int = 200, seed: int = 0, leve
     f = None if factors is None else _as_factors(factors, x.shape[0])
     if isinstance(measure, str):
         if measure not in CHANCE_MEASURES:
-            raise UserError(f"rotation_baseline knows {', '.join(CHANCE_MEASURES)}; got {measure!r} "
-                            "(or pass a function of (codes, factors)).")
+            raise UserError(
+                f"rotation_baseline knows {', '.join(CHANCE_MEASURES)}; got {measure!r} "
+                "(or pass a function of (codes, factors))."
+            )
         name, fn = measure, CHANCE_MEASURES[measure]
     elif callable(measure):
         name, fn = getattr(measure, "__name__", "measure"), measure
@@ -919,8 +999,13 @@ def rotation_baseline(codes, factors, measure, n: int = 200, seed: int = 0, leve
         return {**out, "mean": None, "lo": None, "hi": None, "sd": None}
     s = np.asarray(scores)
     a = (1 - level) / 2
-    return {**out, "mean": float(s.mean()), "lo": float(np.quantile(s, a)), "hi": float(np.quantile(s, 1 - a)),
-            "sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0}
+    return {
+        **out,
+        "mean": float(s.mean()),
+        "lo": float(np.quantile(s, a)),
+        "hi": float(np.quantile(s, 1 - a)),
+        "sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
+    }
 
 
 def chance_levels(codes, factors, n: int = 200, seed: int = 0) -> dict:

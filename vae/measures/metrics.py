@@ -34,8 +34,13 @@ STUDY = {
     "num_train": 10000,
     "num_test": 5000,
     "num_bins": 20,
-    "factor_vae": {"batch_size": 64, "num_train": 10000, "num_eval": 5000,
-                   "num_variance_estimate": 10000, "prune_threshold": 0.05},
+    "factor_vae": {
+        "batch_size": 64,
+        "num_train": 10000,
+        "num_eval": 5000,
+        "num_variance_estimate": 10000,
+        "prune_threshold": 0.05,
+    },
     "beta_vae": {"batch_size": 64, "num_train": 10000, "num_eval": 5000},
 }
 
@@ -47,18 +52,27 @@ STUDY = {
 DCI_N_ESTIMATORS = 100
 DCI_MAX_TRAIN = 10_000
 DCI_SETTINGS = {
-    "reference": {"n_estimators": DCI_N_ESTIMATORS, "max_train": DCI_MAX_TRAIN,
-                  "label": "reference (disentanglement_lib: 100 boosting stages, up to 10,000 training points)"},
-    "fast": {"n_estimators": 20, "max_train": 2000,
-             "label": "fast (20 boosting stages, up to 2,000 training points; not comparable with published DCI)"},
+    "reference": {
+        "n_estimators": DCI_N_ESTIMATORS,
+        "max_train": DCI_MAX_TRAIN,
+        "label": "reference (disentanglement_lib: 100 boosting stages, up to 10,000 training points)",
+    },
+    "fast": {
+        "n_estimators": 20,
+        "max_train": 2000,
+        "label": "fast (20 boosting stages, up to 2,000 training points; not comparable with published DCI)",
+    },
 }
 
 
 def dci_setting_name(n_estimators: int, max_train: int | None) -> str:
-    """"reference" for disentanglement_lib's settings, "fast" for the fast preset, else "custom"."""
+    """ "reference" for disentanglement_lib's settings, "fast" for the fast preset, else "custom"."""
     for name, cfg in DCI_SETTINGS.items():
-        if n_estimators == cfg["n_estimators"] and (max_train or 10**9) >= cfg["max_train"] \
-                and (name == "reference" or max_train == cfg["max_train"]):
+        if (
+            n_estimators == cfg["n_estimators"]
+            and (max_train or 10**9) >= cfg["max_train"]
+            and (name == "reference" or max_train == cfg["max_train"])
+        ):
             return name
     return "custom"
 
@@ -81,8 +95,10 @@ def _labels(factors, name="factors", n=None) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.integer):
         yf = y.astype(np.float64)
         if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)):
-            raise UserError(f"{name} holds non-integer values: bin continuous factors with "
-                            "discretize_factors(values, num_bins=20) first.")
+            raise UserError(
+                f"{name} holds non-integer values: bin continuous factors with "
+                "discretize_factors(values, num_bins=20) first."
+            )
         y = np.round(yf)
     return y.astype(np.int64)
 
@@ -146,8 +162,7 @@ def discretize_factors(values, num_bins: int = 20, reference: dict | None = None
             bins.append(int(e.size - 1))
         methods.append(method)
         edges.append(e)
-    return {"labels": labels, "num_bins": bins, "method": methods, "edges": edges,
-            "requested_num_bins": num_bins}
+    return {"labels": labels, "num_bins": bins, "method": methods, "edges": edges, "requested_num_bins": num_bins}
 
 
 def mutual_info_matrix(discrete_codes, labels) -> np.ndarray:
@@ -190,8 +205,13 @@ def mig(codes, factors, num_bins: int = 20) -> dict:
     if not valid.all():
         note = f"factors {np.flatnonzero(~valid).tolist()} are constant and left out"
     score = float(np.mean(gaps[valid])) if valid.any() else 0.0
-    return {"score": score, "per_factor": gaps, "mutual_info": m, "entropy": h,
-            **_settings(num_bins=num_bins, n_train=x.shape[0], note=note)}
+    return {
+        "score": score,
+        "per_factor": gaps,
+        "mutual_info": m,
+        "entropy": h,
+        **_settings(num_bins=num_bins, n_train=x.shape[0], note=note),
+    }
 
 
 def _dci_entropy_score(p: np.ndarray, base: int) -> np.ndarray:
@@ -212,8 +232,15 @@ def dci_from_importance(importance) -> tuple[float, float, np.ndarray, np.ndarra
     return dis, com, per_code, per_factor
 
 
-def dci(codes_train, factors_train, codes_test, factors_test, n_estimators: int = DCI_N_ESTIMATORS,
-        max_train: int | None = DCI_MAX_TRAIN, seed: int = 0) -> dict:
+def dci(
+    codes_train,
+    factors_train,
+    codes_test,
+    factors_test,
+    n_estimators: int = DCI_N_ESTIMATORS,
+    max_train: int | None = DCI_MAX_TRAIN,
+    seed: int = 0,
+) -> dict:
     """DCI (Eastwood & Williams 2018, ICLR); disentanglement_lib dci.py with GradientBoostingClassifier.
 
     Importances are |feature_importances_| of one classifier per factor; informativeness is
@@ -245,16 +272,32 @@ def dci(codes_train, factors_train, codes_test, factors_test, n_estimators: int 
     setting = dci_setting_name(n_estimators, max_train)
     notes = []
     if setting != "reference":
-        notes.append(f"{setting} setting: n_estimators={n_estimators} (reference: 100)"
-                     + (f", at most {max_train} training points (reference: 10,000)" if max_train else ""))
+        notes.append(
+            f"{setting} setting: n_estimators={n_estimators} (reference: 100)"
+            + (f", at most {max_train} training points (reference: 10,000)" if max_train else "")
+        )
     if subsampled:
         notes.append(f"trees fit on a random {max_train} of {n_all} training points")
-    return {"disentanglement": dis, "completeness": com,
-            "informativeness_train": float(acc_train.mean()), "informativeness_test": float(acc_test.mean()),
-            "importance_matrix": importance, "per_code": per_code, "per_factor": per_factor,
-            **_settings(setting=setting, n_train=int(xtr.shape[0]), n_train_given=n_all, n_test=int(xte.shape[0]),
-                        n_estimators=n_estimators, max_train=max_train, subsampled=subsampled, seed=seed,
-                        note="; ".join(notes))}
+    return {
+        "disentanglement": dis,
+        "completeness": com,
+        "informativeness_train": float(acc_train.mean()),
+        "informativeness_test": float(acc_test.mean()),
+        "importance_matrix": importance,
+        "per_code": per_code,
+        "per_factor": per_factor,
+        **_settings(
+            setting=setting,
+            n_train=int(xtr.shape[0]),
+            n_train_given=n_all,
+            n_test=int(xte.shape[0]),
+            n_estimators=n_estimators,
+            max_train=max_train,
+            subsampled=subsampled,
+            seed=seed,
+            note="; ".join(notes),
+        ),
+    }
 
 
 def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors: bool = False) -> dict:
@@ -287,13 +330,20 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors
                 score[i, j] = 0.0
             else:
                 clf = LinearSVC(C=0.01, class_weight="balanced")
-                clf.fit(xtr[:, i:i + 1], ytr[:, j])
-                score[i, j] = np.mean(clf.predict(xte[:, i:i + 1]) == yte[:, j])
+                clf.fit(xtr[:, i : i + 1], ytr[:, j])
+                score[i, j] = np.mean(clf.predict(xte[:, i : i + 1]) == yte[:, j])
     srt = np.sort(score, axis=0)
     gaps = srt[-1] - (srt[-2] if d > 1 else 0.0)
-    return {"score": float(np.mean(gaps)), "per_factor": gaps, "score_matrix": score,
-            **_settings(n_train=xtr.shape[0], n_test=0 if continuous_factors else xte.shape[0],
-                        continuous_factors=continuous_factors)}
+    return {
+        "score": float(np.mean(gaps)),
+        "per_factor": gaps,
+        "score_matrix": score,
+        **_settings(
+            n_train=xtr.shape[0],
+            n_test=0 if continuous_factors else xte.shape[0],
+            continuous_factors=continuous_factors,
+        ),
+    }
 
 
 def modularity(codes, factors, num_bins: int = 20) -> dict:
@@ -311,8 +361,12 @@ def modularity(codes, factors, num_bins: int = 20) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):
         per_code = 1.0 - (sq.sum(axis=1) - mx) / (mx * (k - 1)) if k > 1 else np.ones(len(mx))
     per_code = np.where(mx == 0, 0.0, per_code)
-    return {"score": float(np.mean(per_code)), "per_code": per_code, "mutual_info": m,
-            **_settings(num_bins=num_bins, n_train=x.shape[0])}
+    return {
+        "score": float(np.mean(per_code)),
+        "per_code": per_code,
+        "mutual_info": m,
+        **_settings(num_bins=num_bins, n_train=x.shape[0]),
+    }
 
 
 def gaussian_total_correlation(codes) -> float:
@@ -342,8 +396,7 @@ def active_units(codes, threshold: float = 0.01) -> dict:
     x = _as_codes(codes)
     var = x.var(axis=0, ddof=1)
     active = var > threshold
-    return {"count": int(active.sum()), "active": active, "variances": var, "threshold": threshold,
-            "n": x.shape[0]}
+    return {"count": int(active.sum()), "active": active, "variances": var, "threshold": threshold, "n": x.shape[0]}
 
 
 SIGMA_CONSTANT = 0.1  # the study's fixed encoder std (vae.model.losses.SIGMA_CONSTANT; measures import no model code)
@@ -362,18 +415,25 @@ def latent_usage(codes, logvar=None, num_factors: int | None = None, threshold: 
     x = _as_codes(codes)
     var = x.var(axis=0, ddof=1)
     active = var > threshold
-    lv = (np.full(x.shape, 2.0 * np.log(SIGMA_CONSTANT)) if logvar is None
-          else np.asarray(logvar, dtype=np.float64))
+    lv = np.full(x.shape, 2.0 * np.log(SIGMA_CONSTANT)) if logvar is None else np.asarray(logvar, dtype=np.float64)
     if lv.shape != x.shape:
         raise UserError(f"logvar has shape {lv.shape}; the codes have {x.shape}.")
     kl = 0.5 * (x**2 + np.exp(lv) - lv - 1.0).mean(axis=0)
     count = int(active.sum())
     need = int(num_factors) if num_factors else 1
-    return {"active_units": count, "active": active, "variances": var, "threshold": threshold,
-            "kl_per_latent": kl, "kl_total": float(kl.sum()), "collapsed": bool(count < need),
-            "collapsed_latents": int(x.shape[1] - count), "num_factors": num_factors,
-            "collapse_rule": f"fewer than {need} active latent{'s' if need != 1 else ''} "
-                             f"(Var(mu) > {threshold})", "n": x.shape[0]}
+    return {
+        "active_units": count,
+        "active": active,
+        "variances": var,
+        "threshold": threshold,
+        "kl_per_latent": kl,
+        "kl_total": float(kl.sum()),
+        "collapsed": bool(count < need),
+        "collapsed_latents": int(x.shape[1] - count),
+        "num_factors": num_factors,
+        "collapse_rule": f"fewer than {need} active latent{'s' if need != 1 else ''} (Var(mu) > {threshold})",
+        "n": x.shape[0],
+    }
 
 
 def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
@@ -392,9 +452,13 @@ def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
     cov = np.atleast_2d(np.cov(x, rowvar=False))
     var = np.diag(cov)
     pca = pca_alignment(x)  # the tie gate uses N and the codes' fourth moments
-    out = {"pca_alignment": pca["score"], "pca_alignment_reason": pca["reason"],
-           "total_correlation": _tc_from_covariance(cov), "active_units": int(np.sum(var > 0.01)),
-           "alignment_codes": codes_name}
+    out = {
+        "pca_alignment": pca["score"],
+        "pca_alignment_reason": pca["reason"],
+        "total_correlation": _tc_from_covariance(cov),
+        "active_units": int(np.sum(var > 0.01)),
+        "alignment_codes": codes_name,
+    }
     if factors is not None and x.shape[1] >= 2 and x.shape[0] >= 8:
         out["factor_alignment"] = factor_alignment(x, factors, local=False, active=var > 0.01)["score"]
     return jsonable(out)
@@ -406,8 +470,10 @@ def cheap_metrics(codes, factors=None, codes_name: str = "validation") -> dict:
 
 
 def _encode_factors(ground_truth, encode, factors, chunk: int = 4096) -> np.ndarray:
-    parts = [np.asarray(encode(ground_truth.render(factors[s:s + chunk])), dtype=np.float64)
-             for s in range(0, factors.shape[0], chunk)]
+    parts = [
+        np.asarray(encode(ground_truth.render(factors[s : s + chunk])), dtype=np.float64)
+        for s in range(0, factors.shape[0], chunk)
+    ]
     return np.concatenate(parts, axis=0)
 
 
@@ -427,9 +493,16 @@ def _factor_vae_votes(gt, encode, rng, num_points, batch_size, global_var, activ
     return votes
 
 
-def factor_vae_score(ground_truth, encode, seed: int = 0, batch_size: int = 64, num_train: int = 10000,
-                     num_eval: int = 5000, num_variance_estimate: int = 10000,
-                     prune_threshold: float = 0.05) -> dict:
+def factor_vae_score(
+    ground_truth,
+    encode,
+    seed: int = 0,
+    batch_size: int = 64,
+    num_train: int = 10000,
+    num_eval: int = 5000,
+    num_variance_estimate: int = 10000,
+    prune_threshold: float = 0.05,
+) -> dict:
     """FactorVAE score (Kim & Mnih 2018, arXiv 1802.05983); disentanglement_lib factor_vae.py.
 
     Fix one factor in a batch, find the code dim with the least variance (normalised by
@@ -440,18 +513,27 @@ def factor_vae_score(ground_truth, encode, seed: int = 0, batch_size: int = 64, 
     z = _encode_factors(ground_truth, encode, np.asarray(ground_truth.sample_factors(num_variance_estimate, rng)))
     global_var = z.var(axis=0, ddof=1)
     active = np.sqrt(global_var) >= prune_threshold
-    settings = _settings(batch_size=batch_size, num_train=num_train, num_eval=num_eval,
-                         num_variance_estimate=num_variance_estimate, prune_threshold=prune_threshold,
-                         seed=seed)
+    settings = _settings(
+        batch_size=batch_size,
+        num_train=num_train,
+        num_eval=num_eval,
+        num_variance_estimate=num_variance_estimate,
+        prune_threshold=prune_threshold,
+        seed=seed,
+    )
     if not active.any():
         return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0, **settings}
     train_votes = _factor_vae_votes(ground_truth, encode, rng, num_train, batch_size, global_var, active)
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
     eval_votes = _factor_vae_votes(ground_truth, encode, rng, num_eval, batch_size, global_var, active)
-    return {"train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
-            "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
-            "num_active_dims": int(active.sum()), "votes": train_votes, **settings}
+    return {
+        "train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
+        "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+        "num_active_dims": int(active.sum()),
+        "votes": train_votes,
+        **settings,
+    }
 
 
 def _beta_vae_points(gt, encode, rng, num_points, batch_size, chunk_batches=64):
@@ -470,8 +552,9 @@ def _beta_vae_points(gt, encode, rng, num_points, batch_size, chunk_batches=64):
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def beta_vae_score(ground_truth, encode, seed: int = 0, batch_size: int = 64, num_train: int = 10000,
-                   num_eval: int = 5000) -> dict:
+def beta_vae_score(
+    ground_truth, encode, seed: int = 0, batch_size: int = 64, num_train: int = 10000, num_eval: int = 5000
+) -> dict:
     """BetaVAE score (Higgins et al. 2017, ICLR); disentanglement_lib beta_vae.py (sklearn version).
 
     Pairs of batches share one factor; a logistic regression predicts which factor from the
@@ -484,8 +567,7 @@ def beta_vae_score(ground_truth, encode, seed: int = 0, batch_size: int = 64, nu
     if np.unique(ytr).size < 2:
         return {"train_accuracy": 1.0, "eval_accuracy": float(np.mean(yev == ytr[0])), **settings}
     model = LogisticRegression(random_state=seed, max_iter=1000).fit(xtr, ytr)
-    return {"train_accuracy": float(model.score(xtr, ytr)), "eval_accuracy": float(model.score(xev, yev)),
-            **settings}
+    return {"train_accuracy": float(model.score(xtr, ytr)), "eval_accuracy": float(model.score(xev, yev)), **settings}
 
 
 # ---------------------------------------------------------------------------------------
@@ -499,9 +581,18 @@ def _study_subsample(x, y, raw, limit, rng):
     return x[rows], y[rows], (raw[rows] if raw is not None else None)
 
 
-def evaluate_all(codes_train, factors_train, codes_test, factors_test, ground_truth=None, encode=None,
-                 seed: int = 0, num_bins: int = 20, generator_settings: dict | None = None,
-                 dci_setting: str = "reference") -> dict:
+def evaluate_all(
+    codes_train,
+    factors_train,
+    codes_test,
+    factors_test,
+    ground_truth=None,
+    encode=None,
+    seed: int = 0,
+    num_bins: int = 20,
+    generator_settings: dict | None = None,
+    dci_setting: str = "reference",
+) -> dict:
     """All metrics in one JSON-ready dict (what `python -m vae evaluate` writes).
 
     Uses the study's sizes: at most 10,000 training and 5,000 test points (seeded subsample),
@@ -524,8 +615,11 @@ def evaluate_all(codes_train, factors_train, codes_test, factors_test, ground_tr
     if ftr.shape[0] != xtr.shape[0] or fte.shape[0] != xte.shape[0]:
         raise UserError("codes and factors must have the same number of rows in each split.")
     integer_valued = (np.issubdtype(ftr.dtype, np.integer) and np.issubdtype(fte.dtype, np.integer)) or (
-        np.all(np.isfinite(ftr)) and np.all(ftr == np.round(ftr))
-        and np.all(np.isfinite(fte)) and np.all(fte == np.round(fte)))
+        np.all(np.isfinite(ftr))
+        and np.all(ftr == np.round(ftr))
+        and np.all(np.isfinite(fte))
+        and np.all(fte == np.round(fte))
+    )
     if integer_valued:
         ytr, yte, raw_tr = ftr.astype(np.int64), fte.astype(np.int64), None
         binning = None
@@ -544,14 +638,26 @@ def evaluate_all(codes_train, factors_train, codes_test, factors_test, ground_tr
     if n_te_given < STUDY["num_test"]:
         notes.append(f"only {n_te_given} test points (study: {STUDY['num_test']})")
 
-    out = {"format": "vae-lab-evaluation", "format_version": 1,
-           "settings": {"n_train": xtr.shape[0], "n_test": xte.shape[0], "n_train_given": n_tr_given,
-                        "n_test_given": n_te_given, "subsampled": n_tr_given > xtr.shape[0] or n_te_given > xte.shape[0],
-                        "num_bins": num_bins, "seed": seed, "study": STUDY, "note": "; ".join(notes),
-                        "factor_binning": None if binning is None else {
-                            "num_bins": binning["num_bins"], "method": binning["method"], "edges": binning["edges"]}},
-           "versions": {"sklearn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
-           "seconds": {}}
+    out = {
+        "format": "vae-lab-evaluation",
+        "format_version": 1,
+        "settings": {
+            "n_train": xtr.shape[0],
+            "n_test": xte.shape[0],
+            "n_train_given": n_tr_given,
+            "n_test_given": n_te_given,
+            "subsampled": n_tr_given > xtr.shape[0] or n_te_given > xte.shape[0],
+            "num_bins": num_bins,
+            "seed": seed,
+            "study": STUDY,
+            "note": "; ".join(notes),
+            "factor_binning": None
+            if binning is None
+            else {"num_bins": binning["num_bins"], "method": binning["method"], "edges": binning["edges"]},
+        },
+        "versions": {"sklearn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
+        "seconds": {},
+    }
 
     def timed(name, fn, *args, **kwargs):
         t = time.perf_counter()
@@ -581,27 +687,34 @@ def evaluate_all(codes_train, factors_train, codes_test, factors_test, ground_tr
     return jsonable(out)
 
 
-
 def metric_notes(results: dict, num_factors: int) -> dict:
     """{metric: why its number carries little information here} for an evaluate_all result."""
     notes = {}
     if num_factors <= 2:
-        for key, name, how in (("factor_vae", "FactorVAE", "a majority vote over"),
-                               ("beta_vae", "BetaVAE", "a linear classifier choosing between")):
+        for key, name, how in (
+            ("factor_vae", "FactorVAE", "a majority vote over"),
+            ("beta_vae", "BetaVAE", "a linear classifier choosing between"),
+        ):
             if key in results:
-                notes[key] = (f"{name} saturates near 1.0 with {num_factors} factor(s): {how} {num_factors} "
-                              f"factors (chance {1 / max(num_factors, 1):.2f}) is easy even for entangled codes; "
-                              "it hardly separates good codes from poor ones here")
+                notes[key] = (
+                    f"{name} saturates near 1.0 with {num_factors} factor(s): {how} {num_factors} "
+                    f"factors (chance {1 / max(num_factors, 1):.2f}) is easy even for entangled codes; "
+                    "it hardly separates good codes from poor ones here"
+                )
     au = results.get("active_units") or {}
     mod = results.get("modularity") or {}
     if au and mod and "per_code" in mod:
         dead = int(np.sum(np.asarray(mod["per_code"]) == 0))
         if dead:
-            notes["modularity"] = (f"modularity is pulled down by {dead} code dim(s) with no mutual information "
-                                   "(dead dims score 0 and count in the mean); per-code values are in the results")
+            notes["modularity"] = (
+                f"modularity is pulled down by {dead} code dim(s) with no mutual information "
+                "(dead dims score 0 and count in the mean); per-code values are in the results"
+            )
     if "sap" in results and (results.get("settings") or {}).get("factor_binning"):
-        notes["sap"] = ("discrete SAP: a 1-D linear classifier cannot split 20 ordered bins, so it stays low "
-                        "even for perfect codes of a continuous factor; the summary shows continuous SAP")
+        notes["sap"] = (
+            "discrete SAP: a 1-D linear classifier cannot split 20 ordered bins, so it stays low "
+            "even for perfect codes of a continuous factor; the summary shows continuous SAP"
+        )
     dci_r = results.get("dci") or {}
     if dci_r.get("setting") not in (None, "reference"):
         notes["dci"] = dci_r.get("note", "not at disentanglement_lib's settings")

@@ -53,8 +53,12 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
     a = (1 - level) / 2
-    return {"mean": float(x.mean()), "lo": float(np.quantile(means, a)), "hi": float(np.quantile(means, 1 - a)),
-            "n": int(len(x))}
+    return {
+        "mean": float(x.mean()),
+        "lo": float(np.quantile(means, a)),
+        "hi": float(np.quantile(means, 1 - a)),
+        "n": int(len(x)),
+    }
 
 
 def difference_ci(values, baseline, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
@@ -67,8 +71,13 @@ def difference_ci(values, baseline, n_boot: int = 2000, level: float = 0.95, see
     db = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1)
     d = dx - db
     a = (1 - level) / 2
-    return {"diff": float(x.mean() - b.mean()), "lo": float(np.quantile(d, a)), "hi": float(np.quantile(d, 1 - a)),
-            "n": int(len(x)), "n_baseline": int(len(b))}
+    return {
+        "diff": float(x.mean() - b.mean()),
+        "lo": float(np.quantile(d, a)),
+        "hi": float(np.quantile(d, 1 - a)),
+        "n": int(len(x)),
+        "n_baseline": int(len(b)),
+    }
 
 
 def variance_shares(values: Sequence[float], groups: Sequence) -> dict:
@@ -78,8 +87,11 @@ def variance_shares(values: Sequence[float], groups: Sequence) -> dict:
     group sizes times the squared distance of each group mean from the grand mean. Runs with a
     missing value are left out. {'setting', 'seed', 'n'}; shares are None when every value is equal.
     """
-    pairs = [(g, float(v)) for g, v in zip(groups, values)
-             if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v))]
+    pairs = [
+        (g, float(v))
+        for g, v in zip(groups, values)
+        if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v))
+    ]
     if len(pairs) < 2:
         return {"setting": None, "seed": None, "n": len(pairs)}
     x = np.array([v for _, v in pairs])
@@ -137,7 +149,7 @@ def ranking_stability(matrix) -> dict:
     r = np.column_stack([ranks(m[:, j]) for j in range(k)])  # ranks of the settings within each seed
     rank_sums = r.sum(axis=1)
     s = float(((rank_sums - rank_sums.mean()) ** 2).sum())
-    w = 12 * s / (k ** 2 * (n ** 3 - n))
+    w = 12 * s / (k**2 * (n**3 - n))
     best = int(np.argmax(m.mean(axis=1)))
     top = float(np.mean(np.argmax(m, axis=0) == best))
     return {"kendall_w": float(w), "top_agreement": top, "settings": int(n), "seeds": int(k)}
@@ -191,8 +203,7 @@ def mean_ci(values, level: float = 0.95) -> dict:
         return {"mean": float(x[0]), "lo": None, "hi": None, "n": 1, "sd": None}
     sd = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-    return {"mean": float(x.mean()), "lo": float(x.mean() - half), "hi": float(x.mean() + half), "n": int(n),
-            "sd": sd}
+    return {"mean": float(x.mean()), "lo": float(x.mean() - half), "hi": float(x.mean() + half), "n": int(n), "sd": sd}
 
 
 def holm(p) -> np.ndarray:
@@ -283,8 +294,9 @@ def t_power(ncp, df, level: float = 0.95):
     # scipy's noncentral t returns NaN for some far tails (e.g. cdf(-12.7; df 1, ncp 8), about 1e-17): a far
     # tail holds no probability worth counting
     far = np.abs(ncp) > 4
-    return (np.where(far & (np.asarray(ncp) < 0), 0.0, np.nan_to_num(sps.nct.sf(tcrit, df, ncp), nan=0.0))
-            + np.where(far & (np.asarray(ncp) > 0), 0.0, np.nan_to_num(sps.nct.cdf(-tcrit, df, ncp), nan=0.0)))
+    return np.where(far & (np.asarray(ncp) < 0), 0.0, np.nan_to_num(sps.nct.sf(tcrit, df, ncp), nan=0.0)) + np.where(
+        far & (np.asarray(ncp) > 0), 0.0, np.nan_to_num(sps.nct.cdf(-tcrit, df, ncp), nan=0.0)
+    )
 
 
 def min_detectable(se: float, df: float, level: float = 0.95, power: float = POWER) -> float | None:
@@ -298,8 +310,9 @@ def min_detectable(se: float, df: float, level: float = 0.95, power: float = POW
     return float(optimize.brentq(lambda c: t_power(c, df, level) - power, 0.0, hi, xtol=1e-6)) * se
 
 
-def seeds_needed(diff: float, sd: float, paired: bool, level: float = 0.95, power: float = POWER,
-                 max_seeds: int = MAX_SEEDS) -> int | None:
+def seeds_needed(
+    diff: float, sd: float, paired: bool, level: float = 0.95, power: float = POWER, max_seeds: int = MAX_SEEDS
+) -> int | None:
     """About how many seeds (per setting) detect a true difference `diff` with `power`, at spread `sd`.
 
     Paired: sd is the sd of the per-seed differences, se = sd / sqrt(n), df = n - 1. Unpaired: sd is the
@@ -319,8 +332,9 @@ def _sort_key(v):
     return (0, float(v), "") if _num(v) else (1, 0.0, str(v))
 
 
-def compare_settings(rows, metric: str, key: str, baseline, seed_key: str = "seed", smallest_effect=None,
-                     level: float = 0.95) -> list[dict]:
+def compare_settings(
+    rows, metric: str, key: str, baseline, seed_key: str = "seed", smallest_effect=None, level: float = 0.95
+) -> list[dict]:
     """Each value of `key` other than `baseline` against the baseline, on `metric`, over seeds.
 
     `rows`: dicts like results.csv rows (rows without a finite number in `metric` are left out).
@@ -368,8 +382,14 @@ def compare_settings(rows, metric: str, key: str, baseline, seed_key: str = "see
                 out[i]["p_equivalence_adjusted"] = float(adj_eq[j])
     alpha = 1 - level
     for c in out:
-        c.update(metric=metric, key=key, baseline=baseline, level=level, smallest_effect=smallest_effect,
-                 family_size=len(valid))
+        c.update(
+            metric=metric,
+            key=key,
+            baseline=baseline,
+            level=level,
+            smallest_effect=smallest_effect,
+            family_size=len(valid),
+        )
         if c["p_adjusted"] is not None and c["p_adjusted"] < alpha:
             c["verdict"] = "higher" if c["diff"] > 0 else "lower"
         elif smallest_effect is not None and (c.get("p_equivalence_adjusted") or 1.0) < alpha:
@@ -382,11 +402,26 @@ def compare_settings(rows, metric: str, key: str, baseline, seed_key: str = "see
 def _compare_one(value, pairs, base, level, smallest_effect) -> dict:
     seeds, seeds_b = [s for s, _ in pairs], [s for s, _ in base]
     x, b = np.array([v for _, v in pairs]), np.array([v for _, v in base])
-    c = {"value": value, "n": len(x), "n_baseline": len(b), "paired": False,
-         "mean": float(x.mean()) if len(x) else None, "baseline_mean": float(b.mean()) if len(b) else None,
-         "diff": None, "lo": None, "hi": None, "p": None, "p_adjusted": None, "effect_size": None,
-         "effect_size_name": None, "mde": None, "sd": None, "detect": None, "seeds_needed": None,
-         "unpaired_left_out": 0}
+    c = {
+        "value": value,
+        "n": len(x),
+        "n_baseline": len(b),
+        "paired": False,
+        "mean": float(x.mean()) if len(x) else None,
+        "baseline_mean": float(b.mean()) if len(b) else None,
+        "diff": None,
+        "lo": None,
+        "hi": None,
+        "p": None,
+        "p_adjusted": None,
+        "effect_size": None,
+        "effect_size_name": None,
+        "mde": None,
+        "sd": None,
+        "detect": None,
+        "seeds_needed": None,
+        "unpaired_left_out": 0,
+    }
     if smallest_effect is not None:
         c.update(p_equivalence=None, p_equivalence_adjusted=None)
     if len(x) and len(b):
@@ -399,8 +434,13 @@ def _compare_one(value, pairs, base, level, smallest_effect) -> dict:
     if paired:
         vx, vb = dict(pairs), dict(base)
         x, b = np.array([vx[s] for s in shared]), np.array([vb[s] for s in shared])
-        c.update(n=len(shared), n_baseline=len(shared), mean=float(x.mean()), baseline_mean=float(b.mean()),
-                 unpaired_left_out=len(seeds) + len(seeds_b) - 2 * len(shared))
+        c.update(
+            n=len(shared),
+            n_baseline=len(shared),
+            mean=float(x.mean()),
+            baseline_mean=float(b.mean()),
+            unpaired_left_out=len(seeds) + len(seeds_b) - 2 * len(shared),
+        )
         t = paired_t(x, b, level, smallest_effect)
     elif len(x) >= 2 and len(b) >= 2:
         t = welch_t(x, b, level, smallest_effect)
@@ -445,8 +485,11 @@ def power_words(c: dict) -> str:
     if c.get("detect"):
         need = c.get("seeds_needed")
         x = f"{c['detect']:.3g}"
-        text += (f"; about {need} seeds would detect a difference of {x}" if need else
-                 f"; more than {MAX_SEEDS} seeds would be needed to detect a difference of {x}")
+        text += (
+            f"; about {need} seeds would detect a difference of {x}"
+            if need
+            else f"; more than {MAX_SEEDS} seeds would be needed to detect a difference of {x}"
+        )
     return text
 
 

@@ -49,9 +49,13 @@ class ConvTranspose(layers.Conv2DTranspose):
     def __init__(self, *args, upsample=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.upsample = bool(upsample)
-        if self.upsample and (tuple(self.kernel_size) != (3, 3) or tuple(self.strides) != (1, 1)
-                              or self.padding != "same" or tuple(self.dilation_rate) != (1, 1)
-                              or self.data_format != "channels_last"):
+        if self.upsample and (
+            tuple(self.kernel_size) != (3, 3)
+            or tuple(self.strides) != (1, 1)
+            or self.padding != "same"
+            or tuple(self.dilation_rate) != (1, 1)
+            or self.data_format != "channels_last"
+        ):
             raise ValueError("upsample=True needs a 3x3 kernel, stride 1, 'same' padding and channels_last")
 
     def call(self, inputs):
@@ -60,8 +64,13 @@ class ConvTranspose(layers.Conv2DTranspose):
             conv_kernel = ops.flip(ops.flip(ops.cast(self.kernel, "float32"), 0), 1)  # (3, 3, out, in)
             kernel = ops.einsum("ak,bl,kloi->aboi", taps, taps, conv_kernel)  # (4, 4, out, in)
             y = ops.conv_transpose(inputs, ops.cast(kernel, inputs.dtype), strides=2, padding="same")
-        elif tuple(self.strides) != (1, 1) or self.padding != "same" or any(k % 2 == 0 for k in self.kernel_size) \
-                or tuple(self.dilation_rate) != (1, 1) or self.data_format != "channels_last":
+        elif (
+            tuple(self.strides) != (1, 1)
+            or self.padding != "same"
+            or any(k % 2 == 0 for k in self.kernel_size)
+            or tuple(self.dilation_rate) != (1, 1)
+            or self.data_format != "channels_last"
+        ):
             return super().call(inputs)
         else:
             kernel = ops.transpose(ops.flip(ops.flip(self.kernel, 0), 1), (0, 1, 3, 2))
@@ -108,8 +117,9 @@ def _tf_subpixel_conv_transpose(x, kernel):
 
         def grad(dy):
             dx = tf.nn.conv2d(dy, tf.cast(k, dy.dtype), 2, "SAME")
-            dk = tf.raw_ops.Conv2DBackpropFilter(input=dy, filter_sizes=tf.shape(k), out_backprop=x,
-                                                 strides=[1, 2, 2, 1], padding="SAME")
+            dk = tf.raw_ops.Conv2DBackpropFilter(
+                input=dy, filter_sizes=tf.shape(k), out_backprop=x, strides=[1, 2, 2, 1], padding="SAME"
+            )
             return dx, tf.cast(dk, k.dtype)
 
         return y, grad
@@ -129,9 +139,15 @@ class Conv2DTranspose(layers.Conv2DTranspose):
     """
 
     def call(self, inputs):
-        if keras.backend.backend() != "tensorflow" or self.filters > 4 or tuple(self.kernel_size) != (4, 4) \
-                or tuple(self.strides) != (2, 2) or self.padding != "same" or self.data_format != "channels_last" \
-                or tuple(self.dilation_rate) != (1, 1):
+        if (
+            keras.backend.backend() != "tensorflow"
+            or self.filters > 4
+            or tuple(self.kernel_size) != (4, 4)
+            or tuple(self.strides) != (2, 2)
+            or self.padding != "same"
+            or self.data_format != "channels_last"
+            or tuple(self.dilation_rate) != (1, 1)
+        ):
             return super().call(inputs)
         y = _tf_subpixel_conv_transpose(inputs, self.kernel)
         if self.use_bias:
@@ -144,14 +160,24 @@ class BatchNorm(layers.BatchNormalization):
     """BatchNormalization that trains with TensorFlow's fused kernel (same variables and update rule)."""
 
     def call(self, inputs, training=None, mask=None):
-        if not training or keras.backend.backend() != "tensorflow" or len(inputs.shape) != 4 \
-                or self.axis not in (-1, 3) or not self.scale or not self.center:
+        if (
+            not training
+            or keras.backend.backend() != "tensorflow"
+            or len(inputs.shape) != 4
+            or self.axis not in (-1, 3)
+            or not self.scale
+            or not self.center
+        ):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
         y, mean, var = tf.compat.v1.nn.fused_batch_norm(
-            inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"), epsilon=self.epsilon,
-            is_training=True)
+            inputs,
+            tf.cast(self.gamma, "float32"),
+            tf.cast(self.beta, "float32"),
+            epsilon=self.epsilon,
+            is_training=True,
+        )
         # The fused kernel returns the unbiased variance; Keras' moving variance uses the biased one.
         n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], "float32")
         var = var * (n - 1.0) / tf.maximum(n, 1.0)

@@ -51,7 +51,7 @@ def encode(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     out = []
     encode_batch = _compiled_encoder(model)
     for i in range(0, len(images), batch_size):
-        mu = encode_batch(np.asarray(images[i:i + batch_size]))
+        mu = encode_batch(np.asarray(images[i : i + batch_size]))
         out.append(ops.convert_to_numpy(mu).astype(np.float32))
     if not out:
         return np.zeros((0, model.latent_dim), np.float32)
@@ -62,8 +62,10 @@ def reconstruct(model, images: np.ndarray, batch_size: int = 200) -> np.ndarray:
     """Reconstructions (mean decoding, no sampling) of uint8 images, as uint8 (N, H, W)."""
     out = []
     for i in range(0, len(images), batch_size):
-        rec = model(np.asarray(images[i:i + batch_size]), training=False)["recon"]
-        out.append(np.clip(np.round(ops.convert_to_numpy(rec).astype(np.float32)[..., 0] * 255.0), 0, 255).astype(np.uint8))
+        rec = model(np.asarray(images[i : i + batch_size]), training=False)["recon"]
+        out.append(
+            np.clip(np.round(ops.convert_to_numpy(rec).astype(np.float32)[..., 0] * 255.0), 0, 255).astype(np.uint8)
+        )
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
 
 
@@ -81,7 +83,7 @@ def recon_loss_per_image(model, images: np.ndarray, batch_size: int = 200) -> np
     """Per-image reconstruction BCE (mean over pixels), the loss's own term."""
     out = []
     for i in range(0, len(images), batch_size):
-        x = np.asarray(images[i:i + batch_size])
+        x = np.asarray(images[i : i + batch_size])
         y = model(x, training=False)
         out.append(ops.convert_to_numpy(losses.reconstruction_bce(model.normalise(x), y["logits"])).astype(np.float64))
     return np.concatenate(out) if out else np.zeros(0)

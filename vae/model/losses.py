@@ -102,6 +102,7 @@ equivalent_paper_beta = methods.equivalent_paper_beta
 
 # ---------------------------------------------------------------- method regularisers
 
+
 def capacity(step, c_max: float, steps: int):
     """AnnealedVAE's capacity C: rises linearly from 0 to c_max over `steps` steps, then held."""
     step = ops.cast(step, "float32")
@@ -214,8 +215,9 @@ def factor_tc(logits_real):
 
 def discriminator_loss(logits_real, logits_permuted):
     """Cross-entropy of the discriminator: codes of q(z) are class 0, permuted codes class 1."""
-    return -0.5 * (ops.mean(ops.log_softmax(logits_real, axis=1)[:, 0])
-                   + ops.mean(ops.log_softmax(logits_permuted, axis=1)[:, 1]))
+    return -0.5 * (
+        ops.mean(ops.log_softmax(logits_real, axis=1)[:, 0]) + ops.mean(ops.log_softmax(logits_permuted, axis=1)[:, 1])
+    )
 
 
 def discriminator_accuracy(logits_real, logits_permuted):
@@ -257,9 +259,24 @@ def entanglement(mu, mode: str = "seed"):
     raise ValueError(f"unknown entanglement mode {mode!r}; use one of {', '.join(ENTANGLEMENT_TERMS)}")
 
 
-def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", sample_weight=None,
-                   method="beta-vae", params=None, reduction="study", z=None, step=0, disc_logits=None,
-                   dataset_size=None):
+def vae_loss_terms(
+    x,
+    logits,
+    mu,
+    logvar=None,
+    *,
+    beta,
+    gamma,
+    mode="seed",
+    sample_weight=None,
+    method="beta-vae",
+    params=None,
+    reduction="study",
+    z=None,
+    step=0,
+    disc_logits=None,
+    dataset_size=None,
+):
     """All terms of one batch. Returns a dict of scalars; `loss` is what is minimised:
     recon + R + gamma * L_entg, with R the method's regulariser (vae.model.methods).
 
@@ -280,10 +297,20 @@ def vae_loss_terms(x, logits, mu, logvar=None, *, beta, gamma, mode="seed", samp
     else:
         recon_bar, kl_bar = ops.mean(recon), ops.mean(kl_image)
     mu = ops.cast(mu, "float32")
-    full_logvar = (ops.full(ops.shape(mu), 2.0 * math.log(SIGMA_CONSTANT), dtype="float32") if logvar is None
-                   else ops.cast(logvar, "float32"))
-    batch = methods.Batch(kl=kl_bar, mu=mu, logvar=full_logvar, z=mu if z is None else ops.cast(z, "float32"),
-                          step=step, disc_logits=disc_logits, dataset_size=dataset_size)
+    full_logvar = (
+        ops.full(ops.shape(mu), 2.0 * math.log(SIGMA_CONSTANT), dtype="float32")
+        if logvar is None
+        else ops.cast(logvar, "float32")
+    )
+    batch = methods.Batch(
+        kl=kl_bar,
+        mu=mu,
+        logvar=full_logvar,
+        z=mu if z is None else ops.cast(z, "float32"),
+        step=step,
+        disc_logits=disc_logits,
+        dataset_size=dataset_size,
+    )
     reg = m.regularizer(batch, p, float(beta), sys.modules[__name__])  # methods never imports this module
     ents = {e: entanglement(mu, e) for e in ENTANGLEMENT_TERMS}
     ent = ents[mode]

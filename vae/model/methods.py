@@ -44,8 +44,9 @@ class Param:
         if self.kind is int:
             ok = ok and float(value).is_integer()
         if not ok or value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{self.name} must be a finite {'whole ' if self.kind is int else ''}number, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{self.name} must be a finite {'whole ' if self.kind is int else ''}number, got {value!r}"
+            )
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
             raise ValueError(f"{self.name} must be between {self.lo:g} and {self.hi:g}, got {value!r}")
         return self.kind(value)
@@ -123,30 +124,44 @@ class AnnealedVAE(Method):
         return {"regularizer": term, "capacity": c, "capacity_term": term}
 
     def formula(self, p, beta):
-        return (rf"{_w(p['gamma_c'], S_GAMMA_C)}\,\big|L_{{\mathrm{{KL}}}} - C(t)\big|,\;"
-                rf"C(t) = \min\!\big(1, t/{_w(p['c_steps'], 'T_C')}\big)\cdot {_w(p['c_max'], 'C_{max}')}")
+        return (
+            rf"{_w(p['gamma_c'], S_GAMMA_C)}\,\big|L_{{\mathrm{{KL}}}} - C(t)\big|,\;"
+            rf"C(t) = \min\!\big(1, t/{_w(p['c_steps'], 'T_C')}\big)\cdot {_w(p['c_max'], 'C_{max}')}"
+        )
 
 
 class FactorVAE(Method):
     def regularizer(self, b, p, beta, L):
         tc = L.factor_tc(b.disc_logits)
-        return {"regularizer": beta * b.kl + p["gamma_tc"] * tc, "beta_kl": beta * b.kl, "tc": tc,
-                "tc_term": p["gamma_tc"] * tc}
+        return {
+            "regularizer": beta * b.kl + p["gamma_tc"] * tc,
+            "beta_kl": beta * b.kl,
+            "tc": tc,
+            "tc_term": p["gamma_tc"] * tc,
+        }
 
     def formula(self, p, beta):
-        return (rf"{_w(beta, S_BETA)}\,L_{{\mathrm{{KL}}}} + {_w(p['gamma_tc'], S_GAMMA_TC)}\,"
-                r"\mathbb{E}_{q(z)}\Big[\log\frac{D(z)}{1-D(z)}\Big]")
+        return (
+            rf"{_w(beta, S_BETA)}\,L_{{\mathrm{{KL}}}} + {_w(p['gamma_tc'], S_GAMMA_TC)}\,"
+            r"\mathbb{E}_{q(z)}\Big[\log\frac{D(z)}{1-D(z)}\Big]"
+        )
 
 
 class BetaTCVAE(Method):
     def regularizer(self, b, p, beta, L):
         tc = L.total_correlation(b.z, b.mu, b.logvar, p["tc_estimator"], b.dataset_size)
-        return {"regularizer": beta * b.kl + (p["beta_tc"] - 1.0) * tc, "beta_kl": beta * b.kl, "tc": tc,
-                "tc_term": (p["beta_tc"] - 1.0) * tc}
+        return {
+            "regularizer": beta * b.kl + (p["beta_tc"] - 1.0) * tc,
+            "beta_kl": beta * b.kl,
+            "tc": tc,
+            "tc_term": (p["beta_tc"] - 1.0) * tc,
+        }
 
     def formula(self, p, beta):
-        return (rf"{_w(beta, S_BETA)}\,L_{{\mathrm{{KL}}}} + ({_w(p['beta_tc'], S_BETA_TC)} - 1)\,"
-                rf"\widehat{{\mathrm{{TC}}}}_{{\mathrm{{{p['tc_estimator'].upper()}}}}}(z)")
+        return (
+            rf"{_w(beta, S_BETA)}\,L_{{\mathrm{{KL}}}} + ({_w(p['beta_tc'], S_BETA_TC)} - 1)\,"
+            rf"\widehat{{\mathrm{{TC}}}}_{{\mathrm{{{p['tc_estimator'].upper()}}}}}(z)"
+        )
 
 
 class DIPVAE(Method):
@@ -155,15 +170,19 @@ class DIPVAE(Method):
     def regularizer(self, b, p, beta, L):
         od, d = L.dip_parts(b.mu, b.logvar, self.kind)
         dip = p["lambda_od"] * od + p["lambda_d_factor"] * p["lambda_od"] * d
-        return {"regularizer": beta * b.kl + dip, "beta_kl": beta * b.kl, "dip": dip, "dip_offdiag": od,
-                "dip_diag": d}
+        return {"regularizer": beta * b.kl + dip, "beta_kl": beta * b.kl, "dip": dip, "dip_offdiag": od, "dip_diag": d}
 
     def formula(self, p, beta):
-        cov = r"\mathrm{Cov}(\mu)" if self.kind == "i" else \
-            r"\big(\mathrm{Cov}(\mu) + \mathbb{E}[\mathrm{diag}\,\sigma^2]\big)"
-        return (rf"{_w(beta, S_BETA)}\,L_{{\mathrm{{KL}}}} + {_w(p['lambda_od'], S_LAMBDA_OD)}"
-                rf"\Big[\sum_{{i\neq j}}{cov}_{{ij}}^2 + {_w(p['lambda_d_factor'], S_LAMBDA_D)}"
-                rf"\sum_i\big({cov}_{{ii}}-1\big)^2\Big]")
+        cov = (
+            r"\mathrm{Cov}(\mu)"
+            if self.kind == "i"
+            else r"\big(\mathrm{Cov}(\mu) + \mathbb{E}[\mathrm{diag}\,\sigma^2]\big)"
+        )
+        return (
+            rf"{_w(beta, S_BETA)}\,L_{{\mathrm{{KL}}}} + {_w(p['lambda_od'], S_LAMBDA_OD)}"
+            rf"\Big[\sum_{{i\neq j}}{cov}_{{ij}}^2 + {_w(p['lambda_d_factor'], S_LAMBDA_D)}"
+            rf"\sum_i\big({cov}_{{ii}}-1\big)^2\Big]"
+        )
 
 
 class DIPVAEII(DIPVAE):
@@ -173,41 +192,121 @@ class DIPVAEII(DIPVAE):
 _LAMBDA_OD = Param("lambda_od", r"\lambda_{od}", 10.0, "weight of the off-diagonal covariance penalty", 0.0, 1e6)
 _KL_TERMS = {"beta_kl": "β·KL"}
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    BetaVAE("beta-vae", "β-VAE", "Higgins et al. 2017, eq. 4", terms=dict(_KL_TERMS)),
-    AnnealedVAE("annealed", "AnnealedVAE", "Burgess et al. 2018, eq. 8", params=(
-        Param("gamma_c", S_GAMMA_C, 1000.0, "weight of |KL - C|", 0.0, 1e7),
-        Param("c_max", r"C_{max}", 25.0, "final capacity C (nats, papers' reduction)", 0.0, 1e4),
-        Param("c_steps", r"T_C", 100000, "training steps over which C rises from 0 to C_max", 0, 10**9, kind=int),
-    ), terms={"capacity": "capacity C", "capacity_term": "γ·|KL−C|"}, loss_parts=("capacity_term",), uses_beta=False,
-        needs_step=True),
-    FactorVAE("factor-vae", "FactorVAE", "Kim & Mnih 2018, eq. 2", params=(
-        Param("gamma_tc", S_GAMMA_TC, 10.0, "weight of the discriminator's total correlation estimate", 0.0, 1e5),
-        Param("disc_units", "units", 1000, "hidden units per discriminator layer (the paper: 1000)", 8, 4096,
-              kind=int, in_loss=False),
-        Param("disc_layers", "layers", 6, "hidden layers of the discriminator (the paper: 6)", 1, 12, kind=int,
-              in_loss=False),
-        Param("disc_lr", r"\eta_D", 1e-4, "discriminator learning rate (Adam, beta1 0.5, beta2 0.9)", 1e-7, 1.0,
-              in_loss=False),
-    ), terms={**_KL_TERMS, "tc": "TC (discriminator)", "tc_term": "γ·TC", "disc_loss": "discriminator loss",
-              "disc_accuracy": "discriminator accuracy"}, loss_parts=("beta_kl", "tc_term"), discriminator=True),
-    BetaTCVAE("beta-tcvae", "β-TCVAE", "Chen et al. 2018, eq. 4 (α = γ = 1)", params=(
-        Param("beta_tc", r"\beta_{TC}", 6.0, "weight of the total correlation (the paper's β)", 0.0, 1e5),
-        Param("tc_estimator", "estimator", "mws", "minibatch-weighted (mws) or stratified (mss) sampling",
-              kind=str, choices=("mws", "mss")),
-    ), terms={**_KL_TERMS, "tc": "TC (minibatch)", "tc_term": "(β_TC−1)·TC"}, loss_parts=("beta_kl", "tc_term")),
-    DIPVAE("dip-vae-i", "DIP-VAE-I", "Kumar et al. 2018, eq. 6", params=(
-        _LAMBDA_OD, Param("lambda_d_factor", r"\lambda_d/\lambda_{od}", 10.0, "λ_d = factor · λ_od", 0.0, 1e4),
-    ), terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"},
-        loss_parts=("beta_kl", "dip")),
-    DIPVAEII("dip-vae-ii", "DIP-VAE-II", "Kumar et al. 2018, eq. 7", params=(
-        _LAMBDA_OD, Param("lambda_d_factor", r"\lambda_d/\lambda_{od}", 1.0, "λ_d = factor · λ_od", 0.0, 1e4),
-    ), terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"},
-        loss_parts=("beta_kl", "dip")),
-)}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        BetaVAE("beta-vae", "β-VAE", "Higgins et al. 2017, eq. 4", terms=dict(_KL_TERMS)),
+        AnnealedVAE(
+            "annealed",
+            "AnnealedVAE",
+            "Burgess et al. 2018, eq. 8",
+            params=(
+                Param("gamma_c", S_GAMMA_C, 1000.0, "weight of |KL - C|", 0.0, 1e7),
+                Param("c_max", r"C_{max}", 25.0, "final capacity C (nats, papers' reduction)", 0.0, 1e4),
+                Param(
+                    "c_steps", r"T_C", 100000, "training steps over which C rises from 0 to C_max", 0, 10**9, kind=int
+                ),
+            ),
+            terms={"capacity": "capacity C", "capacity_term": "γ·|KL−C|"},
+            loss_parts=("capacity_term",),
+            uses_beta=False,
+            needs_step=True,
+        ),
+        FactorVAE(
+            "factor-vae",
+            "FactorVAE",
+            "Kim & Mnih 2018, eq. 2",
+            params=(
+                Param(
+                    "gamma_tc", S_GAMMA_TC, 10.0, "weight of the discriminator's total correlation estimate", 0.0, 1e5
+                ),
+                Param(
+                    "disc_units",
+                    "units",
+                    1000,
+                    "hidden units per discriminator layer (the paper: 1000)",
+                    8,
+                    4096,
+                    kind=int,
+                    in_loss=False,
+                ),
+                Param(
+                    "disc_layers",
+                    "layers",
+                    6,
+                    "hidden layers of the discriminator (the paper: 6)",
+                    1,
+                    12,
+                    kind=int,
+                    in_loss=False,
+                ),
+                Param(
+                    "disc_lr",
+                    r"\eta_D",
+                    1e-4,
+                    "discriminator learning rate (Adam, beta1 0.5, beta2 0.9)",
+                    1e-7,
+                    1.0,
+                    in_loss=False,
+                ),
+            ),
+            terms={
+                **_KL_TERMS,
+                "tc": "TC (discriminator)",
+                "tc_term": "γ·TC",
+                "disc_loss": "discriminator loss",
+                "disc_accuracy": "discriminator accuracy",
+            },
+            loss_parts=("beta_kl", "tc_term"),
+            discriminator=True,
+        ),
+        BetaTCVAE(
+            "beta-tcvae",
+            "β-TCVAE",
+            "Chen et al. 2018, eq. 4 (α = γ = 1)",
+            params=(
+                Param("beta_tc", r"\beta_{TC}", 6.0, "weight of the total correlation (the paper's β)", 0.0, 1e5),
+                Param(
+                    "tc_estimator",
+                    "estimator",
+                    "mws",
+                    "minibatch-weighted (mws) or stratified (mss) sampling",
+                    kind=str,
+                    choices=("mws", "mss"),
+                ),
+            ),
+            terms={**_KL_TERMS, "tc": "TC (minibatch)", "tc_term": "(β_TC−1)·TC"},
+            loss_parts=("beta_kl", "tc_term"),
+        ),
+        DIPVAE(
+            "dip-vae-i",
+            "DIP-VAE-I",
+            "Kumar et al. 2018, eq. 6",
+            params=(
+                _LAMBDA_OD,
+                Param("lambda_d_factor", r"\lambda_d/\lambda_{od}", 10.0, "λ_d = factor · λ_od", 0.0, 1e4),
+            ),
+            terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"},
+            loss_parts=("beta_kl", "dip"),
+        ),
+        DIPVAEII(
+            "dip-vae-ii",
+            "DIP-VAE-II",
+            "Kumar et al. 2018, eq. 7",
+            params=(
+                _LAMBDA_OD,
+                Param("lambda_d_factor", r"\lambda_d/\lambda_{od}", 1.0, "λ_d = factor · λ_od", 0.0, 1e4),
+            ),
+            terms={**_KL_TERMS, "dip": "DIP penalty", "dip_offdiag": "Σ off-diagonal²", "dip_diag": "Σ (diagonal−1)²"},
+            loss_parts=("beta_kl", "dip"),
+        ),
+    )
+}
 METHOD_NAMES = tuple(METHODS)
-REDUCTIONS = {"study": "the study's: per-pixel mean reconstruction, KL mean over latents (no 1/2)",
-              "papers": "the papers': sum over pixels, textbook KL summed over latents (disentanglement_lib)"}
+REDUCTIONS = {
+    "study": "the study's: per-pixel mean reconstruction, KL mean over latents (no 1/2)",
+    "papers": "the papers': sum over pixels, textbook KL summed over latents (disentanglement_lib)",
+}
 # Logged by every method, besides its own terms.
 COMMON_TERMS = {k: registry.LOSS_TERMS[k] for k in ("loss", "recon", "kl", "gamma_entanglement")}
 
@@ -236,15 +335,17 @@ def resolve_params(method: str, given: dict | None) -> dict:
     own = {p.name: p for p in m.params}
     unknown = sorted(set(given) - set(own))
     if unknown:
-        raise ValueError(f"{', '.join(unknown)} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'}"
-                         f" of {m.name}" + (f" (its parameters: {', '.join(own)})" if own else " (it has none)"))
+        raise ValueError(
+            f"{', '.join(unknown)} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'}"
+            f" of {m.name}" + (f" (its parameters: {', '.join(own)})" if own else " (it has none)")
+        )
     return {name: p.check(given.get(name, p.default)) for name, p in own.items()}
 
 
 def loss_latex(method: str, params: dict, beta: float, gamma: float, entanglement_tex: str) -> str:
     m = get(method)
     p = resolve_params(method, params)
-    return (rf"L = L_{{\mathrm{{recon}}}} + {m.formula(p, beta)} + {_w(gamma, S_GAMMA)}\,{entanglement_tex}")
+    return rf"L = L_{{\mathrm{{recon}}}} + {m.formula(p, beta)} + {_w(gamma, S_GAMMA)}\,{entanglement_tex}"
 
 
 def equivalent_paper_beta(beta: float, image_pixels: int, latent_dim: int) -> float:
@@ -262,8 +363,11 @@ def study_beta(paper_beta: float, image_pixels: int, latent_dim: int) -> float:
 def loss_chart_terms(method: str) -> list[tuple[str, str]]:
     """(term, label) of the loss chart: total, reconstruction, the parts of R, the study's term."""
     m = get(method)
-    return ([(t, COMMON_TERMS[t]) for t in ("loss", "recon")] + [(t, m.terms[t]) for t in m.loss_parts]
-            + [("gamma_entanglement", COMMON_TERMS["gamma_entanglement"])])
+    return (
+        [(t, COMMON_TERMS[t]) for t in ("loss", "recon")]
+        + [(t, m.terms[t]) for t in m.loss_parts]
+        + [("gamma_entanglement", COMMON_TERMS["gamma_entanglement"])]
+    )
 
 
 def diagnostic_terms(method: str) -> list[tuple[str, str]]:
@@ -278,8 +382,10 @@ def logged_terms(method: str) -> dict:
 
 
 # The checkpoint rule (docs/measures.md): one criterion for every method.
-SELECTION_RULE = ("validation reconstruction + KL (negative ELBO, nats per image: summed pixel BCE + "
-                  "textbook KL summed over latents), the same for every method")
+SELECTION_RULE = (
+    "validation reconstruction + KL (negative ELBO, nats per image: summed pixel BCE + "
+    "textbook KL summed over latents), the same for every method"
+)
 
 
 def selection_loss(logs: dict, reduction: str, pixels: int, latent_dim: int, prefix: str = "val_") -> float:
@@ -323,8 +429,10 @@ def papers_mismatch(method: str, reduction: str, beta: float) -> str:
     label = get(method).label
     parts = []
     if reduction != want["reduction"]:
-        parts.append(f"the {reduction} reduction (its published weights assume the papers' sums over pixels "
-                     "and latents: under 'study' they act about P times stronger relative to reconstruction)")
+        parts.append(
+            f"the {reduction} reduction (its published weights assume the papers' sums over pixels "
+            "and latents: under 'study' they act about P times stronger relative to reconstruction)"
+        )
     if "beta" in want and float(beta) != want["beta"]:
         parts.append(f"β = {float(beta):g} on the KL (the paper uses 1)")
     if not parts:

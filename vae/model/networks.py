@@ -55,7 +55,9 @@ def _seed_encoder(image_size, latent_dim, variance):
     x_in = keras.Input((image_size, image_size, 1), name="image")
     h = x_in
     for i, filters in enumerate((64, 64, 128, 128)):
-        h = layers.Conv2D(filters, 3, padding="valid", activation="relu", kernel_initializer=init, name=f"conv{i + 1}")(h)
+        h = layers.Conv2D(filters, 3, padding="valid", activation="relu", kernel_initializer=init, name=f"conv{i + 1}")(
+            h
+        )
         h = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(h)
     h = layers.Flatten(name="flatten")(h)
     # float32 heads under mixed precision, like the burgess network's (the KL and the regularisers need them)
@@ -72,8 +74,9 @@ def _seed_decoder(image_size, latent_dim):
     h = layers.Dense(s * s * 16, activation="relu", use_bias=False, kernel_initializer=init, name="dense")(z_in)
     h = layers.Reshape((s, s, 16))(h)
     for i, (filters, k, up) in enumerate(((64, 3, True), (64, 3, True), (128, 3, True), (256, 1, False))):
-        h = ConvTranspose(filters, k, padding="same", activation="relu", kernel_initializer=init, upsample=up,
-                          name=f"deconv{i + 1}")(h)  # upsample: the study's UpSampling2D(2) before this layer
+        h = ConvTranspose(
+            filters, k, padding="same", activation="relu", kernel_initializer=init, upsample=up, name=f"deconv{i + 1}"
+        )(h)  # upsample: the study's UpSampling2D(2) before this layer
         h = BatchNorm(momentum=0.99, epsilon=1e-3, name=f"bn{i + 1}")(h)
     logits = ConvTranspose(1, 1, padding="same", kernel_initializer=init, name="logits", dtype="float32")(h)
     return keras.Model(z_in, logits, name="decoder")
@@ -120,14 +123,29 @@ class Discriminator(layers.Layer):
     def __init__(self, latent_dim=3, units=1000, hidden_layers=6, lr=1e-4, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim, self.units, self.hidden_layers, self.lr, self.seed = (
-            int(latent_dim), int(units), int(hidden_layers), float(lr), seed)
+            int(latent_dim),
+            int(units),
+            int(hidden_layers),
+            float(lr),
+            seed,
+        )
         sizes = [self.latent_dim] + [self.units] * self.hidden_layers + [2]
         params = []
         for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            params.append(self.add_weight(shape=(a, b), initializer="glorot_uniform", trainable=False,
-                                          dtype="float32", name=f"d{k + 1}_kernel"))
-            params.append(self.add_weight(shape=(b,), initializer="zeros", trainable=False, dtype="float32",
-                                          name=f"d{k + 1}_bias"))
+            params.append(
+                self.add_weight(
+                    shape=(a, b),
+                    initializer="glorot_uniform",
+                    trainable=False,
+                    dtype="float32",
+                    name=f"d{k + 1}_kernel",
+                )
+            )
+            params.append(
+                self.add_weight(
+                    shape=(b,), initializer="zeros", trainable=False, dtype="float32", name=f"d{k + 1}_bias"
+                )
+            )
         self.params = params
         self.adam = keras.optimizers.Adam(self.lr, beta_1=0.5, beta_2=0.9, name="discriminator_adam")
         self.adam.build(self.params)
@@ -175,12 +193,20 @@ class Discriminator(layers.Layer):
                 v.assign(new)
             perm = self.logits(z_perm)  # (after the step: only for the logged accuracy)
         else:
-            raise NotImplementedError(f"FactorVAE's discriminator step is written for tensorflow and jax, not {backend}")
+            raise NotImplementedError(
+                f"FactorVAE's discriminator step is written for tensorflow and jax, not {backend}"
+            )
         return real, loss, losses.discriminator_accuracy(ops.stop_gradient(real), ops.stop_gradient(perm))
 
     def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim, "units": self.units,
-                "hidden_layers": self.hidden_layers, "lr": self.lr, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "units": self.units,
+            "hidden_layers": self.hidden_layers,
+            "lr": self.lr,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="vae")
@@ -188,9 +214,22 @@ class VAE(keras.Model):
     """Encoder + sampling + decoder, with the loss of `vae.model.losses` (the method's, from `vae.model.methods`) in
     `compute_loss`. AnnealedVAE keeps a step counter; FactorVAE trains its discriminator in `compute_loss`."""
 
-    def __init__(self, arch="burgess", image_size=64, latent_dim=3, variance="constant", beta=0.001, gamma=0.0001,
-                 entanglement="seed", seed=None, method="beta-vae", method_params=None, reduction="study",
-                 dataset_size=None, **kwargs):
+    def __init__(
+        self,
+        arch="burgess",
+        image_size=64,
+        latent_dim=3,
+        variance="constant",
+        beta=0.001,
+        gamma=0.0001,
+        entanglement="seed",
+        seed=None,
+        method="beta-vae",
+        method_params=None,
+        reduction="study",
+        dataset_size=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if arch not in NETWORKS:
             raise ValueError(f"unknown arch {arch!r}; use one of {', '.join(NETWORKS)}")
@@ -207,15 +246,23 @@ class VAE(keras.Model):
         self.sampling = Sampling(seed=seed, name="sampling")
         self.train_steps = None
         if spec.needs_step:  # training steps taken, for AnnealedVAE's capacity (saved, so a resume continues it)
-            self.train_steps = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="float32",
-                                               name="train_steps")
+            self.train_steps = self.add_weight(
+                shape=(), initializer="zeros", trainable=False, dtype="float32", name="train_steps"
+            )
         self.discriminator = None
         if spec.discriminator:
             p = self.method_params
             # float32 even under mixed precision: on the 2-core CPU (AVX-512 BF16) its 1000-wide matmuls ran
             # faster in float32 than in bfloat16 (FactorVAE step 1.50x a beta-VAE step against 1.84x; bench/RESULTS.md)
-            self.discriminator = Discriminator(self.latent_dim, p["disc_units"], p["disc_layers"], p["disc_lr"],
-                                               seed=seed, name="discriminator", dtype="float32")
+            self.discriminator = Discriminator(
+                self.latent_dim,
+                p["disc_units"],
+                p["disc_layers"],
+                p["disc_lr"],
+                seed=seed,
+                name="discriminator",
+                dtype="float32",
+            )
         # The study's terms (vae.base.registry) and the method's own (vae.model.methods; beta_kl only where beta is used).
         names = [n for n in logged_terms() if n not in ("loss", "beta_kl")] + list(spec.terms)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -262,15 +309,28 @@ class VAE(keras.Model):
                 disc_logits, disc_loss, disc_accuracy = self.discriminator.logits_and_train(z)
             else:
                 disc_logits = self.discriminator.logits(z)
-                perm = self.discriminator.logits(losses.permute_dims(ops.stop_gradient(z),
-                                                                     seed=self.discriminator.seed_generator))
+                perm = self.discriminator.logits(
+                    losses.permute_dims(ops.stop_gradient(z), seed=self.discriminator.seed_generator)
+                )
                 disc_loss = losses.discriminator_loss(ops.stop_gradient(disc_logits), perm)
                 disc_accuracy = losses.discriminator_accuracy(ops.stop_gradient(disc_logits), perm)
         terms = losses.vae_loss_terms(
-            self.normalise(x), y_pred["logits"], y_pred["mu"], y_pred.get("logvar"),
-            beta=self.beta, gamma=self.gamma, mode=self.entanglement_mode, sample_weight=sample_weight,
-            method=self.method, params=self.method_params, reduction=self.reduction, z=z, step=step,
-            disc_logits=disc_logits, dataset_size=self.dataset_size)
+            self.normalise(x),
+            y_pred["logits"],
+            y_pred["mu"],
+            y_pred.get("logvar"),
+            beta=self.beta,
+            gamma=self.gamma,
+            mode=self.entanglement_mode,
+            sample_weight=sample_weight,
+            method=self.method,
+            params=self.method_params,
+            reduction=self.reduction,
+            z=z,
+            step=step,
+            disc_logits=disc_logits,
+            dataset_size=self.dataset_size,
+        )
         if self.train_steps is not None and training:
             self.train_steps.assign(step + 1.0)
         if self.discriminator is not None:
@@ -283,26 +343,58 @@ class VAE(keras.Model):
         return terms["loss"]
 
     def get_config(self):
-        return {**super().get_config(), "arch": self.arch, "image_size": self.image_size,
-                "latent_dim": self.latent_dim, "variance": self.variance, "beta": self.beta, "gamma": self.gamma,
-                "entanglement": self.entanglement_mode, "seed": self.seed, "method": self.method,
-                "method_params": dict(self.method_params), "reduction": self.reduction,
-                "dataset_size": self.dataset_size}
+        return {
+            **super().get_config(),
+            "arch": self.arch,
+            "image_size": self.image_size,
+            "latent_dim": self.latent_dim,
+            "variance": self.variance,
+            "beta": self.beta,
+            "gamma": self.gamma,
+            "entanglement": self.entanglement_mode,
+            "seed": self.seed,
+            "method": self.method,
+            "method_params": dict(self.method_params),
+            "reduction": self.reduction,
+            "dataset_size": self.dataset_size,
+        }
 
     def build(self, input_shape=None):
         self.built = True
 
 
-def build_vae(arch="burgess", image_size=64, latent_dim=3, variance="constant", beta=0.001, gamma=0.0001,
-              entanglement="seed", seed=None, method="beta-vae", method_params=None, reduction="study",
-              dataset_size=None) -> VAE:
+def build_vae(
+    arch="burgess",
+    image_size=64,
+    latent_dim=3,
+    variance="constant",
+    beta=0.001,
+    gamma=0.0001,
+    entanglement="seed",
+    seed=None,
+    method="beta-vae",
+    method_params=None,
+    reduction="study",
+    dataset_size=None,
+) -> VAE:
     """Build a VAE; call `model.compile(optimizer)` and `fit(uint8 images)` to train."""
     multiple = ARCHITECTURES[arch].size_multiple if arch in ARCHITECTURES else 1
     if image_size % multiple:
         raise ValueError(f"{arch} needs image_size a multiple of {multiple}, got {image_size}")
-    model = VAE(arch=arch, image_size=image_size, latent_dim=latent_dim, variance=variance, beta=beta, gamma=gamma,
-                entanglement=entanglement, seed=seed, method=method, method_params=method_params,
-                reduction=reduction, dataset_size=dataset_size)
+    model = VAE(
+        arch=arch,
+        image_size=image_size,
+        latent_dim=latent_dim,
+        variance=variance,
+        beta=beta,
+        gamma=gamma,
+        entanglement=entanglement,
+        seed=seed,
+        method=method,
+        method_params=method_params,
+        reduction=reduction,
+        dataset_size=dataset_size,
+    )
     model(ops.zeros((1, image_size, image_size, 1), dtype="float32"))
     return model
 

@@ -83,7 +83,7 @@ def member_logs(logs: dict | None, k: int) -> dict:
     own, val = member_key(k, ""), "val_" + member_key(k, "")
     for key, value in (logs or {}).items():
         if key.startswith(own):
-            out[key[len(own):]] = value
+            out[key[len(own) :]] = value
         elif key.startswith(val):
-            out["val_" + key[len(val):]] = value
+            out["val_" + key[len(val) :]] = value
     return out

@@ -117,34 +117,58 @@ class TrainConfig:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool)
             if kind is int:
                 ok = ok and float(v).is_integer()
-            need(ok and math.isfinite(float(v)), f"{name} must be a finite {'whole ' if kind is int else ''}number, got {v!r}")
+            need(
+                ok and math.isfinite(float(v)),
+                f"{name} must be a finite {'whole ' if kind is int else ''}number, got {v!r}",
+            )
             setattr(self, name, kind(v))
 
         need(bool(self.dataset), "dataset is not set: choose a dataset folder (generate one first)")
         need(self.arch in ARCHITECTURES, f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
-        need(self.entanglement in ENTANGLEMENT_TERMS,
-             f"entanglement must be one of {', '.join(ENTANGLEMENT_TERMS)}, got {self.entanglement!r}")
-        need(self.variance in VARIANCE_MODES, f"variance must be one of {', '.join(VARIANCE_MODES)}, got {self.variance!r}")
-        need(self.method in methods.METHODS,
-             f"method must be one of {', '.join(methods.METHOD_NAMES)}, got {self.method!r}")
-        need(self.reduction in methods.REDUCTIONS,
-             f"reduction must be one of {', '.join(methods.REDUCTIONS)}, got {self.reduction!r}")
+        need(
+            self.entanglement in ENTANGLEMENT_TERMS,
+            f"entanglement must be one of {', '.join(ENTANGLEMENT_TERMS)}, got {self.entanglement!r}",
+        )
+        need(
+            self.variance in VARIANCE_MODES,
+            f"variance must be one of {', '.join(VARIANCE_MODES)}, got {self.variance!r}",
+        )
+        need(
+            self.method in methods.METHODS,
+            f"method must be one of {', '.join(methods.METHOD_NAMES)}, got {self.method!r}",
+        )
+        need(
+            self.reduction in methods.REDUCTIONS,
+            f"reduction must be one of {', '.join(methods.REDUCTIONS)}, got {self.reduction!r}",
+        )
         need(isinstance(self.method_params, dict), "method_params must be a JSON object of the method's parameters")
         try:
             self.method_params = methods.resolve_params(self.method, self.method_params)
         except ValueError as e:
             raise UserError(str(e)) from None
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        for name in ("image_size", "latent_dim", "epochs", "batch_size", "seed", "log_every", "snapshot_every",
-                     "snapshot_max_codes"):
+        for name in (
+            "image_size",
+            "latent_dim",
+            "epochs",
+            "batch_size",
+            "seed",
+            "log_every",
+            "snapshot_every",
+            "snapshot_max_codes",
+        ):
             number(name, int)
         for name in ("beta", "gamma", "lr"):
             number(name)
-        need(32 <= self.image_size <= 256 and self.image_size % 8 == 0,
-             f"image_size must be a multiple of 8 between 32 and 256, got {self.image_size}")
+        need(
+            32 <= self.image_size <= 256 and self.image_size % 8 == 0,
+            f"image_size must be a multiple of 8 between 32 and 256, got {self.image_size}",
+        )
         multiple = ARCHITECTURES[self.arch].size_multiple
-        need(self.image_size % multiple == 0,
-             f"image_size must be a multiple of {multiple} for the {self.arch} network, got {self.image_size}")
+        need(
+            self.image_size % multiple == 0,
+            f"image_size must be a multiple of {multiple} for the {self.arch} network, got {self.image_size}",
+        )
         need(2 <= self.latent_dim <= 10, f"latent_dim must be between 2 and 10, got {self.latent_dim}")
         need(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
         need(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")
@@ -152,8 +176,10 @@ class TrainConfig:
         need(1 <= self.epochs <= 10_000, f"epochs must be between 1 and 10000, got {self.epochs}")
         need(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         if train_size is not None:
-            need(self.batch_size <= train_size,
-                 f"batch_size ({self.batch_size}) is larger than the training set ({train_size} images); lower it")
+            need(
+                self.batch_size <= train_size,
+                f"batch_size ({self.batch_size}) is larger than the training set ({train_size} images); lower it",
+            )
         need(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         need(self.snapshot_every >= 1, f"snapshot_every must be >= 1, got {self.snapshot_every}")
@@ -162,17 +188,38 @@ class TrainConfig:
 
 
 # ---- the Train page's settings in a URL (kept across reloads) and copied from a run ----------------
-FORM_KEYS = ("beta", "gamma", "arch", "latent_dim", "entanglement", "variance", "method", "reduction", "epochs",
-             "batch_size", "lr", "seed", "sample_weights")
+FORM_KEYS = (
+    "beta",
+    "gamma",
+    "arch",
+    "latent_dim",
+    "entanglement",
+    "variance",
+    "method",
+    "reduction",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "sample_weights",
+)
 
 
 def settings_to_query(cfg: dict) -> dict[str, str]:
     """The Train form's settings of a config dict as URL query parameters (text); method parameters as
     `mp.NAME`, the dataset by its folder name."""
-    out = {k: str(cfg[k]).lower() if isinstance(cfg.get(k), bool) else f"{cfg[k]:g}" if isinstance(cfg.get(k), float)
-           else str(cfg[k]) for k in FORM_KEYS if cfg.get(k) is not None}
-    out.update({f"mp.{k}": f"{v:g}" if isinstance(v, float) else str(v)
-                for k, v in (cfg.get("method_params") or {}).items()})
+    out = {
+        k: str(cfg[k]).lower()
+        if isinstance(cfg.get(k), bool)
+        else f"{cfg[k]:g}"
+        if isinstance(cfg.get(k), float)
+        else str(cfg[k])
+        for k in FORM_KEYS
+        if cfg.get(k) is not None
+    }
+    out.update(
+        {f"mp.{k}": f"{v:g}" if isinstance(v, float) else str(v) for k, v in (cfg.get("method_params") or {}).items()}
+    )
     if cfg.get("dataset"):
         out["dataset"] = str(cfg["dataset"]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     return out

@@ -37,16 +37,29 @@ RUN_FORMAT_VERSION = 1
 # pages read them from this table. `active`: a trainer process is behind it; `error`: shown as an error
 # (the trainer exits 1); `resumable`: Resume continues it from last.keras.
 STATE_INFO = {
-    "waiting": {"active": False, "ended": False, "error": False, "resumable": False,
-                "help": "in the queue: its trainer starts when one is free (VAE_LAB_MAX_TRAINERS)"},
+    "waiting": {
+        "active": False,
+        "ended": False,
+        "error": False,
+        "resumable": False,
+        "help": "in the queue: its trainer starts when one is free (VAE_LAB_MAX_TRAINERS)",
+    },
     "queued": {"active": True, "error": False, "resumable": False, "help": "its trainer is starting"},
     "running": {"active": True, "error": False, "resumable": False, "help": "training"},
     "finished": {"active": False, "error": False, "resumable": False, "help": "trained every epoch"},
     "stopped": {"active": False, "error": False, "resumable": True, "help": "stopped by request"},
-    "failed": {"active": False, "error": True, "resumable": True,
-               "help": "its trainer ended with an error, died or hung"},
-    "diverged": {"active": False, "error": True, "resumable": False,
-                 "help": "the loss became NaN or infinite; the last good model is kept"},
+    "failed": {
+        "active": False,
+        "error": True,
+        "resumable": True,
+        "help": "its trainer ended with an error, died or hung",
+    },
+    "diverged": {
+        "active": False,
+        "error": True,
+        "resumable": False,
+        "help": "the loss became NaN or infinite; the last good model is kept",
+    },
 }
 STATES = tuple(STATE_INFO)
 ACTIVE = tuple(s for s, info in STATE_INFO.items() if info["active"])
@@ -65,8 +78,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 def check_name(name: str, what: str = "run name") -> str:
     """Refuse names that could escape the data folder or confuse a terminal."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-        raise UserError(f"{what} {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
-                        "starting with a letter or digit, and no '..'")
+        raise UserError(
+            f"{what} {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, and no '..'"
+        )
     return name
 
 
@@ -75,8 +90,13 @@ def write_run_config(run_dir, cfg, dataset_meta: dict | None = None) -> Path:
     run_dir = Path(run_dir)
     require_writable(f"create run {run_dir.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": cfg.to_dict(),
-           "dataset": dataset_meta or {}, "created": time.time()}
+    doc = {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "dataset": dataset_meta or {},
+        "created": time.time(),
+    }
     atomic_write_json(run_dir / "config.json", doc)
     return run_dir
 
@@ -123,8 +143,10 @@ def read_config(run_dir) -> dict:
         raise UserError(f"{path} is not a {RUN_FORMAT} config (format={doc.get('format')!r})")
     version = doc.get("format_version")
     if version != RUN_FORMAT_VERSION:
-        raise UserError(f"{path} has run format version {version}; this lab reads version {RUN_FORMAT_VERSION}. "
-                        "Re-train the run with this version of the lab")
+        raise UserError(
+            f"{path} has run format version {version}; this lab reads version {RUN_FORMAT_VERSION}. "
+            "Re-train the run with this version of the lab"
+        )
     if not isinstance(doc.get("config"), dict):
         raise UserError(f"{path} has no 'config' section; the run folder is damaged")
     problem = check_config_types(doc["config"])
@@ -136,8 +158,10 @@ def read_config(run_dir) -> dict:
         problem = f"'dataset' must be a JSON object, got {type(doc['dataset']).__name__}"
     if problem:
         raise UserError(f"{path}: {problem}; the run folder is damaged")
-    doc["config"] = {**doc["config"], "dataset": resolve_dataset(doc["config"]["dataset"], path.parent,
-                                                                 (doc.get("dataset") or {}).get("path"))}
+    doc["config"] = {
+        **doc["config"],
+        "dataset": resolve_dataset(doc["config"]["dataset"], path.parent, (doc.get("dataset") or {}).get("path")),
+    }
     return doc
 
 
@@ -151,8 +175,11 @@ def resolve_dataset(dataset: str, run_dir, recorded=None) -> str:
     if p.is_absolute():
         return str(p)
     run_dir = Path(run_dir).absolute()
-    first = [Path(recorded)] if isinstance(recorded, str) and Path(recorded).is_absolute() \
-        and Path(recorded).name == p.name else []
+    first = (
+        [Path(recorded)]
+        if isinstance(recorded, str) and Path(recorded).is_absolute() and Path(recorded).name == p.name
+        else []
+    )
     others = [data_root() / p, run_dir.parent.parent / p, run_dir / p]
     for c in first + others:
         if (c / "dataset.json").is_file():
@@ -160,9 +187,19 @@ def resolve_dataset(dataset: str, run_dir, recorded=None) -> str:
     return os.path.normpath(others[0])
 
 
-_STATUS_TYPES = {"state": (str,), "message": (str,), "pid": (int, type(None)), "heartbeat": "number",
-                 "started": "number", "updated": "number", "queued_at": "number", "epoch": (int, type(None)),
-                 "epochs": (int, type(None)), "step": (int, type(None)), "steps_per_epoch": (int, type(None))}
+_STATUS_TYPES = {
+    "state": (str,),
+    "message": (str,),
+    "pid": (int, type(None)),
+    "heartbeat": "number",
+    "started": "number",
+    "updated": "number",
+    "queued_at": "number",
+    "epoch": (int, type(None)),
+    "epochs": (int, type(None)),
+    "step": (int, type(None)),
+    "steps_per_epoch": (int, type(None)),
+}
 
 
 def field_problem(doc: dict, types: dict) -> str | None:
@@ -176,8 +213,17 @@ def field_problem(doc: dict, types: dict) -> str | None:
             ok, want = v is None or _is_number(v), "a number"
         else:
             ok = isinstance(v, allowed) and not (isinstance(v, bool) and bool not in allowed)
-            want = " or ".join({"NoneType": "null", "str": "text", "int": "a whole number", "dict": "an object",
-                                "list": "a list", "float": "a number"}.get(t.__name__, t.__name__) for t in allowed)
+            want = " or ".join(
+                {
+                    "NoneType": "null",
+                    "str": "text",
+                    "int": "a whole number",
+                    "dict": "an object",
+                    "list": "a list",
+                    "float": "a number",
+                }.get(t.__name__, t.__name__)
+                for t in allowed
+            )
         if not ok:
             return f"{key!r} must be {want}, got {v!r}"[:200]
     return None
@@ -194,8 +240,10 @@ def read_status(run_dir) -> dict:
     except UserError as e:
         return {"state": DAMAGED, "message": str(e)}
     if not isinstance(status, dict):
-        return {"state": DAMAGED, "message": f"{path} holds {type(status).__name__}, not a JSON object; "
-                                             "the run's status is damaged"}
+        return {
+            "state": DAMAGED,
+            "message": f"{path} holds {type(status).__name__}, not a JSON object; the run's status is damaged",
+        }
     problem = field_problem(status, _STATUS_TYPES)
     if problem:
         return {"state": DAMAGED, "message": f"{path}: {problem}; the run's status is damaged"}
@@ -222,21 +270,33 @@ def run_state(run_dir) -> dict:
         pid = status.get("pid")
         age = time.time() - float(status.get("heartbeat", 0) or 0)
         if not pid_alive(pid):
-            status = {**status, "state": "failed",
-                      "message": f"the trainer process (pid {pid}) ended without finishing "
-                                 f"(last heartbeat {age:.0f} s ago); resume it to continue from its last epoch"}
+            status = {
+                **status,
+                "state": "failed",
+                "message": f"the trainer process (pid {pid}) ended without finishing "
+                f"(last heartbeat {age:.0f} s ago); resume it to continue from its last epoch",
+            }
         elif state == "running" and age > STALE_S:
-            status = {**status, "state": "failed",
-                      "message": f"the trainer (pid {pid}) has not reported for {age:.0f} s; it looks hung"}
+            status = {
+                **status,
+                "state": "failed",
+                "message": f"the trainer (pid {pid}) has not reported for {age:.0f} s; it looks hung",
+            }
         elif state == "queued" and age > QUEUED_S:
-            status = {**status, "state": "failed",
-                      "message": f"the trainer (pid {pid}) has not started in {age:.0f} s; see trainer.log in the "
-                                 "run folder, then resume or start the run again"}
+            status = {
+                **status,
+                "state": "failed",
+                "message": f"the trainer (pid {pid}) has not started in {age:.0f} s; see trainer.log in the "
+                "run folder, then resume or start the run again",
+            }
     elif state == WAITING and status.get("driver_pid") is not None and not pid_alive(status.get("driver_pid")):
         # a sweep's run waiting for a Ray worker whose driver is gone (resume the sweep)
-        status = {**status, "state": "failed",
-                  "message": f"the sweep driver (pid {status.get('driver_pid')}) ended before this run started "
-                             "again; resume the sweep to continue it"}
+        status = {
+            **status,
+            "state": "failed",
+            "message": f"the sweep driver (pid {status.get('driver_pid')}) ended before this run started "
+            "again; resume the sweep to continue it",
+        }
     return status
 
 
@@ -260,12 +320,32 @@ def list_runs(runs_root, states: tuple[str, ...] | None = None) -> list[dict]:
             doc = read_config(d)
         except UserError as e:
             if states is None:  # a damaged folder is in no run state
-                out.append({"name": d.name, "path": str(d), "state": DAMAGED, "message": str(e), "config": {},
-                            "final": {}, "created": d.stat().st_mtime})
+                out.append(
+                    {
+                        "name": d.name,
+                        "path": str(d),
+                        "state": DAMAGED,
+                        "message": str(e),
+                        "config": {},
+                        "final": {},
+                        "created": d.stat().st_mtime,
+                    }
+                )
             continue
-        out.append({"name": d.name, "path": str(d), "state": st.get("state"), "message": st.get("message", ""),
-                    "epoch": st.get("epoch"), "status": st, "config": doc["config"], "dataset": doc.get("dataset", {}),
-                    "final": final_metrics(d), "created": doc.get("created", d.stat().st_mtime)})
+        out.append(
+            {
+                "name": d.name,
+                "path": str(d),
+                "state": st.get("state"),
+                "message": st.get("message", ""),
+                "epoch": st.get("epoch"),
+                "status": st,
+                "config": doc["config"],
+                "dataset": doc.get("dataset", {}),
+                "final": final_metrics(d),
+                "created": doc.get("created", d.stat().st_mtime),
+            }
+        )
     return sorted(out, key=lambda r: r["created"], reverse=True)
 
 
@@ -278,8 +358,10 @@ def refuse_if_trained_elsewhere(run_dir, pid: int | None = None) -> None:
     trainer process, default this one)."""
     st = run_state(run_dir)
     if st.get("state") in ACTIVE and st.get("pid") not in (None, pid or os.getpid()):
-        raise UserError(f"run {Path(run_dir).name} is already {st['state']} in another trainer "
-                        f"(pid {st['pid']}); stop it first or wait for it to end")
+        raise UserError(
+            f"run {Path(run_dir).name} is already {st['state']} in another trainer "
+            f"(pid {st['pid']}); stop it first or wait for it to end"
+        )
 
 
 TEXT_KEYS = ("setting", "reason", "codes", "uses", "note", "error")  # keys (or parts of keys) whose values are words
@@ -299,8 +381,11 @@ def metrics_row(row):
     for key in ("epoch", "step", "global_step"):
         if key in row and (not isinstance(row[key], int) or isinstance(row[key], bool)):
             return None
-    return {k: v for k, v in row.items() if k == "kind" or v is None or isinstance(v, (int, float))
-            or (isinstance(v, str) and _text_key(k))}
+    return {
+        k: v
+        for k, v in row.items()
+        if k == "kind" or v is None or isinstance(v, (int, float)) or (isinstance(v, str) and _text_key(k))
+    }
 
 
 def read_metrics(run_dir, kind: str | None = None) -> list[dict]:
@@ -342,6 +427,7 @@ def snapshot_path(run_dir, epoch: int) -> Path:
 def _check_snapshot(path: Path, arrays: dict) -> dict:
     """A snapshot's arrays, checked: `recon` (N, H, W) numbers with N `recon_index` ids, and per split
     `mu_<split>` (n, d) numbers with n `index_<split>` ids, one d for all; `mu_train` is there."""
+
     def bad(why: str):
         raise UserError(f"snapshot {path} is damaged ({why}); it was not written whole by the lab")
 
@@ -384,16 +470,20 @@ def load_snapshot(run_dir, epoch: int | None = None) -> dict[str, np.ndarray]:
                 raise ValueError("a single array, not an .npz archive")
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
-        raise UserError(f"run {Path(run_dir).name} has no snapshot for epoch {epoch}; "
-                        f"available: {', '.join(map(str, epochs))}") from None
+        raise UserError(
+            f"run {Path(run_dir).name} has no snapshot for epoch {epoch}; available: {', '.join(map(str, epochs))}"
+        ) from None
     except IsADirectoryError:
         raise UserError(f"snapshot {path} is a folder, not a file; the run folder is damaged") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
         if "allow_pickle" in str(e):
-            raise UserError(f"snapshot {path} holds Python objects (pickle), which the lab never loads; "
-                            "it was not written by the lab") from None
-        raise UserError(f"snapshot {path} is damaged ({(str(e).splitlines() or [type(e).__name__])[0][:200]})") \
-            from None
+            raise UserError(
+                f"snapshot {path} holds Python objects (pickle), which the lab never loads; "
+                "it was not written by the lab"
+            ) from None
+        raise UserError(
+            f"snapshot {path} is damaged ({(str(e).splitlines() or [type(e).__name__])[0][:200]})"
+        ) from None
     return _check_snapshot(path, arrays)
 
 
@@ -461,9 +551,11 @@ def _evaluation_problem(doc) -> str | None:
     if fa is not None and not isinstance(fa, dict):
         return "factor_alignment is not a JSON object"
     fa = fa or {}
-    problem = (_matrix_problem(mig.get("mutual_info"), "mig mutual_info")
-               or _matrix_problem(dci.get("importance_matrix"), "dci importance_matrix")
-               or _matrix_problem(fa.get("abs_cos"), "factor_alignment abs_cos"))
+    problem = (
+        _matrix_problem(mig.get("mutual_info"), "mig mutual_info")
+        or _matrix_problem(dci.get("importance_matrix"), "dci importance_matrix")
+        or _matrix_problem(fa.get("abs_cos"), "factor_alignment abs_cos")
+    )
     if problem:
         return problem
     for key in ("assigned_axis", "angles_deg", "r2", "per_factor"):

@@ -32,8 +32,18 @@ from vae.base.fileio import atomic_write_text, read_json
 from vae.base.paths import runs_root as default_runs_root
 from vae.base.paths import sweeps_root as default_sweeps_root
 from vae.base.safety import readonly
-from vae.runs.folder import (DAMAGED, IN_PROGRESS, field_problem, final_metrics, pid_alive, read_config,
-                             read_evaluation, read_metrics, read_status, run_state)
+from vae.runs.folder import (
+    DAMAGED,
+    IN_PROGRESS,
+    field_problem,
+    final_metrics,
+    pid_alive,
+    read_config,
+    read_evaluation,
+    read_metrics,
+    read_status,
+    run_state,
+)
 
 INDEX_FILE = ".index.json"
 INDEX_VERSION = 3  # 2: rows of checked configs (absolute dataset paths, numeric `created`); 3: evaluation_notes and
@@ -61,22 +71,42 @@ def _summary(run_dir: Path, name: str, sweep: str | None) -> dict:
     try:
         doc = read_config(run_dir)
     except UserError as e:
-        return {"name": name, "path": str(run_dir), "state": DAMAGED, "message": str(e), "config": {}, "final": {},
-                "created": run_dir.stat().st_mtime, "sweep": sweep, "evaluation": None, "status": status,
-                "evaluation_notes": {}, "val_losses": []}
+        return {
+            "name": name,
+            "path": str(run_dir),
+            "state": DAMAGED,
+            "message": str(e),
+            "config": {},
+            "final": {},
+            "created": run_dir.stat().st_mtime,
+            "sweep": sweep,
+            "evaluation": None,
+            "status": status,
+            "evaluation_notes": {},
+            "val_losses": [],
+        }
     try:
         evaluation = read_evaluation(run_dir)
     except UserError:  # damaged: the page that opens the run says why
         evaluation = None
     evaluation = evaluation if isinstance(evaluation, dict) else {}
     notes = evaluation.get("notes")
-    return {"name": name, "path": str(run_dir), "state": status.get("state"), "message": status.get("message", ""),
-            "epoch": status.get("epoch"), "status": status, "config": doc["config"],
-            "dataset": doc.get("dataset", {}), "final": final_metrics(run_dir),
-            "created": doc.get("created", run_dir.stat().st_mtime), "sweep": sweep,
-            "evaluation": evaluation.get("summary"),
-            "evaluation_notes": notes if isinstance(notes, dict) else {},
-            "val_losses": _val_losses(run_dir)}
+    return {
+        "name": name,
+        "path": str(run_dir),
+        "state": status.get("state"),
+        "message": status.get("message", ""),
+        "epoch": status.get("epoch"),
+        "status": status,
+        "config": doc["config"],
+        "dataset": doc.get("dataset", {}),
+        "final": final_metrics(run_dir),
+        "created": doc.get("created", run_dir.stat().st_mtime),
+        "sweep": sweep,
+        "evaluation": evaluation.get("summary"),
+        "evaluation_notes": notes if isinstance(notes, dict) else {},
+        "val_losses": _val_losses(run_dir),
+    }
 
 
 def _val_losses(run_dir: Path) -> list:
@@ -116,10 +146,16 @@ def _folders(runs_root: Path, sweeps_root: Path | None):
 def _entry_ok(entry) -> bool:
     """An index entry as this module writes it (a damaged or hand-edited .index.json is rebuilt, not trusted)."""
     row = entry.get("row") if isinstance(entry, dict) else None
-    return (isinstance(row, dict) and isinstance(entry.get("fp"), list) and isinstance(entry.get("name"), str)
-            and isinstance(row.get("config"), dict) and isinstance(row.get("path"), str)
-            and isinstance(row.get("state"), (str, type(None))) and isinstance(row.get("created"), (int, float))
-            and not isinstance(row.get("created"), bool))
+    return (
+        isinstance(row, dict)
+        and isinstance(entry.get("fp"), list)
+        and isinstance(entry.get("name"), str)
+        and isinstance(row.get("config"), dict)
+        and isinstance(row.get("path"), str)
+        and isinstance(row.get("state"), (str, type(None)))
+        and isinstance(row.get("created"), (int, float))
+        and not isinstance(row.get("created"), bool)
+    )
 
 
 def _load(index_path: Path) -> dict:
@@ -192,8 +228,15 @@ DRIVER_STALE_S = 30.0  # the driver writes its heartbeat every few seconds
 SWEEP_IN_PROGRESS = ("planned", "running", "stopping")  # its runs not yet ended will be trained: they read the dataset
 
 
-_SWEEP_STATUS_TYPES = {"state": (str,), "message": (str,), "driver_pid": (int, type(None)), "heartbeat": "number",
-                       "updated": "number", "workers": (int, type(None)), "runs": (dict,)}
+_SWEEP_STATUS_TYPES = {
+    "state": (str,),
+    "message": (str,),
+    "driver_pid": (int, type(None)),
+    "heartbeat": "number",
+    "updated": "number",
+    "workers": (int, type(None)),
+    "runs": (dict,),
+}
 
 
 def read_sweep_status(sweep_dir) -> dict:
@@ -207,8 +250,11 @@ def read_sweep_status(sweep_dir) -> dict:
     except (OSError, ValueError) as e:
         why = "it is a folder" if isinstance(e, IsADirectoryError) else (str(e).splitlines() or ["?"])[0][:200]
         return {"state": DAMAGED, "runs": {}, "message": f"cannot read {path}: {why}; resume the sweep to rewrite it"}
-    problem = f"it holds {type(st).__name__}, not a JSON object" if not isinstance(st, dict) else \
-        field_problem(st, _SWEEP_STATUS_TYPES)
+    problem = (
+        f"it holds {type(st).__name__}, not a JSON object"
+        if not isinstance(st, dict)
+        else field_problem(st, _SWEEP_STATUS_TYPES)
+    )
     if not problem and not all(isinstance(r, dict) for r in st.get("runs", {}).values()):
         problem = "'runs' must map each run to an object"
     if problem:
@@ -222,7 +268,10 @@ def sweep_state(sweep_dir) -> dict:
     if st.get("state") in ("running", "stopping"):
         age = time.time() - float(st.get("heartbeat", 0) or 0)
         if not pid_alive(st.get("driver_pid")) or age > DRIVER_STALE_S:
-            st = {**st, "state": "stopped",
-                  "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
-                             "resume the sweep to train what is left"}
+            st = {
+                **st,
+                "state": "stopped",
+                "message": f"the sweep driver (pid {st.get('driver_pid')}) ended without finishing; "
+                "resume the sweep to train what is left",
+            }
     return st

@@ -51,8 +51,12 @@ def _thread_env(threads: int) -> dict:
     """Per-run thread limits, set before TensorFlow loads in the worker process."""
     t = str(max(1, int(threads)))
     # inter-op 2 even for one core: 1 inter-op thread cost 20% of the images/s (bench/RESULTS.md, thread settings)
-    return {"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": t,
-            "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return {
+        "TF_NUM_INTRAOP_THREADS": t,
+        "TF_NUM_INTEROP_THREADS": "2",
+        "OMP_NUM_THREADS": t,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
 
 
 def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = None, wait_s: float = 60.0) -> dict:
@@ -90,12 +94,19 @@ def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = Non
         import keras
 
         keras.backend.clear_session()  # the worker trains the next run with a clean graph
-    return {"state": state, "trained": trained, "evaluated": evaluated, "wall_s": round(time.time() - t0, 2),
-            "pid": os.getpid(), "host": socket.gethostname()}
+    return {
+        "state": state,
+        "trained": trained,
+        "evaluated": evaluated,
+        "wall_s": round(time.time() - t0, 2),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
 
 
-def execute_group(run_dirs: list[str], evaluate: str = "quick", threads: int | None = None,
-                  node: str | None = None) -> dict:
+def execute_group(
+    run_dirs: list[str], evaluate: str = "quick", threads: int | None = None, node: str | None = None
+) -> dict:
     """Train the runs of one setting that are not finished as one seed group (vae.training.grouped), then
     evaluate every finished run without evaluation; returns {run name: what execute_run returns}."""
     from vae.runs.folder import run_state
@@ -113,15 +124,23 @@ def execute_group(run_dirs: list[str], evaluate: str = "quick", threads: int | N
 
         res = train_group(train, evaluate=evaluate, status_fields={"node": node, "host": socket.gethostname()})
         for d in train:
-            out[d.name] = {"state": res["states"][d.name], "trained": True,
-                           "evaluated": (d / "evaluation.json").exists() and evaluate != "none"}
+            out[d.name] = {
+                "state": res["states"][d.name],
+                "trained": True,
+                "evaluated": (d / "evaluation.json").exists() and evaluate != "none",
+            }
     for d in dirs:
         if d not in train:
             out[d.name] = execute_run(str(d), evaluate)
     wall = round(time.time() - t0, 2)
     for d in dirs:  # the group's wall time, shared by its runs
-        out[d.name].update(wall_s=round(wall / len(dirs), 2), group_wall_s=wall, group=len(dirs),
-                           pid=os.getpid(), host=socket.gethostname())
+        out[d.name].update(
+            wall_s=round(wall / len(dirs), 2),
+            group_wall_s=wall,
+            group=len(dirs),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
     return out
 
 
@@ -171,10 +190,17 @@ class _Status(HeartbeatFile):
 
     def __init__(self, sweep_dir: Path):
         old = sweep.read_status(sweep_dir)
-        data = {"state": "running", "message": "starting Ray", "driver_pid": os.getpid(),
-                "started": time.time(), "runs": old.get("runs") or {}, "history": old.get("history", [])}
-        super().__init__(sweep_dir / "status.json", data, every=HEARTBEAT_S,
-                         write_fn=lambda d: sweep.write_status(sweep_dir, d))
+        data = {
+            "state": "running",
+            "message": "starting Ray",
+            "driver_pid": os.getpid(),
+            "started": time.time(),
+            "runs": old.get("runs") or {},
+            "history": old.get("history", []),
+        }
+        super().__init__(
+            sweep_dir / "status.json", data, every=HEARTBEAT_S, write_fn=lambda d: sweep.write_status(sweep_dir, d)
+        )
 
     def record(self, name: str, **fields):
         """Change one run's fields and write the file now."""
@@ -209,18 +235,28 @@ def _init_ray(address: str | None, cpus: int | None):
         ray.init(address=address, runtime_env=runtime_env, **kwargs)
     else:
         ray.init(num_cpus=cpus or os.cpu_count() or 1, runtime_env=runtime_env, **kwargs)
-        outward = [n.get("NodeManagerAddress") for n in ray.nodes()
-                   if not is_loopback_address(n.get("NodeManagerAddress"))]
+        outward = [
+            n.get("NodeManagerAddress") for n in ray.nodes() if not is_loopback_address(n.get("NodeManagerAddress"))
+        ]
         if outward:
             ray.shutdown()
-            raise UserError(f"the local Ray started on {outward[0]}, reachable from the network (Ray was imported "
-                            f"before {LOCAL_ONLY_ENV}=0 could be set); start the sweep in a fresh process "
-                            "(python -m vae sweep), or name a cluster with --ray-address")
+            raise UserError(
+                f"the local Ray started on {outward[0]}, reachable from the network (Ray was imported "
+                f"before {LOCAL_ONLY_ENV}=0 could be set); start the sweep in a fresh process "
+                "(python -m vae sweep), or name a cluster with --ray-address"
+            )
     return ray, time.time() - t0
 
 
-def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None, cpus_per_run: int | None = None,
-              say=print, engine: str = "per-run", group_size: int | None = None) -> dict:
+def run_sweep(
+    sweep_dir,
+    address: str | None = None,
+    workers: int | None = None,
+    cpus_per_run: int | None = None,
+    say=print,
+    engine: str = "per-run",
+    group_size: int | None = None,
+) -> dict:
     """Train and evaluate every run of the sweep that is not done; returns the final status.
 
     `engine`: "per-run" (the default: each task trains one run, vae.training.train) or "grouped" (each task
@@ -230,8 +266,10 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
     doc = sweep.read_sweep(sweep_dir)
     st = sweep.sweep_state(sweep_dir)
     if st.get("state") in ("running", "stopping") and st.get("driver_pid") != os.getpid():
-        raise UserError(f"sweep {sweep_dir.name} is already {st['state']} in driver pid {st.get('driver_pid')}; "
-                        "stop it first or wait")
+        raise UserError(
+            f"sweep {sweep_dir.name} is already {st['state']} in driver pid {st.get('driver_pid')}; "
+            "stop it first or wait"
+        )
     (sweep_dir / "stop").unlink(missing_ok=True)
     evaluate = doc.get("evaluate", "quick")
     todo = [r for r in doc["runs"] if not sweep.run_done(sweep.run_dir_of(sweep_dir, r), evaluate)]
@@ -247,8 +285,10 @@ def run_sweep(sweep_dir, address: str | None = None, workers: int | None = None,
             return dict(status.data)
         return _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evaluate, say, engine)
     except BaseException as e:
-        status.update(state="failed" if not isinstance(e, KeyboardInterrupt) else "stopped",
-                     message=f"{type(e).__name__}: {e}; resume the sweep to continue")
+        status.update(
+            state="failed" if not isinstance(e, KeyboardInterrupt) else "stopped",
+            message=f"{type(e).__name__}: {e}; resume the sweep to continue",
+        )
         raise
     finally:
         status.stop_heartbeat()
@@ -262,18 +302,35 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
         per_run = int(cpus_per_run or (doc.get("resources") or {}).get("cpus_per_run") or 1)
         per_run = max(1, min(per_run, cpus))
         workers = int(workers or default_workers(cpus, per_run))
-        say(f"ray: {cpus} CPU(s) on {len(ray.nodes())} node(s), started in {t_init:.1f} s; "
+        say(
+            f"ray: {cpus} CPU(s) on {len(ray.nodes())} node(s), started in {t_init:.1f} s; "
             f"{len(todo)} of {len(doc['runs'])} runs to do as {len(tasks)} task(s) ({engine} engine), "
-            f"{workers} at a time, {per_run} CPU(s) each")
+            f"{workers} at a time, {per_run} CPU(s) each"
+        )
         history = status.data.setdefault("history", [])
-        history.append({"driver_pid": os.getpid(), "started": time.time(), "ray_init_s": round(t_init, 2),
-                        "cpus": cpus, "workers": workers, "cpus_per_run": per_run, "todo": len(todo),
-                        "engine": engine, "tasks": len(tasks)})
+        history.append(
+            {
+                "driver_pid": os.getpid(),
+                "started": time.time(),
+                "ray_init_s": round(t_init, 2),
+                "cpus": cpus,
+                "workers": workers,
+                "cpus_per_run": per_run,
+                "todo": len(todo),
+                "engine": engine,
+                "tasks": len(tasks),
+            }
+        )
         status.update(message=f"{len(todo)} runs to do", workers=workers, cpus_per_run=per_run, cpus=cpus)
         gpus = float((doc.get("resources") or {}).get("gpus_per_run") or 0)
         env = {**_thread_env(per_run), "PYTHONPATH": lab_pythonpath()}
-        opts = dict(num_cpus=per_run, num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=False,
-                    runtime_env={"env_vars": env})
+        opts = dict(
+            num_cpus=per_run,
+            num_gpus=gpus,
+            max_retries=TASK_RETRIES,
+            retry_exceptions=False,
+            runtime_env={"env_vars": env},
+        )
         task = ray.remote(_ray_task).options(**opts)
         group_task = ray.remote(_ray_group_task).options(**opts)
         queue, in_flight, failed = list(tasks), {}, 0
@@ -285,17 +342,24 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
                 for ref, runs in in_flight.items():
                     for run in runs:
                         sweep.request_stop_run(sweep.run_dir_of(sweep_dir, run))
-                status.update(state="stopping", message="stopping: queued runs will not start; running runs stop "
-                                                       "after their current batch")
+                status.update(
+                    state="stopping",
+                    message="stopping: queued runs will not start; running runs stop after their current batch",
+                )
             while queue and len(in_flight) < workers:
                 runs = queue.pop(0)
                 for run in runs:
                     rec = status.data["runs"].get(run["name"], {})
-                    sweep.mark_resumed(sweep.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", ""))  # not "failed"
+                    sweep.mark_resumed(
+                        sweep.run_dir_of(sweep_dir, run), os.getpid(), doc.get("name", "")
+                    )  # not "failed"
                     status.record(run["name"], attempts=int(rec.get("attempts", 0)) + 1, submitted=time.time())
                 dirs = [str(sweep.run_dir_of(sweep_dir, run)) for run in runs]
-                ref = (task.remote(dirs[0], evaluate, per_run) if engine == "per-run"
-                       else group_task.remote(dirs, evaluate, per_run))
+                ref = (
+                    task.remote(dirs[0], evaluate, per_run)
+                    if engine == "per-run"
+                    else group_task.remote(dirs, evaluate, per_run)
+                )
                 in_flight[ref] = runs
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
@@ -306,21 +370,34 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
                     for run in runs:
                         out = outs[run["name"]]
                         lost = float(status.data["runs"].get(run["name"], {}).get("lost_s") or 0.0)  # failed attempts
-                        status.record(run["name"], node=out.get("node"), host=out.get("host"),
-                                      wall_s=round(out["wall_s"] + lost, 2), last_attempt_s=out["wall_s"],
-                                      state=out["state"], trained=out["trained"], gpus=out.get("gpus", []),
-                                      **({"group": out["group"], "group_wall_s": out["group_wall_s"]}
-                                         if "group" in out else {}))
-                        say(f"{run['name']}: {out['state']} in {out['wall_s']:.1f} s on {out.get('host')} "
-                            f"(node {str(out.get('node'))[:8]})")
+                        status.record(
+                            run["name"],
+                            node=out.get("node"),
+                            host=out.get("host"),
+                            wall_s=round(out["wall_s"] + lost, 2),
+                            last_attempt_s=out["wall_s"],
+                            state=out["state"],
+                            trained=out["trained"],
+                            gpus=out.get("gpus", []),
+                            **({"group": out["group"], "group_wall_s": out["group_wall_s"]} if "group" in out else {}),
+                        )
+                        say(
+                            f"{run['name']}: {out['state']} in {out['wall_s']:.1f} s on {out.get('host')} "
+                            f"(node {str(out.get('node'))[:8]})"
+                        )
                 except Exception as e:  # the run failed (its status.json says why) or its worker died too often
                     failed += 1
                     for run in runs:
                         rec = status.data["runs"].get(run["name"], {})
-                        lost = float(rec.get("lost_s") or 0.0) + max(0.0, time.time() - float(rec.get("submitted") or
-                                                                                            time.time()))
-                        status.record(run["name"], state="failed", error=f"{type(e).__name__}: {str(e)[:500]}",
-                                      lost_s=round(lost, 2))
+                        lost = float(rec.get("lost_s") or 0.0) + max(
+                            0.0, time.time() - float(rec.get("submitted") or time.time())
+                        )
+                        status.record(
+                            run["name"],
+                            state="failed",
+                            error=f"{type(e).__name__}: {str(e)[:500]}",
+                            lost_s=round(lost, 2),
+                        )
                         say(f"{run['name']}: failed ({type(e).__name__})")
                 _refresh_results(sweep_dir, doc, status)
         _refresh_results(sweep_dir, doc, status)
@@ -329,10 +406,18 @@ def _drive(sweep_dir, doc, tasks, status, address, workers, cpus_per_run, evalua
         if stopping:
             state, msg = "stopped", f"stopped by request; {done} of {len(doc['runs'])} runs done; resume to continue"
         elif done == len(doc["runs"]):
-            state, msg = "finished", f"all {done} runs finished and evaluated" if evaluate != "none" else f"all {done} runs finished"
+            state, msg = (
+                "finished",
+                f"all {done} runs finished and evaluated" if evaluate != "none" else f"all {done} runs finished",
+            )
         else:
-            state, msg = "failed", (f"{done} of {len(doc['runs'])} runs done; {counts} - see each failed run's "
-                                    "status; resume the sweep to retry them")
+            state, msg = (
+                "failed",
+                (
+                    f"{done} of {len(doc['runs'])} runs done; {counts} - see each failed run's "
+                    "status; resume the sweep to retry them"
+                ),
+            )
         status.update(state=state, message=msg, finished=time.time(), counts=counts)
         say(f"sweep {state}: {msg}")
         return dict(status.data)

@@ -29,8 +29,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping, Sequence
 
-PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "plotly", "streamlit", "tensorflow", "keras", "ray",
-            "psutil", "kaleido")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "plotly",
+    "streamlit",
+    "tensorflow",
+    "keras",
+    "ray",
+    "psutil",
+    "kaleido",
+)
 
 
 def versions(static: dict | None = None) -> dict:
@@ -44,9 +55,14 @@ def versions(static: dict | None = None) -> dict:
             pkgs[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pkgs[name] = None
-    return {"lab": vae.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "packages": pkgs, "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "static_images": static or {}}
+    return {
+        "lab": vae.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": pkgs,
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "static_images": static or {},
+    }
 
 
 def static_image(fig, fmt: str) -> tuple[bytes | None, str]:
@@ -54,8 +70,10 @@ def static_image(fig, fmt: str) -> tuple[bytes | None, str]:
     try:
         import kaleido  # noqa: F401
     except ImportError:
-        return None, ("kaleido is not installed: figures are exported as plotly JSON and self-contained HTML; "
-                      "open the HTML and use its camera button for SVG/PNG, or `pip install kaleido` for files")
+        return None, (
+            "kaleido is not installed: figures are exported as plotly JSON and self-contained HTML; "
+            "open the HTML and use its camera button for SVG/PNG, or `pip install kaleido` for files"
+        )
     try:
         return fig.to_image(format=fmt), ""
     except Exception as e:  # kaleido without a usable Chrome, or another engine failure: say so, export the rest
@@ -81,9 +99,15 @@ def figures_html(figures: Mapping) -> str:
     camera button saves it as SVG."""
     import plotly.io as pio
 
-    parts = [pio.to_html(fig, include_plotlyjs=(k == 0), full_html=False,
-                         config={"toImageButtonOptions": {"format": "svg", "filename": _safe(name)}})
-             for k, (name, fig) in enumerate(figures.items())]
+    parts = [
+        pio.to_html(
+            fig,
+            include_plotlyjs=(k == 0),
+            full_html=False,
+            config={"toImageButtonOptions": {"format": "svg", "filename": _safe(name)}},
+        )
+        for k, (name, fig) in enumerate(figures.items())
+    ]
     heads = "".join(f"<h2>{_safe(name)}</h2>{part}" for name, part in zip(figures, parts))
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>figures</title></head><body>{heads}</body></html>"
 
@@ -110,8 +134,13 @@ versions.json      the lab's and the packages' versions
 """
 
 
-def bundle(rows: Sequence[Mapping], run_paths: Sequence, figures: Mapping, extra: Mapping[str, bytes | str] = (),
-           static: bool = True) -> bytes:
+def bundle(
+    rows: Sequence[Mapping],
+    run_paths: Sequence,
+    figures: Mapping,
+    extra: Mapping[str, bytes | str] = (),
+    static: bool = True,
+) -> bytes:
     """A zip (bytes) of rows as results.csv, each run folder's config.json, the figures and versions.json."""
     from vae.sweeps.sweep import table_csv
 
@@ -129,8 +158,7 @@ def bundle(rows: Sequence[Mapping], run_paths: Sequence, figures: Mapping, extra
     if figures:
         files["figures/figures.html"] = figures_html(figures)
     files.update(dict(extra))
-    files["versions.json"] = json.dumps(versions({"missing": why} if why else {"all": "svg and png written"}),
-                                        indent=2)
+    files["versions.json"] = json.dumps(versions({"missing": why} if why else {"all": "svg and png written"}), indent=2)
     return _zip(files)
 
 
@@ -143,8 +171,10 @@ def sweep_figures(rows: Sequence[Mapping], grid: Mapping, name: str = "") -> dic
     keys = list(grid) or ["seed"]
     x = "gamma" if "gamma" in keys else keys[0]
     others = [k for k in keys if k != x]
-    return {f"{m}_vs_{x}": distribution_figure(done, x, m, others[0] if others else None, name)
-            for m in metric_columns(done)}
+    return {
+        f"{m}_vs_{x}": distribution_figure(done, x, m, others[0] if others else None, name)
+        for m in metric_columns(done)
+    }
 
 
 def sweep_bundle(sweep_dir, static: bool = True) -> bytes:
@@ -156,5 +186,10 @@ def sweep_bundle(sweep_dir, static: bool = True) -> bytes:
     doc = sweep.read_sweep(sweep_dir)
     rows = sweep.result_rows(sweep_dir, doc)
     extra = {n: (sweep_dir / n).read_bytes() for n in ("sweep.json", "status.json") if (sweep_dir / n).is_file()}
-    return bundle(rows, [sweep.run_dir_of(sweep_dir, r) for r in doc["runs"]],
-                  sweep_figures(rows, doc.get("grid") or {}, doc.get("name", "")), extra, static=static)
+    return bundle(
+        rows,
+        [sweep.run_dir_of(sweep_dir, r) for r in doc["runs"]],
+        sweep_figures(rows, doc.get("grid") or {}, doc.get("name", "")),
+        extra,
+        static=static,
+    )

@@ -13,24 +13,63 @@ import numpy as np
 from vae.measures import stats
 
 # Shown first when present, in this order; any other numeric evaluation column follows.
-PREFERRED = ("eval_factor_alignment", "eval_alignment_score", "eval_pca_alignment", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity",
-             "eval_factor_vae", "eval_beta_vae", "eval_total_correlation", "eval_hole_error", "eval_hole_recon_ratio",
-             "eval_recon_loss_per_split_validation", "val_recon", "val_kl", "val_loss", "alignment_score",
-             "eval_active_units", "eval_collapsed_latents", "eval_kl_total")
+PREFERRED = (
+    "eval_factor_alignment",
+    "eval_alignment_score",
+    "eval_pca_alignment",
+    "eval_mig",
+    "eval_dci_disentanglement",
+    "eval_sap",
+    "eval_modularity",
+    "eval_factor_vae",
+    "eval_beta_vae",
+    "eval_total_correlation",
+    "eval_hole_error",
+    "eval_hole_recon_ratio",
+    "eval_recon_loss_per_split_validation",
+    "val_recon",
+    "val_kl",
+    "val_loss",
+    "alignment_score",
+    "eval_active_units",
+    "eval_collapsed_latents",
+    "eval_kl_total",
+)
 UNSUPERVISED = ("val_recon", "val_kl", "eval_total_correlation", "total_correlation", "val_loss", "eval_pca_alignment")
-SUPERVISED = ("eval_factor_alignment", "eval_mig", "eval_dci_disentanglement", "eval_sap", "eval_modularity", "eval_factor_vae",
-              "eval_beta_vae", "eval_alignment_score")
-LABELS = {"eval_factor_alignment": "factor alignment", "eval_pca_alignment": "principal axes on latent axes",
-          "eval_active_units": "active units", "eval_collapsed": "collapsed (fewer active latents than factors)",
-          "eval_collapsed_latents": "collapsed latents (d - active units)",
-          "eval_kl_total": "KL (nats, summed over latents)",
-          "eval_factor_alignment_local": "factor alignment (local)", "eval_hole_error": "hole error",
-          "eval_alignment_score": "alignment score", "eval_mig": "MIG", "eval_dci_disentanglement": "DCI disentanglement",
-          "eval_sap": "SAP", "eval_modularity": "modularity", "eval_factor_vae": "FactorVAE score",
-          "eval_beta_vae": "BetaVAE score", "eval_total_correlation": "total correlation",
-          "eval_hole_recon_ratio": "hole ratio", "eval_recon_loss_per_split_validation": "reconstruction (validation)",
-          "val_recon": "reconstruction loss", "val_kl": "KL", "val_loss": "validation loss",
-          "alignment_score": "alignment (last epoch)"}
+SUPERVISED = (
+    "eval_factor_alignment",
+    "eval_mig",
+    "eval_dci_disentanglement",
+    "eval_sap",
+    "eval_modularity",
+    "eval_factor_vae",
+    "eval_beta_vae",
+    "eval_alignment_score",
+)
+LABELS = {
+    "eval_factor_alignment": "factor alignment",
+    "eval_pca_alignment": "principal axes on latent axes",
+    "eval_active_units": "active units",
+    "eval_collapsed": "collapsed (fewer active latents than factors)",
+    "eval_collapsed_latents": "collapsed latents (d - active units)",
+    "eval_kl_total": "KL (nats, summed over latents)",
+    "eval_factor_alignment_local": "factor alignment (local)",
+    "eval_hole_error": "hole error",
+    "eval_alignment_score": "alignment score",
+    "eval_mig": "MIG",
+    "eval_dci_disentanglement": "DCI disentanglement",
+    "eval_sap": "SAP",
+    "eval_modularity": "modularity",
+    "eval_factor_vae": "FactorVAE score",
+    "eval_beta_vae": "BetaVAE score",
+    "eval_total_correlation": "total correlation",
+    "eval_hole_recon_ratio": "hole ratio",
+    "eval_recon_loss_per_split_validation": "reconstruction (validation)",
+    "val_recon": "reconstruction loss",
+    "val_kl": "KL",
+    "val_loss": "validation loss",
+    "alignment_score": "alignment (last epoch)",
+}
 
 
 def fmt(v) -> str:
@@ -77,8 +116,9 @@ def per_setting(rows: list[dict], keys, metric: str, level: float = 0.95) -> lis
     return out
 
 
-def effects(rows: list[dict], key: str, metric: str, baseline=0.0, others=(), smallest_effect=None,
-            level: float = 0.95) -> list[dict]:
+def effects(
+    rows: list[dict], key: str, metric: str, baseline=0.0, others=(), smallest_effect=None, level: float = 0.95
+) -> list[dict]:
     """For each value of `key` other than `baseline`, within each combination of the `others` settings:
     stats.compare_settings' answer (paired t on per-seed differences when the seeds match, Holm over the
     values of `key` on this metric, effect size, smallest detectable difference) plus the settings,
@@ -91,8 +131,16 @@ def effects(rows: list[dict], key: str, metric: str, baseline=0.0, others=(), sm
         if not any(stats._same(r.get(key), baseline) for r in rs):
             continue
         for c in stats.compare_settings(rs, metric, key, baseline, smallest_effect=smallest_effect, level=level):
-            out.append({**dict(zip(others, other)), key: c["value"], **c, "metric": metric,
-                        "words": stats.verdict_words(c, label(metric)), "power": stats.power_words(c)})
+            out.append(
+                {
+                    **dict(zip(others, other)),
+                    key: c["value"],
+                    **c,
+                    "metric": metric,
+                    "words": stats.verdict_words(c, label(metric)),
+                    "power": stats.power_words(c),
+                }
+            )
     return out
 
 
@@ -104,9 +152,11 @@ def few_seeds_warning(rows: list[dict], keys) -> str | None:
     if not counts or min(counts.values()) >= MIN_SEEDS:
         return None
     n = min(counts.values())
-    return (f"Only {n} seed{'s' if n != 1 else ''} in the smallest setting: with fewer than {MIN_SEEDS} seeds the "
-            "intervals are wide and only large differences can be detected, so read every verdict below as "
-            "preliminary; more seeds give an answer to rely on.")
+    return (
+        f"Only {n} seed{'s' if n != 1 else ''} in the smallest setting: with fewer than {MIN_SEEDS} seeds the "
+        "intervals are wide and only large differences can be detected, so read every verdict below as "
+        "preliminary; more seeds give an answer to rely on."
+    )
 
 
 def variance_and_ranking(rows: list[dict], keys, metric: str) -> dict:
@@ -118,8 +168,7 @@ def variance_and_ranking(rows: list[dict], keys, metric: str) -> dict:
     for r in rows:
         if _num(r.get(metric)):
             m[settings.index(setting_key(r, keys)), seeds.index(r.get("seed"))] = float(r[metric])
-    return {**{f"share_{k}": v for k, v in shares.items() if k != "n"}, "n": shares["n"],
-            **stats.ranking_stability(m)}
+    return {**{f"share_{k}": v for k, v in shares.items() if k != "n"}, "n": shares["n"], **stats.ranking_stability(m)}
 
 
 def unsupervised_vs_supervised(rows: list[dict], keys=()) -> list[dict]:
@@ -133,8 +182,16 @@ def unsupervised_vs_supervised(rows: list[dict], keys=()) -> list[dict]:
     for (u, s), v in pooled.items():
         ok = [r for r in rows if _num(r.get(u)) and _num(r.get(s))]
         w = stats.within_setting_spearman([r[u] for r in ok], [r[s] for r in ok], [setting_key(r, keys) for r in ok])
-        out.append({"unsupervised": label(u), "supervised": label(s), "spearman within settings": w["rho"],
-                    "runs": w["n"], "settings": w["settings"], "spearman pooled (confounded)": v})
+        out.append(
+            {
+                "unsupervised": label(u),
+                "supervised": label(s),
+                "spearman within settings": w["rho"],
+                "runs": w["n"],
+                "settings": w["settings"],
+                "spearman pooled (confounded)": v,
+            }
+        )
     return out
 
 
@@ -146,11 +203,18 @@ def baseline_of(values) -> object | None:
             return v
     return values[0] if values else None
 
+
 CHANCE = "eval_chance_"  # evaluation.json's chance levels (rotation_baseline), flattened: eval_chance_<measure>_mean
 MIN_SEEDS = 5  # under this many seeds per setting the answer carries a plain warning
 
-HEADLINE = ("eval_factor_alignment", "eval_alignment_score", "eval_mig", "eval_dci_disentanglement", "eval_recon_loss_per_split_validation",
-            "eval_hole_recon_ratio")
+HEADLINE = (
+    "eval_factor_alignment",
+    "eval_alignment_score",
+    "eval_mig",
+    "eval_dci_disentanglement",
+    "eval_recon_loss_per_split_validation",
+    "eval_hole_recon_ratio",
+)
 
 
 def answer(rows: list[dict], grid: dict, metrics=None, smallest_effect=None, level: float = 0.95) -> list[dict]:
@@ -165,9 +229,18 @@ def answer(rows: list[dict], grid: dict, metrics=None, smallest_effect=None, lev
     out = []
     for m in metrics:
         comps = effects(rows, base_key, m, base, others, smallest_effect, level) if grid else []
-        out.append({"metric": m, "label": label(m), "settings": per_setting(rows, keys, m, level),
-                    "comparisons": comps, "base_key": base_key, "baseline": base, "keys": keys,
-                    "chance": chance_band(rows, m)})
+        out.append(
+            {
+                "metric": m,
+                "label": label(m),
+                "settings": per_setting(rows, keys, m, level),
+                "comparisons": comps,
+                "base_key": base_key,
+                "baseline": base,
+                "keys": keys,
+                "chance": chance_band(rows, m),
+            }
+        )
     return out
 
 
@@ -176,14 +249,23 @@ def family_words(a: dict) -> str:
     if not a["comparisons"]:
         return ""
     paired = all(c["paired"] for c in a["comparisons"] if c["p"] is not None)
-    test = ("paired t test on per-seed differences (the same seed: the same initialisation and data order)"
-            if paired else "Welch's t test (the seeds do not match)" if not any(c["paired"] for c in a["comparisons"])
-            else "paired t test where the seeds match, Welch's t test where they do not")
+    test = (
+        "paired t test on per-seed differences (the same seed: the same initialisation and data order)"
+        if paired
+        else "Welch's t test (the seeds do not match)"
+        if not any(c["paired"] for c in a["comparisons"])
+        else "paired t test where the seeds match, Welch's t test where they do not"
+    )
     left = sum(c.get("unpaired_left_out", 0) for c in a["comparisons"])
-    test += (f"; {left} run(s) whose seed the other setting does not have yet are left out of the paired comparisons"
-             if left else "")
-    return (f"Each {a['base_key']} against {a['base_key']} = {fmt(a['baseline'])}: {test}; p adjusted by Holm over "
-            f"the comparisons of {a['label']} (each metric is its own family).")
+    test += (
+        f"; {left} run(s) whose seed the other setting does not have yet are left out of the paired comparisons"
+        if left
+        else ""
+    )
+    return (
+        f"Each {a['base_key']} against {a['base_key']} = {fmt(a['baseline'])}: {test}; p adjusted by Holm over "
+        f"the comparisons of {a['label']} (each metric is its own family)."
+    )
 
 
 def answer_lines(a: dict, bold: str = "") -> dict:
@@ -195,14 +277,24 @@ def answer_lines(a: dict, bold: str = "") -> dict:
     def head(d):
         return bold + ", ".join(f"{k} = {fmt(d[k])}" for k in keys if k in d) + bold
 
-    numbers = [f"{head(s)}: {s['mean']:.3g}" + ("" if s["lo"] is None else f" [{s['lo']:.3g}, {s['hi']:.3g}]")
-               + f", n = {s['n']}" for s in a["settings"] if s["mean"] is not None]
+    numbers = [
+        f"{head(s)}: {s['mean']:.3g}"
+        + ("" if s["lo"] is None else f" [{s['lo']:.3g}, {s['hi']:.3g}]")
+        + f", n = {s['n']}"
+        for s in a["settings"]
+        if s["mean"] is not None
+    ]
     ch = a.get("chance")
     if ch:
-        numbers.append(f"chance (the same measure on randomly rotated codes, {ch['runs']} runs): {ch['mean']:.3g} "
-                       f"[{ch['lo']:.3g}, {ch['hi']:.3g}]")
-    return {"numbers": numbers, "verdicts": [f"{head(c)}: {c['words']}" for c in a["comparisons"]],
-            "power": [f"{head(c)}: {c['power']}" for c in a["comparisons"] if c["power"]]}
+        numbers.append(
+            f"chance (the same measure on randomly rotated codes, {ch['runs']} runs): {ch['mean']:.3g} "
+            f"[{ch['lo']:.3g}, {ch['hi']:.3g}]"
+        )
+    return {
+        "numbers": numbers,
+        "verdicts": [f"{head(c)}: {c['words']}" for c in a["comparisons"]],
+        "power": [f"{head(c)}: {c['power']}" for c in a["comparisons"] if c["power"]],
+    }
 
 
 def answer_table(answers: list[dict], keys) -> list[dict]:
@@ -210,11 +302,23 @@ def answer_table(answers: list[dict], keys) -> list[dict]:
     out = []
     for a in answers:
         for c in a["comparisons"]:
-            out.append({**{k: c[k] for k in keys if k in c}, "metric": a["label"], "n": c["n"],
-                        "n baseline": c["n_baseline"], "paired": c["paired"], "difference": c["diff"],
-                        "low": c["lo"], "high": c["hi"], "effect size": c["effect_size"],
-                        "p (Holm)": c["p_adjusted"], "verdict": c["verdict"],
-                        "smallest detectable": c["mde"], "answer": c["words"]})
+            out.append(
+                {
+                    **{k: c[k] for k in keys if k in c},
+                    "metric": a["label"],
+                    "n": c["n"],
+                    "n baseline": c["n_baseline"],
+                    "paired": c["paired"],
+                    "difference": c["diff"],
+                    "low": c["lo"],
+                    "high": c["hi"],
+                    "effect size": c["effect_size"],
+                    "p (Holm)": c["p_adjusted"],
+                    "verdict": c["verdict"],
+                    "smallest detectable": c["mde"],
+                    "answer": c["words"],
+                }
+            )
     return out
 
 
@@ -236,15 +340,40 @@ def effect_sentences(effects_rows: list[dict], key: str, limit: int = 4) -> list
     for e in effects_rows:
         if e["metric"] not in HEADLINE:
             continue
-        head = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
-                         for k, v in e.items() if k not in skip)
+        head = ", ".join(
+            f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in e.items() if k not in skip
+        )
         lines.setdefault(head, []).append((HEADLINE.index(e["metric"]), e["words"]))
     return [f"**{head}**: " + "; ".join(t for _, t in sorted(parts)[:limit]) for head, parts in lines.items()]
 
 
-_COMPARE_FIELDS = {"value", "n", "n_baseline", "paired", "mean", "baseline_mean", "diff", "lo", "hi", "p", "p_adjusted",
-                   "effect_size", "effect_size_name", "mde", "sd", "detect", "seeds_needed", "key", "baseline", "level",
-                   "smallest_effect", "family_size", "verdict", "p_equivalence", "p_equivalence_adjusted"}
+_COMPARE_FIELDS = {
+    "value",
+    "n",
+    "n_baseline",
+    "paired",
+    "mean",
+    "baseline_mean",
+    "diff",
+    "lo",
+    "hi",
+    "p",
+    "p_adjusted",
+    "effect_size",
+    "effect_size_name",
+    "mde",
+    "sd",
+    "detect",
+    "seeds_needed",
+    "key",
+    "baseline",
+    "level",
+    "smallest_effect",
+    "family_size",
+    "verdict",
+    "p_equivalence",
+    "p_equivalence_adjusted",
+}
 
 
 def text_report(rows: list[dict], grid: dict) -> str:
@@ -269,15 +398,21 @@ def text_report(rows: list[dict], grid: dict) -> str:
         vr = variance_and_ranking(rows, keys, a["metric"])
         if vr.get("share_seed") is not None:
             w = "-" if vr["kendall_w"] is None else f"{vr['kendall_w']:.2f}"
-            lines.append(f"  share of variance: setting {vr['share_setting']:.0%}, seed {vr['share_seed']:.0%}; "
-                         f"Kendall's W over seeds {w}")
+            lines.append(
+                f"  share of variance: setting {vr['share_setting']:.0%}, seed {vr['share_seed']:.0%}; "
+                f"Kendall's W over seeds {w}"
+            )
     corr = unsupervised_vs_supervised(rows, keys)
     if corr:
-        lines.append("\nUnsupervised vs supervised: Spearman within settings (ranks within each setting, pooled; "
-                     "the plain correlation across all runs, confounded by the setting, in brackets)")
-        lines += [f"  {c['unsupervised']:<28} ~ {c['supervised']:<22} "
-                  f"{_signed(c['spearman within settings'])}  [{_signed(c['spearman pooled (confounded)'])}]"
-                  for c in corr]
+        lines.append(
+            "\nUnsupervised vs supervised: Spearman within settings (ranks within each setting, pooled; "
+            "the plain correlation across all runs, confounded by the setting, in brackets)"
+        )
+        lines += [
+            f"  {c['unsupervised']:<28} ~ {c['supervised']:<22} "
+            f"{_signed(c['spearman within settings'])}  [{_signed(c['spearman pooled (confounded)'])}]"
+            for c in corr
+        ]
     return "\n".join(lines)
 
 

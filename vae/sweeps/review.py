@@ -62,9 +62,13 @@ def run_flags(sweep_dir, rows: Sequence[Mapping], status: Mapping | None = None)
 def flag_lines(flags: Sequence[Mapping]) -> list[str]:
     """The flags as sentences: counts with the runs named, then one line per failed run with its reason."""
     lines = []
-    for flag, words in ((NOT_CONVERGED, "have **not converged** (validation loss still falling at the end: "
-                                        "more epochs would change them)"),
-                        (RESUMED, "were **resumed** after an interrupted attempt (wall time summed over attempts)")):
+    for flag, words in (
+        (
+            NOT_CONVERGED,
+            "have **not converged** (validation loss still falling at the end: more epochs would change them)",
+        ),
+        (RESUMED, "were **resumed** after an interrupted attempt (wall time summed over attempts)"),
+    ):
         names = [f["run"] for f in flags if flag in f["flags"]]
         if names:
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -100,13 +104,21 @@ def costs(rows: Sequence[Mapping], key: str, baseline=None, latent_dim: int | No
         act = [a for a in map(_active, rs) if a is not None]
         collapsed = [float(r["eval_collapsed"]) for r in rs if _num(r.get("eval_collapsed"))]
         rec = recon(rs)
-        out.append({key: value, "n": len(rs),
-                    "active_units": round(mean(act), 2) if act else None,
-                    "of_latents": latent_dim,
-                    "runs_with_collapse": (sum(c > 0 for c in collapsed) if collapsed
-                                           else (sum(a < latent_dim for a in act) if latent_dim and act else None)),
-                    "val_recon": rec,
-                    "recon_change": (rec - base) / abs(base) if rec is not None and base not in (None, 0) else None})
+        out.append(
+            {
+                key: value,
+                "n": len(rs),
+                "active_units": round(mean(act), 2) if act else None,
+                "of_latents": latent_dim,
+                "runs_with_collapse": (
+                    sum(c > 0 for c in collapsed)
+                    if collapsed
+                    else (sum(a < latent_dim for a in act) if latent_dim and act else None)
+                ),
+                "val_recon": rec,
+                "recon_change": (rec - base) / abs(base) if rec is not None and base not in (None, 0) else None,
+            }
+        )
     return out
 
 
@@ -118,9 +130,14 @@ def cost_lines(cost_rows: Sequence[Mapping], key: str, baseline=None) -> list[st
         parts = []
         if c["active_units"] is not None and c.get("of_latents"):
             if c["active_units"] < c["of_latents"]:
-                parts.append(f"**{c['active_units']:g} of {c['of_latents']} latents active** on average"
-                             + (f" ({c['runs_with_collapse']} of {c['n']} runs with a collapsed latent)"
-                                if c.get("runs_with_collapse") else ""))
+                parts.append(
+                    f"**{c['active_units']:g} of {c['of_latents']} latents active** on average"
+                    + (
+                        f" ({c['runs_with_collapse']} of {c['n']} runs with a collapsed latent)"
+                        if c.get("runs_with_collapse")
+                        else ""
+                    )
+                )
         if c["recon_change"] is not None and base is not None and c is not base and c["recon_change"] > 0.02:
             parts.append(f"reconstruction loss **{c['recon_change']:+.0%}** against {key} = {baseline}")
         if parts:
@@ -128,8 +145,20 @@ def cost_lines(cost_rows: Sequence[Mapping], key: str, baseline=None) -> list[st
     return lines
 
 
-FIXED_SHOWN = ("method", "beta", "arch", "latent_dim", "epochs", "batch_size", "lr", "entanglement", "variance",
-               "precision", "reduction", "method_params")
+FIXED_SHOWN = (
+    "method",
+    "beta",
+    "arch",
+    "latent_dim",
+    "epochs",
+    "batch_size",
+    "lr",
+    "entanglement",
+    "variance",
+    "precision",
+    "reduction",
+    "method_params",
+)
 
 
 def fixed_settings(fixed: Mapping, grid: Mapping, evaluate: str = "quick") -> dict:
@@ -157,15 +186,31 @@ def fmt_setting(v) -> str:
     return str(v)
 
 
-def sweep_estimate(cfg: Mapping, n_runs: int, workers: int, n_train: int, n_val: int,
-                   earlier_runs: Sequence[Mapping] = ()) -> dict:
+def sweep_estimate(
+    cfg: Mapping, n_runs: int, workers: int, n_train: int, n_val: int, earlier_runs: Sequence[Mapping] = ()
+) -> dict:
     """{'seconds', 'per_run', 'source', 'runs', 'workers'}: n_runs of `cfg`'s estimated duration, `workers` at a time."""
     one = estimate_duration(cfg, n_train, n_val, earlier_runs)
     workers = max(1, int(workers or 1))
     waves = math.ceil(max(int(n_runs), 0) / workers)
-    return {"seconds": one["seconds"] * waves, "per_run": one["seconds"], "source": one["source"],
-            "runs": one["runs"], "workers": workers}
+    return {
+        "seconds": one["seconds"] * waves,
+        "per_run": one["seconds"],
+        "source": one["source"],
+        "runs": one["runs"],
+        "workers": workers,
+    }
 
 
-__all__ = ["CONVERGED", "SHORT", "run_flags", "flag_lines", "costs", "cost_lines", "fixed_settings", "sweep_estimate",
-           "default_workers", "fmt_setting"]
+__all__ = [
+    "CONVERGED",
+    "SHORT",
+    "run_flags",
+    "flag_lines",
+    "costs",
+    "cost_lines",
+    "fixed_settings",
+    "sweep_estimate",
+    "default_workers",
+    "fmt_setting",
+]

@@ -46,8 +46,17 @@ SWEEP_FORMAT_VERSION = 1
 NOT_SWEPT = ("dataset", "seed", "extra")  # seed has its own axis; dataset is one per sweep
 SWEEP_STATES = ("planned", "running", "stopping", "stopped", "finished", "failed")
 EVALUATE_MODES = ("quick", "full", "none")  # quick: every metric but the two that render new images
-FINAL_KEYS = ("epoch", "loss", "val_loss", "val_recon", "val_kl", "val_entanglement", "alignment_score",
-              "total_correlation", "active_units")
+FINAL_KEYS = (
+    "epoch",
+    "loss",
+    "val_loss",
+    "val_recon",
+    "val_kl",
+    "val_entanglement",
+    "alignment_score",
+    "total_correlation",
+    "active_units",
+)
 
 
 # ---------------------------------------------------------------- settings
@@ -87,8 +96,13 @@ def parse_value(key: str, text):
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        kind = ("true or false" if isinstance(default, bool) else "a JSON object, e.g. '{\"lambda_od\": 10}'"
-                if isinstance(default, dict) else f"a {type(default).__name__}")
+        kind = (
+            "true or false"
+            if isinstance(default, bool)
+            else "a JSON object, e.g. '{\"lambda_od\": 10}'"
+            if isinstance(default, dict)
+            else f"a {type(default).__name__}"
+        )
         raise UserError(f"{key} must be {kind}, got {text!r}") from None
     return text
 
@@ -122,8 +136,17 @@ def run_name(index: int, settings: dict, seed: int) -> str:
 
 
 # ---------------------------------------------------------------- planning
-def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = None, cpus_per_run: int | None = None,
-               evaluate: str = "quick", name: str | None = None, gpus_per_run: float = 0.0) -> Path:
+def plan_sweep(
+    out,
+    dataset,
+    grid: dict,
+    seeds: int = 1,
+    fixed: dict | None = None,
+    cpus_per_run: int | None = None,
+    evaluate: str = "quick",
+    name: str | None = None,
+    gpus_per_run: float = 0.0,
+) -> Path:
     """Validate every run's config and write sweep.json plus one run folder per setting x seed.
 
     Refuses an existing sweep folder (continue it with resume instead) and any run whose config
@@ -135,8 +158,10 @@ def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = No
     out = Path(out).resolve()
     check_name(name or out.name, "sweep name")
     if (out / "sweep.json").exists():
-        raise UserError(f"{out} already holds a sweep; continue it with `python -m vae sweep --resume {out}` "
-                        "or choose another --out")
+        raise UserError(
+            f"{out} already holds a sweep; continue it with `python -m vae sweep --resume {out}` "
+            "or choose another --out"
+        )
     if not isinstance(gpus_per_run, (int, float)) or not 0 <= gpus_per_run <= 16:
         raise UserError(f"gpus_per_run must be between 0 and 16, got {gpus_per_run!r}")
     if evaluate not in EVALUATE_MODES:
@@ -171,9 +196,19 @@ def plan_sweep(out, dataset, grid: dict, seeds: int = 1, fixed: dict | None = No
     meta = {"path": str(ds_path), "name": ds_path.name, "family": ds.meta.get("family")}
     for run, cfg in zip(runs, configs):
         write_run_config(out / "runs" / run["name"], cfg, meta)
-    doc = {"format": SWEEP_FORMAT, "format_version": SWEEP_FORMAT_VERSION, "name": name or out.name,
-           "created": time.time(), "dataset": str(ds_path), "grid": grid, "seeds": list(range(seeds)),
-           "fixed": fixed, "resources": {"cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run}, "evaluate": evaluate, "runs": runs}
+    doc = {
+        "format": SWEEP_FORMAT,
+        "format_version": SWEEP_FORMAT_VERSION,
+        "name": name or out.name,
+        "created": time.time(),
+        "dataset": str(ds_path),
+        "grid": grid,
+        "seeds": list(range(seeds)),
+        "fixed": fixed,
+        "resources": {"cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run},
+        "evaluate": evaluate,
+        "runs": runs,
+    }
     write_status(out, {"state": "planned", "message": f"{len(runs)} runs planned", "runs": {}})
     atomic_write_json(out / "sweep.json", doc)  # last: a folder with sweep.json is complete
     write_results(out)
@@ -186,27 +221,48 @@ def read_sweep(sweep_dir) -> dict:
     try:
         doc = read_json(path)
     except FileNotFoundError:
-        raise UserError(f"{sweep_dir} is not a sweep folder (no sweep.json); plan one with "
-                        "`python -m vae sweep --data ... --out ...`") from None
+        raise UserError(
+            f"{sweep_dir} is not a sweep folder (no sweep.json); plan one with "
+            "`python -m vae sweep --data ... --out ...`"
+        ) from None
     except IsADirectoryError:
         raise UserError(f"{path} is a folder, not a file; the sweep folder is damaged") from None
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path}: {(str(e).splitlines() or ['?'])[0][:200]}; the sweep folder is damaged") \
-            from None
+        raise UserError(
+            f"cannot read {path}: {(str(e).splitlines() or ['?'])[0][:200]}; the sweep folder is damaged"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != SWEEP_FORMAT:
         raise UserError(f"{path} is not a {SWEEP_FORMAT} file")
     if doc.get("format_version") != SWEEP_FORMAT_VERSION:
-        raise UserError(f"{path} has sweep format version {doc.get('format_version')}; this lab reads "
-                        f"version {SWEEP_FORMAT_VERSION}")
+        raise UserError(
+            f"{path} has sweep format version {doc.get('format_version')}; this lab reads "
+            f"version {SWEEP_FORMAT_VERSION}"
+        )
     if not isinstance(doc.get("runs"), list):
         raise UserError(f"{path} has no list of runs; the sweep folder is damaged")
-    problem = field_problem(doc, {"name": (str,), "dataset": (str,), "created": "number", "grid": (dict,),
-                                  "seeds": (list,), "fixed": (dict,), "resources": (dict,), "evaluate": (str,)})
+    problem = field_problem(
+        doc,
+        {
+            "name": (str,),
+            "dataset": (str,),
+            "created": "number",
+            "grid": (dict,),
+            "seeds": (list,),
+            "fixed": (dict,),
+            "resources": (dict,),
+            "evaluate": (str,),
+        },
+    )
     for run in doc["runs"]:
         if problem:
             break
-        if not isinstance(run, dict) or not isinstance(run.get("name"), str) or not run["name"] \
-                or "/" in run["name"] or run["name"].startswith("."):
+        if (
+            not isinstance(run, dict)
+            or not isinstance(run.get("name"), str)
+            or not run["name"]
+            or "/" in run["name"]
+            or run["name"].startswith(".")
+        ):
             problem = f"a run entry {str(run)[:80]} has no valid name"
         else:
             problem = field_problem(run, {"settings": (dict,), "seed": (int,)})
@@ -234,10 +290,18 @@ def mark_resumed(run_dir, driver_pid: int, sweep_name: str = "") -> bool:
     status = run_state(run_dir)
     if status.get("state") not in ("failed", "stopped"):
         return False
-    atomic_write_json(Path(run_dir) / "status.json",
-                      {**read_status(run_dir), "state": WAITING, "pid": None, "driver_pid": int(driver_pid),
-                       "queued_at": time.time(), "resume": True,
-                       "message": f"resumed by sweep {sweep_name}: waiting for a Ray worker".replace("  ", " ")})
+    atomic_write_json(
+        Path(run_dir) / "status.json",
+        {
+            **read_status(run_dir),
+            "state": WAITING,
+            "pid": None,
+            "driver_pid": int(driver_pid),
+            "queued_at": time.time(),
+            "resume": True,
+            "message": f"resumed by sweep {sweep_name}: waiting for a Ray worker".replace("  ", " "),
+        },
+    )
     return True
 
 
@@ -281,12 +345,17 @@ def result_rows(sweep_dir, doc: dict | None = None, status: dict | None = None) 
         rd = run_dir_of(sweep_dir, run)
         st = run_state(rd)
         rec = records.get(run["name"], {})
-        row = {"run": run["name"], **run["settings"], "seed": run["seed"],
-               "state": "queued" if st.get("state") in ("unknown", None) else st.get("state"),
-               # a grouped run finished by a task whose result never reached the driver: its own status says
-               "node": rec.get("node") or st.get("node"), "host": rec.get("host") or st.get("host"),
-               "wall_s": rec.get("wall_s") or _trained_s(st),
-               "attempts": rec.get("attempts", 0)}
+        row = {
+            "run": run["name"],
+            **run["settings"],
+            "seed": run["seed"],
+            "state": "queued" if st.get("state") in ("unknown", None) else st.get("state"),
+            # a grouped run finished by a task whose result never reached the driver: its own status says
+            "node": rec.get("node") or st.get("node"),
+            "host": rec.get("host") or st.get("host"),
+            "wall_s": rec.get("wall_s") or _trained_s(st),
+            "attempts": rec.get("attempts", 0),
+        }
         cached = run_index.summary(rd)  # final metrics and evaluation, re-read only when they change
         final = cached.get("final") or {}
         row.update({k if k != "epoch" else "epochs_done": final.get(k) for k in FINAL_KEYS})
@@ -339,12 +408,30 @@ def list_sweeps(root=None) -> list[dict]:
         try:
             doc = read_sweep(d)
         except UserError as e:  # listed, with why it cannot be opened
-            out.append({"name": d.name, "path": str(d), "created": d.stat().st_mtime, "grid": {}, "n_runs": 0,
-                        "state": DAMAGED, "message": str(e)})
+            out.append(
+                {
+                    "name": d.name,
+                    "path": str(d),
+                    "created": d.stat().st_mtime,
+                    "grid": {},
+                    "n_runs": 0,
+                    "state": DAMAGED,
+                    "message": str(e),
+                }
+            )
             continue
         st = sweep_state(d)
-        out.append({"name": d.name, "path": str(d), "created": doc.get("created") or 0, "grid": doc.get("grid", {}),
-                    "n_runs": len(doc["runs"]), "state": st.get("state"), "message": st.get("message", "")})
+        out.append(
+            {
+                "name": d.name,
+                "path": str(d),
+                "created": doc.get("created") or 0,
+                "grid": doc.get("grid", {}),
+                "n_runs": len(doc["runs"]),
+                "state": st.get("state"),
+                "message": st.get("message", ""),
+            }
+        )
     return sorted(out, key=lambda s: s["created"], reverse=True)
 
 
@@ -378,16 +465,39 @@ def launch_driver(sweep_dir, address: str | None = None, workers: int | None = N
     (sweep_dir / "stop").unlink(missing_ok=True)
     env = child_env()
     with open(sweep_dir / "driver.log", "ab") as log:
-        proc = subprocess.Popen(driver_command(sweep_dir, address, workers), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=package_parent(), env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            driver_command(sweep_dir, address, workers),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=package_parent(),
+            env=env,
+            start_new_session=True,
+        )
     status = read_status(sweep_dir)
-    write_status(sweep_dir, {**status, "state": "running", "message": "starting the sweep driver",
-                             "driver_pid": proc.pid, "heartbeat": time.time()})
+    write_status(
+        sweep_dir,
+        {
+            **status,
+            "state": "running",
+            "message": "starting the sweep driver",
+            "driver_pid": proc.pid,
+            "heartbeat": time.time(),
+        },
+    )
     return proc.pid
 
 
-def start_sweep(dataset, grid: dict, seeds: int, fixed: dict, name: str, root=None, workers: int | None = None,
-                address: str | None = None) -> Path:
+def start_sweep(
+    dataset,
+    grid: dict,
+    seeds: int,
+    fixed: dict,
+    name: str,
+    root=None,
+    workers: int | None = None,
+    address: str | None = None,
+) -> Path:
     """Plan a sweep under root/name and launch its driver process (the dashboard's Start)."""
     require_writable("start a sweep")  # before sweeps/ is created
     root = Path(root) if root else sweeps_root(create=True)
@@ -410,7 +520,9 @@ def watch_summary(rows: list[dict], status: dict) -> dict:
         s = r.get("state")
         key = s if s in counts else ("failed" if s in ("diverged", "damaged") else "queued")
         counts[key] += 1
-    walls = [float(r["wall_s"]) for r in rows if r.get("state") == "finished" and isinstance(r.get("wall_s"), (int, float))]
+    walls = [
+        float(r["wall_s"]) for r in rows if r.get("state") == "finished" and isinstance(r.get("wall_s"), (int, float))
+    ]
     left = counts["running"] + counts["queued"]
     workers = max(1, int(status.get("workers") or 1))
     eta = (sum(walls) / len(walls)) * left / workers if walls and left and status.get("state") == "running" else None

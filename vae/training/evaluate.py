@@ -60,7 +60,10 @@ def evaluated_epoch(run_dir: Path) -> tuple[int | None, str]:
         return int(rows[-1]["best_epoch"]), SELECTION_RULE
     losses = [(r.get("val_loss", r.get("loss")), r.get("epoch")) for r in rows if r.get("val_loss", r.get("loss"))]
     if losses:
-        return int(min(losses)[1]), "validation total loss (the rule of runs trained before the one checkpoint rule: it includes the method's terms)"
+        return (
+            int(min(losses)[1]),
+            "validation total loss (the rule of runs trained before the one checkpoint rule: it includes the method's terms)",
+        )
     return None, "unknown (no metrics.jsonl)"
 
 
@@ -70,16 +73,20 @@ def _logvar(model, images: np.ndarray, batch_size: int = 500):
         return None
     from keras import ops
 
-    out = [ops.convert_to_numpy(model.encode(np.asarray(images[i:i + batch_size]))[1])
-           for i in range(0, len(images), batch_size)]
+    out = [
+        ops.convert_to_numpy(model.encode(np.asarray(images[i : i + batch_size]))[1])
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(out).astype(np.float64)
 
 
 # FactorVAE / BetaVAE budgets: disentanglement_lib's (10,000 votes / 10,000 pairs of 64-image
 # batches) would render about 3 million images here; these keep `evaluate` near a minute on a
 # 2-core CPU. The settings used are recorded in evaluation.json.
-GENERATOR_SETTINGS = {"factor_vae": {"num_train": 300, "num_eval": 150, "num_variance_estimate": 2000},
-                      "beta_vae": {"num_train": 150, "num_eval": 75}}
+GENERATOR_SETTINGS = {
+    "factor_vae": {"num_train": 300, "num_eval": 150, "num_variance_estimate": 2000},
+    "beta_vae": {"num_train": 150, "num_eval": 75},
+}
 
 
 CHANCE_ROTATIONS = 200  # random rotations per alignment measure (about 3 s for 2,000 codes on one core)
@@ -97,8 +104,10 @@ def add_chance_levels(run_dir, n: int = CHANCE_ROTATIONS, seed: int = 0) -> dict
     require_writable(f"add chance levels to run {run_dir.name} (it rewrites evaluation.json)")
     path = run_dir / "evaluation.json"
     if not path.exists() or not (run_dir / "latents.csv").exists():
-        raise UserError(f"{run_dir.name} has no evaluation.json and latents.csv: evaluate it first "
-                        f"(python -m vae evaluate {run_dir}).")
+        raise UserError(
+            f"{run_dir.name} has no evaluation.json and latents.csv: evaluate it first "
+            f"(python -m vae evaluate {run_dir})."
+        )
     doc = json.loads(path.read_text())
     with open(run_dir / "latents.csv", newline="") as fh:
         train = [r for r in csv.DictReader(fh) if r.get("split") == "train"]
@@ -117,8 +126,14 @@ def add_chance_levels(run_dir, n: int = CHANCE_ROTATIONS, seed: int = 0) -> dict
     return doc["chance"]
 
 
-def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metrics: bool = True,
-                 dci_setting: str = "reference", progress=None) -> dict:
+def evaluate_run(
+    run_dir,
+    max_train: int = 10_000,
+    seed: int = 0,
+    generator_metrics: bool = True,
+    dci_setting: str = "reference",
+    progress=None,
+) -> dict:
     """Encode the run's dataset with its best model and write evaluation.json and latents.csv.
 
     `dci_setting`: "reference" (disentanglement_lib's settings, the default) or "fast".
@@ -145,10 +160,16 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     split = np.asarray(ds.columns["split"]).astype(str)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
     epoch, rule = evaluated_epoch(run_dir)
-    result: dict = {"format": "vae-lab-evaluation", "format_version": 1, "run": run_dir.name,
-                    "dataset": str(ds.path), "model": f"model.keras (epoch {epoch}, best by {rule})",
-                    "evaluated_epoch": epoch, "checkpoint_rule": rule,
-                    "factor_names": list(ds.factor_names)}
+    result: dict = {
+        "format": "vae-lab-evaluation",
+        "format_version": 1,
+        "run": run_dir.name,
+        "dataset": str(ds.path),
+        "model": f"model.keras (epoch {epoch}, best by {rule})",
+        "evaluated_epoch": epoch,
+        "checkpoint_rule": rule,
+        "factor_names": list(ds.factor_names),
+    }
     if dci_setting not in metrics.DCI_SETTINGS:
         raise UserError(f"dci_setting must be one of {', '.join(metrics.DCI_SETTINGS)}, not {dci_setting!r}")
     rng = np.random.default_rng(seed)
@@ -157,20 +178,34 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     factors = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in names]) if names else None
     with_factors = bool(names) and len(va) > 0
     fa, result["pca_alignment"] = analysis.snapshot_alignments(mu[tr_m], factors[tr_m] if with_factors else None)
-    summary = {"alignment_codes": f"training split ({len(tr_m)} codes)", "evaluated_epoch": epoch,
-               "pca_alignment": result["pca_alignment"]["score"],
-               "pca_alignment_reason": result["pca_alignment"]["reason"]}
+    summary = {
+        "alignment_codes": f"training split ({len(tr_m)} codes)",
+        "evaluated_epoch": epoch,
+        "pca_alignment": result["pca_alignment"]["score"],
+        "pca_alignment_reason": result["pca_alignment"]["reason"],
+    }
     # Active units and per-latent KL (docs/measures.md): first-class measures, with the collapse flag.
     usage = metrics.latent_usage(mu[tr_m], _logvar(model, images[tr_m]), num_factors=len(ds.factor_names) or None)
     result["latent_usage"] = usage
-    summary.update({"active_units": usage["active_units"], "collapsed": usage["collapsed"],
-                    "collapsed_latents": usage["collapsed_latents"],
-                    "kl_total": usage["kl_total"],
-                    "kl_per_latent": {str(i + 1): float(v) for i, v in enumerate(usage["kl_per_latent"])}})
+    summary.update(
+        {
+            "active_units": usage["active_units"],
+            "collapsed": usage["collapsed"],
+            "collapsed_latents": usage["collapsed_latents"],
+            "kl_total": usage["kl_total"],
+            "kl_per_latent": {str(i + 1): float(v) for i, v in enumerate(usage["kl_per_latent"])},
+        }
+    )
     # What the study's term prefers on these codes (each latent plane rotated 0-90 degrees).
     result["entanglement_profile"] = analysis.entanglement_profile(mu[tr_m], mode="seed")
-    settings = {"alignment_codes": "train", "n_alignment_codes": int(len(tr_m)), "max_train": max_train,
-                "seed": seed, "dci": metrics.DCI_SETTINGS[dci_setting]["label"], "dci_setting": dci_setting}
+    settings = {
+        "alignment_codes": "train",
+        "n_alignment_codes": int(len(tr_m)),
+        "max_train": max_train,
+        "seed": seed,
+        "dci": metrics.DCI_SETTINGS[dci_setting]["label"],
+        "dci_setting": dci_setting,
+    }
     notes = {}
 
     if with_factors:
@@ -186,20 +221,32 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         summary["factor_alignment"] = result["factor_alignment"]["score"]
         summary["factor_alignment_local"] = result["factor_alignment"]["local"]["score"]
         say("disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)", 0.3)
-        result["metrics"] = metrics.evaluate_all(mu[tr_m], factors[tr_m], mu[va], factors[va], ground_truth=gt,
-                                                 encode=enc, seed=seed, generator_settings=GENERATOR_SETTINGS,
-                                                 dci_setting=dci_setting)
+        result["metrics"] = metrics.evaluate_all(
+            mu[tr_m],
+            factors[tr_m],
+            mu[va],
+            factors[va],
+            ground_truth=gt,
+            encode=enc,
+            seed=seed,
+            generator_settings=GENERATOR_SETTINGS,
+            dci_setting=dci_setting,
+        )
         m = result["metrics"]
         m["settings"]["codes"] = {"train": "training split", "test": "validation split"}
-        summary.update({"mig": m.get("mig", {}).get("score"),
-                        "dci_disentanglement": m.get("dci", {}).get("disentanglement"),
-                        "dci_completeness": m.get("dci", {}).get("completeness"),
-                        "dci_informativeness_test": m.get("dci", {}).get("informativeness_test"),
-                        "sap_continuous": m.get("sap_continuous", {}).get("score"),
-                        "total_correlation": m.get("total_correlation"),
-                        "modularity": m.get("modularity", {}).get("score"),
-                        "factor_vae": (m.get("factor_vae") or {}).get("eval_accuracy"),
-                        "beta_vae": (m.get("beta_vae") or {}).get("eval_accuracy")})
+        summary.update(
+            {
+                "mig": m.get("mig", {}).get("score"),
+                "dci_disentanglement": m.get("dci", {}).get("disentanglement"),
+                "dci_completeness": m.get("dci", {}).get("completeness"),
+                "dci_informativeness_test": m.get("dci", {}).get("informativeness_test"),
+                "sap_continuous": m.get("sap_continuous", {}).get("score"),
+                "total_correlation": m.get("total_correlation"),
+                "modularity": m.get("modularity", {}).get("score"),
+                "factor_vae": (m.get("factor_vae") or {}).get("eval_accuracy"),
+                "beta_vae": (m.get("beta_vae") or {}).get("eval_accuracy"),
+            }
+        )
         notes.update(m.get("notes", {}))
         if gt is not None:
             settings["generator_metrics"] = GENERATOR_SETTINGS
@@ -214,8 +261,9 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     say("transects, hole and reconstruction losses", 0.85)
     if "transect" in ds.columns and np.any(split == "transects"):
         t = np.flatnonzero(split == "transects")
-        geo = analysis.transects_geometry(mu[t], np.asarray(ds.columns["transect"])[t],
-                                          np.asarray(ds.columns["point"])[t])
+        geo = analysis.transects_geometry(
+            mu[t], np.asarray(ds.columns["transect"])[t], np.asarray(ds.columns["point"])[t]
+        )
         result["transects"] = geo
         summary["straightness"] = {k: v["straightness"] for k, v in geo.items()}
 
@@ -225,14 +273,15 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
         a, b = np.asarray(ds.columns["a"], float), np.asarray(ds.columns["b"], float)
         covered = va[analysis.covered_region_mask(a[va], b[va], centre, radius)]
         ab = np.column_stack([a, b])
-        result["hole_interpolation"] = analysis.hole_test(mu[tr], ab[tr], mu[hole], ab[hole], mu[va], ab[va],
-                                                          ds.meta.get("spec"))
+        result["hole_interpolation"] = analysis.hole_test(
+            mu[tr], ab[tr], mu[hole], ab[hole], mu[va], ab[va], ds.meta.get("spec")
+        )
         hi = result["hole_interpolation"]
-        summary.update({"hole_error": hi["hole_error"], "hole_ring_error": hi["ring_error"],
-                        "hole_ratio": hi["ratio"]})
+        summary.update({"hole_error": hi["hole_error"], "hole_ring_error": hi["ring_error"], "hole_ratio": hi["ratio"]})
         if len(covered):
-            result["hole"] = analysis.hole_analysis(recon_loss_per_image(model, images[hole]),
-                                                    recon_loss_per_image(model, images[covered]))
+            result["hole"] = analysis.hole_analysis(
+                recon_loss_per_image(model, images[hole]), recon_loss_per_image(model, images[covered])
+            )
             summary["hole_recon_ratio"] = result["hole"]["recon_ratio_mean"]
 
     recon = {}
@@ -252,4 +301,3 @@ def evaluate_run(run_dir, max_train: int = 10_000, seed: int = 0, generator_metr
     result = jsonable(result)
     atomic_write_json(run_dir / "evaluation.json", result)
     return result
-

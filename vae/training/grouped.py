@@ -48,9 +48,20 @@ def _same_setting(cfgs: list[TrainConfig]) -> None:
 def build_member(cfg: TrainConfig, n_train: int):
     """Seed `cfg.seed`'s VAE, built after the same global seeding as `train_run`'s (same initial weights)."""
     keras.utils.set_random_seed(cfg.seed)
-    return build_vae(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance, beta=cfg.beta, gamma=cfg.gamma,
-                     entanglement=cfg.entanglement, seed=cfg.seed, method=cfg.method,
-                     method_params=cfg.method_params, reduction=cfg.reduction, dataset_size=n_train)
+    return build_vae(
+        cfg.arch,
+        cfg.image_size,
+        cfg.latent_dim,
+        cfg.variance,
+        beta=cfg.beta,
+        gamma=cfg.gamma,
+        entanglement=cfg.entanglement,
+        seed=cfg.seed,
+        method=cfg.method,
+        method_params=cfg.method_params,
+        reduction=cfg.reduction,
+        dataset_size=n_train,
+    )
 
 
 def build_group(cfgs: list[TrainConfig], n_train: int):
@@ -73,8 +84,12 @@ def group_fit_data(cfgs: list[TrainConfig], x_train, w_train, validation, steps_
     batch = cfgs[0].batch_size
     val = None
     if validation is not None:
-        xv = np.ascontiguousarray(np.broadcast_to(validation[0][:, None], (len(validation[0]), k) + validation[0].shape[1:]))
-        wv = None if len(validation) < 3 else np.ascontiguousarray(np.broadcast_to(validation[2][:, None], (len(xv), k)))
+        xv = np.ascontiguousarray(
+            np.broadcast_to(validation[0][:, None], (len(validation[0]), k) + validation[0].shape[1:])
+        )
+        wv = (
+            None if len(validation) < 3 else np.ascontiguousarray(np.broadcast_to(validation[2][:, None], (len(xv), k)))
+        )
         val = (xv,) if wv is None else (xv, np.zeros(len(xv), np.float32), wv)
     if keras.backend.backend() != "tensorflow":
         perms = [np.random.default_rng(c.seed).permutation(len(x_train)) for c in cfgs]
@@ -158,17 +173,32 @@ def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False, status
     _same_setting(cfgs)
     for rd in run_dirs:
         refuse_if_trained_elsewhere(rd)
-    statuses = [train.StatusFile(rd, state="running", message="loading data (trained as a seed group of "
-                              f"{len(run_dirs)})", epoch=0, epochs=c.epochs, step=0, group=len(run_dirs),
-                              **(status_fields or {})) for rd, c in zip(run_dirs, cfgs)]
+    statuses = [
+        train.StatusFile(
+            rd,
+            state="running",
+            message=f"loading data (trained as a seed group of {len(run_dirs)})",
+            epoch=0,
+            epochs=c.epochs,
+            step=0,
+            group=len(run_dirs),
+            **(status_fields or {}),
+        )
+        for rd, c in zip(run_dirs, cfgs)
+    ]
     for s in statuses:
         s.start_heartbeat()
     t0 = time.perf_counter()
     try:
         callbacks = _train(run_dirs, cfgs, docs, statuses, verbose)
     except BaseException as e:
-        msg = ("interrupted" if isinstance(e, KeyboardInterrupt) else str(e) if isinstance(e, UserError)
-               else f"{type(e).__name__}: {e}")
+        msg = (
+            "interrupted"
+            if isinstance(e, KeyboardInterrupt)
+            else str(e)
+            if isinstance(e, UserError)
+            else f"{type(e).__name__}: {e}"
+        )
         for s in statuses:
             if s.data.get("state") == "running":
                 s.update(state="stopped" if isinstance(e, KeyboardInterrupt) else "failed", message=msg)
@@ -187,8 +217,12 @@ def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False, status
             if states[rd.name] == "finished":
                 evaluate_run(rd, generator_metrics=(evaluate == "full"))
     keras.backend.clear_session()  # the worker trains its next group with a clean graph
-    return {"states": states, "train_s": round(t_train, 2), "evaluate_s": round(time.perf_counter() - t1, 2),
-            "epoch_end_s": dispatch.epoch_end_s}
+    return {
+        "states": states,
+        "train_s": round(t_train, 2),
+        "evaluate_s": round(time.perf_counter() - t1, 2),
+        "epoch_end_s": dispatch.epoch_end_s,
+    }
 
 
 def _train(run_dirs, cfgs, docs, statuses, verbose):

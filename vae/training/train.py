@@ -34,8 +34,15 @@ import numpy as np
 
 from vae import __version__
 from vae.base.errors import UserError
-from vae.base.fileio import (HeartbeatFile, atomic_copy, atomic_save_npz, atomic_save_with, atomic_write_json,
-                             atomic_write_text, check_model_file)
+from vae.base.fileio import (
+    HeartbeatFile,
+    atomic_copy,
+    atomic_save_npz,
+    atomic_save_with,
+    atomic_write_json,
+    atomic_write_text,
+    check_model_file,
+)
 from vae.base.safety import require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.measures.analysis import transects_geometry
@@ -56,15 +63,20 @@ def batch_delay_hook() -> float:
     try:
         return max(0.0, float(os.environ.get(BATCH_DELAY_ENV) or 0.0))
     except ValueError:
-        raise UserError(f"{BATCH_DELAY_ENV} must be a number of seconds, "
-                        f"not {os.environ[BATCH_DELAY_ENV]!r}") from None
+        raise UserError(f"{BATCH_DELAY_ENV} must be a number of seconds, not {os.environ[BATCH_DELAY_ENV]!r}") from None
 
 
 def library_versions() -> dict:
     import sklearn
 
-    versions = {"vae": __version__, "python": platform.python_version(), "numpy": np.__version__,
-                "keras": keras.__version__, "backend": keras.backend.backend(), "scikit-learn": sklearn.__version__}
+    versions = {
+        "vae": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "scikit-learn": sklearn.__version__,
+    }
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -76,14 +88,21 @@ class StatusFile(HeartbeatFile):
     """The run's status.json, shared by the training thread and the heartbeat thread."""
 
     def __init__(self, run_dir: Path, **fields):
-        super().__init__(run_dir / "status.json", {"pid": os.getpid(), "started": time.time(), **fields},
-                         every=HEARTBEAT_S, ignore_os_errors=True)  # the training thread reports a full disk
+        super().__init__(
+            run_dir / "status.json",
+            {"pid": os.getpid(), "started": time.time(), **fields},
+            every=HEARTBEAT_S,
+            ignore_os_errors=True,
+        )  # the training thread reports a full disk
 
 
 def _floats(logs: dict, prefix: str = "") -> dict:
     """The model's loss terms in Keras' logs (vae.base.registry's and the method's own), training or `val_` ones."""
-    return {key: float(value) for key, value in logs.items()
-            if (key.startswith("val_") == (prefix == "val_")) and np.ndim(value) == 0}
+    return {
+        key: float(value)
+        for key, value in logs.items()
+        if (key.startswith("val_") == (prefix == "val_")) and np.ndim(value) == 0
+    }
 
 
 def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None = None) -> dict:
@@ -97,8 +116,10 @@ def _cheap_analysis(mu: np.ndarray, snap: dict | None = None, data: dict | None 
             codes = snap["mu_train"]
             if data.get("factors") is not None:
                 factors = data["factors"][data["splits"]["train"][: len(codes)]]
-        out = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
-               for k, v in cheap_metrics(codes, factors, codes_name="train").items()}
+        out = {
+            k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
+            for k, v in cheap_metrics(codes, factors, codes_name="train").items()
+        }
         if snap is not None and data is not None and "mu_transects" in snap and "transect" in data:
             rows = data["splits"]["transects"][: len(snap["mu_transects"])]
             geo = transects_geometry(snap["mu_transects"], data["transect"][rows], data["point"][rows])
@@ -145,21 +166,38 @@ class RunFolderCallback(keras.callbacks.Callback):
         logs = logs or {}
         loss = float(logs.get("loss", 0.0))
         if not math.isfinite(loss):
-            kept = ("the last good model (model.keras) is kept" if (self.run_dir / "model.keras").exists()
-                    else "no model was saved: it diverged before its first epoch ended")
-            self.outcome = ("diverged", f"loss became {loss} at epoch {self.epoch}, step {step}; "
-                                        f"lower the learning rate or beta/gamma; {kept}")
+            kept = (
+                "the last good model (model.keras) is kept"
+                if (self.run_dir / "model.keras").exists()
+                else "no model was saved: it diverged before its first epoch ended"
+            )
+            self.outcome = (
+                "diverged",
+                f"loss became {loss} at epoch {self.epoch}, step {step}; lower the learning rate or beta/gamma; {kept}",
+            )
             self.model.stop_training = True
             return
         first = not self.logged_any  # the first batch is logged at once: the earliest live point
         if first or step % self.cfg.log_every == 0 or step == self.steps_per_epoch:
             now = time.time()
             # No speed on the first line: its interval includes building the training graph.
-            speed = {} if first else {
-                "images_per_s": round((self.images - self.last_images) / max(now - self.last_t, 1e-9), 1)}
+            speed = (
+                {}
+                if first
+                else {"images_per_s": round((self.images - self.last_images) / max(now - self.last_t, 1e-9), 1)}
+            )
             self.last_t, self.last_images, self.logged_any = now, self.images, True
-            self._write({"kind": "batch", "epoch": self.epoch, "step": step, "global_step": self.global_step,
-                         "time": round(now - self.t0 + self.time_offset, 3), **speed, **_floats(logs)})
+            self._write(
+                {
+                    "kind": "batch",
+                    "epoch": self.epoch,
+                    "step": step,
+                    "global_step": self.global_step,
+                    "time": round(now - self.t0 + self.time_offset, 3),
+                    **speed,
+                    **_floats(logs),
+                }
+            )
             self.status.update(epoch=self.epoch, step=step, **speed)
         if (self.run_dir / "stop").exists():
             self.outcome = ("stopped", f"stopped by request at epoch {self.epoch}, step {step}")
@@ -171,17 +209,26 @@ class RunFolderCallback(keras.callbacks.Callback):
             return
         val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
         prefix = "val_" if "val_recon" in logs else ""  # no validation split: the training terms
-        selection = selection_loss(logs, self.cfg.reduction, self.cfg.image_size ** 2, self.cfg.latent_dim, prefix)
+        selection = selection_loss(logs, self.cfg.reduction, self.cfg.image_size**2, self.cfg.latent_dim, prefix)
         if not math.isfinite(selection):
             selection = val_loss
         if not math.isfinite(val_loss):
-            self.outcome = ("diverged", f"validation loss became {val_loss} at epoch {self.epoch}; "
-                                        "the last good model is kept")
+            self.outcome = (
+                "diverged",
+                f"validation loss became {val_loss} at epoch {self.epoch}; the last good model is kept",
+            )
             self.model.stop_training = True
             return
         snap = save_snapshot(self.model, self.run_dir, self.epoch, self.data, self.cfg)
-        row = {"kind": "epoch", "epoch": self.epoch, "step": self.steps_per_epoch, "global_step": self.global_step,
-               "time": round(time.time() - self.t0 + self.time_offset, 3), **_floats(logs), **_floats(logs, "val_")}
+        row = {
+            "kind": "epoch",
+            "epoch": self.epoch,
+            "step": self.steps_per_epoch,
+            "global_step": self.global_step,
+            "time": round(time.time() - self.t0 + self.time_offset, 3),
+            **_floats(logs),
+            **_floats(logs, "val_"),
+        }
         mu_val = snap.get("mu_validation", snap.get("mu_train"))
         if mu_val is not None and len(mu_val) >= 3:
             row.update(_cheap_analysis(mu_val, snap, self.data))
@@ -195,8 +242,13 @@ class RunFolderCallback(keras.callbacks.Callback):
         row["best_epoch"] = self.best_epoch
         self._write(row)
         self._tensorboard(row)
-        self.status.update(epoch=self.epoch, epochs_completed=self.epoch, step=self.steps_per_epoch,
-                           best_val_loss=self.best, best_epoch=self.best_epoch)
+        self.status.update(
+            epoch=self.epoch,
+            epochs_completed=self.epoch,
+            step=self.steps_per_epoch,
+            best_val_loss=self.best,
+            best_epoch=self.best_epoch,
+        )
 
     def _tensorboard(self, row):
         """Epoch scalars in tensorboard/train and tensorboard/validation (tags epoch_<term>), as
@@ -207,10 +259,13 @@ class RunFolderCallback(keras.callbacks.Callback):
         import tensorflow as tf
 
         if self.tb is None:
-            self.tb = {s: tf.summary.create_file_writer(str(self.run_dir / "tensorboard" / s))
-                       for s in ("train", "validation")}
-        values = {"train": {k: v for k, v in row.items() if not k.startswith("val_")},
-                  "validation": {k[4:]: v for k, v in row.items() if k.startswith("val_")}}
+            self.tb = {
+                s: tf.summary.create_file_writer(str(self.run_dir / "tensorboard" / s)) for s in ("train", "validation")
+            }
+        values = {
+            "train": {k: v for k, v in row.items() if not k.startswith("val_")},
+            "validation": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
+        }
         for split, writer in self.tb.items():
             with writer.as_default():
                 for key, value in values[split].items():
@@ -247,18 +302,27 @@ def load_training_data(cfg: TrainConfig) -> tuple[dict, dict]:
     """The dataset as uint8 arrays in memory, split indices, ids and weights."""
     ds = load_dataset(cfg.dataset)
     if ds.image_size != cfg.image_size:
-        raise UserError(f"image_size {cfg.image_size} does not match the dataset's {ds.image_size}; "
-                        f"set image_size to {ds.image_size} or generate the dataset at {cfg.image_size}")
+        raise UserError(
+            f"image_size {cfg.image_size} does not match the dataset's {ds.image_size}; "
+            f"set image_size to {ds.image_size} or generate the dataset at {cfg.image_size}"
+        )
     images = np.ascontiguousarray(np.asarray(ds.images, dtype=np.uint8))
-    splits = {s: np.asarray(ds.indices(s), dtype=np.int64) for s in ("train", "validation", "hole", "transects")
-              if s in ds.splits}
+    splits = {
+        s: np.asarray(ds.indices(s), dtype=np.int64)
+        for s in ("train", "validation", "hole", "transects")
+        if s in ds.splits
+    }
     if len(splits.get("train", ())) == 0:
         raise UserError(f"dataset {cfg.dataset} has no training images")
     ids = np.asarray(ds.columns["id"]).astype(np.int64)
     weights = np.asarray(ds.columns.get("weight", np.ones(len(images))), dtype=np.float32)
-    meta = {"path": str(Path(cfg.dataset).resolve()), "name": Path(cfg.dataset).name,
-            "family": ds.meta.get("family"), "counts": {s: int(len(i)) for s, i in splits.items()},
-            "factor_names": list(ds.factor_names)}
+    meta = {
+        "path": str(Path(cfg.dataset).resolve()),
+        "name": Path(cfg.dataset).name,
+        "family": ds.meta.get("family"),
+        "counts": {s: int(len(i)) for s, i in splits.items()},
+        "factor_names": list(ds.factor_names),
+    }
     data = {"images": images, "splits": splits, "ids": ids, "weights": weights}
     if ds.factor_names:  # ground truth for the per-epoch factor alignment
         data["factors"] = np.column_stack([np.asarray(ds.columns[f], dtype=np.float64) for f in ds.factor_names])
@@ -329,15 +393,28 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
         initial_epoch = rows[-1]["epoch"] if rows else 0
         done_rows = [r for r in rows if r.get("epoch", 0) <= initial_epoch]
         best_row = min(done_rows, key=lambda r: r.get("val_selection", r.get("val_loss", math.inf)), default={})
-        extra = {"time_offset": rows[-1]["time"] if rows else 0.0,
-                 "best_val_loss": best_row.get("val_selection", best_row.get("val_loss", math.inf)),
-                 "best_epoch": best_row.get("epoch")}
+        extra = {
+            "time_offset": rows[-1]["time"] if rows else 0.0,
+            "best_val_loss": best_row.get("val_selection", best_row.get("val_loss", math.inf)),
+            "best_epoch": best_row.get("epoch"),
+        }
         _truncate_metrics_after(run_dir, initial_epoch)
     else:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        model = build_vae(cfg.arch, cfg.image_size, cfg.latent_dim, cfg.variance, beta=cfg.beta, gamma=cfg.gamma,
-                          entanglement=cfg.entanglement, seed=cfg.seed, method=cfg.method,
-                          method_params=cfg.method_params, reduction=cfg.reduction, dataset_size=n_train)
+        model = build_vae(
+            cfg.arch,
+            cfg.image_size,
+            cfg.latent_dim,
+            cfg.variance,
+            beta=cfg.beta,
+            gamma=cfg.gamma,
+            entanglement=cfg.entanglement,
+            seed=cfg.seed,
+            method=cfg.method,
+            method_params=cfg.method_params,
+            reduction=cfg.reduction,
+            dataset_size=n_train,
+        )
         model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
         # Create Adam's slot variables now, eagerly: created inside the first traced step they cost
         # about 2 s more before the first batch (bench/RESULTS.md); same variables, same values.
@@ -357,16 +434,26 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
         cb = RunFolderCallback(run_dir, cfg, status, {**data, **extra}, steps_per_epoch, initial_epoch, mf)
         try:
             if initial_epoch < cfg.epochs:
-                model.fit(**_fit_data(cfg, x_train, w_train, validation, steps_per_epoch), epochs=cfg.epochs,
-                          initial_epoch=initial_epoch, callbacks=[cb], verbose=2 if verbose else 0)
+                model.fit(
+                    **_fit_data(cfg, x_train, w_train, validation, steps_per_epoch),
+                    epochs=cfg.epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=[cb],
+                    verbose=2 if verbose else 0,
+                )
         finally:
             cb.close()
 
     if cb.outcome:
         state, message = cb.outcome
     else:
-        state, message = "finished", (f"finished {cfg.epochs} epochs; best model: epoch {cb.best_epoch} "
-                                       f"(validation reconstruction + KL {cb.best:.2f} nats per image)")
+        state, message = (
+            "finished",
+            (
+                f"finished {cfg.epochs} epochs; best model: epoch {cb.best_epoch} "
+                f"(validation reconstruction + KL {cb.best:.2f} nats per image)"
+            ),
+        )
     status.update(state=state, message=message, finished=time.time())
     return dict(status.data)
 
@@ -379,8 +466,9 @@ def _fit_data(cfg: TrainConfig, x_train, w_train, validation, steps_per_epoch: i
     1.5 s an epoch on 2 cores: bench/RESULTS.md). Elsewhere (JAX, PyTorch): the arrays themselves.
     """
     if keras.backend.backend() != "tensorflow":
-        return dict(x=x_train, sample_weight=w_train, batch_size=cfg.batch_size, shuffle=True,
-                    validation_data=validation)
+        return dict(
+            x=x_train, sample_weight=w_train, batch_size=cfg.batch_size, shuffle=True, validation_data=validation
+        )
     import tensorflow as tf
 
     def pipeline(x, w, train):
@@ -394,8 +482,9 @@ def _fit_data(cfg: TrainConfig, x_train, w_train, validation, steps_per_epoch: i
     val = None
     if validation is not None:
         val = pipeline(validation[0], validation[2] if len(validation) == 3 else None, False)
-    return dict(x=pipeline(x_train, w_train, True), steps_per_epoch=steps_per_epoch, validation_data=val,
-                shuffle=False)  # the pipeline reshuffles itself
+    return dict(
+        x=pipeline(x_train, w_train, True), steps_per_epoch=steps_per_epoch, validation_data=val, shuffle=False
+    )  # the pipeline reshuffles itself
 
 
 def _truncate_metrics_after(run_dir: Path, epoch: int) -> None:

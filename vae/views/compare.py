@@ -32,10 +32,34 @@ from vae.runs import folder
 DEFAULT_METHOD = "beta-vae"  # a run config without a `method` field trained the β-VAE family's loss
 FILTERS = ("dataset", "state", "arch", "method", "epochs")
 # Settings that define a run (seed is a replicate, not a setting to compare across).
-SETTINGS = ("dataset", "arch", "method", "epochs", "latent_dim", "entanglement", "variance", "batch_size",
-            "lr", "beta", "gamma", "image_size", "sample_weights", "precision")
-COMPARABLE = ("gamma", "beta", "entanglement", "latent_dim", "arch", "method", "variance", "batch_size", "lr",
-              "epochs")  # settings a study varies, in the order a tie is broken
+SETTINGS = (
+    "dataset",
+    "arch",
+    "method",
+    "epochs",
+    "latent_dim",
+    "entanglement",
+    "variance",
+    "batch_size",
+    "lr",
+    "beta",
+    "gamma",
+    "image_size",
+    "sample_weights",
+    "precision",
+)
+COMPARABLE = (
+    "gamma",
+    "beta",
+    "entanglement",
+    "latent_dim",
+    "arch",
+    "method",
+    "variance",
+    "batch_size",
+    "lr",
+    "epochs",
+)  # settings a study varies, in the order a tie is broken
 FINAL_LOSSES = ("loss", "val_loss", "val_recon", "val_kl", "val_entanglement")
 WINDOW = 3
 TOLERANCE = 0.01
@@ -52,7 +76,7 @@ def convergence(val_losses: Sequence[float], window: int = WINDOW, tolerance: fl
     v = np.asarray([x for x in val_losses if isinstance(x, (int, float)) and math.isfinite(x)], dtype=float)
     if len(v) < window + 1:
         return SHORT
-    tail = v[-(window + 1):]
+    tail = v[-(window + 1) :]
     slope = np.polyfit(np.arange(len(tail), dtype=float), tail, 1)[0]
     scale = max(abs(tail[-1]), 1e-12)
     return FALLING if -slope * window / scale > tolerance else CONVERGED
@@ -87,19 +111,25 @@ def run_row(run: Mapping, val_losses: Sequence[float] | None = None) -> dict:
     else:
         summary = (folder.evaluation_summary(run["path"]) if run.get("path") else None) or {}
     state = run.get("state")
-    row = {"name": run.get("name"), "state": state,
-           "converged": convergence(val_losses) if state == "finished" else "-",
-           "stopped": state in ("stopped", "failed", "diverged"),
-           "beta": cfg.get("beta"), "gamma": cfg.get("gamma"),
-           "dataset": Path(str(cfg.get("dataset") or "?")).name,
-           "method": cfg.get("method") or DEFAULT_METHOD,
-           **{k: cfg.get(k) for k in SETTINGS if k not in ("dataset", "method", "beta", "gamma")},
-           "seed": cfg.get("seed"), "epochs_done": final.get("epoch")}
+    row = {
+        "name": run.get("name"),
+        "state": state,
+        "converged": convergence(val_losses) if state == "finished" else "-",
+        "stopped": state in ("stopped", "failed", "diverged"),
+        "beta": cfg.get("beta"),
+        "gamma": cfg.get("gamma"),
+        "dataset": Path(str(cfg.get("dataset") or "?")).name,
+        "method": cfg.get("method") or DEFAULT_METHOD,
+        **{k: cfg.get(k) for k in SETTINGS if k not in ("dataset", "method", "beta", "gamma")},
+        "seed": cfg.get("seed"),
+        "epochs_done": final.get("epoch"),
+    }
     row.update({k: final.get(k) for k in FINAL_LOSSES})
     row.update({k: final.get(k) for k in ("total_correlation", "active_units")})
     row.update(alignment_columns(summary, final))
-    row.update({k: v for k, v in summary.items() if k not in row and isinstance(v, (int, float))
-                and not isinstance(v, bool)})
+    row.update(
+        {k: v for k, v in summary.items() if k not in row and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    )
     if summary.get("dci_setting"):
         row["dci setting"] = summary["dci_setting"]
     row["flag"] = marker_of(row)
@@ -154,8 +184,11 @@ def options(rows: Sequence[Mapping], setting: str) -> list:
 def flag_counts(rows: Sequence[Mapping]) -> dict:
     """How many of the rows have not converged, are too short to tell, or were stopped before the end."""
     c = Counter(r.get("converged") for r in rows)
-    return {"still falling": c[FALLING], "too short to tell": c[SHORT],
-            "stopped": sum(bool(r.get("stopped")) for r in rows)}
+    return {
+        "still falling": c[FALLING],
+        "too short to tell": c[SHORT],
+        "stopped": sum(bool(r.get("stopped")) for r in rows),
+    }
 
 
 def marker_of(row: Mapping) -> str:
@@ -174,14 +207,24 @@ def alignment_columns(summary: dict, final: dict) -> dict:
     elif "factor_alignment" in final or "pca_alignment" in final:
         src, source = final, "last epoch"
     else:
-        return {"factor_alignment": None, "pca_alignment": None, "alignment from": "",
-                "alignment_score (old: PCA, validation codes)": summary.get("alignment_score",
-                                                                             final.get("alignment_score"))}
-    return {"factor_alignment": src.get("factor_alignment"), "pca_alignment": src.get("pca_alignment"),
-            "pca_reason": src.get("pca_alignment_reason") or "", "alignment from": source,
-            # which epoch the numbers are of, and whether latents collapsed
-            "evaluated epoch": summary.get("evaluated_epoch") if src is summary else final.get("epoch"),
-            "active_units": src.get("active_units"), "collapsed": src.get("collapsed")}
+        return {
+            "factor_alignment": None,
+            "pca_alignment": None,
+            "alignment from": "",
+            "alignment_score (old: PCA, validation codes)": summary.get(
+                "alignment_score", final.get("alignment_score")
+            ),
+        }
+    return {
+        "factor_alignment": src.get("factor_alignment"),
+        "pca_alignment": src.get("pca_alignment"),
+        "pca_reason": src.get("pca_alignment_reason") or "",
+        "alignment from": source,
+        # which epoch the numbers are of, and whether latents collapsed
+        "evaluated epoch": summary.get("evaluated_epoch") if src is summary else final.get("epoch"),
+        "active_units": src.get("active_units"),
+        "collapsed": src.get("collapsed"),
+    }
 
 
 def evaluation_notes(run_list: Sequence[Mapping]) -> dict:
@@ -209,18 +252,36 @@ def differences(rows: Sequence[Mapping], x: str, y: str, level: float = 0.95) ->
     these comparisons of `y`), as table rows with the verdict in words. [] when `x` has fewer than two
     values with a number in `y`, or the runs differ in another setting too (the difference would not
     be `x`'s alone)."""
-    done = [dict(r) for r in rows if r.get("state") == "finished" and isinstance(r.get(y), (int, float))
-            and not isinstance(r.get(y), bool) and math.isfinite(r[y])]
+    done = [
+        dict(r)
+        for r in rows
+        if r.get("state") == "finished"
+        and isinstance(r.get(y), (int, float))
+        and not isinstance(r.get(y), bool)
+        and math.isfinite(r[y])
+    ]
     values = options(done, x)
     if len(values) < 2 or [k for k in varying_settings(done) if k != x]:
         return []
     out = []
     for c in stats.compare_settings(done, y, x, values[0], level=level):
-        out.append({x: c["value"], "against": f"{x} = {values[0]}", "n": c["n"], "n against": c["n_baseline"],
-                    "paired": c["paired"],
-                    "difference": c["diff"], "low": c["lo"], "high": c["hi"], "effect size": c["effect_size"],
-                    "p (Holm)": c["p_adjusted"], "verdict": c["verdict"], "answer": stats.verdict_words(c, y),
-                    "what these seeds can detect": stats.power_words(c)})
+        out.append(
+            {
+                x: c["value"],
+                "against": f"{x} = {values[0]}",
+                "n": c["n"],
+                "n against": c["n_baseline"],
+                "paired": c["paired"],
+                "difference": c["diff"],
+                "low": c["lo"],
+                "high": c["hi"],
+                "effect size": c["effect_size"],
+                "p (Holm)": c["p_adjusted"],
+                "verdict": c["verdict"],
+                "answer": stats.verdict_words(c, y),
+                "what these seeds can detect": stats.power_words(c),
+            }
+        )
     return out
 
 
@@ -228,7 +289,9 @@ def chance_band(run_list: Sequence[Mapping], column: str) -> dict | None:
     """Chance for an alignment column: the mean over the runs of their chance levels' mean, lo and hi
     (evaluation.json summary 'chance', vae.measures.analysis.rotation_baseline); None when no run has one."""
     got = [((r.get("evaluation") or {}).get("chance") or {}).get(column) for r in run_list]
-    got = [g for g in got if isinstance(g, dict) and all(isinstance(g.get(k), (int, float)) for k in ("mean", "lo", "hi"))]
+    got = [
+        g for g in got if isinstance(g, dict) and all(isinstance(g.get(k), (int, float)) for k in ("mean", "lo", "hi"))
+    ]
     if not got:
         return None
     return {k: float(np.mean([g[k] for g in got])) for k in ("mean", "lo", "hi")} | {"runs": len(got)}

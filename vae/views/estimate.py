@@ -21,8 +21,12 @@ from typing import Mapping, Sequence
 
 # images/s of a training step at 64x64 on 2 CPU cores (bench/RESULTS.md: seed bf16 63-75 img/s at
 # batch 8-64, float32 ~44; burgess bf16 1,055-1,746 img/s at batch 32-256, about 1,425 at 128).
-DEFAULT_IMAGES_PER_S = {("seed", "mixed_bfloat16"): 65.0, ("seed", "float32"): 40.0,
-                        ("burgess", "mixed_bfloat16"): 1400.0, ("burgess", "float32"): 900.0}
+DEFAULT_IMAGES_PER_S = {
+    ("seed", "mixed_bfloat16"): 65.0,
+    ("seed", "float32"): 40.0,
+    ("burgess", "mixed_bfloat16"): 1400.0,
+    ("burgess", "float32"): 900.0,
+}
 FALLBACK_IMAGES_PER_S = 100.0
 VALIDATION_COST = 1 / 3  # a validation image (forward pass only) against a training image
 EPOCH_OVERHEAD_S = 1.0  # the epoch's snapshot and checkpoint
@@ -58,8 +62,11 @@ def estimate_duration(cfg: Mapping, n_train: int, n_val: int, earlier_runs: Sequ
     epochs = int(cfg.get("epochs") or 1)
     batch = int(cfg.get("batch_size") or 1)
     steps = math.ceil(n_train / batch)
-    matching = [seconds_per_image(r) for r in earlier_runs
-                if all(_setting(r.get("config") or {}, k) == _setting(cfg, k) for k in MATCH)]
+    matching = [
+        seconds_per_image(r)
+        for r in earlier_runs
+        if all(_setting(r.get("config") or {}, k) == _setting(cfg, k) for k in MATCH)
+    ]
     matching = [s for s in matching if s is not None]
     if matching:
         per_epoch = median(matching) * steps * batch

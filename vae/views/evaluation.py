@@ -20,8 +20,20 @@ def settings_text(result: dict, skip: tuple = ()) -> str:
     """'num_bins 20 · n_train 2000 · …': the scalar settings a metric recorded beside its numbers."""
     if not isinstance(result, dict):
         return ""
-    keys = ("num_bins", "n_train", "n_train_given", "n_test", "n_estimators", "seed", "batch_size", "num_train",
-            "num_eval", "threshold", "note", "sklearn_version")
+    keys = (
+        "num_bins",
+        "n_train",
+        "n_train_given",
+        "n_test",
+        "n_estimators",
+        "seed",
+        "batch_size",
+        "num_train",
+        "num_eval",
+        "threshold",
+        "note",
+        "sklearn_version",
+    )
     parts = [f"{k} {result[k]}" for k in keys if k in result and k not in skip and result[k] not in (None, "")]
     return " · ".join(parts)
 
@@ -39,13 +51,28 @@ def factor_alignment_view(fa: dict, evaluation: dict) -> dict:
 
     nearest = [int(np.argmax(cos[j])) for j in range(k)]
     assigned = [a if isinstance(a, int) and 0 <= a < d else nearest[j] for j, a in enumerate(col("assigned_axis"))]
-    rows = [{"factor": names[j], "its latent": f"μ{assigned[j] + 1}", "|cos| to it": float(cos[j, assigned[j]]),
-             "angle to the nearest axis (°)": col("angles_deg")[j], "R² (codes hold the factor)": col("r2")[j],
-             "alignment (1 = on its own axis)": col("per_factor")[j]} for j in range(k)]
-    settings = " · ".join(f"{key} {fa[key]}" for key in ("score_uses", "n", "min_r2", "note")
-                          if fa.get(key) not in (None, ""))
-    return {"rows": rows, "abs_cos": cos, "factors": names, "latents": [f"μ{i + 1}" for i in range(d)],
-            "score": fa.get("score"), "settings": settings}
+    rows = [
+        {
+            "factor": names[j],
+            "its latent": f"μ{assigned[j] + 1}",
+            "|cos| to it": float(cos[j, assigned[j]]),
+            "angle to the nearest axis (°)": col("angles_deg")[j],
+            "R² (codes hold the factor)": col("r2")[j],
+            "alignment (1 = on its own axis)": col("per_factor")[j],
+        }
+        for j in range(k)
+    ]
+    settings = " · ".join(
+        f"{key} {fa[key]}" for key in ("score_uses", "n", "min_r2", "note") if fa.get(key) not in (None, "")
+    )
+    return {
+        "rows": rows,
+        "abs_cos": cos,
+        "factors": names,
+        "latents": [f"μ{i + 1}" for i in range(d)],
+        "score": fa.get("score"),
+        "settings": settings,
+    }
 
 
 def _table(value) -> list[dict] | None:
@@ -55,8 +82,12 @@ def _table(value) -> list[dict] | None:
     if isinstance(value, dict):
         lists = {k: v for k, v in value.items() if isinstance(v, list)}
         lengths = {len(v) for v in lists.values()}
-        if lists and len(lengths) == 1 and next(iter(lengths)) > 0 and all(
-                not isinstance(x, (list, dict)) for v in lists.values() for x in v):
+        if (
+            lists
+            and len(lengths) == 1
+            and next(iter(lengths)) > 0
+            and all(not isinstance(x, (list, dict)) for v in lists.values() for x in v)
+        ):
             n = next(iter(lengths))
             return [{k: v[i] for k, v in lists.items()} for i in range(n)]
     return None
@@ -73,27 +104,41 @@ def evaluation_views(evaluation: dict | None) -> dict:
     """
     if not evaluation:
         return {}
-    out: dict = {"summary": {k: v for k, v in (evaluation.get("summary") or {}).items()
-                             if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+    out: dict = {
+        "summary": {
+            k: v
+            for k, v in (evaluation.get("summary") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    }
     m = evaluation.get("metrics") or {}
     mig = m.get("mig") or {}
     if isinstance(mig.get("per_factor"), list) and mig["per_factor"]:
         gaps = mig["per_factor"]
         names = _factor_names(evaluation, len(gaps))
         mi = np.asarray(mig.get("mutual_info") or [], dtype=float)  # (d, K)
-        best = [f"μ{int(np.argmax(mi[:, j])) + 1}" if mi.ndim == 2 and mi.shape[1] == len(gaps) else "-"
-                for j in range(len(gaps))]
-        out["mig_per_factor"] = [{"factor": n, "MIG (normalised gap)": g, "most informative latent": b}
-                                 for n, g, b in zip(names, gaps, best)]
+        best = [
+            f"μ{int(np.argmax(mi[:, j])) + 1}" if mi.ndim == 2 and mi.shape[1] == len(gaps) else "-"
+            for j in range(len(gaps))
+        ]
+        out["mig_per_factor"] = [
+            {"factor": n, "MIG (normalised gap)": g, "most informative latent": b} for n, g, b in zip(names, gaps, best)
+        ]
         out["mig_settings"] = settings_text(mig)
     dci = m.get("dci") or {}
     imp = np.asarray(dci.get("importance_matrix") or [], dtype=float)
     if imp.ndim == 2 and imp.size:
-        out["dci_importance"] = {"matrix": imp, "latents": [f"μ{i + 1}" for i in range(imp.shape[0])],
-                                 "factors": _factor_names(evaluation, imp.shape[1])}
+        out["dci_importance"] = {
+            "matrix": imp,
+            "latents": [f"μ{i + 1}" for i in range(imp.shape[0])],
+            "factors": _factor_names(evaluation, imp.shape[1]),
+        }
         out["dci_settings"] = settings_text(dci)
-        out["dci_scores"] = {k: dci.get(k) for k in ("disentanglement", "completeness", "informativeness_test")
-                             if isinstance(dci.get(k), (int, float))}
+        out["dci_scores"] = {
+            k: dci.get(k)
+            for k in ("disentanglement", "completeness", "informativeness_test")
+            if isinstance(dci.get(k), (int, float))
+        }
     fa = evaluation.get("factor_alignment")
     if isinstance(fa, dict) and np.asarray(fa.get("abs_cos") or [], dtype=float).ndim == 2:
         out["factor_alignment"] = factor_alignment_view(fa, evaluation)
@@ -108,7 +153,9 @@ def evaluation_views(evaluation: dict | None) -> dict:
             if rows:
                 tables[key] = rows
     out["tables"] = tables
-    out["settings"] = {k: settings_text(v) for k, v in
-                       {**{k: v for k, v in evaluation.items() if isinstance(v, dict)}, **m}.items()
-                       if isinstance(v, dict) and settings_text(v)}
+    out["settings"] = {
+        k: settings_text(v)
+        for k, v in {**{k: v for k, v in evaluation.items() if isinstance(v, dict)}, **m}.items()
+        if isinstance(v, dict) and settings_text(v)
+    }
     return out

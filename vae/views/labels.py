@@ -8,9 +8,9 @@ from vae.model import methods
 
 UNITS = {
     "study": "reconstruction = mean binary cross-entropy per pixel (nats); KL = mean over the latent dimensions "
-             "of μ² + σ² − log σ² − 1 (nats, twice the textbook KL per latent)",
+    "of μ² + σ² − log σ² − 1 (nats, twice the textbook KL per latent)",
     "papers": "reconstruction = binary cross-entropy summed over the pixels (nats); KL = the textbook KL summed "
-              "over the latent dimensions (nats)",
+    "over the latent dimensions (nats)",
 }
 
 
@@ -22,42 +22,64 @@ def loss_units(method: str = "beta-vae", reduction: str = "study") -> str:
     return f"Units: {UNITS[reduction]}; the total is recon + {regulariser} + γ·entanglement."
 
 
-RUNNING_MEAN = ("Solid training curves are the running mean of the batch losses since the start of each epoch "
-                "(Keras resets it when an epoch starts, so each epoch's first points are noisy); dashed validation "
-                "points are measured once per epoch on the whole validation split.")
+RUNNING_MEAN = (
+    "Solid training curves are the running mean of the batch losses since the start of each epoch "
+    "(Keras resets it when an epoch starts, so each epoch's first points are noisy); dashed validation "
+    "points are measured once per epoch on the whole validation split."
+)
 
 
 def covered_ring(radius: float, margin: float = 0.3) -> str:
     """What 'covered ring' means (vae.measures.analysis.covered_region_mask with its default margin)."""
-    return (f"Covered ring: the validation images whose (a, b) lie just outside the hole, at a distance from its "
-            f"centre between {radius:g} (its radius) and {radius + margin:g}: shapes like the hole's that were "
-            "trained on around it, so a higher loss in the hole is due to the missing data, not to harder shapes.")
+    return (
+        f"Covered ring: the validation images whose (a, b) lie just outside the hole, at a distance from its "
+        f"centre between {radius:g} (its radius) and {radius + margin:g}: shapes like the hole's that were "
+        "trained on around it, so a higher loss in the hole is due to the missing data, not to harder shapes."
+    )
 
 
 def curves_caption(config: Mapping) -> str:
     """The Train page's note under a run's loss curves (its config.json settings: method, reduction, γ);
     at γ = 0 it says why γ·entanglement has no curve."""
     method = config.get("method", "beta-vae")  # runs from before the methods are β-VAEs
-    parts = [RUNNING_MEAN, loss_units(method if method in methods.METHODS else "beta-vae",
-                                      config.get("reduction", "study"))]
+    parts = [
+        RUNNING_MEAN,
+        loss_units(method if method in methods.METHODS else "beta-vae", config.get("reduction", "study")),
+    ]
     gamma = config.get("gamma")
     if gamma is not None and float(gamma) == 0.0:
-        parts.append("γ = 0 for this run, so γ·entanglement is 0 throughout: a flat line at 0, and no curve at all on "
-                     "a log axis (which cannot draw 0); the unweighted entanglement measures are drawn below.")
+        parts.append(
+            "γ = 0 for this run, so γ·entanglement is 0 throughout: a flat line at 0, and no curve at all on "
+            "a log axis (which cannot draw 0); the unweighted entanglement measures are drawn below."
+        )
     return " ".join(parts)
 
 
-UNIT = ("nats; reconstruction = binary cross-entropy, the mean per pixel (reduction `study`) or the sum over "
-        "the pixels (`papers`)")
+UNIT = (
+    "nats; reconstruction = binary cross-entropy, the mean per pixel (reduction `study`) or the sum over "
+    "the pixels (`papers`)"
+)
 # Streamlit column_config as plain dicts (vae never imports streamlit): β, γ, final losses narrow and labelled.
 RUN_COLUMNS = {
     "name": {"label": "name", "width": "medium"},
     "beta": {"label": "β", "width": "small", "type_config": {"type": "number", "format": "%g"}},
     "gamma": {"label": "γ", "width": "small", "type_config": {"type": "number", "format": "%g"}},
-    "val_loss": {"label": "val loss", "width": "small", "help": f"Final validation loss ({UNIT})",
-                 "type_config": {"type": "number", "format": "%.4f"}},
-    "loss": {"label": "train loss", "width": "small", "help": f"Final training loss ({UNIT})",
-             "type_config": {"type": "number", "format": "%.4f"}},
-    "val_recon": {"label": "val recon", "width": "small", "help": f"Final validation reconstruction loss ({UNIT})",
-                  "type_config": {"type": "number", "format": "%.4f"}},
+    "val_loss": {
+        "label": "val loss",
+        "width": "small",
+        "help": f"Final validation loss ({UNIT})",
+        "type_config": {"type": "number", "format": "%.4f"},
+    },
+    "loss": {
+        "label": "train loss",
+        "width": "small",
+        "help": f"Final training loss ({UNIT})",
+        "type_config": {"type": "number", "format": "%.4f"},
+    },
+    "val_recon": {
+        "label": "val recon",
+        "width": "small",
+        "help": f"Final validation reconstruction loss ({UNIT})",
+        "type_config": {"type": "number", "format": "%.4f"},
+    },
 }

@@ -61,24 +61,39 @@ def transect_block(ds, reconstruct: Callable, recon_loss: Callable, n_hole_image
     for name, rows in blocks.items():
         inside = in_region(ds, rows, hole)
         region[name] = [int(p) for p in np.asarray(ds.columns["point"])[rows][inside]]
-        strips.append(transect_strip(ds.images[rows], reconstruct(ds.images[rows]),
-                                     inside if hole["punctured"] else None))
-    out = {"image": stack_strips(strips) if strips else None, "names": list(blocks), "punctured": hole["punctured"],
-           "in_region": region, "hole": hole}
+        strips.append(
+            transect_strip(ds.images[rows], reconstruct(ds.images[rows]), inside if hole["punctured"] else None)
+        )
+    out = {
+        "image": stack_strips(strips) if strips else None,
+        "names": list(blocks),
+        "punctured": hole["punctured"],
+        "in_region": region,
+        "hole": hole,
+    }
     if hole["punctured"]:
         from vae.measures import analysis  # here, not at import: scikit-learn's 1-5 s load off the page's first visit
 
         val = _rows(ds, "validation")
-        covered = val[analysis.covered_region_mask(np.asarray(ds.columns["a"], float)[val],
-                                                   np.asarray(ds.columns["b"], float)[val], hole["centre"],
-                                                   hole["radius"])]
+        covered = val[
+            analysis.covered_region_mask(
+                np.asarray(ds.columns["a"], float)[val],
+                np.asarray(ds.columns["b"], float)[val],
+                hole["centre"],
+                hole["radius"],
+            )
+        ]
         hole_rows = _rows(ds, "hole")
         if len(covered) and len(hole_rows):
             loss_hole = np.asarray(recon_loss(ds.images[hole_rows]), float)
             loss_cov = np.asarray(recon_loss(ds.images[covered]), float)
             show = hole_rows[:n_hole_images]
-            out.update(hole_loss=float(loss_hole.mean()), covered_loss=float(loss_cov.mean()),
-                       n_hole=len(hole_rows), n_covered=len(covered),
-                       hole_pairs=(ds.images[show], reconstruct(ds.images[show])),
-                       hole_losses=[float(v) for v in loss_hole[:n_hole_images]])
+            out.update(
+                hole_loss=float(loss_hole.mean()),
+                covered_loss=float(loss_cov.mean()),
+                n_hole=len(hole_rows),
+                n_covered=len(covered),
+                hole_pairs=(ds.images[show], reconstruct(ds.images[show])),
+                hole_losses=[float(v) for v in loss_hole[:n_hole_images]],
+            )
     return out
