@@ -120,7 +120,7 @@ def add_chance_levels(run_dir, n: int = CHANCE_ROTATIONS, seed: int = 0) -> dict
     if len(mu) > max_train:  # the same codes evaluate_run scores
         keep = np.sort(np.random.default_rng(seed).choice(len(mu), max_train, replace=False))
         mu, factors = mu[keep], factors[keep]
-    doc["chance"] = analysis.jsonable(analysis.chance_levels(mu, factors, n=n, seed=seed))
+    doc["chance"] = jsonable(analysis.chance_levels(mu, factors, n=n, seed=seed))
     doc.setdefault("summary", {})["chance"] = chance_summary(doc["chance"])
     atomic_write_json(path, doc)
     return doc["chance"]
