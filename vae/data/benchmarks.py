@@ -398,6 +398,21 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise UserError(f"{path.name} is not a readable npz file ({exc})") from None
 
 
+def _mpi3d(variant: str, md5: str) -> Benchmark:
+    """One of MPI3D's three image sets of the same factors: toy (simple renders), realistic (realistic renders), real (photographs)."""
+    name = f"mpi3d_{variant}.npz"
+    return Benchmark(
+        f"mpi3d-{variant}",
+        f"MPI3D ({variant})",
+        (SourceFile(name, _DL + name, md5),),
+        MPI3D_NAMES,
+        1_036_800,
+        True,
+        64,
+        opener=_open_mpi3d,
+    )
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
@@ -435,36 +450,9 @@ BENCHMARKS: dict[str, Benchmark] = {
             opener=_open_shapes3d,
             notes="the three hues become grey levels",
         ),
-        Benchmark(
-            "mpi3d-toy",
-            "MPI3D (toy)",
-            (SourceFile("mpi3d_toy.npz", _DL + "mpi3d_toy.npz", "55889cb7c7dfc655d6e0277beee88868"),),
-            MPI3D_NAMES,
-            1_036_800,
-            True,
-            64,
-            opener=_open_mpi3d,
-        ),
-        Benchmark(
-            "mpi3d-realistic",
-            "MPI3D (realistic)",
-            (SourceFile("mpi3d_realistic.npz", _DL + "mpi3d_realistic.npz", "59a6225b88b635365f70c91b3e52f70f"),),
-            MPI3D_NAMES,
-            1_036_800,
-            True,
-            64,
-            opener=_open_mpi3d,
-        ),
-        Benchmark(
-            "mpi3d-real",
-            "MPI3D (real)",
-            (SourceFile("mpi3d_real.npz", _DL + "mpi3d_real.npz", "0f33f609918fb5c97996692f91129802"),),
-            MPI3D_NAMES,
-            1_036_800,
-            True,
-            64,
-            opener=_open_mpi3d,
-        ),
+        _mpi3d("toy", "55889cb7c7dfc655d6e0277beee88868"),
+        _mpi3d("realistic", "59a6225b88b635365f70c91b3e52f70f"),
+        _mpi3d("real", "0f33f609918fb5c97996692f91129802"),
         Benchmark(
             "smallnorb",
             "SmallNORB",
