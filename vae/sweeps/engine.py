@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from vae.base.errors import UserError
-from vae.base.fileio import HeartbeatFile
+from vae.base.fileio import HeartbeatFile, atomic_write_json
 from vae.base.paths import lab_pythonpath  # the workers import `vae` from the driver's path
 from vae.base.safety import is_loopback_address, require_writable
 from vae.sweeps import sweep
@@ -59,10 +59,14 @@ def _thread_env(threads: int) -> dict:
     }
 
 
-def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = None, wait_s: float = 60.0) -> dict:
+def execute_run(
+    run_dir: str, evaluate: str = "quick", threads: int | None = None, wait_s: float = 60.0, node: str | None = None
+) -> dict:
     """Train (or resume) and evaluate one run folder in this process; returns what the driver records.
 
-    Called in a Ray worker, but plain Python: a test or a script can call it directly.
+    Called in a Ray worker, but plain Python: a test or a script can call it directly. `node` (the Ray node) and
+    this host go into the run's own status.json once it is trained, so results.csv has them even when the
+    driver dies before it records the result (results.csv falls back to the run's status).
     """
     from vae.runs.folder import ACTIVE, run_state
 
@@ -84,6 +88,8 @@ def execute_run(run_dir: str, evaluate: str = "quick", threads: int | None = Non
 
         status = train_run(run_dir, resume=(run_dir / "last.keras").exists())
         state, trained = status["state"], True
+    if node is not None and state == "finished":
+        _note_where(run_dir, node)
     evaluated = False
     if evaluate != "none" and state == "finished" and not (run_dir / "evaluation.json").exists():
         from vae.training.evaluate import evaluate_run
@@ -164,11 +170,23 @@ def plan_tasks(runs: list[dict], engine: str, group_size: int | None = None) -> 
     return tasks
 
 
+def _note_where(run_dir: Path, node: str) -> None:
+    """Add the node and host that trained a finished run to its status.json (the trainer has ended)."""
+    from vae.runs.folder import read_status
+
+    try:
+        status = read_status(run_dir)
+    except UserError:  # damaged: the run's own pages say why; the driver's record still has the node
+        return
+    if status.get("state") == "finished" and not status.get("node"):
+        atomic_write_json(run_dir / "status.json", {**status, "node": node, "host": socket.gethostname()})
+
+
 def _ray_task(run_dir: str, evaluate: str, threads: int) -> dict:
     import ray
 
-    out = execute_run(run_dir, evaluate, threads)
     ctx = ray.get_runtime_context()
+    out = execute_run(run_dir, evaluate, threads, node=ctx.get_node_id())
     out["node"] = ctx.get_node_id()
     out["gpus"] = [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]  # the GPU(s) Ray gave this run
     return out
