@@ -26,7 +26,6 @@ import numpy as np
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, read_json
 from vae.base.safety import require_run_space, require_writable
-from vae.model.networks import build_vae
 from vae.model.seed_group import SeedGroup, member_logs
 from vae.runs.config import TrainConfig
 from vae.runs.folder import refuse_if_trained_elsewhere
@@ -48,20 +47,7 @@ def _same_setting(cfgs: list[TrainConfig]) -> None:
 def build_member(cfg: TrainConfig, n_train: int):
     """Seed `cfg.seed`'s VAE, built after the same global seeding as `train_run`'s (same initial weights)."""
     keras.utils.set_random_seed(cfg.seed)
-    return build_vae(
-        cfg.arch,
-        cfg.image_size,
-        cfg.latent_dim,
-        cfg.variance,
-        beta=cfg.beta,
-        gamma=cfg.gamma,
-        entanglement=cfg.entanglement,
-        seed=cfg.seed,
-        method=cfg.method,
-        method_params=cfg.method_params,
-        reduction=cfg.reduction,
-        dataset_size=n_train,
-    )
+    return train.build_model(cfg, n_train)
 
 
 def build_group(cfgs: list[TrainConfig], n_train: int):

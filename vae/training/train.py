@@ -345,6 +345,24 @@ def _configure_runtime(cfg: TrainConfig):
             pass
 
 
+def build_model(cfg: TrainConfig, n_train: int):
+    """The run's VAE as `cfg` describes it (its weights from the global seed set before the call)."""
+    return build_vae(
+        cfg.arch,
+        cfg.image_size,
+        cfg.latent_dim,
+        cfg.variance,
+        beta=cfg.beta,
+        gamma=cfg.gamma,
+        entanglement=cfg.entanglement,
+        seed=cfg.seed,
+        method=cfg.method,
+        method_params=cfg.method_params,
+        reduction=cfg.reduction,
+        dataset_size=n_train,
+    )
+
+
 def train_run(run_dir, resume: bool = False, verbose: bool = False) -> dict:
     """Train the run in `run_dir` (its config.json must exist). Returns the final status."""
     run_dir = Path(run_dir)
@@ -401,20 +419,7 @@ def _train(run_dir: Path, cfg: TrainConfig, doc: dict, status: StatusFile, resum
         _truncate_metrics_after(run_dir, initial_epoch)
     else:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        model = build_vae(
-            cfg.arch,
-            cfg.image_size,
-            cfg.latent_dim,
-            cfg.variance,
-            beta=cfg.beta,
-            gamma=cfg.gamma,
-            entanglement=cfg.entanglement,
-            seed=cfg.seed,
-            method=cfg.method,
-            method_params=cfg.method_params,
-            reduction=cfg.reduction,
-            dataset_size=n_train,
-        )
+        model = build_model(cfg, n_train)
         model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
         # Create Adam's slot variables now, eagerly: created inside the first traced step they cost
         # about 2 s more before the first batch (bench/RESULTS.md); same variables, same values.
