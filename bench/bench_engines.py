@@ -1,13 +1,16 @@
 """The sweep engines head to head, in one script: runs per hour, the same answers, the share of bf16 peak.
 
     nice -n 15 python bench/bench_engines.py [--n 5045] [--epochs 15] [--seeds 10] [--grid gamma=0,1e-2] [--group-size 5]
+    nice -n 15 python bench/bench_engines.py --order baseline@c864a9b:per-run,per-run   # an older commit's engine
 
 Full size (issue 25): `python bench/bench_engines.py --seeds 10 --epochs 15` (seed-exact with the hole, 64x64,
 default network, evaluated quick; about 2 x 20 runs).
 
 Arms, back to back on the same dataset and the same planned sweep:
 - per-run:  `python -m vae sweep --engine per-run ...` (one run per Ray task, 1 thread, 2 at a time);
-- grouped:  `python -m vae sweep --engine grouped ...` (a setting's seeds as one SeedGroup per task).
+- grouped:  `python -m vae sweep --engine grouped ...` (a setting's seeds as one SeedGroup per task);
+- LABEL@COMMIT:ENGINE: the same sweep by the code of an earlier commit of this repository (`git archive` of
+  COMMIT into the bench's folder, run from there): today's code against the code before a change, in one script.
 Reported: each arm's wall time and runs per hour, their ratio; for every setting and metric the mean
 with a 95% t-interval over seeds in each arm, and whether each arm's mean lies in the other's interval;
 the bf16 matmul peak of this machine (4096^2, median of 5) and a default run's training GFLOP/s (median
@@ -136,8 +139,21 @@ def main() -> None:
         "arms": {},
     }
     rows = {}
-    for engine in args.order.split(","):
-        sweep_dir = home / "sweeps" / engine
+    for arm in args.order.split(","):
+        engine, code = arm, ROOT
+        if "@" in arm:
+            label, rest = arm.split("@", 1)
+            commit, engine = rest.split(":", 1) if ":" in rest else (rest, "per-run")
+            code = home / "code" / label
+            if not code.exists():
+                code.mkdir(parents=True)
+                archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True)
+                subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+            out.setdefault("commits", {})[label] = subprocess.run(
+                ["git", "rev-parse", commit], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        arm_env = {**env, "PYTHONPATH": str(code)}
+        sweep_dir = home / "sweeps" / arm.replace("@", "-").replace(":", "-")
         cmd = py + [
             "sweep",
             "--data",
@@ -158,31 +174,31 @@ def main() -> None:
         ]
         t0 = time.perf_counter()
         proc = (
-            subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+            subprocess.run(cmd, env=arm_env, cwd=code, capture_output=True, text=True)
             if not args.reuse
             else subprocess.CompletedProcess(cmd, 0)
         )
-        wall = walls[engine] if args.reuse else time.perf_counter() - t0
+        wall = walls[arm] if args.reuse else time.perf_counter() - t0
         if proc.returncode:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"{engine} sweep failed")
+            raise SystemExit(f"{arm} sweep failed")
         with open(sweep_dir / "results.csv") as f:
-            rows[engine] = list(csv.DictReader(f))
-        n = len(rows[engine])
+            rows[arm] = list(csv.DictReader(f))
+        n = len(rows[arm])
         speeds = []
-        for r in rows[engine]:
+        for r in rows[arm]:
             for line in (sweep_dir / "runs" / r["run"] / "metrics.jsonl").read_text().splitlines():
                 d = json.loads(line)
                 if d.get("kind") == "batch" and "images_per_s" in d:
                     speeds.append(d["images_per_s"])
-        out["arms"][engine] = {
+        out["arms"][arm] = {
             "wall_s": round(wall, 1),
             "runs": n,
             "runs_per_hour": round(3600 * n / wall, 1),
             "median_images_per_s_per_run": statistics.median(speeds) if speeds else None,
             "load_after": os.getloadavg(),
         }
-        print(json.dumps({engine: out["arms"][engine]}), flush=True)
+        print(json.dumps({arm: out["arms"][arm]}), flush=True)
     a, b = args.order.split(",")[:2]
     out["ratio_runs_per_hour"] = round(out["arms"][b]["runs_per_hour"] / out["arms"][a]["runs_per_hour"], 2)
     key = args.grid.split("=")[0]
