@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import ROOT, figure
 from vae.base.errors import UserError
+from vae.base import paths
 from vae.jobs import evaluation_jobs, launcher
 from vae.views.evaluation import evaluation_views
 
@@ -168,7 +169,7 @@ def test_fast_dci_adds_the_cli_flag_and_the_process_gets_its_own_session(fake_ru
         def wait(self):  # the launcher reaps its child (no zombie under the server)
             return 0
 
-    monkeypatch.setattr(evaluation_jobs.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(paths.subprocess, "Popen", FakePopen)
     evaluation_jobs.start_evaluation(run)
     evaluation_jobs.write_progress(run, "done", 1.0, state="finished")
     evaluation_jobs.start_evaluation(run, fast=True)

@@ -8,11 +8,9 @@ import os
 import json
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
-import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -258,26 +256,6 @@ def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monk
 
 
 # ---------------------------------------------------------------- small things
-
-
-def test_an_evaluation_child_is_reaped_not_left_a_zombie(fake_run, monkeypatch):
-    run = fake_run("zombie")
-    (run / "model.keras").write_bytes(b"x")
-    real = subprocess.Popen
-    monkeypatch.setattr(
-        evaluation_jobs.subprocess, "Popen", lambda cmd, **kw: real([sys.executable, "-c", "pass"], **kw)
-    )
-    pid = evaluation_jobs.start_evaluation(run)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                time.sleep(0.1)
-                continue
-        except psutil.NoSuchProcess:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"the evaluation child {pid} is still a zombie (or running) after 20 s")
 
 
 def test_evaluate_on_a_sweeps_run_rewrites_results_csv(tiny_dataset, tmp_workspace, monkeypatch):

@@ -176,7 +176,7 @@ def _mutations(home: Path):
         "create run": lambda: folder.write_run_config(runs / "new-run", cfg()),
         "train run": train_run,
         "evaluate run": evaluate_run,
-        "standby launch": lambda: standby.launch(runs, dict(os.environ), str(ROOT)),
+        "standby launch": lambda: standby.launch(runs, dict(os.environ)),
     }
 
 

@@ -355,7 +355,7 @@ def _writers(home: Path, sweep_dir: Path) -> dict:
         "write_progress": lambda: evaluation_jobs.write_progress(run, "x", 0.5),
         "start_evaluation": lambda: evaluation_jobs.start_evaluation(run),
         "standby.serve": lambda: standby.serve(home / "runs"),
-        "standby.launch": lambda: standby.launch(home / "runs", dict(os.environ), str(ROOT)),
+        "standby.launch": lambda: standby.launch(home / "runs", dict(os.environ)),
     }
 
 

@@ -9,6 +9,8 @@ test can point them at a temporary folder.
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
 from pathlib import Path
 
 
@@ -60,3 +62,22 @@ def child_env() -> dict:
     env["PYTHONPATH"] = lab_pythonpath(env)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
+
+
+def start_detached(cmd: list[str], log_path, env: dict | None = None) -> int:
+    """Start `cmd` as its own OS process (its own session: a Streamlit rerun, a closed tab or a server restart
+    never touches it), stdout and stderr appended to `log_path`, from `package_parent()` with `child_env()`
+    unless `env` is given; returns its pid. A thread waits for it, so once it exits it does not stay a
+    zombie under the long-running process that started it (the dashboard's server)."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=package_parent(),
+            env=child_env() if env is None else env,
+            start_new_session=True,
+        )
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc.pid

@@ -15,15 +15,13 @@ are in vae.views.evaluation. Never imports TensorFlow.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, read_json
-from vae.base.paths import child_env, package_parent
+from vae.base.paths import start_detached
 from vae.base.safety import require_writable
 from vae.runs.folder import field_problem, pid_alive, read_config
 
@@ -112,22 +110,12 @@ def start_evaluation(run_dir, fast: bool = False) -> int:
         raise UserError(f"run {run_dir.name} has no model.keras yet; evaluate it after its first epoch")
     if evaluation_state(run_dir).get("state") == "running":
         raise UserError(f"run {run_dir.name} is already being evaluated; wait for it to finish")
-    env = child_env()
     (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a new evaluation: its own start time
-    with open(run_dir / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=package_parent(),
-            env=env,
-            start_new_session=True,
-        )
-    # Wait for it in a thread: an exited child nobody waits for stays a zombie under the server.
-    threading.Thread(target=proc.wait, name=f"reap-evaluate-{proc.pid}", daemon=True).start()
-    write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=proc.pid)
-    return proc.pid
+    pid = start_detached(
+        [sys.executable, "-m", "vae", "evaluate", str(run_dir)] + (["--fast"] if fast else []), run_dir / LOG_FILE
+    )
+    write_progress(run_dir, "starting (loading TensorFlow)", 0.0, pid=pid)
+    return pid
 
 
 def evaluate_with_progress(run_dir, **kwargs) -> dict:

@@ -17,7 +17,6 @@ made within DEDUP_S seconds returns the run already started, and at most
 from __future__ import annotations
 
 import fcntl
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from pathlib import Path
 from vae.base import safety
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json
-from vae.base.paths import child_env, package_parent
+from vae.base.paths import child_env, start_detached
 from vae.base.safety import readonly, require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.jobs import standby
@@ -78,23 +77,8 @@ def _train_command(run_dir: Path, resume: bool = False) -> list[str]:
     return cmd + (["--resume"] if resume else [])
 
 
-def _trainer_env() -> tuple[dict, str]:
-    return child_env(), package_parent()
-
-
 def _spawn(run_dir: Path, resume: bool = False) -> int:
-    env, cwd = _trainer_env()
-    with open(run_dir / "trainer.log", "ab") as log:
-        proc = subprocess.Popen(
-            _train_command(run_dir, resume),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-        )
-    return proc.pid
+    return start_detached(_train_command(run_dir, resume), run_dir / "trainer.log")
 
 
 def _launch_trainer(root: Path, run_dir: Path, status: dict, resume: bool = False) -> int:
@@ -130,8 +114,7 @@ def ensure_standby(runs_root) -> int | None:
     with _locked(root):
         if standby.standbys(root) or len(active_runs(root)) >= max_trainers():
             return None
-        env, cwd = _trainer_env()
-        return standby.launch(root, env, cwd)
+        return standby.launch(root, child_env())
 
 
 def start_run(cfg: TrainConfig, runs_root="runs", name: str | None = None) -> Path:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 from vae.base import safety
 from vae.base.errors import exit_code
 from vae.base.fileio import atomic_write_json
+from vae.base.paths import start_detached
 from vae.base.runtime import load_keras
 from vae.base.safety import require_writable
 from vae.runs.folder import pid_alive
@@ -92,36 +92,28 @@ def standbys(runs_root) -> list[dict]:
     return out
 
 
-def launch(runs_root, env: dict, cwd: str) -> int:
-    """Start a standby process (the caller holds the runs lock). Returns its pid."""
+def launch(runs_root, env: dict) -> int:
+    """Start a standby process (the caller holds the runs lock) with environment `env`. Returns its pid."""
     require_writable("start a standby trainer")
     root = standby_root(runs_root)
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "standby.log", "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vae",
-                "standby",
-                "--runs-root",
-                str(Path(runs_root)),
-                "--launcher-pid",
-                str(os.getpid()),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-        )
-    d = root / str(proc.pid)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vae",
+        "standby",
+        "--runs-root",
+        str(Path(runs_root)),
+        "--launcher-pid",
+        str(os.getpid()),
+    ]
+    pid = start_detached(cmd, root / "standby.log", env=env)
+    d = root / str(pid)
     d.mkdir(exist_ok=True)
     atomic_write_json(
-        d / "state.json", {"pid": proc.pid, "backend": env.get("KERAS_BACKEND", "tensorflow"), "started": time.time()}
+        d / "state.json", {"pid": pid, "backend": env.get("KERAS_BACKEND", "tensorflow"), "started": time.time()}
     )
-    return proc.pid
+    return pid
 
 
 def _take(d: Path, who: str) -> bool:

@@ -25,14 +25,13 @@ import dataclasses
 import io
 import itertools
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, atomic_write_text, read_json
-from vae.base.paths import child_env, package_parent, sweeps_root
+from vae.base.paths import start_detached, sweeps_root
 from vae.base.safety import require_writable
 from vae.jobs.launcher import request_stop as request_stop_run  # noqa: F401  (used by the driver)
 from vae.runs import run_index
@@ -463,17 +462,7 @@ def launch_driver(sweep_dir, address: str | None = None, workers: int | None = N
     if st.get("state") in ("running", "stopping"):
         raise UserError(f"sweep {sweep_dir.name} is already {st['state']} (driver pid {st.get('driver_pid')})")
     (sweep_dir / "stop").unlink(missing_ok=True)
-    env = child_env()
-    with open(sweep_dir / "driver.log", "ab") as log:
-        proc = subprocess.Popen(
-            driver_command(sweep_dir, address, workers),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=package_parent(),
-            env=env,
-            start_new_session=True,
-        )
+    pid = start_detached(driver_command(sweep_dir, address, workers), sweep_dir / "driver.log")
     status = read_status(sweep_dir)
     write_status(
         sweep_dir,
@@ -481,11 +470,11 @@ def launch_driver(sweep_dir, address: str | None = None, workers: int | None = N
             **status,
             "state": "running",
             "message": "starting the sweep driver",
-            "driver_pid": proc.pid,
+            "driver_pid": pid,
             "heartbeat": time.time(),
         },
     )
-    return proc.pid
+    return pid
 
 
 def start_sweep(
