@@ -25,8 +25,9 @@ CHART_POINTS = """() => { const g = document.querySelector('.js-plotly-plot');
   return t && t.x ? t.x.length : 0; }"""  # batch lines drawn in the live loss chart
 TIMINGS: dict = {}
 # Deadline of a wait for TensorFlow or a WebGL chart: a cold trainer's TensorFlow import took 185 s, and the
-# embedding page's 3-D charts over 90 s, on the shared 2-core machine at load 25-30. A passing wait returns at once.
-SLOW_MS = 300_000
+# embedding page's 3-D charts over 90 s, on the shared 2-core machine at load 25-30; at load 46 a run handed to a standby
+# still importing TensorFlow was not running after 300 s (bench/e2e_pass_rate.py, session 6). A passing wait returns at once.
+SLOW_MS = 600_000  # waits on a TensorFlow process (import, first step): minutes at load 30-45 on 2 cores
 
 
 def wait_idle(pg, timeout=30_000):
@@ -163,14 +164,14 @@ def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e
     start_training(pg, server, epochs=50)
     run = new_run(lab_home, before)
     progress(pg, "running").wait_for(timeout=SLOW_MS)
-    wait_until(lambda: folder.read_metrics(run, "batch"), 180, "the run's first live point")  # mid-training
+    wait_until(lambda: folder.read_metrics(run, "batch"), SLOW_MS / 1000, "the run's first live point")  # mid-training
     pg.reload()
     pg.get_by_role("heading", name="Train").first.wait_for()
-    progress(pg, "running").wait_for(timeout=30_000)
+    progress(pg, "running").wait_for(timeout=120_000)
     assert run.name in pg.content()
     assert len(run_dirs(lab_home)) == len(before) + 1, "reloading started a duplicate run"
     pg.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
-    progress(pg, "stopped").wait_for(timeout=60_000)
+    progress(pg, "stopped").wait_for(timeout=180_000)
     assert status_of(run)["state"] == "stopped"
 
 
