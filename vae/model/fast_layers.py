@@ -146,8 +146,9 @@ LOGITS_FORM_ENV = "VAE_LAB_LOGITS_FORM"
 
 def logits_form() -> str:
     """The computation burgess' logits layer uses on TensorFlow (`Conv2DTranspose.form`): $VAE_LAB_LOGITS_FORM
-    when set, else "subpixel2", the fastest whole training step of the three on both CPUs measured
-    (bench/bench_step.py times them on any machine; bench/RESULTS.md). All three compute the same function."""
+    when set, else "subpixel2": the cheapest whole training step of the three on the AMX Xeon measured (the 3x3
+    sub-pixel form also beat "native" on an AMD EPYC; bench/bench_step.py times them on any machine, figures in
+    bench/RESULTS.md). All three compute the same function."""
     import os
 
     from vae.base.errors import UserError
