@@ -45,9 +45,11 @@ def test_fast_layers_compute_the_same_function_as_the_stock_keras_layers():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("form", ["subpixel2", "subpixel"])
 @pytest.mark.parametrize("filters", [1, 3])
-def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
-    """burgess' logits layer (vae.model.fast_layers.Conv2DTranspose): its TensorFlow forward and custom gradient."""
+def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters, form):
+    """burgess' logits layer (vae.model.fast_layers.Conv2DTranspose): each sub-pixel form's TensorFlow forward and
+    custom gradient."""
     import tensorflow as tf
     from keras import layers
 
@@ -59,6 +61,7 @@ def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
         Conv2DTranspose(filters, 4, strides=2, padding="same"),
         layers.Conv2DTranspose(filters, 4, strides=2, padding="same"),
     )
+    fast.form = form
     fast(x), stock(x)
     fast.set_weights([rng.normal(size=w.shape).astype("float32") for w in stock.get_weights()])
     stock.set_weights(fast.get_weights())
@@ -78,9 +81,25 @@ def test_subpixel_transposed_conv_matches_keras_in_value_and_gradients(filters):
 def test_models_saved_before_the_fast_layers_moved_out_of_vae_model_load_and_give_the_same_outputs(name):
     """tests/data/*_v0.1.keras were saved by the lab before this module existed (the layers were in vae.model.networks),
     with the outputs they gave then; a run trained with that version must load and compute the same."""
+    import vae.model.networks  # noqa: F401  (registers the VAE class a saved model names, as vae.model.inference does)
+
     data = Path(__file__).parent / "data"
     model = keras.models.load_model(data / f"{name}.keras", safe_mode=True)
     expected = np.load(data / f"{name}.npz")
     out = model(expected["x"])
     np.testing.assert_allclose(np.asarray(out["mu"]), expected["mu"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["recon"]), expected["recon"], rtol=1e-4, atol=1e-5)
+
+
+def test_the_logits_form_is_the_fastest_measured_unless_set_and_a_wrong_name_is_refused(monkeypatch):
+    """VAE_LAB_LOGITS_FORM picks the logits layer's computation (bench/bench_step.py); unset: "subpixel2"."""
+    from vae.base.errors import UserError
+    from vae.model import fast_layers
+
+    monkeypatch.delenv(fast_layers.LOGITS_FORM_ENV, raising=False)
+    assert fast_layers.Conv2DTranspose(1, 4, strides=2, padding="same").form == "subpixel2"
+    monkeypatch.setenv(fast_layers.LOGITS_FORM_ENV, "native")
+    assert fast_layers.Conv2DTranspose(1, 4, strides=2, padding="same").form == "native"
+    monkeypatch.setenv(fast_layers.LOGITS_FORM_ENV, "fast")
+    with pytest.raises(UserError, match="VAE_LAB_LOGITS_FORM must be one of subpixel2, subpixel, native"):
+        fast_layers.Conv2DTranspose(1, 4, strides=2, padding="same")

@@ -10,8 +10,9 @@ checks each one against the stock Keras layer in value and gradient).
   "UpSampling2D(2), ConvT 3x3" pair runs as one stride-2 4x4 transposed
   convolution with merged taps (2.25x fewer multiply-adds; +20% images/s for
   the seed net at batch 8), so the saved model has no separate UpSampling2D.
-- `Conv2DTranspose`: burgess' 1-channel logits layer as a 3x3 convolution to 4x
-  the channels + depth-to-space on TensorFlow (9-17% faster training step).
+- `Conv2DTranspose`: burgess' 1-channel logits layer (float32) as a 2x2 convolution
+  to 4x the channels + depth-to-space on TensorFlow, with the transposed convolution's
+  own gradient kernels (bench/bench_step.py; the form is chosen by `logits_form()`).
 - `BatchNorm`: trains with TensorFlow's fused kernel (one pass instead of
   Keras' moments + normalise graph, which dominated at 64x64 with 256 channels).
 
@@ -99,10 +100,15 @@ def _subpixel_kernel_selector():
     return sel
 
 
-def _tf_subpixel_conv_transpose(x, kernel):
-    """TensorFlow: conv_transpose(x, kernel, stride 2, 'same') for a 4x4 kernel (4, 4, out, in), computed
-    as a 3x3 'same' convolution to 4*out channels followed by depth-to-space; gradients are TensorFlow's
-    own kernels for the transposed convolution (a stride-2 conv for dx, Conv2DBackpropFilter for dk)."""
+def _tf_subpixel_conv_transpose(x, kernel, window=3):
+    """TensorFlow: conv_transpose(x, kernel, stride 2, 'same') for a 4x4 kernel (4, 4, out, in), computed as a
+    convolution to 4*out channels followed by depth-to-space; gradients are TensorFlow's own kernels for the
+    transposed convolution (a stride-2 conv for dx, Conv2DBackpropFilter for dk).
+
+    window=3: a 3x3 'same' convolution (each sub-pixel's 2x2 taps inside 3x3: 2.25x the multiply-adds);
+    window=2: a 2x2 'valid' convolution of the 1-padded input, no zero taps, whose (n + 1) x (m + 1) sub-pixel
+    grid is the 1-padded output (y_pad[2i + ph] = sum_d x_pad[i + d] k[2(1 - d) + ph]), cropped after
+    depth-to-space."""
     import tensorflow as tf
 
     n, m, c = x.shape[1], x.shape[2], x.shape[3]
@@ -111,9 +117,16 @@ def _tf_subpixel_conv_transpose(x, kernel):
 
     @tf.custom_gradient
     def forward(x, k):
-        big = tf.einsum("adk,bel,klco->decabo", sel, sel, tf.cast(tf.transpose(k, (0, 1, 3, 2)), "float32"))
-        y = tf.nn.conv2d(x, tf.cast(tf.reshape(big, (3, 3, c, 4 * o)), x.dtype), 1, "SAME")
-        y = tf.reshape(tf.transpose(tf.reshape(y, (-1, n, m, 2, 2, o)), (0, 1, 3, 2, 4, 5)), (-1, 2 * n, 2 * m, o))
+        if window == 3:
+            big = tf.einsum("adk,bel,klco->decabo", sel, sel, tf.cast(tf.transpose(k, (0, 1, 3, 2)), "float32"))
+            y = tf.nn.conv2d(x, tf.cast(tf.reshape(big, (3, 3, c, 4 * o)), x.dtype), 1, "SAME")
+            y = tf.reshape(tf.transpose(tf.reshape(y, (-1, n, m, 2, 2, o)), (0, 1, 3, 2, 4, 5)), (-1, 2 * n, 2 * m, o))
+        else:
+            # (4, 4, o, c) as (1 - dh, ph, 1 - dw, pw, o, c) -> (dh, dw, c, (ph, pw, o))
+            w2 = tf.reverse(tf.reshape(k, (2, 2, 2, 2, o, c)), [0, 2])
+            w2 = tf.reshape(tf.transpose(w2, (0, 2, 5, 1, 3, 4)), (2, 2, c, 4 * o))
+            y = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), w2, 1, "VALID")
+            y = tf.nn.depth_to_space(y, 2)[:, 1 : 2 * n + 1, 1 : 2 * m + 1, :]
 
         def grad(dy):
             dx = tf.nn.conv2d(dy, tf.cast(k, dy.dtype), 2, "SAME")
@@ -127,20 +140,48 @@ def _tf_subpixel_conv_transpose(x, kernel):
     return forward(x, tf.cast(kernel, x.dtype))
 
 
+LOGITS_FORMS = ("subpixel2", "subpixel", "native")
+LOGITS_FORM_ENV = "VAE_LAB_LOGITS_FORM"
+
+
+def logits_form() -> str:
+    """The computation burgess' logits layer uses on TensorFlow (`Conv2DTranspose.form`): $VAE_LAB_LOGITS_FORM
+    when set, else "subpixel2": the cheapest whole training step of the three on the AMX Xeon measured (the 3x3
+    sub-pixel form also beat "native" on an AMD EPYC; bench/bench_step.py times them on any machine, figures in
+    bench/RESULTS.md). All three compute the same function."""
+    import os
+
+    from vae.base.errors import UserError
+
+    form = os.environ.get(LOGITS_FORM_ENV) or LOGITS_FORMS[0]
+    if form not in LOGITS_FORMS:
+        raise UserError(
+            f"{LOGITS_FORM_ENV} must be one of {', '.join(LOGITS_FORMS)}, not {form!r}; unset it for the default"
+        )
+    return form
+
+
 @keras.saving.register_keras_serializable(package="vae")
 class Conv2DTranspose(layers.Conv2DTranspose):
     """Keras' Conv2DTranspose (same class name, variables and weight paths in a saved model).
 
     On TensorFlow, a stride-2 4x4 'same' layer with at most 4 output channels (burgess' logits layer)
-    runs its forward pass as a 3x3 convolution to 4x the channels + depth-to-space, which is exact:
-    oneDNN's transposed-convolution kernel runs at about 9 GFLOP/s with one output channel, and this
-    made the whole default training step 9-17% faster (bench/RESULTS.md). Other backends and shapes:
-    Keras' own computation.
+    computes the same function in one of three ways (`form`, set from `logits_form()` when the layer is
+    made; not saved): "native" (Keras' own: oneDNN's transposed-convolution kernel is slow with one output
+    channel), "subpixel" (a 3x3 convolution to 4x the channels + depth-to-space: 9-17% faster steps than
+    native on an AMD EPYC) or "subpixel2" (a 2x2 convolution with no zero taps + depth-to-space + crop).
+    The sub-pixel forms keep the transposed convolution's gradient kernels (`_tf_subpixel_conv_transpose`).
+    Other backends and shapes: Keras' own.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.form = logits_form()
 
     def call(self, inputs):
         if (
             keras.backend.backend() != "tensorflow"
+            or self.form == "native"
             or self.filters > 4
             or tuple(self.kernel_size) != (4, 4)
             or tuple(self.strides) != (2, 2)
@@ -149,7 +190,7 @@ class Conv2DTranspose(layers.Conv2DTranspose):
             or tuple(self.dilation_rate) != (1, 1)
         ):
             return super().call(inputs)
-        y = _tf_subpixel_conv_transpose(inputs, self.kernel)
+        y = _tf_subpixel_conv_transpose(inputs, self.kernel, window=2 if self.form == "subpixel2" else 3)
         if self.use_bias:
             y = y + ops.cast(self.bias, y.dtype)
         return self.activation(y) if self.activation is not None else y
