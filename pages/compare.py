@@ -173,8 +173,8 @@ if numeric:
         data=lambda: export.bundle(table.to_dict("records"), shown_paths, {f"{y}_vs_{x}": figure}),
         icon=":material/download:",
         key="compare_export",
-        help="The table shown (results.csv), every shown run's config.json, this figure (plotly JSON "
-        "and an offline HTML page; SVG and PNG where kaleido is installed) and the versions of "
+        help="The table shown (results.csv), every shown run's config.json, this figure (SVG and PNG "
+        "for a paper, plotly JSON and an offline HTML page) and the versions of "
         "the lab and its packages",
     )
 

@@ -175,8 +175,8 @@ st.download_button(
     mime="application/zip",
     icon=":material/download:",
     key="sweep_export",
-    help="results.csv, every run's config.json, the figures (plotly JSON and one offline HTML page; "
-    "SVG and PNG where kaleido is installed), sweep.json, status.json and the versions of the lab "
+    help="results.csv, every run's config.json, the figures (SVG and PNG for a paper, plotly JSON and one "
+    "offline HTML page), sweep.json, status.json and the versions of the lab "
     f"and its packages. Also: `python -m vae sweep --export {sweep_dir}`",
 )
 metrics = report.metric_columns(rows)

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 import zipfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import psutil
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.sweep_fixtures import fake_finished_sweep
@@ -25,6 +27,7 @@ from vae.sweeps import export, sweep, review
 from vae.views import compare, estimate
 
 ROOT = Path(__file__).resolve().parent.parent
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def page(name: str) -> AppTest:
@@ -220,8 +223,15 @@ def test_sweep_export_bundle_holds_results_configs_figures_and_versions(tiny_dat
     assert any(n.startswith("figures/eval_mig") and n.endswith(".json") for n in names)
     versions = json.loads(z.read("versions.json"))
     assert versions["lab"] and versions["packages"]["numpy"] and versions["packages"]["plotly"]
-    has_svg = any(n.endswith(".svg") for n in names)
-    assert has_svg or versions["static_images"]["missing"]  # SVG/PNG, or the reason they are not there
+    figures = sorted(n[: -len(".json")] for n in names if n.startswith("figures/eval_") and n.endswith(".json"))
+    assert figures and {f + ext for f in figures for ext in (".svg", ".png")} <= names  # every figure as SVG and PNG
+    assert versions["static_images"] == {"all": "svg and png written"} and versions["packages"]["matplotlib"]
+    svg = ET.fromstring(z.read(figures[0] + ".svg"))  # parses as XML, every run's dot inside
+    dots = [u for g in svg.iter(SVG + "g") if (g.get("id") or "").startswith("trace") for u in g.iter(SVG + "use")]
+    # (a box's dots: 2 seeds x 2 gammas as <use> marks; the mean diamonds may be inlined paths)
+    assert len(dots) >= len(runs) and "gamma" in " ".join("".join(t.itertext()) for t in svg.iter(SVG + "text"))
+    png = Image.open(io.BytesIO(z.read(figures[0] + ".png")))
+    assert png.format == "PNG" and png.size == (900, 380)
     cfg = json.loads(z.read(f"configs/{runs[0]}.json"))
     assert TrainConfig.from_dict(cfg["config"]).gamma == 0.0  # train --config reads it
 
