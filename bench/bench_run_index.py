@@ -88,7 +88,8 @@ def _write_run(d: Path, cfg: dict, i: int, snapshots: dict | None = None) -> Non
         (d / "snapshots").mkdir()
         rng = np.random.default_rng(i)
         for e in range(1, 16):
-            snap = {}
+            first = snapshots.get("validation", snapshots["train"])[:16]  # what the trainer reconstructs
+            snap = {"recon_index": first, "recon": rng.uniform(size=(len(first), 32, 32)).astype(np.float32)}
             for split, ids in snapshots.items():
                 snap[f"index_{split}"] = ids
                 snap[f"mu_{split}"] = (

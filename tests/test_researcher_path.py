@@ -267,6 +267,21 @@ def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monk
     assert compare.evaluation_notes([row]) == {"mig": "a note"}
 
 
+def test_runs_without_sweeps_come_from_the_index_not_from_every_run_folder(fake_run, monkeypatch):
+    for name in ("a", "b"):
+        fake_run(name, epochs=2)
+    run_index._CACHE.clear()
+    assert {r["name"] for r in run_index.list_runs()} >= {"a", "b"}  # writes the index file
+
+    def no_reads(*a, **k):
+        raise AssertionError("summarised a run folder again")
+
+    monkeypatch.setattr(run_index, "_summary", no_reads)
+    assert {r["name"] for r in run_index.list_runs(include_sweeps=False)} >= {"a", "b"}  # from memory
+    run_index._CACHE.clear()  # a fresh server process: only the index file
+    assert {r["name"] for r in run_index.list_runs(include_sweeps=False)} >= {"a", "b"}
+
+
 # ---------------------------------------------------------------- small things
 
 
