@@ -244,6 +244,16 @@ class HeldProgress:
             raise self.held
 
 
+BLANK = "—"  # what a table shows in a cell with no value (Streamlit's default is the word "None")
+
+
+def show_table(data, **kwargs):
+    """st.dataframe with a clear blank (BLANK) for missing values; the reason a value is missing sits in a
+    column beside it (pca_reason, a test's answer)."""
+    kwargs.setdefault("placeholder", BLANK)
+    return st.dataframe(data, **kwargs)
+
+
 def shown_table(table):
     """A DataFrame as a table should show it: columns empty in every row left out, and blanks (not "None")
     for the missing values of text columns."""

@@ -285,6 +285,21 @@ def test_runs_without_sweeps_come_from_the_index_not_from_every_run_folder(fake_
 # ---------------------------------------------------------------- small things
 
 
+def test_tables_show_a_blank_not_none_and_pca_says_why_beside_it(fake_run):
+    trivial = fake_run("g0", epochs=4, gamma=0.0)
+    other = fake_run("g1", epochs=4, gamma=1e-3, seed=1)
+    summary = {"factor_alignment": 0.4, "pca_alignment": None, "pca_alignment_reason": "trivial: one active latent"}
+    (trivial / "evaluation.json").write_text(json.dumps({"summary": summary}))
+    (other / "evaluation.json").write_text(json.dumps({"summary": {"factor_alignment": 0.5, "pca_alignment": 0.7}}))
+    at = page("compare").run()
+    assert not at.exception
+    assert at.dataframe and all(df.proto.placeholder == "—" for df in at.dataframe)  # every table: a dash
+    runs = at.dataframe[0].value
+    cols = list(runs.columns)
+    assert cols[cols.index("pca_alignment") + 1] == "pca_reason"  # the reason sits beside the blank
+    assert runs.set_index("name").loc["g0", "pca_reason"] == "trivial: one active latent"
+
+
 def test_an_evaluation_child_is_reaped_not_left_a_zombie(fake_run, monkeypatch):
     run = fake_run("zombie")
     (run / "model.keras").write_bytes(b"x")
