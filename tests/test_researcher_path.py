@@ -359,6 +359,20 @@ def test_a_resumed_sweep_run_is_listed_waiting_not_failed_until_its_driver_dies(
     assert not sweep.mark_resumed(finished, os.getpid())  # only failed or stopped runs are marked
 
 
+def test_a_resumed_run_waiting_for_its_trainer_says_it_resumes_and_from_which_epoch(fake_run):
+    run = fake_run("resumed", state="failed", epochs=8, done_epochs=3, message="LocalRayletDiedError")
+    fake_run("other", epochs=2)
+    assert sweep.mark_resumed(run, os.getpid(), "gs")  # waiting, resume: True, its last epoch kept
+    _set_status(run, epoch=3, epochs=8)
+    at = page("reconstructions").run()
+    assert not at.exception
+    labels = at.selectbox(key="run").options
+    assert "resumed  (queued to resume, epoch 3/8 done)" in labels and "other  (finished)" in labels
+    _set_status(run, state="queued", message="resuming", pid=os.getpid())  # the trainer is starting
+    at = page("reconstructions").run()
+    assert "resumed  (resuming, epoch 3/8 done)" in at.selectbox(key="run").options
+
+
 def test_generate_finishes_the_dataset_when_the_tab_closes_midway(tmp_workspace):
     """Closing the tab makes Streamlit raise StopException at the page's next progress update: the dataset
     is written whole all the same, and the stop is raised after."""
