@@ -13,6 +13,7 @@ import zipfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 from PIL import Image
@@ -371,6 +372,16 @@ def test_a_resumed_run_waiting_for_its_trainer_says_it_resumes_and_from_which_ep
     _set_status(run, state="queued", message="resuming", pid=os.getpid())  # the trainer is starting
     at = page("reconstructions").run()
     assert "resumed  (resuming, epoch 3/8 done)" in at.selectbox(key="run").options
+
+
+def test_a_flat_3d_box_sits_under_its_title_with_less_empty_height():
+    from vae.views import plots
+
+    rng = np.random.default_rng(0)
+    flat = plots.embedding_3d(rng.normal(size=(500, 3)) * [1.8, 0.85, 0.2], height=520)
+    cube = plots.embedding_3d(rng.normal(size=(500, 3)), height=520)
+    assert flat.layout.scene.camera.center.z < -0.1 and flat.layout.height < 470  # looks below the box's centre
+    assert abs(cube.layout.scene.camera.center.z) < 0.05 and cube.layout.height > 505  # a cube: about as before
 
 
 def test_generate_finishes_the_dataset_when_the_tab_closes_midway(tmp_workspace):
