@@ -41,7 +41,7 @@ def _evaluation(i: int) -> dict:
             "modularity": "near 1 for any code when a factor has few values",
             "beta_vae": "accuracy at chance with 2 factors",
         },
-        "metrics": {"big": list(range(6000))},
+        "metrics": {"big": {"values": list(range(6000))}},  # a metric is an object (or a number)
         "pixel_pca": {"components": [[0.01] * 200] * 20},
     }
 
