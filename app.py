@@ -5,7 +5,8 @@ ASGI app on uvicorn) behind `HostGuard`, which answers only to the host names in
 `vae.base.safety.allowed_hosts()`: loopback names, plus VAE_LAB_ALLOWED_HOSTS (docs/security.md). Then
 Streamlit runs this same file as the page script (`__name__ == "__main__"`), which only lays out the
 navigation; every page is a thin script in pages/ that calls the `vae` library. Nothing here imports
-TensorFlow.
+TensorFlow. The server also starts a thread that loads the pages' imports and the run index
+(pages/_warmup.py), so that a fresh server's first visitor does not wait for them.
 """
 
 import streamlit as st
@@ -38,3 +39,7 @@ else:  # imported by `streamlit run app.py` (or uvicorn app:app): the server
     except UserError as e:
         raise SystemExit(f"error: {e}") from None
     app = st.App("app.py", middleware=[Middleware(HostGuard, hosts=hosts)])
+
+    from pages import _warmup  # the pages' imports and the run index, loaded while the server waits for a visitor
+
+    _warmup.start()

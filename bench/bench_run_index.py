@@ -41,7 +41,7 @@ def _evaluation(i: int) -> dict:
             "modularity": "near 1 for any code when a factor has few values",
             "beta_vae": "accuracy at chance with 2 factors",
         },
-        "metrics": {"big": list(range(6000))},
+        "metrics": {"big": {"values": list(range(6000))}},  # a metric is an object (or a number)
         "pixel_pca": {"components": [[0.01] * 200] * 20},
     }
 
@@ -88,7 +88,8 @@ def _write_run(d: Path, cfg: dict, i: int, snapshots: dict | None = None) -> Non
         (d / "snapshots").mkdir()
         rng = np.random.default_rng(i)
         for e in range(1, 16):
-            snap = {}
+            first = snapshots.get("validation", snapshots["train"])[:16]  # what the trainer reconstructs
+            snap = {"recon_index": first, "recon": rng.uniform(size=(len(first), 32, 32)).astype(np.float32)}
             for split, ids in snapshots.items():
                 snap[f"index_{split}"] = ids
                 snap[f"mu_{split}"] = (

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import user_errors, writable
+from pages._ui import show_table, user_errors, writable
 from vae.base.errors import UserError
 from vae.jobs import evaluation_jobs
 from vae.runs import folder
@@ -80,7 +80,7 @@ def evaluation_panel(run: dict, key: str) -> None:
             )
         return
     if views["summary"]:
-        st.dataframe(pd.DataFrame([views["summary"]]), hide_index=True)
+        show_table(pd.DataFrame([views["summary"]]), hide_index=True)
     if "factor_alignment" in views:
         fa = views["factor_alignment"]
         left, right = st.columns(2)
@@ -106,7 +106,7 @@ def evaluation_panel(run: dict, key: str) -> None:
         )
     for title, rows in views["tables"].items():
         st.markdown(f"**{title.replace('_', ' ').capitalize()}**")
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        show_table(pd.DataFrame(rows), hide_index=True)
         if title in views["settings"]:
             st.caption(f"Settings: {views['settings'][title]}")
     left, right = st.columns(2)

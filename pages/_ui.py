@@ -18,6 +18,7 @@ import streamlit as st
 from vae.base import safety
 from vae.base.errors import UserError
 from vae.runs.folder import ACTIVE, IN_PROGRESS, STATES
+from vae.views.labels import state_label
 
 
 def ensure_app_navigation() -> None:
@@ -159,7 +160,7 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
         st.info("No runs yet: start one on the Train page.", icon=":material/info:")
         return None
     names = [r["name"] for r in runs]
-    states = {r["name"]: r["state"] for r in runs}
+    states = {r["name"]: state_label(r) for r in runs}  # a resumed run waiting: "queued to resume, epoch 3/8 done"
     ss = st.session_state
     if ss.get("selected_run") not in names:
         ss["selected_run"] = names[0]
@@ -242,6 +243,16 @@ class HeldProgress:
     def release(self) -> None:
         if self.held is not None:
             raise self.held
+
+
+BLANK = "—"  # what a table shows in a cell with no value (Streamlit's default is the word "None")
+
+
+def show_table(data, **kwargs):
+    """st.dataframe with a clear blank (BLANK) for missing values; the reason a value is missing sits in a
+    column beside it (pca_reason, a test's answer)."""
+    kwargs.setdefault("placeholder", BLANK)
+    return st.dataframe(data, **kwargs)
 
 
 def shown_table(table):

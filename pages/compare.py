@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._evaluation import evaluation_panel
-from pages._ui import copy_settings_button, ensure_app_navigation, shown_table
+from pages._ui import copy_settings_button, ensure_app_navigation, show_table, shown_table
 from vae.runs import run_index
 from vae.sweeps import export
 from vae.views import compare
@@ -78,6 +78,7 @@ first = [
     "val_recon",
     "factor_alignment",
     "pca_alignment",
+    "pca_reason",  # why the principal axes have no alignment (one active latent...): beside the blank
     "alignment_score",
     "evaluated epoch",
     "active_units",
@@ -95,7 +96,7 @@ st.caption(
     "defined (see pca_reason). Both of the training codes; 'alignment from' says whether of the evaluated "
     "best model (evaluation.json) or of the last epoch's snapshot."
 )
-st.dataframe(
+show_table(
     shown_table(table.drop(columns=["flag"])),
     hide_index=True,
     column_config={
@@ -164,7 +165,7 @@ if numeric:
             f"**{y}: each {x} against the smallest**, by the Sweeps page's test (paired t on per-seed "
             "differences where the seeds match, else Welch; p adjusted by Holm over these rows)."
         )
-        st.dataframe(pd.DataFrame(diffs), hide_index=True)
+        show_table(pd.DataFrame(diffs), hide_index=True)
     shown_paths = [by_name[n]["path"] for n in table["name"]]
     st.download_button(
         "Export this view (zip)",
@@ -173,8 +174,8 @@ if numeric:
         data=lambda: export.bundle(table.to_dict("records"), shown_paths, {f"{y}_vs_{x}": figure}),
         icon=":material/download:",
         key="compare_export",
-        help="The table shown (results.csv), every shown run's config.json, this figure (plotly JSON "
-        "and an offline HTML page; SVG and PNG where kaleido is installed) and the versions of "
+        help="The table shown (results.csv), every shown run's config.json, this figure (SVG and PNG "
+        "for a paper, plotly JSON and an offline HTML page) and the versions of "
         "the lab and its packages",
     )
 

@@ -15,6 +15,7 @@ from pages._ui import (
     deleted_notice,
     ensure_app_navigation,
     md_escape,
+    show_table,
     user_errors,
     writable,
 )
@@ -198,7 +199,7 @@ if writable():
                     st.info(f"Ignored {report['ignored']} file(s) that are not PNG or JPEG images.")
                 if report.get("skipped"):
                     st.warning(f"Skipped {len(report['skipped'])} image file(s):")
-                    st.dataframe(report["skipped"], hide_index=True)
+                    show_table(report["skipped"], hide_index=True)
 
 if writable():
     with st.expander("Benchmark datasets (dSprites, 3D Shapes, MPI3D, SmallNORB, Cars3D) from their published files"):

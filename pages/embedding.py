@@ -16,6 +16,7 @@ from pages._ui import (
     model_of,
     pick_run,
     rows_of,
+    show_table,
     sort_runs,
     user_errors,
 )
@@ -229,7 +230,7 @@ with fcol:
             ),
             use_container_width=True,
         )
-        st.dataframe(
+        show_table(
             pd.DataFrame(
                 {
                     "factor": list(ds.factor_names),
@@ -290,7 +291,7 @@ with pcol:
         ),
         use_container_width=True,
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "principal axis": pc_names,

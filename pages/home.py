@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import ensure_app_navigation, user_errors, warm_trainer, writable
+from pages._ui import ensure_app_navigation, show_table, user_errors, warm_trainer, writable
 from vae.base.paths import datasets_root, runs_root
 from vae.base.safety import human_bytes
 from vae.data import datasets
@@ -66,7 +66,7 @@ with st.container():
     st.subheader("Datasets")
     sets = datasets.list_datasets(datasets_root()) if datasets_root().exists() else []
     if sets:
-        st.dataframe(
+        show_table(
             pd.DataFrame(
                 [
                     {
@@ -88,7 +88,7 @@ with st.container():  # full width: run names (dataset-method-network-β-γ-seed
     st.subheader("Runs")
     runs = run_index.list_runs()
     if runs:
-        st.dataframe(
+        show_table(
             pd.DataFrame(
                 [
                     {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_app_navigation, format_duration, shown_table, user_errors, writable
+from pages._ui import ensure_app_navigation, format_duration, show_table, shown_table, user_errors, writable
 from vae.base.paths import datasets_root
 from vae.data import datasets
 from vae.runs.config import TrainConfig
@@ -153,7 +153,7 @@ def watch() -> None:
                 st.rerun()
     table = pd.DataFrame(rows)
     table["node"] = table["node"].map(lambda v: str(v)[:8] if v else None)  # Ray node ids: 56 hex digits; 8 do
-    st.dataframe(shown_table(table), hide_index=True, height=240)
+    show_table(shown_table(table), hide_index=True, height=240)
     seen = ss.setdefault("_sweep_seen", {})
     if seen.get(str(sweep_dir)) not in (None, w["finished"]):
         seen[str(sweep_dir)] = w["finished"]
@@ -175,8 +175,8 @@ st.download_button(
     mime="application/zip",
     icon=":material/download:",
     key="sweep_export",
-    help="results.csv, every run's config.json, the figures (plotly JSON and one offline HTML page; "
-    "SVG and PNG where kaleido is installed), sweep.json, status.json and the versions of the lab "
+    help="results.csv, every run's config.json, the figures (SVG and PNG for a paper, plotly JSON and one "
+    "offline HTML page), sweep.json, status.json and the versions of the lab "
     f"and its packages. Also: `python -m vae sweep --export {sweep_dir}`",
 )
 metrics = report.metric_columns(rows)
@@ -250,12 +250,12 @@ if points and points[0].get("customdata"):
 if grid:
     table = report.answer_table(report.answer(rows, grid), keys)
     st.markdown("**Every metric**: each against the baseline (Holm over the comparisons of one metric).")
-    st.dataframe(pd.DataFrame(table), hide_index=True)
+    show_table(pd.DataFrame(table), hide_index=True)
     st.markdown(
         "**Seed or setting?** The share of the spread between settings vs between seeds of one setting, "
         "and how stable the settings' ranking is across seeds (Kendall's W: 1 = every seed ranks alike)."
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame([{"metric": report.label(m), **report.variance_and_ranking(rows, keys, m)} for m in metrics]),
         hide_index=True,
     )
@@ -266,4 +266,4 @@ if corr:
         "settings** (ranks taken within each setting, then pooled), so the swept setting, which moves both, "
         "does not make it; the pooled correlation across all runs is shown beside it, confounded by the setting."
     )
-    st.dataframe(pd.DataFrame(corr), hide_index=True)
+    show_table(pd.DataFrame(corr), hide_index=True)

@@ -12,13 +12,14 @@ import streamlit as st
 from pages._ui import (
     COPY_SETTINGS,
     ensure_app_navigation,
-    md_escape,
     format_duration,
     format_weight,
+    md_escape,
     method_param_ladder,
     nearest_on_ladder,
     pick_run,
     progress_summary,
+    show_table,
     sort_runs,
     user_errors,
     warm_trainer,
@@ -386,7 +387,7 @@ if waiting_runs:
         f"Each starts when a trainer is free (at most {launcher.max_trainers()} at a time: VAE_LAB_MAX_TRAINERS), "
         "first requested first; the trainer that finishes starts the next one."
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             [
                 {
@@ -409,7 +410,7 @@ st.subheader("All runs")
 if all_runs:
     keys = ("method", "reduction", "entanglement", "latent_dim", "arch", "epochs", "batch_size", "lr", "seed")
     # β, γ and the final losses first, the name narrow: all visible at 1280 px without scrolling sideways
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             [
                 {

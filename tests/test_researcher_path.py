@@ -9,9 +9,12 @@ import json
 import subprocess
 import sys
 import zipfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.sweep_fixtures import fake_finished_sweep
@@ -23,6 +26,7 @@ from vae.sweeps import export, sweep, review
 from vae.views import compare, estimate
 
 ROOT = Path(__file__).resolve().parent.parent
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def page(name: str) -> AppTest:
@@ -218,8 +222,15 @@ def test_sweep_export_bundle_holds_results_configs_figures_and_versions(tiny_dat
     assert any(n.startswith("figures/eval_mig") and n.endswith(".json") for n in names)
     versions = json.loads(z.read("versions.json"))
     assert versions["lab"] and versions["packages"]["numpy"] and versions["packages"]["plotly"]
-    has_svg = any(n.endswith(".svg") for n in names)
-    assert has_svg or versions["static_images"]["missing"]  # SVG/PNG, or the reason they are not there
+    figures = sorted(n[: -len(".json")] for n in names if n.startswith("figures/eval_") and n.endswith(".json"))
+    assert figures and {f + ext for f in figures for ext in (".svg", ".png")} <= names  # every figure as SVG and PNG
+    assert versions["static_images"] == {"all": "svg and png written"} and versions["packages"]["matplotlib"]
+    svg = ET.fromstring(z.read(figures[0] + ".svg"))  # parses as XML, every run's dot inside
+    dots = [u for g in svg.iter(SVG + "g") if (g.get("id") or "").startswith("trace") for u in g.iter(SVG + "use")]
+    # (a box's dots: 2 seeds x 2 gammas as <use> marks; the mean diamonds may be inlined paths)
+    assert len(dots) >= len(runs) and "gamma" in " ".join("".join(t.itertext()) for t in svg.iter(SVG + "text"))
+    png = Image.open(io.BytesIO(z.read(figures[0] + ".png")))
+    assert png.format == "PNG" and png.size == (900, 380)
     cfg = json.loads(z.read(f"configs/{runs[0]}.json"))
     assert TrainConfig.from_dict(cfg["config"]).gamma == 0.0  # train --config reads it
 
@@ -255,7 +266,37 @@ def test_the_index_carries_evaluation_notes_and_validation_curves(fake_run, monk
     assert compare.evaluation_notes([row]) == {"mig": "a note"}
 
 
+def test_runs_without_sweeps_come_from_the_index_not_from_every_run_folder(fake_run, monkeypatch):
+    for name in ("a", "b"):
+        fake_run(name, epochs=2)
+    run_index._CACHE.clear()
+    assert {r["name"] for r in run_index.list_runs()} >= {"a", "b"}  # writes the index file
+
+    def no_reads(*a, **k):
+        raise AssertionError("summarised a run folder again")
+
+    monkeypatch.setattr(run_index, "_summary", no_reads)
+    assert {r["name"] for r in run_index.list_runs(include_sweeps=False)} >= {"a", "b"}  # from memory
+    run_index._CACHE.clear()  # a fresh server process: only the index file
+    assert {r["name"] for r in run_index.list_runs(include_sweeps=False)} >= {"a", "b"}
+
+
 # ---------------------------------------------------------------- small things
+
+
+def test_tables_show_a_blank_not_none_and_pca_says_why_beside_it(fake_run):
+    trivial = fake_run("g0", epochs=4, gamma=0.0)
+    other = fake_run("g1", epochs=4, gamma=1e-3, seed=1)
+    summary = {"factor_alignment": 0.4, "pca_alignment": None, "pca_alignment_reason": "trivial: one active latent"}
+    (trivial / "evaluation.json").write_text(json.dumps({"summary": summary}))
+    (other / "evaluation.json").write_text(json.dumps({"summary": {"factor_alignment": 0.5, "pca_alignment": 0.7}}))
+    at = page("compare").run()
+    assert not at.exception
+    assert at.dataframe and all(df.proto.placeholder == "—" for df in at.dataframe)  # every table: a dash
+    runs = at.dataframe[0].value
+    cols = list(runs.columns)
+    assert cols[cols.index("pca_alignment") + 1] == "pca_reason"  # the reason sits beside the blank
+    assert runs.set_index("name").loc["g0", "pca_reason"] == "trivial: one active latent"
 
 
 def test_evaluate_on_a_sweeps_run_rewrites_results_csv(tiny_dataset, tmp_workspace, monkeypatch):
@@ -295,6 +336,30 @@ def test_a_resumed_sweep_run_is_listed_waiting_not_failed_until_its_driver_dies(
     assert row["state"] == "failed" and "resume the sweep" in row["message"]
     finished = fake_run("done")
     assert not sweep.mark_resumed(finished, os.getpid())  # only failed or stopped runs are marked
+
+
+def test_a_resumed_run_waiting_for_its_trainer_says_it_resumes_and_from_which_epoch(fake_run):
+    run = fake_run("resumed", state="failed", epochs=8, done_epochs=3, message="LocalRayletDiedError")
+    fake_run("other", epochs=2)
+    assert sweep.mark_resumed(run, os.getpid(), "gs")  # waiting, resume: True, its last epoch kept
+    _set_status(run, epoch=3, epochs=8)
+    at = page("reconstructions").run()
+    assert not at.exception
+    labels = at.selectbox(key="run").options
+    assert "resumed  (queued to resume, epoch 3/8 done)" in labels and "other  (finished)" in labels
+    _set_status(run, state="queued", message="resuming", pid=os.getpid())  # the trainer is starting
+    at = page("reconstructions").run()
+    assert "resumed  (resuming, epoch 3/8 done)" in at.selectbox(key="run").options
+
+
+def test_a_flat_3d_box_sits_under_its_title_with_less_empty_height():
+    from vae.views import plots
+
+    rng = np.random.default_rng(0)
+    flat = plots.embedding_3d(rng.normal(size=(500, 3)) * [1.8, 0.85, 0.2], height=520)
+    cube = plots.embedding_3d(rng.normal(size=(500, 3)), height=520)
+    assert flat.layout.scene.camera.center.z < -0.1 and flat.layout.height < 470  # looks below the box's centre
+    assert abs(cube.layout.scene.camera.center.z) < 0.05 and cube.layout.height > 505  # a cube: about as before
 
 
 def test_generate_finishes_the_dataset_when_the_tab_closes_midway(tmp_workspace):

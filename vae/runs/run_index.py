@@ -193,8 +193,8 @@ def list_runs(runs_root=None, sweeps_root=None, include_sweeps: bool = True) -> 
     key = str(index_path.resolve()) + ("+sweeps" if include_sweeps else "")
     with _LOCK:
         cache = _CACHE.get(key)
-        if cache is None:
-            cache = _load(index_path) if include_sweeps else {}
+        if cache is None:  # without sweeps: the runs' entries of the full index (in memory, else its file)
+            cache = _load(index_path) if include_sweeps else _CACHE.get(key + "+sweeps") or _load(index_path)
         fresh, changed = {}, False
         for d, name, sweep in _folders(runs_root, sweeps_root if include_sweeps else None):
             fp = _fingerprint(d)

@@ -6,10 +6,10 @@ A bundle holds:
   configs/RUN.json     every run's config.json, as the trainer wrote it (`python -m vae train --config`
                        repeats a run from it)
   figures/NAME.json    each figure as plotly JSON (plotly.io.read_json reads it back)
-  figures/figures.html every figure on one self-contained page (plotly.js inside: opens offline); each
-                       figure's camera button saves it as SVG
-  figures/NAME.svg/.png  static images, only where a static image engine (kaleido with a Chrome) works
-                       here; `versions.json` says whether it did and, if not, why
+  figures/figures.html every figure on one self-contained page (plotly.js inside: opens offline)
+  figures/NAME.svg/.png  static images of the same figures, drawn by matplotlib (vae.views.static: no browser,
+                       works offline); `versions.json` says for each figure whether they were written and,
+                       if not, why
   versions.json        the lab's version, Python's and every package the results depend on
   sweep.json, status.json  (a sweep) the plan and the driver's record: attempts, wall times, errors
   README.txt           what each file is
@@ -40,7 +40,7 @@ PACKAGES = (
     "keras",
     "ray",
     "psutil",
-    "kaleido",
+    "matplotlib",
 )
 
 
@@ -66,18 +66,17 @@ def versions(static: dict | None = None) -> dict:
 
 
 def static_image(fig, fmt: str) -> tuple[bytes | None, str]:
-    """(image bytes, '') from plotly's static engine (kaleido), or (None, why not)."""
+    """(image bytes, '') drawn by matplotlib (vae.views.static), or (None, why not)."""
     try:
-        import kaleido  # noqa: F401
-    except ImportError:
-        return None, (
-            "kaleido is not installed: figures are exported as plotly JSON and self-contained HTML; "
-            "open the HTML and use its camera button for SVG/PNG, or `pip install kaleido` for files"
-        )
+        from vae.views import static
+    except ImportError as e:  # matplotlib missing: say so, export the rest
+        return None, f"matplotlib is not installed ({e}): `pip install -r requirements.txt` for SVG/PNG files"
     try:
-        return fig.to_image(format=fmt), ""
-    except Exception as e:  # kaleido without a usable Chrome, or another engine failure: say so, export the rest
-        return None, f"the static image engine failed ({type(e).__name__}: {str(e)[:200]})"
+        return static.render(fig, fmt), ""
+    except static.Unsupported as e:
+        return None, f"no static drawing: {e}"
+    except Exception as e:  # a drawing failure must not lose the rest of the bundle: say so
+        return None, f"the static drawing failed ({type(e).__name__}: {str(e)[:200]})"
 
 
 def figure_files(name: str, fig, static: bool = True) -> tuple[dict[str, bytes], str]:
@@ -128,8 +127,9 @@ README = """What is in this bundle (VAE Disentanglement Lab export)
 results.csv        one row per run
 configs/RUN.json   each run's config.json; `python -m vae train --config configs/RUN.json --out runs/NEW` repeats it
 figures/*.json     plotly figures (plotly.io.read_json); figures.html all of them, self-contained, opens
-                   offline (each figure's camera button saves an SVG)
-figures/*.svg/png  static images where kaleido worked on the exporting machine (see versions.json: static_images)
+                   offline (interactive: hover shows each run)
+figures/*.svg/png  the same figures as static images for a paper (drawn by matplotlib; text in the SVG is
+                   text); versions.json's static_images says if one could not be drawn, and why
 versions.json      the lab's and the packages' versions
 """
 

@@ -83,3 +83,15 @@ RUN_COLUMNS = {
         "type_config": {"type": "number", "format": "%.4f"},
     },
 }
+
+
+def state_label(run: Mapping) -> str:
+    """A run's state as the run pickers show it. A resumed run waiting for a trainer is not just "waiting":
+    it says it resumes, and from which epoch (its status.json keeps the last epoch done and `resume`)."""
+    state = run.get("state") or "unknown"
+    status = run.get("status") or {}
+    if state not in ("waiting", "queued") or not (status.get("resume") or status.get("message") == "resuming"):
+        return state
+    done, total = status.get("epoch"), status.get("epochs") or (run.get("config") or {}).get("epochs")
+    where = f"epoch {done}/{total} done" if done and total else f"epoch {done} done" if done else "from its start"
+    return f"queued to resume, {where}" if state == "waiting" else f"resuming, {where}"
