@@ -1,16 +1,12 @@
 """Every disentanglement method trains, logs its own terms, saves, reloads and resumes, on TensorFlow and on
 JAX (the GPU machine's backend); FactorVAE's discriminator learns with its own optimizer on both."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.backend_sections import SECTIONS, run_section, uses_section
+
 BACKENDS = ["tensorflow", "jax"]
 
 # (method, its parameters, reduction, beta): small values so a 32x32 run of 2 epochs stays finite.
@@ -24,67 +20,17 @@ CASES = [
 ]
 
 
-# One Python process per backend runs every script of this file (each a section, with its own result): a
-# TensorFlow or JAX process start-up costs about 10 CPU seconds, paid once per backend instead of once per test.
-RUNNER = """
-import contextlib, io, json, sys, traceback
-for name, code in json.loads(sys.stdin.read()).items():
-    buf = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buf):
-            exec(compile(code, name, "exec"), {"__name__": "__main__"})
-        ok = True
-    except BaseException:
-        ok = False
-        buf.write(traceback.format_exc())
-    print("SECTION " + json.dumps({"name": name, "ok": ok, "out": buf.getvalue()[-6000:]}), flush=True)
-"""
-SECTIONS: dict[str, str] = {}  # name -> script, filled below with its test
-RUN_ORDER = ("discriminator", "methods")  # the cheap one first
-_DONE: dict[str, dict] = {}  # backend -> {name: {"ok", "out"}}
-
-
-def run_script(backend: str, name: str, tmp_path_factory) -> str:
-    """The stdout of section `name` run on `backend` (all sections run once per backend, in one process)."""
-    if backend == "jax":
-        pytest.importorskip("jax")
-    if backend not in _DONE:
-        env = {
-            **os.environ,
-            "KERAS_BACKEND": backend,
-            "PYTHONPATH": str(ROOT),
-            "JAX_PLATFORMS": "cpu",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-        }
-        proc = subprocess.run(
-            [sys.executable, "-c", RUNNER],
-            input=json.dumps({n: SECTIONS[n] for n in RUN_ORDER}),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1700,
-            cwd=tmp_path_factory.mktemp(backend),
-        )
-        found = {}
-        for line in proc.stdout.splitlines():
-            if line.startswith("SECTION "):
-                doc = json.loads(line[len("SECTION ") :])
-                found[doc["name"]] = doc
-        _DONE[backend] = found or {n: {"ok": False, "out": proc.stdout[-2000:] + proc.stderr[-4000:]} for n in SECTIONS}
-    got = _DONE[backend].get(name, {"ok": False, "out": f"section {name} did not report"})
-    assert got["ok"], got["out"]
-    return got["out"]
-
-
+# One Python process per backend runs this file's sections and those of the other backend tests
+# (tests/backend_sections.py): a TensorFlow or JAX start-up is paid once per backend, not once per test.
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 12 short trainings with graph builds: ~4 min on a quiet 2-core machine, ~20 loaded
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_method_trains_logs_its_terms_reloads_and_resumes(tmp_path_factory, backend):
-    out = run_script(backend, "methods", tmp_path_factory)
+@uses_section("methods")  # 12 short trainings with graph builds
+def test_every_method_trains_logs_its_terms_reloads_and_resumes(request, backend):
+    out = run_section(request, backend, "methods")
     assert out.count("ok ") == len(CASES), out
 
 
-SECTIONS["methods"] = textwrap.dedent(f"""
+METHODS = textwrap.dedent(f"""
         import json, math
         import keras, numpy as np
         import os
@@ -98,7 +44,9 @@ SECTIONS["methods"] = textwrap.dedent(f"""
         from vae.runs.folder import write_run_config
         from vae.training.train import train_run
 
-        data = datasets.write_dataset(preset_spec("seed-punctured", n=300, image_size=32, seed=1), "tiny")
+        # 301 draws (seed 1): 256 training images, 8 full batches of 32, so each fit compiles (JAX) or traces (TensorFlow)
+        # its train step once, not twice (a last, partial batch is a new shape)
+        data = datasets.write_dataset(preset_spec("seed-punctured", n=301, image_size=32, seed=1), "tiny")
         for method, params, reduction, beta in {CASES!r}:
             cfg = TrainConfig(dataset=str(data), image_size=32, epochs=1, batch_size=32, log_every=2, method=method,
                               method_params=params, reduction=reduction, beta=beta, gamma=0.001, variance="learned",
@@ -137,14 +85,14 @@ SECTIONS["methods"] = textwrap.dedent(f"""
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.timeout(1800)  # it may be the first test of its backend: then it waits for all sections
-def test_factor_vae_discriminator_learns_to_tell_codes_from_permuted_codes(tmp_path_factory, backend):
+@uses_section("discriminator")
+def test_factor_vae_discriminator_learns_to_tell_codes_from_permuted_codes(request, backend):
     """Codes whose first two dimensions are equal have a large total correlation: a discriminator trained
     with its own steps learns to separate them from their permutation, and its TC estimate grows."""
-    assert run_script(backend, "discriminator", tmp_path_factory).strip() == "ok"
+    assert run_section(request, backend, "discriminator").strip() == "ok"
 
 
-SECTIONS["discriminator"] = textwrap.dedent("""
+DISCRIMINATOR = textwrap.dedent("""
         import keras, numpy as np
         from keras import ops
         from vae.model import losses
@@ -163,3 +111,6 @@ SECTIONS["discriminator"] = textwrap.dedent("""
         assert int(np.asarray(d.adam.iterations.value)) == 300
         print("ok")
     """)
+for _backend in BACKENDS:
+    SECTIONS[_backend, "methods"] = METHODS
+    SECTIONS[_backend, "discriminator"] = DISCRIMINATOR

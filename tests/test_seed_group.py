@@ -1,9 +1,6 @@
 """Several seeds as one grouped model (vae.model.seed_group, vae.training.grouped): a grouped step is K
 separate steps, each seed starts from its own run's weights and sees its own run's batches."""
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from vae.base.errors import UserError
 from vae.model.seed_group import member_logs
 from vae.runs.config import TrainConfig
+from tests.backend_sections import SECTIONS, run_section, uses_section
 from vae.training import grouped
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +40,7 @@ def _weights(model):
     return [np.asarray(v) for v in model.trainable_variables]
 
 
+@pytest.mark.slow  # builds and traces three Keras models: about 9 s each on the 2-core machine
 @pytest.mark.parametrize("method", ["beta-vae", "annealed"])
 def test_a_grouped_step_equals_separate_steps(method):
     """Same init (each seed's own), same batches -> the same weights after two steps, to float tolerance."""
@@ -127,26 +126,26 @@ def test_each_seed_sees_its_own_runs_batches():
 
 
 @pytest.mark.slow
-def test_a_grouped_step_runs_on_the_jax_backend():
-    pytest.importorskip("jax")
-    script = textwrap.dedent("""
-        import numpy as np, keras
-        assert keras.backend.backend() == "jax"
-        from vae.runs.config import TrainConfig
-        from vae.training import grouped
-        cfgs = [TrainConfig(dataset="x", image_size=32, batch_size=8, precision="float32", seed=s) for s in (0, 1)]
-        g = grouped.build_group(cfgs, 16)
-        x = np.zeros((16, 2, 32, 32), np.uint8); x[:, :, 8:20, 8:20] = 255
-        first = g.evaluate(x, verbose=0, return_dict=True)
-        g.fit(x, epochs=3, batch_size=8, verbose=0)
-        last = g.evaluate(x, verbose=0, return_dict=True)
-        assert last["s0/loss"] < first["s0/loss"] and last["s1/loss"] < first["s1/loss"], (first, last)
-        print("ok")
-    """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "ok" in proc.stdout
+@uses_section("grouped_step")  # run in the session's one JAX process (tests/backend_sections.py)
+def test_a_grouped_step_runs_on_the_jax_backend(request):
+    assert run_section(request, "jax", "grouped_step").strip() == "ok"
+
+
+SECTIONS["jax", "grouped_step"] = textwrap.dedent("""
+    import numpy as np, keras
+    assert keras.backend.backend() == "jax"
+    from vae.runs.config import TrainConfig
+    from vae.training import grouped
+    keras.mixed_precision.set_global_policy("float32")
+    cfgs = [TrainConfig(dataset="x", image_size=32, batch_size=8, precision="float32", seed=s) for s in (0, 1)]
+    g = grouped.build_group(cfgs, 16)
+    x = np.zeros((16, 2, 32, 32), np.uint8); x[:, :, 8:20, 8:20] = 255
+    first = g.evaluate(x, verbose=0, return_dict=True)
+    g.fit(x, epochs=3, batch_size=8, verbose=0)
+    last = g.evaluate(x, verbose=0, return_dict=True)
+    assert last["s0/loss"] < first["s0/loss"] and last["s1/loss"] < first["s1/loss"], (first, last)
+    print("ok")
+""")
 
 
 def test_plan_tasks_groups_a_settings_seeds_and_per_run_keeps_one_run_a_task():
@@ -165,21 +164,22 @@ def test_plan_tasks_groups_a_settings_seeds_and_per_run_keeps_one_run_a_task():
 
 @pytest.mark.slow
 def test_a_grouped_sweep_writes_the_runs_the_per_run_engine_writes(tiny_dataset, tmp_workspace):
-    """Two seeds through execute_group and the same two through execute_run: the same run-folder files,
-    and the same training (each seed's per-epoch losses agree to float tolerance)."""
+    """Two seeds through execute_group and the same two through execute_run: the run-folder files a per-run
+    run has, and the same training (each seed's per-epoch losses agree to float tolerance). The per-run twins
+    are compared on their training only, so they skip the evaluation (two quick evaluations fewer)."""
     from vae.runs.folder import read_metrics
     from vae.sweeps import sweep
     from vae.sweeps.engine import execute_group, execute_run
 
     fixed = {"epochs": 2, "batch_size": 32, "image_size": 32, "precision": "float32"}
     a = sweep.plan_sweep(tmp_workspace / "sweeps" / "a", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")
-    b = sweep.plan_sweep(tmp_workspace / "sweeps" / "b", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="quick")
+    b = sweep.plan_sweep(tmp_workspace / "sweeps" / "b", tiny_dataset, {}, seeds=2, fixed=fixed, evaluate="none")
     runs_a = [sweep.run_dir_of(a, r) for r in sweep.read_sweep(a)["runs"]]
     runs_b = [sweep.run_dir_of(b, r) for r in sweep.read_sweep(b)["runs"]]
     out = execute_group([str(r) for r in runs_a], "quick")
     assert {v["state"] for v in out.values()} == {"finished"} and {v["group"] for v in out.values()} == {2}
     for r in runs_b:
-        execute_run(str(r), "quick")
+        assert execute_run(str(r), "none")["state"] == "finished"
     for ra, rb in zip(runs_a, runs_b):
         for name in (
             "config.json",

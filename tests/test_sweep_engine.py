@@ -108,11 +108,14 @@ def _results(out) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tiny_dataset, tmp_workspace, ray_env):
+@pytest.mark.timeout(1800)  # its two waits (900 s each) fit: at load 30 the sweep and its resume took over 600 s
+def test_a_2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tiny_dataset, tmp_workspace, ray_env):
+    # Two grid axes, one seed: 4 runs, two at a time on the 2-core machine. (That a grid and its seeds expand to
+    # every combination is tests/test_sweep.py's 2x2x2 plan; here the fault is what counts.)
     out = tmp_workspace / "sweeps" / "local"
     driver = subprocess.Popen(
         _sweep_cmd(
-            tiny_dataset, out, "--grid", "gamma=0,1e-3", "--grid", "beta=0.001,0.004", "--seeds", "2", "--epochs", "1"
+            tiny_dataset, out, "--grid", "gamma=0,1e-3", "--grid", "beta=0.001,0.004", "--seeds", "1", "--epochs", "1"
         ),
         env=ray_env,
         cwd=ROOT,
@@ -121,14 +124,14 @@ def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tin
         text=True,
     )
     try:
-        # Kill the driver once two runs are done: the rest must be continued by --resume.
+        # Kill the driver once a run is done: the rest (the next two start only after it) continue by --resume.
         _wait(
             lambda: driver.poll() is not None
-            or sum(r["state"] == "finished" and r.get("eval_mig", "") != "" for r in _results(out)) >= 2
+            or sum(r["state"] == "finished" and r.get("eval_mig", "") != "" for r in _results(out)) >= 1
             if (out / "results.csv").exists()
             else False,
             timeout=900,
-            what="two runs done",
+            what="a run done",
         )
         driver.send_signal(signal.SIGKILL)
         driver.wait(30)
@@ -154,9 +157,10 @@ def test_a_2x2x2_sweep_on_local_ray_completes_and_a_killed_driver_is_resumed(tin
         if driver.poll() is None:
             driver.kill()
     rows = _results(out)
-    assert len(rows) == 8 and {r["state"] for r in rows} == {"finished"}
+    assert 1 <= len(done_before) < 4, done_before  # the resume had runs left to train
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"finished"}
     assert {(r["gamma"], r["beta"], r["seed"]) for r in rows} == {
-        (g, b, s) for g in ("0.0", "0.001") for b in ("0.001", "0.004") for s in ("0", "1")
+        (g, b, "0") for g in ("0.0", "0.001") for b in ("0.001", "0.004")
     }
     for r in rows:
         run_dir = out / "runs" / r["run"]
@@ -209,8 +213,6 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
             out,
             "--grid",
             "gamma=0,1e-3",
-            "--grid",
-            "beta=0.001,0.004",
             "--seeds",
             "2",
             "--epochs",
@@ -229,7 +231,8 @@ def test_the_same_sweep_runs_on_a_two_node_ray_cluster_with_runs_on_both_nodes(t
     assert res.returncode == 0, res.stdout + res.stderr
     assert "on 2 node(s)" in res.stdout
     rows = _results(out)
-    assert len(rows) == 8 and {r["state"] for r in rows} == {"finished"}
+    # 4 runs on two 1-CPU nodes: two train at once, necessarily one on each node
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"finished"}
     assert len({r["node"] for r in rows}) == 2  # both nodes trained runs
     assert all(_epochs(out / "runs" / r["run"]) == [1] for r in rows)
 
