@@ -273,11 +273,16 @@ def browser():
         b.close()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """End-to-end tests (marker e2e) are slow tests too: `-m "not slow"` leaves them out."""
+    """End-to-end tests (marker e2e) are slow tests too: `-m "not slow"` leaves them out. The e2e and Ray tests
+    (marker ray) run on one xdist worker, one after another (group "serial"): the e2e tests share one session
+    server and browser, and two Ray clusters started at once would compete for the 2 cores they each size for."""
     for item in items:
         if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("e2e") or item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("serial"))
 
 
 # ---------------------------------------------------------------- end to end (tests/e2e)

@@ -137,6 +137,7 @@ def test_app_py_serves_streamlit_behind_the_host_guard():
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_a_local_sweep_s_ray_listens_on_loopback_only(tiny_dataset, tmp_workspace):
     """Every listening socket of the sweep driver's process tree (GCS, raylet, workers, agents) is loopback."""
     import tempfile

@@ -22,7 +22,7 @@ from vae.runs.folder import read_metrics
 from vae.sweeps import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture
