@@ -8,8 +8,8 @@ interval. A metric passes when each arm's per-setting mean lies inside the other
 largest per-run difference and each arm's CPU seconds per evaluation (the reference's from its evaluation.json
 is wall time, so only the new arm's CPU is measured here).
 
-    VAE_LAB_HOME=/work/data/gamma10 nice -n 10 python bench/quick_eval_equivalence.py \
-        /work/data/gamma10/sweeps/gamma10 --work /tmp/quick_eval_equivalence --out bench/quick_eval_equivalence.md
+    VAE_LAB_HOME=HOME nice -n 10 python bench/quick_eval_equivalence.py \
+        HOME/sweeps/gamma10 --work /tmp/quick_eval_equivalence --out bench/quick_eval_equivalence.md
 
 A second call with the same WORK reuses the runs it has evaluated already.
 """
