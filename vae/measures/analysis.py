@@ -332,6 +332,43 @@ def _rank_standardise(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (z - z.mean(axis=0)) / np.where(z.std(axis=0) > 0, z.std(axis=0), 1.0), live
 
 
+_DESIGN_CACHE: dict = {}  # the last factors' spline design: chance_levels scores 200 rotations of the same factors
+
+
+def _factor_design(f: np.ndarray, knots: int):
+    """factor_movement's additive spline design of the factors, its column blocks and its ridged normal matrix.
+
+    It depends on the factors alone, so the last one is kept (the same numbers, computed once for the
+    rotations of one set of codes)."""
+    key = (f.shape, knots, f.tobytes())
+    if key in _DESIGN_CACHE:
+        return _DESIGN_CACHE[key]
+    n, k = f.shape
+    blocks, cols = [], []
+    start = 1
+    for j in range(k):
+        fj = f[:, j : j + 1]
+        if np.ptp(fj) <= 0:
+            blocks.append(np.zeros((n, 0)))
+            cols.append(slice(start, start))
+            continue
+        basis = SplineTransformer(n_knots=knots, degree=3, knots="quantile", include_bias=False).fit_transform(fj)
+        basis = basis - basis.mean(axis=0)
+        blocks.append(basis)
+        cols.append(slice(start, start + basis.shape[1]))
+        start += basis.shape[1]
+    design = np.column_stack([np.ones(n), *blocks])
+    a = design.T @ design
+    ridge = 1e-8 * np.trace(a) / a.shape[0] * np.eye(a.shape[0])
+    ridge[0, 0] = 0.0
+    a = a + ridge
+    for arr in (design, a):
+        arr.setflags(write=False)
+    _DESIGN_CACHE.clear()
+    _DESIGN_CACHE[key] = (design, cols, a)
+    return _DESIGN_CACHE[key]
+
+
 def factor_movement(codes, factors, seed: int = 0) -> dict:
     """How much each factor moves each latent, nonlinearly and scale-free: the (K, d) matrix `movement`.
 
@@ -355,24 +392,8 @@ def factor_movement(codes, factors, seed: int = 0) -> dict:
     if live.size == 0:
         return {"movement": movement, "live": live}
     knots = int(np.clip(n // 60, 2, 6))
-    blocks, cols = [], []
-    start = 1
-    for j in range(k):
-        fj = f[:, j : j + 1]
-        if np.ptp(fj) <= 0:
-            blocks.append(np.zeros((n, 0)))
-            cols.append(slice(start, start))
-            continue
-        basis = SplineTransformer(n_knots=knots, degree=3, knots="quantile", include_bias=False).fit_transform(fj)
-        basis = basis - basis.mean(axis=0)
-        blocks.append(basis)
-        cols.append(slice(start, start + basis.shape[1]))
-        start += basis.shape[1]
-    design = np.column_stack([np.ones(n), *blocks])
-    a = design.T @ design
-    ridge = 1e-8 * np.trace(a) / a.shape[0] * np.eye(a.shape[0])
-    ridge[0, 0] = 0.0
-    coef = np.linalg.solve(a + ridge, design.T @ z)  # (1 + sum p_k, d_live)
+    design, cols, a_ridge = _factor_design(f, knots)
+    coef = np.linalg.solve(a_ridge, design.T @ z)  # (1 + sum p_k, d_live)
     resid_var = ((z - design @ coef) ** 2).sum(axis=0) / max(n - design.shape[1], 1)
     for j, sl in enumerate(cols):
         p = sl.stop - sl.start

@@ -79,6 +79,21 @@ def decode(model, z) -> np.ndarray:
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
 
+def recon_loss_from_codes(model, images: np.ndarray, codes: np.ndarray, batch_size: int = 200) -> np.ndarray:
+    """recon_loss_per_image for images whose latent means `codes` (encode's) are known: only the decoder runs.
+
+    The model's own call decodes the mean too (no sampling outside training), so the numbers are the same."""
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.shape != (len(images), model.latent_dim):
+        raise UserError(f"codes have shape {codes.shape}; expected ({len(images)}, {model.latent_dim})")
+    out = []
+    for i in range(0, len(images), batch_size):
+        logits = model.decoder(codes[i : i + batch_size], training=False)
+        x = model.normalise(np.asarray(images[i : i + batch_size]))
+        out.append(ops.convert_to_numpy(losses.reconstruction_bce(x, logits)).astype(np.float64))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def recon_loss_per_image(model, images: np.ndarray, batch_size: int = 200) -> np.ndarray:
     """Per-image reconstruction BCE (mean over pixels), the loss's own term."""
     out = []

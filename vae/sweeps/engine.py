@@ -92,9 +92,9 @@ def execute_run(
         _note_where(run_dir, node)
     evaluated = False
     if evaluate != "none" and state == "finished" and not (run_dir / "evaluation.json").exists():
-        from vae.training.evaluate import evaluate_run
+        from vae.training.evaluate import evaluate_run, sweep_evaluation
 
-        evaluate_run(run_dir, generator_metrics=(evaluate == "full"))
+        evaluate_run(run_dir, **sweep_evaluation(evaluate))
         evaluated = True
     if trained:
         import keras

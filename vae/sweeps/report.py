@@ -81,6 +81,17 @@ def label(metric: str) -> str:
     return LABELS.get(metric, metric.removeprefix("eval_").replace("_", " "))
 
 
+def label_in(rows: list[dict], metric: str) -> str:
+    """label(metric), and for DCI's numbers the setting they were computed at when it is not the reference
+    (a sweep's quick evaluation fits DCI at the "sweep" setting: vae.measures.metrics.DCI_SETTINGS)."""
+    text = label(metric)
+    if metric.startswith("eval_dci_") and metric != "eval_dci_setting":
+        used = sorted({str(r["eval_dci_setting"]) for r in rows if r.get("eval_dci_setting")})
+        if used and used != ["reference"]:
+            text += f" (DCI setting: {', '.join(used)})"
+    return text
+
+
 def _num(v) -> bool:
     return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and np.isfinite(v)
 
@@ -137,7 +148,7 @@ def effects(
                     key: c["value"],
                     **c,
                     "metric": metric,
-                    "words": stats.verdict_words(c, label(metric)),
+                    "words": stats.verdict_words(c, label_in(rs, metric)),
                     "power": stats.power_words(c),
                 }
             )
@@ -232,7 +243,7 @@ def answer(rows: list[dict], grid: dict, metrics=None, smallest_effect=None, lev
         out.append(
             {
                 "metric": m,
-                "label": label(m),
+                "label": label_in(rows, m),
                 "settings": per_setting(rows, keys, m, level),
                 "comparisons": comps,
                 "base_key": base_key,

@@ -89,6 +89,42 @@ GENERATOR_SETTINGS = {
 }
 
 
+_PIXEL_PCA_CACHE: dict = {}  # the last dataset's pixel PCA: every run of a sweep on one dataset has the same one
+
+
+def _pixel_pca(pixels: np.ndarray, factors: np.ndarray, names: list) -> dict:
+    """analysis.pixel_pca, kept for the last images and factors given (a sweep's worker evaluates run after
+    run on one dataset; the baseline depends on the images alone, so it is computed once per process)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for part in (np.ascontiguousarray(pixels), np.ascontiguousarray(factors)):
+        h.update(str((part.shape, part.dtype.str)).encode())
+        h.update(part.data)
+    key = (h.hexdigest(), tuple(names))
+    if key not in _PIXEL_PCA_CACHE:
+        _PIXEL_PCA_CACHE.clear()
+        _PIXEL_PCA_CACHE[key] = analysis.pixel_pca(pixels, factors, names)
+    return _PIXEL_PCA_CACHE[key]
+
+
+# What a sweep's run gets after training (vae.sweeps.engine, vae.training.grouped), by the sweep's `evaluate`:
+# quick leaves out the two scores that render new images and fits DCI at the "sweep" setting (half the
+# boosting stages at twice the learning rate: about half of the reference's CPU, per-setting means within the
+# reference's intervals on the γ study, bench/quick_eval_equivalence.py); full is `python -m vae evaluate`'s.
+SWEEP_EVALUATION = {
+    "quick": {"generator_metrics": False, "dci_setting": "sweep"},
+    "full": {"generator_metrics": True, "dci_setting": "reference"},
+}
+
+
+def sweep_evaluation(mode: str) -> dict:
+    """evaluate_run's keyword arguments for a sweep's `evaluate` mode ("quick" or "full")."""
+    if mode not in SWEEP_EVALUATION:
+        raise UserError(f"a sweep evaluates {' or '.join(SWEEP_EVALUATION)} (or none); not {mode!r}")
+    return dict(SWEEP_EVALUATION[mode])
+
+
 CHANCE_ROTATIONS = 200  # random rotations per alignment measure (about 3 s for 2,000 codes on one core)
 
 
@@ -136,13 +172,15 @@ def evaluate_run(
 ) -> dict:
     """Encode the run's dataset with its best model and write evaluation.json and latents.csv.
 
-    `dci_setting`: "reference" (disentanglement_lib's settings, the default) or "fast".
+    `dci_setting`: a name in vae.measures.metrics.DCI_SETTINGS: "reference" (disentanglement_lib's settings,
+    the default: `python -m vae evaluate` and the pages' Evaluate), "sweep" (a sweep's quick evaluation,
+    SWEEP_EVALUATION) or "fast". evaluation.json names it (summary.dci_setting, settings.dci).
     `progress(stage, fraction)`, if given, hears each stage as it starts (vae.jobs.evaluation_jobs).
     """
     say = progress or (lambda stage, fraction: None)
     from vae.data import presets
     from vae.data.datasets import load_dataset
-    from vae.model.inference import encode, load_run_model, recon_loss_per_image
+    from vae.model.inference import encode, load_run_model, recon_loss_from_codes, recon_loss_per_image
 
     run_dir = Path(run_dir)
     require_writable(f"evaluate run {run_dir.name} (it writes evaluation.json and latents.csv)")
@@ -251,7 +289,7 @@ def evaluate_run(
         if gt is not None:
             settings["generator_metrics"] = GENERATOR_SETTINGS
         sub = tr if len(tr) <= 5000 else np.sort(rng.choice(tr, 5000, replace=False))
-        result["pixel_pca"] = analysis.pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
+        result["pixel_pca"] = _pixel_pca(images[sub].reshape(len(sub), -1), factors[sub], names)
 
     if names and len(va):  # chance levels: the alignment measures over random rotations of these codes
         say("chance levels (random rotations of the codes)", 0.8)
@@ -259,6 +297,23 @@ def evaluate_run(
         summary["chance"] = chance_summary(result["chance"])
 
     say("transects, hole and reconstruction losses", 0.85)
+    # Each image's reconstruction loss once (the hole's and the covered ring's images are also the hole's and
+    # the validation split's), decoded from the codes just encoded: the model's own call decodes the mean too,
+    # so only the decoder runs (the same numbers, to float32 rounding).
+    needed = [np.flatnonzero(split == s)[:2000] for s in ("train", "validation", "hole", "transects")]
+    needed = np.unique(np.concatenate(needed)) if needed else np.zeros(0, dtype=int)
+    loss_of = np.full(len(images), np.nan)
+    if len(needed):
+        loss_of[needed] = recon_loss_from_codes(model, images[needed], mu[needed])
+
+    def recon_of(idx):
+        out = loss_of[idx]
+        missing = np.isnan(out)
+        if missing.any():  # not in the splits above (cannot happen today): run them through the model
+            out = out.copy()
+            out[missing] = recon_loss_per_image(model, images[np.asarray(idx)[missing]])
+        return out
+
     if "transect" in ds.columns and np.any(split == "transects"):
         t = np.flatnonzero(split == "transects")
         geo = analysis.transects_geometry(
@@ -279,9 +334,7 @@ def evaluate_run(
         hi = result["hole_interpolation"]
         summary.update({"hole_error": hi["hole_error"], "hole_ring_error": hi["ring_error"], "hole_ratio": hi["ratio"]})
         if len(covered):
-            result["hole"] = analysis.hole_analysis(
-                recon_loss_per_image(model, images[hole]), recon_loss_per_image(model, images[covered])
-            )
+            result["hole"] = analysis.hole_analysis(recon_of(hole), recon_of(covered))
             summary["hole_recon_ratio"] = result["hole"]["recon_ratio_mean"]
 
     recon = {}
@@ -289,7 +342,7 @@ def evaluate_run(
         idx = np.flatnonzero(split == s)
         if len(idx):
             idx = idx[:2000]
-            recon[s] = float(np.mean(recon_loss_per_image(model, images[idx])))
+            recon[s] = float(np.mean(recon_of(idx)))
     result["recon_loss_per_split"] = recon
     summary["recon_loss_per_split"] = recon
     result["seconds"] = {"encode": t_encode, "total": time.perf_counter() - t0}

@@ -197,11 +197,11 @@ def train_group(run_dirs, evaluate: str = "quick", verbose: bool = False, status
     states = {rd.name: s.data["state"] for rd, s in zip(run_dirs, statuses)}
     t1 = time.perf_counter()
     if evaluate != "none":
-        from vae.training.evaluate import evaluate_run
+        from vae.training.evaluate import evaluate_run, sweep_evaluation
 
         for rd in run_dirs:
             if states[rd.name] == "finished":
-                evaluate_run(rd, generator_metrics=(evaluate == "full"))
+                evaluate_run(rd, **sweep_evaluation(evaluate))
     keras.backend.clear_session()  # the worker trains its next group with a clean graph
     return {
         "states": states,
