@@ -275,14 +275,20 @@ def browser():
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """End-to-end tests (marker e2e) are slow tests too: `-m "not slow"` leaves them out. The e2e and Ray tests
-    (marker ray) run on one xdist worker, one after another (group "serial"): the e2e tests share one session
-    server and browser, and two Ray clusters started at once would compete for the 2 cores they each size for."""
+    """End-to-end tests (marker e2e) are slow tests too: `-m "not slow"` leaves them out.
+
+    Two pytest-xdist groups, each run on one worker, one test after another: "serial", the tests in tests/e2e
+    (they share one session server) and the Ray tests (marker ray: two Ray clusters started at once would
+    compete for the 2 cores they each size for); and "backends", the tests whose scripts share one process per
+    Keras backend (tests/backend_sections.py: on two workers each would start that process and run every
+    section)."""
     for item in items:
         if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("e2e") or item.get_closest_marker("ray"):
+        if item.nodeid.startswith("tests/e2e/") or item.get_closest_marker("ray"):
             item.add_marker(pytest.mark.xdist_group("serial"))
+        elif getattr(getattr(item, "function", None), "backend_sections", None):
+            item.add_marker(pytest.mark.xdist_group("backends"))
 
 
 # ---------------------------------------------------------------- end to end (tests/e2e)
