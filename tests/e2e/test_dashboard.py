@@ -170,7 +170,14 @@ def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e
     progress(pg, "running").wait_for(timeout=120_000)
     assert run.name in pg.content()
     assert len(run_dirs(lab_home)) == len(before) + 1, "reloading started a duplicate run"
-    pg.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
+    stop = pg.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop")
+    for _ in range(10):  # a click that lands while the live fragment replaces the button is lost: click again
+        stop.click()
+        try:
+            wait_until(lambda: (run / "stop").exists() or status_of(run)["state"] != "running", 10, "a stop request")
+            break
+        except AssertionError:
+            continue
     progress(pg, "stopped").wait_for(timeout=180_000)
     assert status_of(run)["state"] == "stopped"
 
