@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -244,46 +243,21 @@ def bench_first_point(data: str, repeats: int = 3) -> dict:
 
 
 def bench_dashboard() -> dict:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.streamlit_server import free_port, start_streamlit, stop_streamlit
+
+    port = free_port()
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
-    p = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env={**ENV, "VAE_LAB_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    p = start_streamlit(home, port)  # returns once /_stcore/health answers
     ps = psutil.Process(p.pid)
     try:
         url = f"http://127.0.0.1:{port}/"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "_stcore/health", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         time.sleep(1.0)
         idle = _tree_rss(ps)
         urllib.request.urlopen(url, timeout=10).read()
         time.sleep(1.0)
         after = _tree_rss(ps)
     finally:
-        p.terminate()
-        p.wait(10)
+        stop_streamlit(p)
         shutil.rmtree(home, ignore_errors=True)
     return {"idle_rss_mb": idle / 2**20, "after_page_load_rss_mb": after / 2**20}
 
