@@ -233,9 +233,12 @@ def test_after_evaluation_the_pages_show_mig_per_factor_and_the_dci_heatmap(fake
 
 
 @pytest.mark.slow
-def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run):
+def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run, monkeypatch):
     run = trained_run  # a real run with 3 latents (the session's, copied)
     assert launcher.run_state(run)["state"] == "finished"
+    # test hook: the process waits 1 s after reporting each stage, so the 0.2 s poll below sees every stage on any
+    # machine (without it a fast machine can finish a stage between two polls)
+    monkeypatch.setenv(evaluation_jobs.STAGE_DELAY_ENV, "1.0")
     pid = evaluation_jobs.start_evaluation(run)
     assert os.getpgid(pid) == pid  # its own session: a Streamlit rerun or restart does not end it
     seen = set()
@@ -245,8 +248,26 @@ def test_evaluate_runs_in_its_own_process_and_reports_its_stages(trained_run):
         assert __import__("time").time() < deadline
         __import__("time").sleep(0.2)
     assert state["state"] == "finished", (state, (run / "evaluate.log").read_text()[-2000:])
-    assert len(seen) >= 2
+    assert {
+        "starting (loading TensorFlow)",
+        "loading the dataset and the model",
+        "encoding every split",
+        "disentanglement metrics (MIG, DCI, SAP, FactorVAE, BetaVAE)",
+        "chance levels (random rotations of the codes)",
+        "transects, hole and reconstruction losses",
+    } <= seen, seen
     doc = json.loads((run / "evaluation.json").read_text())
     views = evaluation_views(doc)
     assert [r["factor"] for r in views["mig_per_factor"]] == ["a", "b"]
     assert views["dci_importance"]["matrix"].shape == (3, 2)
+
+
+def test_the_stage_delay_test_hook_is_off_unless_set_and_refuses_a_non_number(monkeypatch):
+    """VAE_LAB_TEST_STAGE_DELAY_S (docs/testing.md) holds an evaluation after each stage it reports; unset, none."""
+    monkeypatch.delenv(evaluation_jobs.STAGE_DELAY_ENV, raising=False)
+    assert evaluation_jobs.stage_delay_hook() == 0.0
+    monkeypatch.setenv(evaluation_jobs.STAGE_DELAY_ENV, "0.5")
+    assert evaluation_jobs.stage_delay_hook() == 0.5
+    monkeypatch.setenv(evaluation_jobs.STAGE_DELAY_ENV, "soon")
+    with pytest.raises(UserError, match=f"{evaluation_jobs.STAGE_DELAY_ENV} must be a number of seconds"):
+        evaluation_jobs.stage_delay_hook()

@@ -10,6 +10,9 @@ its stage into `evaluation_progress.json` (written atomically; docs/formats.md, 
 `evaluation_state(run_dir)` reads it back and reports an evaluation whose process is gone without
 saying so as failed, with a pointer to evaluate.log. The tables the pages draw from evaluation.json
 are in vae.views.evaluation. Never imports TensorFlow.
+
+Test hook: VAE_LAB_TEST_STAGE_DELAY_S=<seconds> makes the evaluating process wait that long after it reports
+each stage, so a test can see every stage however fast the machine is (docs/testing.md); unset, nothing waits.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ from vae.runs.folder import field_problem, pid_alive, read_config
 
 PROGRESS_FILE = "evaluation_progress.json"
 LOG_FILE = "evaluate.log"
+STAGE_DELAY_ENV = "VAE_LAB_TEST_STAGE_DELAY_S"
+
+
+def stage_delay_hook() -> float:
+    """Seconds the evaluation waits after reporting each stage (test hook VAE_LAB_TEST_STAGE_DELAY_S; 0 unset)."""
+    try:
+        return max(0.0, float(os.environ.get(STAGE_DELAY_ENV) or 0.0))
+    except ValueError:
+        raise UserError(f"{STAGE_DELAY_ENV} must be a number of seconds, not {os.environ[STAGE_DELAY_ENV]!r}") from None
 
 
 def write_progress(
@@ -124,9 +136,12 @@ def evaluate_with_progress(run_dir, **kwargs) -> dict:
 
     require_writable(f"evaluate run {Path(run_dir).name} (it writes evaluation.json and latents.csv)")
     read_config(run_dir)  # not a run folder: the UserError, before any progress file is written
+    delay = stage_delay_hook()
 
     def progress(stage: str, fraction: float) -> None:
         write_progress(run_dir, stage, fraction)
+        if delay:
+            time.sleep(delay)  # test hook (VAE_LAB_TEST_STAGE_DELAY_S): each stage visible on any machine
 
     try:
         result = evaluate_run(run_dir, progress=progress, **kwargs)
