@@ -4,7 +4,9 @@
     nice -n 10 python bench/e2e_pass_rate.py -n 3 --beside-training     # with a training running beside it
     nice -n 10 python bench/e2e_pass_rate.py -n 5 tests/test_standby.py tests/test_reliability.py -- -m slow
 
-Each repeat is a fresh `python -m pytest` process (fresh servers, fresh data folders). --beside-training keeps a
+Each repeat is a fresh `python -m pytest` process (fresh servers, fresh data folders). A pass that needed a
+known-bug workaround (a JUnit property `known_bug_*`, e.g. the reload+stop test's reload) is listed with what the
+page showed; the screenshots go to --evidence. --beside-training keeps a
 `python -m vae train` of a 64x64 dataset running the whole time (restarted whenever it ends), as a second user
 would. Prints a table (test, passed/runs, the first failure's last line) and the load average; --json writes it.
 """
@@ -88,6 +90,21 @@ class BesideTraining:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def workarounds(xml_path: Path) -> dict[str, list[str]]:
+    """test id -> the known-bug workarounds it used (JUnit properties named known_bug_*, with what the page showed)."""
+    out = {}
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+        used = [
+            f"{p.get('name')}: {p.get('value')}"
+            for p in case.iter("property")
+            if p.get("name", "").startswith("known_bug")
+        ]
+        if used:
+            out[name] = used
+    return out
+
+
 def outcomes(xml_path: Path) -> dict[str, tuple[bool, str]]:
     """test id -> (passed, first line of the failure) from pytest's JUnit XML."""
     out = {}
@@ -110,11 +127,15 @@ def main(argv=None) -> int:
     ap.add_argument("-n", type=int, default=10, help="repeats")
     ap.add_argument("--beside-training", action="store_true", help="keep a training running beside the tests")
     ap.add_argument("--json", help="write the table here too")
+    ap.add_argument("--evidence", help="folder for the tests' screenshots of known bugs (default: a new temp folder)")
     ap.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest arguments")
     a = ap.parse_args(argv)
     extra = [x for x in a.pytest_args if x != "--"]
     beside = BesideTraining() if a.beside_training else None
     results: dict[str, list[tuple[bool, str]]] = {}
+    known: dict[str, list[str]] = {}  # test -> the known-bug workarounds it used (a pass that needed one)
+    evidence = Path(a.evidence or tempfile.mkdtemp(prefix="e2e-evidence-")).resolve()
+    os.environ["VAE_LAB_E2E_EVIDENCE"] = str(evidence)  # the tests save what the page showed there
     repeats = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +168,8 @@ def main(argv=None) -> int:
                 got = outcomes(xml) if xml.exists() else {}
                 for name, res in got.items():
                     results.setdefault(name, []).append(res)
+                for name, used in (workarounds(xml) if xml.exists() else {}).items():
+                    known.setdefault(name, []).extend(f"repeat {k + 1}: {u}" for u in used)
                 failed = [n for n, (ok, _) in got.items() if not ok]
                 repeats.append(
                     {
@@ -171,6 +194,12 @@ def main(argv=None) -> int:
         passed = sum(ok for ok, _ in runs)
         first = next((m for ok, m in runs if not ok), "")
         print(f"{name:100s} {passed}/{len(runs)}  {first}")
+    for name, used in sorted(known.items()):
+        print(f"\nknown-bug workaround used by {name} ({len(used)}x; screenshots in {evidence}):")
+        for u in used:
+            print(f"  {u}")
+    if not known:
+        print("\nno test used a known-bug workaround")
     all_passed = sum(r["rc"] == 0 for r in repeats)
     print(
         f"\nwhole lane passed {all_passed}/{len(repeats)} repeats; beside training: {bool(beside)}; "
@@ -189,6 +218,7 @@ def main(argv=None) -> int:
                             "passed": sum(ok for ok, _ in r),
                             "runs": len(r),
                             "first_failure": next((m for ok, m in r if not ok), ""),
+                            "known_bug_workarounds": known.get(n, []),
                         }
                         for n, r in results.items()
                     },

@@ -8,6 +8,7 @@ reconstructions and the embedding. Timings go to $VAE_LAB_HOME/timings.json and 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -159,18 +160,41 @@ def test_train_two_epochs_live_chart_grows_without_input(pg, server, lab_home, e
     }
 
 
-def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e_dataset):
+def keep_evidence(pg, run: Path, what: str) -> str:
+    """What the page shows (its progress bars and run picker, one line), with a screenshot, the page's text and the
+    run's status.json copied to $VAE_LAB_E2E_EVIDENCE/<what>-<run>-<time>/ when that variable is set."""
+    bars = [t.strip() for t in pg.get_by_test_id("stProgress").all_inner_texts()]
+    picker = [  # the chosen run: the selectbox's input holds it
+        box.evaluate("e => [...e.querySelectorAll('input')].map(i => i.value || i.placeholder).join(' ')")
+        for box in pg.get_by_test_id("stSelectbox").filter(has_text="Run").all()
+    ]
+    shown = f"progress bars {bars}; run picker {picker}; status.json {status_of(run).get('state')}"
+    if os.environ.get("VAE_LAB_E2E_EVIDENCE"):
+        out = Path(os.environ["VAE_LAB_E2E_EVIDENCE"]) / f"{what}-{run.name}-{int(time.time())}"
+        out.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(out / "page.png"), full_page=True)
+        (out / "page.txt").write_text(pg.inner_text("body") + "\n\n" + shown)
+        (out / "status.json").write_text(json.dumps(status_of(run), indent=1))
+    return shown
+
+
+def test_reload_mid_training_reattaches_and_stop_stops(pg, server, lab_home, e2e_dataset, record_property):
     before = run_dirs(lab_home)
     start_training(pg, server, epochs=50)
     run = new_run(lab_home, before)
     wait_until(lambda: status_of(run).get("state") == "running", SLOW_MS / 1000, "the run's trainer to start")
     # KNOWN BUG, not hidden (session 6 closing note): in 2 of about 14 runs of this test the page never showed the
-    # running run without a reload, while its trainer trained all 50 epochs. This test is about reloading, so it
-    # reloads here if the live view has not caught up in 120 s; the live update itself is asserted by
-    # test_train_two_epochs_live_chart_grows_without_input.
+    # running run without a reload, while its trainer trained all 50 epochs; not reproduced since (see
+    # bench/RESULTS.md). This test is about reloading, so it reloads here if the live view has not caught up in
+    # 120 s; the live update itself is asserted by test_train_two_epochs_live_chart_grows_without_input. A reload
+    # here is recorded (JUnit property `known_bug_reload`, counted by bench/e2e_pass_rate.py) with what the page
+    # showed (saved under $VAE_LAB_E2E_EVIDENCE when set).
     try:
         progress(pg, "running").wait_for(timeout=120_000)
     except Exception:  # noqa: BLE001 - Playwright's TimeoutError
+        shown = keep_evidence(pg, run, "known_bug_reload")
+        record_property("known_bug_reload", shown)
+        print(f"KNOWN BUG: the Train page did not show {run.name} running in 120 s; it showed: {shown}")
         pg.reload()
         progress(pg, "running").wait_for(timeout=SLOW_MS)
     wait_until(lambda: folder.read_metrics(run, "batch"), SLOW_MS / 1000, "the run's first live point")  # mid-training
