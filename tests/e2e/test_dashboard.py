@@ -161,14 +161,19 @@ def test_train_two_epochs_live_chart_grows_without_input(pg, server, lab_home, e
 
 
 def keep_evidence(pg, run: Path, what: str) -> str:
-    """What the page shows (its progress bars and run picker, one line), with a screenshot, the page's text and the
-    run's status.json copied to $VAE_LAB_E2E_EVIDENCE/<what>-<run>-<time>/ when that variable is set."""
+    """What the page shows, in one line (progress bars, chosen run, exceptions, Streamlit's status widget), with a
+    screenshot, the page's text and the run's status.json under $VAE_LAB_E2E_EVIDENCE/<what>-<run>-<time>/ when set."""
     bars = [t.strip() for t in pg.get_by_test_id("stProgress").all_inner_texts()]
     picker = [  # the chosen run: the selectbox's input holds it
         box.evaluate("e => [...e.querySelectorAll('input')].map(i => i.value || i.placeholder).join(' ')")
         for box in pg.get_by_test_id("stSelectbox").filter(has_text="Run").all()
     ]
-    shown = f"progress bars {bars}; run picker {picker}; status.json {status_of(run).get('state')}"
+    errors = [t.strip()[:300] for t in pg.get_by_test_id("stException").all_inner_texts()]  # a page that raised
+    status = pg.get_by_test_id("stStatusWidget").all_inner_texts()  # "Running...", "Connecting": a stuck session
+    shown = (
+        f"progress bars {bars}; run picker {picker}; status.json {status_of(run).get('state')}; "
+        f"exceptions {errors}; status widget {status}"
+    )
     if os.environ.get("VAE_LAB_E2E_EVIDENCE"):
         out = Path(os.environ["VAE_LAB_E2E_EVIDENCE"]) / f"{what}-{run.name}-{int(time.time())}"
         out.mkdir(parents=True, exist_ok=True)
