@@ -154,6 +154,28 @@ def deleted_notice() -> None:
         st.success(f"Deleted {md_escape(name)}.", icon=":material/delete:")
 
 
+def stale_widget_change() -> bool:
+    """True while a fragment reruns (a live view's run_every tick). A widget outside every fragment changes only in a
+    full rerun, so a change that arrives with a fragment's rerun is a stale value: the tick carries every widget's
+    value as the browser had it when it sent the tick, e.g. the run picker's old run, sent while the Start click's
+    rerun was choosing the new run. An on_change callback that acted on it would undo what that rerun chose (the
+    Train page then followed the old, finished run and never showed the new one; see bench/RESULTS.md)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
+
+
+def user_change(callback):
+    """`callback` as an on_change that ignores stale values (`stale_widget_change`)."""
+
+    def on_change(*args, **kwargs):
+        if not stale_widget_change():
+            callback(*args, **kwargs)
+
+    return on_change
+
+
 def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | None:
     """A selectbox over runs; the choice is shared across pages (and set by Start) via session_state['selected_run']."""
     if not runs:
@@ -177,7 +199,7 @@ def pick_run(runs: list[dict], label: str = "Run", key: str = "run") -> dict | N
         names,
         key=key,
         format_func=lambda n: f"{n}  ({states[n]})",
-        on_change=lambda: ss.update(selected_run=ss[key]),
+        on_change=user_change(lambda: ss.update(selected_run=ss[key])),  # the next full run restores a stale value
     )
     chosen = runs[names.index(name)]
     follow_states(

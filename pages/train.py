@@ -21,6 +21,7 @@ from pages._ui import (
     progress_summary,
     show_table,
     sort_runs,
+    user_change,
     user_errors,
     warm_trainer,
     weight_ladder,
@@ -162,10 +163,20 @@ with st.expander("Settings", expanded=writable()):
     for name, symbol in (("beta", "β (KL weight)"), ("gamma", "γ (entanglement weight)")):
         left, right = st.columns([3, 1])
         left.select_slider(
-            symbol, LADDER, key=name + "_slider", format_func=format_weight, on_change=sync, args=(name, True)
+            symbol,
+            LADDER,
+            key=name + "_slider",
+            format_func=format_weight,
+            on_change=user_change(sync),
+            args=(name, True),
         )
         right.number_input(
-            f"{symbol.split()[0]} exact", min_value=0.0, format="%g", key=name, on_change=sync, args=(name, False)
+            f"{symbol.split()[0]} exact",
+            min_value=0.0,
+            format="%g",
+            key=name,
+            on_change=user_change(sync),
+            args=(name, False),
         )
     size = int(by_name[dataset].get("image_size") or 64)
     c = st.columns([2, 2, 3])
@@ -177,7 +188,7 @@ with st.expander("Settings", expanded=writable()):
         help="; ".join(f"{m.label}: {m.paper}" for m in methods.METHODS.values())
         + ". Choosing a method whose parameters come from papers switches to the papers' reduction "
         "and KL weight (β = 1).",
-        on_change=papers_defaults,
+        on_change=user_change(papers_defaults),
     )
     c[1].selectbox(
         "Reduction",

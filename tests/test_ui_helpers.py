@@ -27,3 +27,27 @@ def test_progress_summary_counts_epochs_batches_and_time_left():
     assert frac == pytest.approx(1.5 / 4)
     assert "epoch 2/4" in text and "batch 5/10" in text and "123 images/s" in text and "25 s left" in text
     assert _ui.progress_summary({"state": "finished", "epochs": 4}, None)[0] == 1.0
+
+
+def test_a_widget_change_that_arrives_with_a_fragment_rerun_is_ignored(monkeypatch):
+    """A live view's run_every tick carries every widget's value as the browser had it: the run picker's old run,
+    sent while the Start click's rerun chose the new one. Its on_change must not undo that choice; a user's change
+    (a full rerun) still goes through."""
+    import streamlit.runtime.scriptrunner as scriptrunner
+
+    class Ctx:
+        fragment_ids_this_run = None
+
+    ctx = Ctx()
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda suppress_warning=False: ctx)
+    calls = []
+    on_change = _ui.user_change(lambda *a: calls.append(a))
+    on_change("full")  # a full rerun: the user's change
+    ctx.fragment_ids_this_run = ["live-view-fragment"]  # a fragment's rerun: a stale value
+    on_change("tick")
+    ctx.fragment_ids_this_run = []
+    on_change("full again")
+    assert calls == [("full",), ("full again",)]
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda suppress_warning=False: None)
+    on_change("no session")  # outside a script run (a plain call): acts
+    assert calls[-1] == ("no session",)
