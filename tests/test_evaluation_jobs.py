@@ -269,5 +269,10 @@ def test_the_stage_delay_test_hook_is_off_unless_set_and_refuses_a_non_number(mo
     monkeypatch.setenv(evaluation_jobs.STAGE_DELAY_ENV, "0.5")
     assert evaluation_jobs.stage_delay_hook() == 0.5
     monkeypatch.setenv(evaluation_jobs.STAGE_DELAY_ENV, "soon")
-    with pytest.raises(UserError, match=f"{evaluation_jobs.STAGE_DELAY_ENV} must be a number of seconds"):
+    with pytest.raises(
+        UserError, match=f"environment variable {evaluation_jobs.STAGE_DELAY_ENV}='soon' is not a number"
+    ):
+        evaluation_jobs.stage_delay_hook()
+    monkeypatch.setenv(evaluation_jobs.STAGE_DELAY_ENV, "-1")  # a negative delay is a typo, not "no delay"
+    with pytest.raises(UserError, match=f"{evaluation_jobs.STAGE_DELAY_ENV}='-1' is not a number >= 0"):
         evaluation_jobs.stage_delay_hook()

@@ -238,5 +238,8 @@ def test_the_batch_delay_test_hook_is_off_unless_set_and_refuses_a_non_number(mo
     monkeypatch.setenv(BATCH_DELAY_ENV, "0.25")
     assert batch_delay_hook() == 0.25
     monkeypatch.setenv(BATCH_DELAY_ENV, "a while")
-    with pytest.raises(UserError, match=f"{BATCH_DELAY_ENV} must be a number of seconds"):
+    with pytest.raises(UserError, match=f"environment variable {BATCH_DELAY_ENV}='a while' is not a number >= 0"):
+        batch_delay_hook()
+    monkeypatch.setenv(BATCH_DELAY_ENV, "-1")  # a negative delay is a typo, not "no delay"
+    with pytest.raises(UserError, match=f"{BATCH_DELAY_ENV}='-1' is not a number >= 0"):
         batch_delay_hook()

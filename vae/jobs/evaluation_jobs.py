@@ -25,7 +25,7 @@ from pathlib import Path
 from vae.base.errors import UserError
 from vae.base.fileio import atomic_write_json, read_json
 from vae.base.paths import start_detached
-from vae.base.safety import require_writable
+from vae.base.safety import env_number, require_writable
 from vae.runs.folder import field_problem, pid_alive, read_config
 
 PROGRESS_FILE = "evaluation_progress.json"
@@ -34,11 +34,9 @@ STAGE_DELAY_ENV = "VAE_LAB_TEST_STAGE_DELAY_S"
 
 
 def stage_delay_hook() -> float:
-    """Seconds the evaluation waits after reporting each stage (test hook VAE_LAB_TEST_STAGE_DELAY_S; 0 unset)."""
-    try:
-        return max(0.0, float(os.environ.get(STAGE_DELAY_ENV) or 0.0))
-    except ValueError:
-        raise UserError(f"{STAGE_DELAY_ENV} must be a number of seconds, not {os.environ[STAGE_DELAY_ENV]!r}") from None
+    """Seconds the evaluation waits after reporting each stage (test hook VAE_LAB_TEST_STAGE_DELAY_S; 0 unset; a
+    value that is not a number >= 0 is a UserError naming the variable)."""
+    return env_number(STAGE_DELAY_ENV, 0.0, zero_ok=True)
 
 
 def write_progress(
@@ -136,12 +134,12 @@ def evaluate_with_progress(run_dir, **kwargs) -> dict:
 
     require_writable(f"evaluate run {Path(run_dir).name} (it writes evaluation.json and latents.csv)")
     read_config(run_dir)  # not a run folder: the UserError, before any progress file is written
-    delay = stage_delay_hook()
 
     def progress(stage: str, fraction: float) -> None:
         write_progress(run_dir, stage, fraction)
-        if delay:
-            time.sleep(delay)  # test hook (VAE_LAB_TEST_STAGE_DELAY_S): each stage visible on any machine
+        # test hook (VAE_LAB_TEST_STAGE_DELAY_S): each stage visible on any machine; read here, inside the try
+        # below, so a bad value is recorded as the evaluation's failure
+        time.sleep(stage_delay_hook())
 
     try:
         result = evaluate_run(run_dir, progress=progress, **kwargs)

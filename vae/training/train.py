@@ -43,7 +43,7 @@ from vae.base.fileio import (
     atomic_write_text,
     check_model_file,
 )
-from vae.base.safety import require_run_space, require_writable
+from vae.base.safety import env_number, require_run_space, require_writable
 from vae.data.datasets import load_dataset
 from vae.measures.analysis import transects_geometry
 from vae.measures.metrics import cheap_metrics
@@ -59,11 +59,9 @@ BATCH_DELAY_ENV = "VAE_LAB_TEST_BATCH_DELAY_S"
 
 
 def batch_delay_hook() -> float:
-    """Seconds each batch is held back by the test hook VAE_LAB_TEST_BATCH_DELAY_S (0 when unset)."""
-    try:
-        return max(0.0, float(os.environ.get(BATCH_DELAY_ENV) or 0.0))
-    except ValueError:
-        raise UserError(f"{BATCH_DELAY_ENV} must be a number of seconds, not {os.environ[BATCH_DELAY_ENV]!r}") from None
+    """Seconds each batch is held back by the test hook VAE_LAB_TEST_BATCH_DELAY_S (0 when unset; a value that is
+    not a number >= 0 is a UserError naming the variable)."""
+    return env_number(BATCH_DELAY_ENV, 0.0, zero_ok=True)
 
 
 def library_versions() -> dict:
