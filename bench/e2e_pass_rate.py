@@ -90,9 +90,10 @@ class BesideTraining:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def workarounds(xml_path: Path) -> dict[str, list[str]]:
-    """test id -> the known-bug workarounds it used (JUnit properties named known_bug_*, with what the page showed)."""
-    out = {}
+def read_report(xml_path: Path) -> tuple[dict[str, tuple[bool, str]], dict[str, list[str]]]:
+    """From pytest's JUnit XML: test id -> (passed, first line of the failure), and test id -> the known-bug
+    workarounds it used (JUnit properties named known_bug_*, with what the page showed)."""
+    outcomes, workarounds = {}, {}
     for case in ET.parse(xml_path).getroot().iter("testcase"):
         name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
         used = [
@@ -101,24 +102,16 @@ def workarounds(xml_path: Path) -> dict[str, list[str]]:
             if p.get("name", "").startswith("known_bug")
         ]
         if used:
-            out[name] = used
-    return out
-
-
-def outcomes(xml_path: Path) -> dict[str, tuple[bool, str]]:
-    """test id -> (passed, first line of the failure) from pytest's JUnit XML."""
-    out = {}
-    for case in ET.parse(xml_path).getroot().iter("testcase"):
-        name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
-        bad = next((c for c in case if c.tag in ("failure", "error")), None)
+            workarounds[name] = used
         if any(c.tag == "skipped" for c in case):
             continue
+        bad = next((c for c in case if c.tag in ("failure", "error")), None)
         msg = ""
         if bad is not None:
             msg = (bad.get("message") or bad.text or "").strip().splitlines()
             msg = msg[0][:160] if msg else bad.tag
-        out[name] = (bad is None, msg)
-    return out
+        outcomes[name] = (bad is None, msg)
+    return outcomes, workarounds
 
 
 def main(argv=None) -> int:
@@ -165,10 +158,10 @@ def main(argv=None) -> int:
                         beside.keep_running()
                     time.sleep(1)
                 wall = time.time() - t0
-                got = outcomes(xml) if xml.exists() else {}
+                got, used_by = read_report(xml) if xml.exists() else ({}, {})
                 for name, res in got.items():
                     results.setdefault(name, []).append(res)
-                for name, used in (workarounds(xml) if xml.exists() else {}).items():
+                for name, used in used_by.items():
                     known.setdefault(name, []).extend(f"repeat {k + 1}: {u}" for u in used)
                 failed = [n for n, (ok, _) in got.items() if not ok]
                 repeats.append(
